@@ -1,0 +1,5 @@
+import sys
+
+from mnistlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""Choosing the Keras backend, which Keras fixes when it is first imported.
+
+`activate()` must run before anything imports keras; the CLI calls it right
+after it has read the config. Python users can set KERAS_BACKEND themselves.
+"""
+
+import importlib.util
+import os
+import sys
+
+from mnistlab.config import BACKENDS
+from mnistlab.errors import ConfigError
+
+# What `--backend auto` picks per model family on CPU: the fastest in the
+# measurements of issue 2 on a 2-core x86 machine (one epoch of the listing at
+# batch 128: MLP JAX 1.0 s / TF 3.1 s / torch 3.8 s; CNN JAX 100 s / TF 21 s /
+# torch 58 s; RNN JAX 6.7 s / TF 8.2 s / torch 16 s). benchmarks/ re-measures.
+AUTO_BACKEND = {"mlp": "jax", "cnn": "tensorflow", "rnn": "jax"}
+MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
+
+
+def resolve(name, family):
+    """'auto' -> the fastest backend for `family`; anything else is checked and returned."""
+    if name in (None, "auto"):
+        # Once Keras is imported its backend is fixed: auto means "that one".
+        name = sys.modules["keras"].backend.backend() if "keras" in sys.modules else AUTO_BACKEND[family]
+    if name not in BACKENDS or name == "auto":
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+    return name
+
+
+def activate(name):
+    """Make `name` the Keras backend of this process; fail clearly if Keras already runs another."""
+    if importlib.util.find_spec(MODULES[name]) is None:
+        raise ConfigError(f"backend {name} is not installed; run the README's setup command or pip install {MODULES[name]}")
+    if "keras" in sys.modules:
+        import keras
+
+        current = keras.backend.backend()
+        if current != name:
+            raise ConfigError(f"Keras is already running on {current} in this process; start a new process with KERAS_BACKEND={name} to use {name}")
+        return name
+    os.environ["KERAS_BACKEND"] = name
+    # TensorFlow prints pages of start-up logs on import; keep errors only.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return name
+
+
+def current():
+    """The backend Keras runs on (imports Keras)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy and the backend, and make TensorFlow's kernels deterministic."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(seed)
+        tf.config.experimental.enable_op_determinism()
+        return
+    # keras.utils.set_random_seed would also import TensorFlow (two seconds and
+    # a screen of logs) just to seed it, though no TensorFlow code runs on the
+    # other backends. This is the same function without that import.
+    import random
+
+    import numpy as np
+
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import module_utils
+    except ImportError:  # a Keras whose internals moved: take the slow path
+        keras.utils.set_random_seed(seed)
+        return
+    if "tensorflow" not in sys.modules:
+        # Keras' saving code also probes for TensorFlow (to recognise TF
+        # objects, which a JAX or torch model never holds). Answer the probe
+        # "not available" instead of importing TF for it.
+        module_utils.tensorflow._available = False
+    global_state.set_global_attribute("global_random_seed", seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def library_versions():
+    """Versions of what produced a run, for metrics.json."""
+    import platform
+
+    import keras
+    import numpy
+
+    versions = {"python": platform.python_version(), "keras": keras.__version__, "numpy": numpy.__version__}
+    backend_name = keras.backend.backend()
+    module = importlib.import_module(MODULES[backend_name])
+    versions[backend_name] = module.__version__
+    return versions

@@ -1,0 +1,244 @@
+"""The `mnistlab` command: parse, call the library, print.
+
+Keras is imported only inside commands, after the backend has been chosen
+from the config, because Keras fixes its backend at import.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+from mnistlab import presets as presets_lib
+from mnistlab.config import BACKENDS, Config
+from mnistlab.errors import MnistlabError
+
+EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
+
+
+# --------------------------------------------------------------------------
+# Shared helpers
+
+
+def config_from_args(args):
+    """A preset (or the defaults) with the command line's overrides applied and validated."""
+    if getattr(args, "preset", None):
+        config = presets_lib.get(args.preset).build_config()
+    else:
+        config = Config()
+    config = config.with_overrides(getattr(args, "set", None) or [])
+    changes = {}
+    for option, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("seed", "seed"), ("dataset", "dataset"), ("backend", "backend"), ("limit", "limit"), ("precision", "precision")):
+        value = getattr(args, option, None)
+        if value is not None:
+            changes[key] = value
+    return config.replace(**changes) if changes else config
+
+
+def add_config_options(parser, preset_required=False):
+    parser.add_argument("preset", nargs=None if preset_required else "?", help="preset name (see `mnistlab presets`); omit to start from the defaults")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. --set hidden_units=512,512 --set optimizer=sgd (repeatable)")
+    parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (default auto: the fastest measured for the model family)")
+
+
+def add_dataset_option(parser):
+    parser.add_argument("--dataset", help="mnist, fashion-mnist, mnist-mini, auto (MNIST if available, else mnist-mini), an idx directory or a .npz file")
+
+
+def print_json(obj):
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def percent(value):
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+# --------------------------------------------------------------------------
+# Commands
+
+
+def cmd_presets(args):
+    rows = list(presets_lib.all_presets().values())
+    if args.json:
+        print_json([{"name": p.name, "description": p.description, "book_train_accuracy": p.book_train_accuracy, "book_test_accuracy": p.book_test_accuracy, "config": p.config} for p in rows])
+        return 0
+    width = max(len(p.name) for p in rows)
+    for preset in rows:
+        book = f"book test {preset.book_test_accuracy}%" if preset.book_test_accuracy else ""
+        if preset.book_train_accuracy:
+            book = f"book train {preset.book_train_accuracy}% / test {preset.book_test_accuracy}%"
+        print(f"{preset.name:<{width}}  {preset.description}  [{book}]")
+    print(f"\n{len(rows)} presets. Table 1.3.2 rows read the printed widths as Listing 1.3.2's two hidden layers; append @three-hidden for three hidden layers.")
+    return 0
+
+
+def cmd_data(args):
+    from mnistlab import data, plots
+
+    dataset = data.load_dataset(args.dataset or "auto")
+    print(dataset.summary())
+    # The book's format: print("Train labels: ", dict(zip(unique, counts)))
+    print("Train labels: ", data.label_counts(dataset.y_train))
+    print("Test labels: ", data.label_counts(dataset.y_test))
+    out = pathlib.Path(args.out)
+    plots.sample_grid(dataset.x_train, dataset.y_train, out, seed=args.seed)
+    print(f"Wrote 5x5 sample grid to {out}")
+    return 0
+
+
+def _built_model(args):
+    from mnistlab import train
+
+    config = train.resolve_config(config_from_args(args))
+    from mnistlab import models
+
+    return models.build_model(config), config
+
+
+def cmd_summary(args):
+    model, config = _built_model(args)
+    from mnistlab import models
+
+    print(models.summary_text(model))
+    return 0
+
+
+def cmd_plot(args):
+    if pathlib.Path(args.out).suffix.lower() not in (".png", ".svg"):
+        raise MnistlabError(f"--out {args.out}: the diagram is written as .png or .svg; name the file accordingly")
+    model, _ = _built_model(args)
+    from mnistlab import models
+
+    models.plot(model, args.out)
+    print(f"Wrote model diagram to {args.out}")
+    return 0
+
+
+def cmd_train(args):
+    from mnistlab import train
+
+    config = config_from_args(args)
+    verbose = 0 if args.json else None
+    metrics = train.train(config, run_dir=args.out, name=args.preset, verbose=verbose)
+    if args.json:
+        print_json(metrics)
+    elif metrics["status"] == "diverged":
+        pass
+    else:
+        print(f"Train accuracy (last epoch, as Keras reports it): {percent(metrics['train_accuracy'])}")
+        print(f"Test accuracy: {percent(metrics['test_accuracy'])}")
+        print(f"Run saved in {metrics['run_dir']}")
+    if metrics["status"] == "diverged":
+        print(f"error: training diverged (loss became {metrics['train_loss']} at epoch {metrics['diverged_at_epoch']}); lower the learning rate or change the loss", file=sys.stderr)
+        return EXIT_DIVERGED
+    return 0
+
+
+def cmd_evaluate(args):
+    from mnistlab import train
+
+    result = train.evaluate(args.run_dir, dataset=args.dataset)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"Test accuracy: {percent(result['test_accuracy'])} on {result['test_samples']} {result['dataset']} test images (loss {result['test_loss']:.4f})")
+    return 0
+
+
+def cmd_listings(args):
+    """The main job: train the three book listings, each in its own process, and print their accuracies."""
+    from mnistlab import data, runner
+
+    dataset_name = args.dataset or "auto"
+    if dataset_name == "auto":
+        # Decide once, in one line, which dataset all three use.
+        dataset_name = data.load_dataset("auto").name
+    results = []
+    for name in ("listing-1.3.2", "listing-1.4.1", "listing-1.5.1"):
+        config = presets_lib.get(name).build_config(dataset=dataset_name, seed=args.seed)
+        if args.epochs:
+            config = config.replace(epochs=args.epochs)
+        if args.limit:
+            config = config.replace(limit=args.limit)
+        print(f"== {name}: {config.describe()}, {config.epochs} epochs on {dataset_name}", flush=True)
+        metrics = runner.run_isolated(config, preset=name)
+        results.append((name, metrics))
+    print()
+    print(f"{'listing':<15} {'model':<5} {'backend':<11} {'epochs':>6} {'train acc':>10} {'test acc':>9} {'book test':>10}")
+    for name, metrics in results:
+        book = presets_lib.get(name).book_test_accuracy
+        print(f"{name:<15} {metrics['model']:<5} {metrics['backend']:<11} {metrics['epochs']:>6} {percent(metrics['train_accuracy']):>10} {percent(metrics['test_accuracy']):>9} {book:>9}%")
+    if dataset_name != "mnist":
+        print(f"(trained on {dataset_name}; the book's figures are for the full MNIST)")
+    return 0
+
+
+# --------------------------------------------------------------------------
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="mnistlab", description="Build, train, compare and use the MLP, CNN and RNN of Chapter 1 of Advanced Deep Learning with Keras.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub = commands.add_parser("presets", help="list the book's listings and table rows")
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(handler=cmd_presets)
+
+    sub = commands.add_parser("data", help="print label counts and write a 5x5 sample grid")
+    add_dataset_option(sub)
+    sub.add_argument("--out", default="mnist-samples.png", help="PNG to write (default mnist-samples.png)")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.set_defaults(handler=cmd_data)
+
+    sub = commands.add_parser("summary", help="print the Keras model summary")
+    add_config_options(sub)
+    sub.set_defaults(handler=cmd_summary)
+
+    sub = commands.add_parser("plot", help="write the model diagram (PNG or SVG)")
+    add_config_options(sub)
+    sub.add_argument("--out", required=True, help="diagram file, .png or .svg")
+    sub.set_defaults(handler=cmd_plot)
+
+    sub = commands.add_parser("train", help="train a preset or config and save the run")
+    add_config_options(sub)
+    add_dataset_option(sub)
+    sub.add_argument("--epochs", type=int)
+    sub.add_argument("--batch-size", type=int)
+    sub.add_argument("--seed", type=int)
+    sub.add_argument("--limit", type=int, help="use only the first N training samples")
+    sub.add_argument("--precision", choices=("float32", "bf16"))
+    sub.add_argument("--out", help="run directory (default runs/<time>-<preset>-<backend>-s<seed>)")
+    sub.add_argument("--json", action="store_true", help="print the metrics as JSON instead of progress")
+    sub.set_defaults(handler=cmd_train)
+
+    sub = commands.add_parser("evaluate", help="reload a run and evaluate it on a test set")
+    sub.add_argument("run_dir")
+    add_dataset_option(sub)
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(handler=cmd_evaluate)
+
+    sub = commands.add_parser("listings", help="the main job: train the three book listings and print their test accuracies")
+    add_dataset_option(sub)
+    sub.add_argument("--epochs", type=int, help="override each listing's epochs (default: the book's)")
+    sub.add_argument("--limit", type=int, help="use only the first N training samples")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.set_defaults(handler=cmd_listings)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except MnistlabError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

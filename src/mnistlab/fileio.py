@@ -1,0 +1,51 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+
+import contextlib
+import json
+import os
+import pathlib
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=None):
+    """Yield a temporary path beside `path`; move it into place only on success.
+
+    The temporary file lives in the same directory so that `os.replace` is an
+    atomic rename on POSIX. On any exception the temporary file is removed and
+    `path` is left exactly as it was.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the real extension last: some writers (Keras, matplotlib) choose the
+    # format from it.
+    suffix = suffix if suffix is not None else "".join(path.suffixes)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{suffix}", dir=path.parent)
+    os.close(handle)
+    temp_path = pathlib.Path(temp_name)
+    # mkstemp creates 0600 files; give the result the mode a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp_path, 0o666 & ~umask)
+    try:
+        yield temp_path
+        os.replace(temp_path, path)
+    finally:
+        if temp_path.exists():
+            temp_path.unlink()
+
+
+def write_bytes(path, payload):
+    with atomic_path(path) as temp_path:
+        with open(temp_path, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def write_text(path, text):
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj):
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")

@@ -1,0 +1,163 @@
+"""The one registry of model builders: MLP, CNN and RNN from a validated Config.
+
+Importing this module imports Keras, so the backend must be chosen first
+(`mnistlab.backend.activate`). Every builder starts from `keras.Input` with
+the family's input shape and lets Keras compute every other shape.
+"""
+
+import shutil
+
+import keras
+from keras import layers, regularizers
+
+from mnistlab.config import FAMILIES, Config
+from mnistlab.data import NUM_CLASSES
+from mnistlab.errors import ConfigError, MnistlabError
+
+BUILDERS = {}
+
+
+def register(family):
+    def decorator(builder):
+        BUILDERS[family] = builder
+        return builder
+
+    return decorator
+
+
+def _regularizer(l1, l2):
+    return regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+
+
+def _regularizer_kwargs(config):
+    """kernel/bias/activity regularizers for the hidden layers (the book regularizes those, not the output)."""
+    return {
+        "kernel_regularizer": _regularizer(config.kernel_l1, config.kernel_l2),
+        "bias_regularizer": _regularizer(config.bias_l1, config.bias_l2),
+        "activity_regularizer": _regularizer(config.activity_l1, config.activity_l2),
+    }
+
+
+def _classifier_head(features, inputs, config):
+    outputs = layers.Dense(NUM_CLASSES, name="logits")(features)
+    # Kept in float32 under mixed precision so that the loss sees full-precision probabilities.
+    outputs = layers.Activation(config.output_activation, dtype="float32", name="output")(outputs)
+    return keras.Model(inputs, outputs, name=config.model)
+
+
+@register("mlp")
+def build_mlp(config):
+    """Listing 1.3.2 generalised: Dense -> Activation -> Dropout per hidden layer."""
+    inputs = keras.Input(shape=config.input_shape, name="image")
+    x = inputs
+    for units in config.hidden_units:
+        x = layers.Dense(units, **_regularizer_kwargs(config))(x)
+        x = layers.Activation(config.activation)(x)
+        if config.dropout_rate:
+            x = layers.Dropout(config.dropout_rate)(x)
+    return _classifier_head(x, inputs, config)
+
+
+@register("cnn")
+def build_cnn(config):
+    """Listing 1.4.1 generalised: Conv2D blocks with optional pooling and batch norm, then Dropout."""
+    inputs = keras.Input(shape=config.input_shape, name="image")
+    pool_layer = layers.MaxPooling2D if config.pooling == "max" else layers.AveragePooling2D
+    x = inputs
+    for index, filters in enumerate(config.filters):
+        conv_kwargs = dict(kernel_size=config.kernel_size, strides=config.strides, padding=config.padding, **_regularizer_kwargs(config))
+        if config.batch_norm:
+            # Batch norm sits between the convolution and its activation, and
+            # makes the convolution's bias redundant.
+            x = layers.Conv2D(filters, use_bias=False, **conv_kwargs)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation(config.activation)(x)
+        else:
+            x = layers.Conv2D(filters, activation=config.activation, **conv_kwargs)(x)
+        if index in config.pool_after:
+            x = pool_layer(pool_size=config.pool_size)(x)
+    x = layers.Flatten()(x)
+    if config.dropout_rate:
+        x = layers.Dropout(config.dropout_rate)(x)
+    return _classifier_head(x, inputs, config)
+
+
+RNN_CELLS = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+
+
+@register("rnn")
+def build_rnn(config):
+    """Listing 1.5.1 generalised: SimpleRNN, LSTM or GRU, stacked and/or bidirectional."""
+    inputs = keras.Input(shape=config.input_shape, name="image_rows")
+    x = inputs
+    for index, units in enumerate(config.rnn_units):
+        is_last = index == len(config.rnn_units) - 1
+        recurrent = RNN_CELLS[config.cell](
+            units,
+            activation=config.activation,
+            dropout=config.dropout_rate,
+            recurrent_dropout=config.recurrent_dropout,
+            # Every layer but the last passes its whole sequence to the next one.
+            return_sequences=not is_last,
+            **_regularizer_kwargs(config),
+        )
+        x = layers.Bidirectional(recurrent)(x) if config.bidirectional else recurrent(x)
+    return _classifier_head(x, inputs, config)
+
+
+if set(BUILDERS) != set(FAMILIES):
+    raise RuntimeError(f"model registry {sorted(BUILDERS)} does not match config families {FAMILIES}")
+
+
+def build_optimizer(config):
+    learning_rate = config.resolved_learning_rate
+    if config.decay:
+        # Keras 2's `decay` argument: lr / (1 + decay * iterations).
+        learning_rate = keras.optimizers.schedules.InverseTimeDecay(learning_rate, decay_steps=1, decay_rate=config.decay)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum, nesterov=config.nesterov)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon)
+    return keras.optimizers.RMSprop(learning_rate=learning_rate, rho=config.rho, momentum=config.momentum, epsilon=config.epsilon)
+
+
+def build_model(config: Config, compile=True):
+    """Build (and compile) the model a config describes."""
+    previous_policy = keras.config.dtype_policy()
+    if config.precision == "bf16":
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = BUILDERS[config.model](config)
+    except ValueError as error:
+        # Keras finds impossible geometry (a 28x28 image shrunk below 1x1 by
+        # kernels, strides and pools) when it computes the shapes.
+        first_line = str(error).strip().splitlines()[0]
+        raise ConfigError(f"this {config.model} config cannot be built: {first_line}; use padding=same, smaller kernels or fewer pooling layers") from None
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    if compile:
+        model.compile(
+            loss=config.loss,
+            optimizer=build_optimizer(config),
+            # Explicit: the string "accuracy" would mean exact-match accuracy
+            # with mean_squared_error and friends.
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        )
+    return model
+
+
+def summary_text(model):
+    lines = []
+    model.summary(print_fn=lambda line, **kwargs: lines.append(line), line_length=90)
+    return "\n".join(lines)
+
+
+def plot(model, path):
+    """Write the model diagram (PNG or SVG, from the extension) with pydot and Graphviz."""
+    if shutil.which("dot") is None:
+        raise MnistlabError("Graphviz is not installed: apt-get install graphviz (Debian/Ubuntu) or brew install graphviz (macOS)")
+    from mnistlab import fileio
+
+    with fileio.atomic_path(path) as temp_path:
+        keras.utils.plot_model(model, to_file=str(temp_path), show_shapes=True, show_layer_names=True, show_layer_activations=True, dpi=96)
+    return path

@@ -1,0 +1,156 @@
+"""Named configs: the chapter's three listings and every row of its three result tables.
+
+Presets are plain data built from the book's facts (`book/chapter1.json`, a
+copy of the transcription in shared/book): nothing here retypes a number.
+
+How Table 1.3.2's "Layers" column is read
+-----------------------------------------
+The table prints three widths per row (e.g. 256-256-256) while Listing 1.3.2,
+which is the table's Adam / Dropout(0.45) / 98.5% row, has two hidden
+Dense(256) layers and a Dense(10) output. The presets follow the *listing*
+reading: the first two widths are the two hidden layers, and the third
+printed width is not used. That is the only reading under which the row that
+*is* Listing 1.3.2 reproduces the listing's 269,322 parameters, and the book's
+code for the table is that listing with its knobs changed.
+
+The other reading, three hidden layers of the printed widths, is runnable by
+appending `@three-hidden` to any Table 1.3.2 preset name, e.g.
+`mnistlab train table-1.3.2-row9@three-hidden` (also in `reproduce
+--mlp-reading three-hidden`).
+"""
+
+import dataclasses
+import difflib
+import functools
+import json
+import pathlib
+import re
+
+from mnistlab.config import Config
+from mnistlab.errors import ConfigError
+
+BOOK_PATH = pathlib.Path(__file__).parent / "book" / "chapter1.json"
+LISTING_READING = "listing"
+THREE_HIDDEN_READING = "three-hidden"
+MLP_READINGS = (LISTING_READING, THREE_HIDDEN_READING)
+TABLES = ("table-1.3.2", "table-1.4.1", "table-1.5.1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    config: dict
+    book_train_accuracy: float | None = None
+    book_test_accuracy: float | None = None
+    table: str | None = None
+    row: int | None = None
+    settings: dict = dataclasses.field(default_factory=dict)  # the row's columns as the book prints them
+
+    def build_config(self, **overrides):
+        return Config.from_dict({**self.config, **overrides})
+
+
+@functools.cache
+def book():
+    """The book's facts, as transcribed in chapter1.json."""
+    return json.loads(BOOK_PATH.read_text())
+
+
+def _regularizer(text):
+    """'dropout(0.45)' -> {'dropout_rate': 0.45}; 'l2(0.001)' -> {'kernel_l2': 0.001}; 'none' -> {}."""
+    if text == "none":
+        return {}
+    match = re.fullmatch(r"(dropout|l1|l2)\(([0-9.eE-]+)\)", text)
+    if not match:
+        raise ValueError(f"unreadable regularizer in the book data: {text!r}")
+    kind, value = match.group(1), float(match.group(2))
+    return {"dropout_rate": value} if kind == "dropout" else {f"kernel_{kind}": value}
+
+
+def _listing_presets():
+    listings = book()["listings"]
+    configs = {
+        "1.3.2": dict(model="mlp", hidden_units=[256, 256], activation="relu", dropout_rate=0.45),
+        "1.4.1": dict(model="cnn", filters=[64, 64, 64], kernel_size=3, pool_after=[0, 1], pool_size=2, activation="relu", dropout_rate=0.2),
+        "1.5.1": dict(model="rnn", cell="simple", rnn_units=[256], dropout_rate=0.2),
+    }
+    presets = {}
+    for number, base in configs.items():
+        listing = listings[number]
+        config = {**base, "optimizer": listing["optimizer"], "epochs": listing["epochs"], "batch_size": listing["batch_size"]}
+        name = f"listing-{number}"
+        presets[name] = Preset(
+            name=name,
+            description=f"Listing {number}: " + ", ".join(listing["layers"]) + f"; {listing['optimizer']}, {listing['epochs']} epochs",
+            config=config,
+            book_test_accuracy=listing.get("reported_test_accuracy"),
+            settings={"total_params": listing["total_params"]},
+        )
+    return presets
+
+
+def _table_presets(mlp_reading=LISTING_READING):
+    tables = book()["tables"]
+    presets = {}
+    for table_number, table in tables.items():
+        table_name = f"table-{table_number}"
+        for index, row in enumerate(table["rows"], start=1):
+            settings = dict(zip(table["columns"], row))
+            config = {"model": table["model"], "epochs": table["epochs"], "batch_size": table["batch_size"], "optimizer": settings["optimizer"]}
+            config.update(_regularizer(settings["regularizer"]))
+            if table["model"] == "mlp":
+                widths = settings["layers"]
+                config["hidden_units"] = widths if mlp_reading == THREE_HIDDEN_READING else widths[:2]
+                config["activation"] = "relu" if settings["relu"] else "linear"
+                shown = "-".join(map(str, widths)) + ("" if settings["relu"] else ", no relu")
+            elif table["model"] == "cnn":
+                config.update(filters=settings["filters"], kernel_size=3, pool_after=[0, 1], pool_size=2, activation="relu")
+                shown = "filters " + "-".join(map(str, settings["filters"]))
+            else:
+                config.update(cell="simple", rnn_units=[settings["units"]])
+                shown = f"SimpleRNN({settings['units']})"
+            name = f"{table_name}-row{index}"
+            if table["model"] == "mlp" and mlp_reading != LISTING_READING:
+                name += f"@{mlp_reading}"
+            presets[name] = Preset(
+                name=name,
+                description=f"Table {table_number} row {index}: {shown}, {settings['regularizer']}, {settings['optimizer']}",
+                config=config,
+                book_train_accuracy=settings["train_accuracy"],
+                book_test_accuracy=settings["test_accuracy"],
+                table=table_name,
+                row=index,
+                settings=settings,
+            )
+    return presets
+
+
+@functools.cache
+def all_presets():
+    """Every preset, listings first, in the book's order."""
+    return {**_listing_presets(), **_table_presets()}
+
+
+def get(name):
+    """Look a preset up by name; `table-1.3.2-rowN@three-hidden` selects the other MLP reading."""
+    presets = all_presets()
+    if name in presets:
+        return presets[name]
+    if name.endswith("@" + THREE_HIDDEN_READING) and name.startswith("table-1.3.2-row"):
+        variants = _table_presets(THREE_HIDDEN_READING)
+        if name in variants:
+            return variants[name]
+    close = difflib.get_close_matches(name, list(presets), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise ConfigError(f"unknown preset {name!r}{hint}; `mnistlab presets` lists them")
+
+
+def table_rows(table, mlp_reading=LISTING_READING):
+    """The presets of one table (`table-1.3.2`...), in row order."""
+    if table not in TABLES:
+        raise ConfigError(f"unknown table {table!r}; choose one of {', '.join(TABLES)} or all")
+    if mlp_reading not in MLP_READINGS:
+        raise ConfigError(f"mlp reading must be one of {', '.join(MLP_READINGS)}, got {mlp_reading!r}")
+    presets = _table_presets(mlp_reading) if table == "table-1.3.2" else all_presets()
+    return [preset for preset in presets.values() if preset.table == table]

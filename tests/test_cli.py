@@ -1,0 +1,130 @@
+"""The command line end to end, each call in a fresh process as a user runs it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_cli, write_npz
+
+
+def test_presets_lists_listings_and_rows():
+    result = run_cli("presets")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("listing-", "table-"))]
+    assert len(lines) == 29
+    assert "book train 99.39% / test 98.5%" in next(line for line in lines if line.startswith("table-1.3.2-row16 "))
+
+
+def test_summary_gives_the_books_totals():
+    for preset, total in (("listing-1.3.2", "269,322"), ("listing-1.4.1", "80,266"), ("listing-1.5.1", "75,530")):
+        result = run_cli("summary", preset)
+        assert result.returncode == 0, result.stderr
+        assert f"Total params: {total}" in result.stdout
+
+
+def test_summary_from_set_only():
+    result = run_cli("summary", "--set", "model=rnn", "--set", "cell=lstm", "--set", "rnn_units=32,16", "--set", "bidirectional=true")
+    assert result.returncode == 0, result.stderr
+    assert "Bidirectional" in result.stdout
+
+
+def test_data_prints_book_format_and_writes_grid(tmp_path):
+    out = tmp_path / "grid.png"
+    result = run_cli("data", "--dataset", "mnist-mini", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "Train labels:  {0: 240, 1: 240" in result.stdout
+    assert "Test labels:  {0: 60" in result.stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_writes_png_and_svg(tmp_path):
+    for name in ("cnn.png", "rnn.svg"):
+        result = run_cli("plot", "listing-1.4.1" if name.startswith("cnn") else "listing-1.5.1", "--out", tmp_path / name)
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / name).stat().st_size > 1000
+    assert_one_line_error(run_cli("plot", "listing-1.4.1", "--out", tmp_path / "x.pdf"), ".png or .svg")
+
+
+def test_train_json_then_evaluate(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli("train", "listing-1.3.2", "--epochs", "1", "--limit", "500", "--dataset", "mnist-mini", "--seed", "3", "--out", run_dir, "--json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["backend"] == "jax" and metrics["seed"] == 3 and metrics["params"] == 269322
+    assert (run_dir / "model.keras").exists()
+    evaluated = run_cli("evaluate", run_dir, "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+
+
+def test_train_prints_book_style_result(tmp_path):
+    result = run_cli("train", "--set", "model=mlp", "--set", "hidden_units=64", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert "Test accuracy: " in result.stdout and "Train accuracy (last epoch" in result.stdout
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_other_backends_train_deterministically(tmp_path, backend):
+    args = ("train", "--set", "model=cnn", "--set", "filters=8,8", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--backend", backend, "--json")
+    first, second = run_cli(*args, "--out", tmp_path / "a"), run_cli(*args, "--out", tmp_path / "b")
+    assert first.returncode == 0, first.stderr
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert a["backend"] == backend and backend in a["versions"]
+    assert (a["test_accuracy"], a["train_loss"]) == (b["test_accuracy"], b["train_loss"])
+
+
+def test_auto_backend_picks_per_family(tmp_path):
+    result = run_cli("train", "listing-1.4.1", "--set", "filters=4,4", "--epochs", "1", "--limit", "200", "--dataset", "mnist-mini", "--json", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["backend"] == "tensorflow"
+
+
+def test_listings_main_job_runs_offline(tmp_path):
+    result = run_cli("listings", "--epochs", "1", "--limit", "300", env={"MNISTLAB_RUNS": str(tmp_path / "runs")})
+    assert result.returncode == 0, result.stderr
+    assert "MNIST unavailable" in result.stderr and "mnist-mini" in result.stderr
+    for name in ("listing-1.3.2", "listing-1.4.1", "listing-1.5.1"):
+        assert any(line.startswith(name) and "%" in line for line in result.stdout.splitlines()), result.stdout
+    assert len(list((tmp_path / "runs").iterdir())) == 3
+
+
+# --------------------------------------------------------------------------
+# User mistakes: one line, non-zero exit, nothing written
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (("train", "listing-9"), ("unknown preset",)),
+        (("train", "listing-1.3.2", "--set", "dropuot_rate=0.3"), ("unknown config key", "dropout_rate")),
+        (("train", "listing-1.3.2", "--set", "optimizer=adamw"), ("optimizer must be one of sgd, adam, rmsprop",)),
+        (("train", "listing-1.3.2", "--set", "filters=3"), ("filters applies to cnn models",)),
+        (("train", "listing-1.3.2", "--epochs", "0"), ("epochs must be >= 1",)),
+        (("train", "listing-1.3.2", "--dataset", "nowhere/at/all"), ("unknown dataset",)),
+        (("train", "listing-1.3.2", "--dataset", "mnist"), ("cannot download",)),
+        (("summary", "--set", "model=cnn", "--set", "filters=8,8,8,8", "--set", "kernel_size=5", "--set", "pool_after=0,1,2"), ("cannot be built",)),
+        (("evaluate", "."), ("not a run directory",)),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, args, fragments):
+    result = run_cli(*args, "--out", tmp_path / "run") if args[0] == "train" else run_cli(*args)
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_corrupt_dataset_file_is_one_line_and_writes_nothing(tmp_path, mini):
+    bad = write_npz(tmp_path / "bad.npz", mini, y_train=np.zeros(7, np.int64))
+    result = run_cli("train", "listing-1.3.2", "--dataset", bad, "--out", tmp_path / "run")
+    assert_one_line_error(result, "bad.npz", "7 train labels for 2400 images")
+    assert not (tmp_path / "run").exists()
+
+
+def test_diverged_run_exits_non_zero(tmp_path):
+    result = run_cli(
+        "train", "--set", "hidden_units=16", "--set", "activation=linear", "--set", "output_activation=linear",
+        "--set", "loss=mean_squared_error", "--set", "optimizer=sgd", "--set", "learning_rate=50",
+        "--epochs", "4", "--limit", "300", "--dataset", "mnist-mini", "--out", tmp_path / "run",
+    )
+    assert_one_line_error(result, "diverged")
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "diverged"

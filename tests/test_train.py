@@ -1,0 +1,85 @@
+"""Training in-process on JAX: run directories, reload, determinism, divergence."""
+
+import csv
+import json
+
+import pytest
+
+from mnistlab import presets, train
+from mnistlab.config import Config
+from mnistlab.errors import MnistlabError
+
+METRIC_KEYS = {"test_accuracy", "test_loss", "train_accuracy", "train_loss", "val_accuracy", "params", "epochs", "seconds", "backend", "seed", "dataset", "versions", "status"}
+
+
+def quick_config(**changes):
+    return presets.get("listing-1.3.2").build_config(**{"epochs": 2, **changes})
+
+
+def test_run_directory_is_complete_and_reloadable(tmp_path, small_dataset):
+    run_dir = tmp_path / "run"
+    metrics = train.train(quick_config(), run_dir=run_dir, name="listing-1.3.2", dataset=small_dataset, verbose=0)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.keras"]
+    assert METRIC_KEYS <= set(metrics)
+    assert metrics["status"] == "done" and metrics["params"] == 269322 and metrics["backend"] == "jax"
+    assert metrics["train_samples"] == 540 and metrics["val_samples"] == 60
+    assert json.loads((run_dir / "metrics.json").read_text())["test_accuracy"] == metrics["test_accuracy"]
+    with open(run_dir / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[-1]["accuracy"]) == pytest.approx(metrics["train_accuracy"])
+
+    # The resolved config reloads without guessing: backend and dataset are pinned.
+    config, preset = train.read_run_config(run_dir)
+    assert preset == "listing-1.3.2" and config.backend == "jax" and config.dataset == "mini-600"
+    assert config.replace(backend="auto", dataset="auto") == quick_config()
+
+    # Save/load round trip: the reloaded model scores what the run reported.
+    evaluated = train.evaluate(run_dir, dataset=small_dataset)
+    assert evaluated["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+
+
+def test_same_seed_gives_identical_metrics(small_dataset):
+    runs = [train.train(quick_config(seed=seed), dataset=small_dataset, save=False, verbose=0) for seed in (5, 5, 6)]
+    keys = ("train_accuracy", "train_loss", "val_accuracy", "test_accuracy", "test_loss")
+    assert [runs[0][k] for k in keys] == [runs[1][k] for k in keys]
+    assert [runs[0][k] for k in keys] != [runs[2][k] for k in keys]
+
+
+def test_limit_uses_the_first_samples(small_dataset):
+    metrics = train.train(quick_config(limit=100, epochs=1), dataset=small_dataset, save=False, verbose=0)
+    assert metrics["train_samples"] == 90 and metrics["val_samples"] == 10
+
+
+def test_divergence_stops_and_is_reported(tmp_path, small_dataset):
+    config = Config(model="mlp", hidden_units=(32,), activation="linear", output_activation="linear", loss="mean_squared_error", optimizer="sgd", learning_rate=50.0, epochs=5)
+    metrics = train.train(config, run_dir=tmp_path / "run", dataset=small_dataset, verbose=0)
+    assert metrics["status"] == "diverged" and metrics["epochs"] < 5
+    assert metrics["test_accuracy"] is None
+    assert not (tmp_path / "run" / "model.keras").exists()
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "diverged"
+
+
+def test_refuses_to_overwrite_a_finished_run(tmp_path, small_dataset):
+    run_dir = tmp_path / "run"
+    train.train(quick_config(epochs=1), run_dir=run_dir, dataset=small_dataset, verbose=0)
+    before = (run_dir / "metrics.json").read_text()
+    with pytest.raises(MnistlabError, match="already holds a finished run"):
+        train.train(quick_config(epochs=1), run_dir=run_dir, dataset=small_dataset, verbose=0)
+    assert (run_dir / "metrics.json").read_text() == before
+
+
+def test_evaluate_rejects_a_non_run(tmp_path):
+    with pytest.raises(MnistlabError, match="not a run directory"):
+        train.evaluate(tmp_path)
+
+
+def test_other_backend_in_the_same_process_is_refused():
+    with pytest.raises(MnistlabError, match="already running on jax"):
+        train.train(quick_config(backend="torch"), save=False)
+
+
+@pytest.mark.slow
+def test_listing_132_learns_mnist_mini(mini):
+    metrics = train.train(presets.get("listing-1.3.2").build_config(), dataset=mini, save=False, verbose=0)
+    assert metrics["test_accuracy"] >= 0.90

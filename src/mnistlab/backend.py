@@ -19,11 +19,18 @@ AUTO_BACKEND = {"mlp": "jax", "cnn": "tensorflow", "rnn": "jax"}
 MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 
 
-def resolve(name, family):
-    """'auto' -> the fastest backend for `family`; anything else is checked and returned."""
+def resolve(name, family, in_this_process=True):
+    """'auto' -> the fastest backend for `family`; anything else is checked and returned.
+
+    For a run in this process, once Keras is imported its backend is fixed,
+    and auto means "that one"; for a run in a fresh worker process
+    (`in_this_process=False`) auto is always the family's fastest.
+    """
     if name in (None, "auto"):
-        # Once Keras is imported its backend is fixed: auto means "that one".
-        name = sys.modules["keras"].backend.backend() if "keras" in sys.modules else AUTO_BACKEND[family]
+        if in_this_process and "keras" in sys.modules:
+            name = sys.modules["keras"].backend.backend()
+        else:
+            name = AUTO_BACKEND[family]
     if name not in BACKENDS or name == "auto":
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
     return name

@@ -174,6 +174,119 @@ def cmd_listings(args):
     return 0
 
 
+def _print_outcomes_summary(outcomes):
+    counts = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    print("Runs: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items())))
+    return 0 if not counts.get("failed") else 1
+
+
+def cmd_reproduce(args):
+    from mnistlab import reproduce
+
+    results = reproduce.reproduce(
+        args.table, seeds=args.seeds, dataset=args.dataset, epochs=args.epochs, limit=args.limit, workers=args.workers,
+        executor=args.executor, address=args.address, store_path=args.store, out_dir=args.out, backend=args.backend or "auto",
+        mlp_reading=args.mlp_reading,
+    )
+    missing = 0
+    for name, result in results.items():
+        print(result["markdown"])
+        print(f"Saved {', '.join(str(p) for p in result['paths'].values())}\n")
+        missing += sum(row["planned"] - row["runs"] for row in result["rows"])
+    if missing:
+        print(f"error: {missing} planned run(s) did not finish (see `mnistlab runs list --status failed`); run the same command again to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sweep(args):
+    from mnistlab import stats, sweep
+    from mnistlab.store import Store
+
+    name, dataset_spec, seeds, grid_keys, configs = sweep.load_sweep_file(args.file)
+    dataset = sweep.resolve_dataset(args.dataset or dataset_spec)
+    jobs = sweep.plan(configs, dataset, group=name)
+    outcomes = sweep.run(jobs, store_path=args.store, workers=args.workers, executor=args.executor, address=args.address)
+    # One line per grid point: the mean over seeds.
+    points = {}
+    with Store(args.store) as store:
+        for job in jobs:
+            run = store.done_run(job.key)
+            label = ", ".join(f"{key}={getattr(job.config, key)}" for key in grid_keys) or job.config.describe()
+            points.setdefault(label, []).append(None if run is None else 100 * run["test_accuracy"])
+    print(f"\nSweep {name} on {dataset.name}, {len(seeds)} seed(s):")
+    for label, values in points.items():
+        summary = stats.summarize(values)
+        ci = "" if summary["ci_low"] is None else f"  95% CI [{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
+        mean = "n/a" if summary["mean"] is None else f"{summary['mean']:.2f}%"
+        print(f"  {label:<50} test {mean} over {summary['n']} run(s){ci}")
+    return _print_outcomes_summary(outcomes)
+
+
+def cmd_runs(args):
+    from mnistlab import stats
+    from mnistlab.store import Store
+
+    with Store(args.store) as store:
+        store.reap()
+        if args.runs_command == "list":
+            rows = store.runs(status=args.status, preset=args.preset, group=args.group)
+            if args.json:
+                print_json(rows)
+                return 0
+            print(f"{'id':>5} {'status':<11} {'preset / model':<28} {'dataset':<14} {'backend':<10} {'seed':>4} {'test acc':>9} {'seconds':>8}")
+            for row in rows[-args.last :] if args.last else rows:
+                label = row["preset"] or row["model"]
+                print(f"{row['id']:>5} {row['status']:<11} {label:<28} {row['dataset']:<14} {row['backend']:<10} {row['seed']:>4} {percent(row['test_accuracy']):>9} {row['seconds'] or 0:>8.1f}")
+            return 0
+        if args.runs_command == "show":
+            run = store.get(args.run_id)
+            run["epochs"] = store.epochs(args.run_id)
+            for key in ("config_json", "metrics_json", "machine_json", "versions_json"):
+                if run.get(key):
+                    run[key.removesuffix("_json")] = json.loads(run.pop(key))
+                else:
+                    run.pop(key, None)
+            print_json(run)
+            return 0
+        # compare
+        sides = [_runs_for(store, spec, args.dataset) for spec in (args.a, args.b)]
+        try:
+            result = stats.compare([100 * r["test_accuracy"] for r in sides[0]], [100 * r["test_accuracy"] for r in sides[1]])
+        except ValueError as error:
+            raise MnistlabError(str(error)) from None
+        result["a"], result["b"] = args.a, args.b
+        if args.json:
+            print_json(result)
+            return 0
+        print(f"A = {args.a}: test {result['mean_a']:.2f}% over {result['n_a']} runs")
+        print(f"B = {args.b}: test {result['mean_b']:.2f}% over {result['n_b']} runs")
+        print(f"A - B = {result['difference']:+.2f} points, 95% CI [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}] ({result['test']})")
+        print(f"Verdict: {result['verdict']}.")
+        return 0
+
+
+def _runs_for(store, spec, dataset=None):
+    """Done runs of one configuration named by a preset, a config-hash prefix or group=NAME."""
+    if spec.startswith("group="):
+        runs = store.runs(status="done", group=spec.split("=", 1)[1])
+    elif presets_lib.all_presets().get(spec) or "@" in spec:
+        runs = store.runs(status="done", preset=spec)
+    else:
+        runs = store.runs(status="done", config_hash=spec)
+    if dataset:
+        runs = [run for run in runs if run["dataset"] == dataset]
+    if not runs:
+        raise MnistlabError(f"no finished runs match {spec!r}; give a preset name, a config hash (see `mnistlab runs list --json`) or group=NAME")
+    variants = {(run["config_hash"], run["dataset"], run["backend"]) for run in runs}
+    if len(variants) > 1:
+        listed = "; ".join(f"config {c} on {d} with {b}" for c, d, b in sorted(variants))
+        raise MnistlabError(f"{spec!r} matches runs of {len(variants)} different setups ({listed}); name one config hash or add --dataset")
+    return runs
+
+
 # --------------------------------------------------------------------------
 
 
@@ -224,6 +337,51 @@ def build_parser():
     sub.add_argument("--limit", type=int, help="use only the first N training samples")
     sub.add_argument("--seed", type=int, default=0)
     sub.set_defaults(handler=cmd_listings)
+
+    def add_executor_options(sub):
+        sub.add_argument("--workers", type=int, default=1, help="runs at once (default 1)")
+        sub.add_argument("--executor", choices=("local", "ray"), default="local", help="local processes (default) or Ray tasks")
+        sub.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
+        sub.add_argument("--store", help="run store (default: $MNISTLAB_STORE or runs/runs.db)")
+
+    from mnistlab import presets as _presets
+
+    sub = commands.add_parser("reproduce", help="reproduce a table of the chapter across seeds and compare with the book")
+    sub.add_argument("table", choices=(*_presets.TABLES, "all"))
+    sub.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
+    add_dataset_option(sub)
+    sub.add_argument("--epochs", type=int, help="override the book's epochs (for quick checks)")
+    sub.add_argument("--limit", type=int, help="use only the first N training samples")
+    sub.add_argument("--backend", choices=BACKENDS)
+    sub.add_argument("--mlp-reading", choices=_presets.MLP_READINGS, default=_presets.LISTING_READING, help="how Table 1.3.2's three widths are read (see README)")
+    sub.add_argument("--out", help="directory for the .md/.csv/.json table (default: tables/ beside the store)")
+    add_executor_options(sub)
+    sub.set_defaults(handler=cmd_reproduce)
+
+    sub = commands.add_parser("sweep", help="run a grid of configs x seeds from a TOML file")
+    sub.add_argument("file")
+    add_dataset_option(sub)
+    add_executor_options(sub)
+    sub.set_defaults(handler=cmd_sweep)
+
+    sub = commands.add_parser("runs", help="list, show and compare stored runs")
+    runs_commands = sub.add_subparsers(dest="runs_command", required=True, metavar="list|show|compare")
+    listing = runs_commands.add_parser("list", help="list runs")
+    listing.add_argument("--status", choices=("running", "done", "failed", "diverged", "interrupted"))
+    listing.add_argument("--preset")
+    listing.add_argument("--group")
+    listing.add_argument("--last", type=int, help="only the last N")
+    listing.add_argument("--json", action="store_true")
+    show = runs_commands.add_parser("show", help="everything stored about one run")
+    show.add_argument("run_id", type=int)
+    compare = runs_commands.add_parser("compare", help="is A's test accuracy over seeds different from B's?")
+    compare.add_argument("a", help="preset name, config hash (prefix) or group=NAME")
+    compare.add_argument("b")
+    compare.add_argument("--dataset", help="only runs on this dataset name")
+    compare.add_argument("--json", action="store_true")
+    for runs_sub in (listing, show, compare):
+        runs_sub.add_argument("--store", help="run store (default: $MNISTLAB_STORE or runs/runs.db)")
+    sub.set_defaults(handler=cmd_runs)
     return parser
 
 

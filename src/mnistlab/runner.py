@@ -15,28 +15,54 @@ from mnistlab.errors import MnistlabError
 RESULT_PREFIX = "MNISTLAB_RESULT "
 
 
-def run_isolated(config, preset=None, run_dir=None, verbose=2, env=None, timeout=None):
+def _die_with_parent():
+    """In the child, before exec: ask Linux to SIGKILL us when the parent dies.
+
+    So a sweep killed with `kill -9` takes its trainings with it, and their
+    store rows (still `running`, with a dead pid) are reaped as interrupted,
+    instead of orphans finishing unseen.
+    """
+    try:
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: orphans finish on their own
+        pass
+
+
+def run_isolated(config, preset=None, run_dir=None, verbose=2, env=None, timeout=None, store=True, group=None, quiet=False):
     """Train `config` (a Config) in a child process and return its metrics dict.
 
-    The child's progress goes to this process' stderr; a failure raises
-    MnistlabError with the child's last error line.
+    The child records the run in `store` (True: the default store, a path,
+    or False). Its progress goes to this process' stderr (nowhere if
+    `quiet`); a failure raises MnistlabError with the child's error line.
     """
-    request = {"config": config.to_dict(), "preset": preset, "run_dir": str(run_dir) if run_dir else None, "verbose": verbose}
+    request = {
+        "config": config.to_dict(),
+        "preset": preset,
+        "run_dir": str(run_dir) if run_dir else None,
+        "verbose": 0 if quiet else verbose,
+        "store": store if isinstance(store, bool) else str(store),
+        "group": group,
+    }
     completed = subprocess.run(
         [sys.executable, "-m", "mnistlab.runner"],
         input=json.dumps(request),
         stdout=subprocess.PIPE,
-        stderr=None,
+        stderr=subprocess.DEVNULL if quiet else None,
         text=True,
         env=env,
         timeout=timeout,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
     result = None
     for line in completed.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             result = json.loads(line[len(RESULT_PREFIX) :])
     if result is None:
-        raise MnistlabError(f"training {preset or config.model} failed in its worker process (exit {completed.returncode})")
+        raise MnistlabError(f"training {preset or config.model} (seed {config.seed}) died in its worker process (exit {completed.returncode})")
     if "error" in result:
         raise MnistlabError(result["error"])
     return result
@@ -51,11 +77,12 @@ def _child():
         config = Config.from_dict(request["config"])
         # Progress to stderr so that stdout carries only the result line.
         sys.stdout = sys.stderr
-        metrics = train.train(config, run_dir=request["run_dir"], name=request["preset"], verbose=request["verbose"])
+        metrics = train.train(config, run_dir=request["run_dir"], name=request["preset"], verbose=request["verbose"], store=request.get("store", True), group=request.get("group"))
         sys.stdout = sys.__stdout__
-    except MnistlabError as error:
+    except Exception as error:  # reported to the parent, which retries or records it
         sys.stdout = sys.__stdout__
-        print(RESULT_PREFIX + json.dumps({"error": str(error)}), flush=True)
+        message = str(error) if isinstance(error, MnistlabError) else f"{type(error).__name__}: {error}"
+        print(RESULT_PREFIX + json.dumps({"error": message}), flush=True)
         return 2
     print(RESULT_PREFIX + json.dumps(metrics), flush=True)
     return 0

@@ -130,13 +130,23 @@ def write_history(path, rows):
     fileio.write_text(path, buffer.getvalue())
 
 
-def train(config: Config, run_dir=None, name=None, dataset=None, verbose=None, on_epoch=None, save=True):
+def _open_store(store):
+    from mnistlab.store import Store
+
+    if store is True:
+        return Store()
+    return store if isinstance(store, Store) else Store(store)
+
+
+def train(config: Config, run_dir=None, name=None, dataset=None, verbose=None, on_epoch=None, save=True, store=True, group=None):
     """Train one run and return its metrics dict (also written to RUN_DIR/metrics.json).
 
     `dataset` may be a loaded `data.Dataset` (then config.dataset is only
     recorded); `verbose` is Keras' fit verbosity (default: a progress bar on a
     terminal, one line per epoch otherwise); `on_epoch(row)` is called after
-    each epoch with that epoch's history row.
+    each epoch with that epoch's history row. A saved run is recorded in the
+    run store (`store`: True for the default store, a path, a Store, or
+    False), under `group` when given (a sweep or table name).
     """
     config = resolve_config(config)
     from mnistlab import models
@@ -152,15 +162,45 @@ def train(config: Config, run_dir=None, name=None, dataset=None, verbose=None, o
     if len(arrays.x_train) == 0:
         raise MnistlabError(f"no training samples left (limit={config.limit}, validation_split={config.validation_split}); raise --limit")
 
+    dataset_hash = dataset.content_hash()
+    run_store = run_id = None
     if save:
         run_dir = pathlib.Path(run_dir) if run_dir else default_run_dir(config, name)
         if (run_dir / "metrics.json").exists():
             raise MnistlabError(f"{run_dir} already holds a finished run; choose another --out")
+        run_store = _open_store(store) if store else None
         run_dir.mkdir(parents=True, exist_ok=True)
         fileio.write_json(run_dir / "config.json", {**config.to_dict(), "preset": name})
+        if run_store is not None:
+            run_id = run_store.start_run(config, dataset_hash, preset=name, group=group, run_dir=run_dir, machine=machine_description())
     else:
         run_dir = None
 
+    def epoch_done(row):
+        if run_store is not None:
+            run_store.record_epoch(run_id, row)
+        if on_epoch is not None:
+            on_epoch(row)
+
+    try:
+        metrics = _fit_and_evaluate(config, model, arrays, dataset, dataset_hash, run_dir, name, verbose, epoch_done)
+    except KeyboardInterrupt:
+        if run_store is not None:
+            run_store.finish_run(run_id, "interrupted", error="interrupted by the user")
+        raise
+    except Exception as error:
+        if run_store is not None:
+            run_store.finish_run(run_id, "failed", error=f"{type(error).__name__}: {error}")
+        raise
+    if run_store is not None:
+        metrics["status"] = run_store.finish_run(run_id, metrics["status"], metrics)
+        metrics["run_id"] = run_id
+        if store is not run_store:
+            run_store.close()
+    return metrics
+
+
+def _fit_and_evaluate(config, model, arrays, dataset, dataset_hash, run_dir, name, verbose, on_epoch):
     recorder = _make_callbacks(run_dir, on_epoch)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -184,7 +224,7 @@ def train(config: Config, run_dir=None, name=None, dataset=None, verbose=None, o
         "description": config.describe(),
         "config_hash": config.config_hash(),
         "dataset": dataset.name,
-        "dataset_hash": dataset.content_hash(),
+        "dataset_hash": dataset_hash,
         "backend": config.backend,
         "seed": config.seed,
         "epochs": len(recorder.rows),

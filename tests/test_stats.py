@@ -1,0 +1,46 @@
+import pytest
+
+from mnistlab import stats
+
+# Welch's t-test, example 1 of the Wikipedia article: t = -2.46, dof = 24.99, p = 0.021.
+A1 = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4]
+A2 = [27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5, 24.4]
+
+
+def test_summary_t_interval_known_values():
+    summary = stats.summarize([1, 2, 3, 4, 5])
+    assert summary["mean"] == 3 and summary["std"] == pytest.approx(1.5811388)
+    # t(0.975, 4) = 2.776445: 3 +- 2.776445 * 1.5811388 / sqrt(5)
+    assert summary["ci_low"] == pytest.approx(1.0367568) and summary["ci_high"] == pytest.approx(4.9632432)
+
+
+def test_summary_of_one_or_none():
+    assert stats.summarize([98.1])["ci_low"] is None
+    assert stats.summarize([])["mean"] is None
+    assert stats.inside(98.0, stats.summarize([98.1])) is None
+    assert stats.inside(3.5, stats.summarize([1, 2, 3, 4, 5])) is True
+    assert stats.inside(5.5, stats.summarize([1, 2, 3, 4, 5])) is False
+
+
+def test_welch_against_published_example():
+    result = stats.compare(A1, A2)
+    assert result["degrees_of_freedom"] == pytest.approx(24.99, abs=0.01)
+    assert result["p_value"] == pytest.approx(0.021, abs=0.001)
+    assert result["difference"] == pytest.approx(-2.1667, abs=1e-4)
+    assert result["significant"] and "significant at 95%" in result["verdict"]
+    assert result["ci_low"] < result["difference"] < result["ci_high"] < 0
+    assert stats.effect_size_words(result["cohens_d"]) == "large"
+
+
+def test_seed_noise_is_not_significant():
+    result = stats.compare([98.1, 98.3, 98.0], [98.2, 98.0, 98.3])
+    assert not result["significant"] and "not significant" in result["verdict"]
+
+
+def test_identical_deterministic_runs():
+    assert stats.compare([98.0, 98.0], [98.0, 98.0])["p_value"] == 1.0
+
+
+def test_needs_two_runs_per_side():
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        stats.compare([98.0], [97.0, 97.5])

@@ -1,0 +1,121 @@
+"""The run store: schema, keys, reaping, and consistency when a writer is killed mid-write."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from mnistlab import store as store_lib
+from mnistlab.config import Config
+from mnistlab.errors import MnistlabError
+from mnistlab.store import Store
+
+HASH = "ab" * 32
+
+
+def test_schema_and_wal(tmp_path):
+    with Store(tmp_path / "runs.db") as store:
+        assert store.schema_version == store_lib.SCHEMA_VERSION
+        assert store._connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.integrity_check() == "ok"
+
+
+def test_run_lifecycle(tmp_path):
+    with Store(tmp_path / "runs.db") as store:
+        config = Config(seed=3, dataset="mnist-mini", backend="jax")
+        run_id = store.start_run(config, HASH, preset="listing-1.3.2", group="g")
+        assert store.get(run_id)["status"] == "running"
+        store.record_epoch(run_id, {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.85, "seconds": 1.0})
+        assert store.finish_run(run_id, "done", {"test_accuracy": 0.9, "train_accuracy": 0.8}) == "done"
+        key = store_lib.run_key(config.config_hash(), HASH, "jax", 3)
+        assert store.done_run(key)["id"] == run_id
+        assert [e["epoch"] for e in store.epochs(run_id)] == [1]
+        # A second finished run with the same key is not recorded as done twice.
+        again = store.start_run(config, HASH)
+        assert store.get(again)["attempt"] == 2
+        assert store.finish_run(again, "done", {"test_accuracy": 0.9}) == "failed"
+        assert store.count("done") == 1
+        with pytest.raises(sqlite3.IntegrityError):
+            store._connection.execute("UPDATE runs SET status = 'done' WHERE id = ?", (again,))
+
+
+def test_unknown_run_and_newer_schema(tmp_path):
+    path = tmp_path / "runs.db"
+    with Store(path) as store:
+        with pytest.raises(MnistlabError, match="no run with id 42"):
+            store.get(42)
+        store._connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(MnistlabError, match="newer mnistlab"):
+        Store(path)
+
+
+def test_migrates_a_version_zero_file(tmp_path):
+    path = tmp_path / "old.db"
+    sqlite3.connect(path).execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)").connection.commit()
+    with Store(path) as store:
+        assert store.schema_version == store_lib.SCHEMA_VERSION
+        assert store.count() == 0
+
+
+def test_not_a_database(tmp_path):
+    path = tmp_path / "runs.db"
+    path.write_bytes(b"x" * 4096)
+    with pytest.raises(MnistlabError, match="not a usable run store"):
+        Store(path)
+
+
+def test_reap_marks_dead_processes_interrupted(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with Store(tmp_path / "runs.db") as store:
+        alive_id = store.start_run(Config(), HASH)  # this process: alive
+        dead_id = store.start_run(Config(seed=1), HASH, pid=dead.pid)
+        assert store.reap() == 1
+        assert store.get(dead_id)["status"] == "interrupted"
+        assert store.get(alive_id)["status"] == "running"
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from mnistlab.config import Config
+    from mnistlab.store import Store
+    store = Store(sys.argv[1])
+    seed = 0
+    while True:
+        run_id = store.start_run(Config(seed=seed), "ab" * 32)
+        for epoch in range(1, 6):
+            store.record_epoch(run_id, {"epoch": epoch, "loss": 1.0 / epoch, "accuracy": 0.5})
+        store.finish_run(run_id, "done", {"test_accuracy": 0.9, "train_accuracy": 0.8})
+        seed += 1
+        if seed == 3:
+            print("ready", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.21, 0.5])
+def test_kill_9_mid_write_leaves_the_store_consistent(tmp_path, delay):
+    path = tmp_path / "runs.db"
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    for writer in writers:
+        assert writer.stdout.readline().strip() == "ready"
+    time.sleep(delay)
+    for writer in writers:
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+    with Store(path) as store:
+        assert store.integrity_check() == "ok"
+        reaped = store.reap()
+        assert store.count("running") == 0
+        assert store.count("interrupted") == reaped <= 2
+        for run in store.runs(status="done"):
+            assert len(store.epochs(run["id"])) == 5
+        # Two writers with the same seeds: never two done runs for one key.
+        keys = [run["run_key"] for run in store.runs(status="done")]
+        assert len(keys) == len(set(keys))

@@ -1,0 +1,158 @@
+"""Sweeps and reproductions: planning, skipping, resuming after kill -9, retries, and Ray."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import assert_one_line_error, run_cli, write_npz
+from mnistlab import reproduce, sweep
+from mnistlab.config import Config
+from mnistlab.errors import ConfigError
+from mnistlab.store import Store
+
+TINY = "[set]\nhidden_units = [16]\nepochs = 1\nlimit = 300\n"
+
+
+def write_sweep(tmp_path, body, name="tiny.toml"):
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+def test_sweep_file_is_a_grid_times_seeds(tmp_path):
+    path = write_sweep(tmp_path, 'preset = "listing-1.3.2"\nseeds = 2\ndataset = "mnist-mini"\n' + TINY + '[grid]\ndropout_rate = [0.2, 0.45]\noptimizer = ["adam", "sgd", "rmsprop"]\n')
+    name, dataset, seeds, grid_keys, configs = sweep.load_sweep_file(path)
+    assert (name, dataset, seeds, grid_keys) == ("tiny", "mnist-mini", [0, 1], ["dropout_rate", "optimizer"])
+    assert len(configs) == 12
+    assert {c.optimizer for _, c in configs} == {"adam", "sgd", "rmsprop"}
+    assert all(c.hidden_units == (16,) and c.epochs == 1 for _, c in configs)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("seeds = [\n", "not valid TOML"),
+        ("colour = 1\n", "unknown sweep settings"),
+        ("[grid]\ndropout = [0.1]\n", "unknown config key 'dropout'"),
+        ("[grid]\ndropout_rate = 0.1\n", "must be a non-empty list"),
+        ("[set]\noptimizer = 'adamw'\n", "optimizer must be one of"),
+    ],
+)
+def test_bad_sweep_files(tmp_path, body, message):
+    with pytest.raises(ConfigError, match=message):
+        sweep.load_sweep_file(write_sweep(tmp_path, body))
+
+
+def test_plan_keys_and_backends(mini):
+    jobs = reproduce.plan_table("table-1.4.1", mini, seeds=2, epochs=1, limit=100)
+    assert len(jobs) == 8 and len({job.key for job in jobs}) == 8
+    # Each run gets a fresh worker process: auto is the CNN's fastest, whatever this process runs.
+    assert {job.config.backend for job in jobs} == {"tensorflow"}
+    assert all(job.config.dataset == "mnist-mini" for job in jobs)
+    with pytest.raises(ConfigError, match="unknown table"):
+        reproduce.expand_tables("table-2.1")
+
+
+def test_failed_run_is_retried_once_then_recorded(tmp_path, mini):
+    vanishing = write_npz(tmp_path / "vanishing.npz", mini)
+    configs = [(None, Config(hidden_units=(8,), epochs=1, limit=200, dataset=str(vanishing), seed=seed)) for seed in (0, 1)]
+    jobs = sweep.plan(configs, mini, group="g")
+    vanishing.unlink()  # every attempt of both runs now fails in its worker
+    jobs[1] = sweep.plan([(None, Config(hidden_units=(8,), epochs=1, limit=200, dataset="mnist-mini", seed=1))], mini, group="g")[0]
+    messages = []
+    outcomes = sweep.run(jobs, store_path=tmp_path / "runs.db", log=messages.append)
+    assert [o.status for o in outcomes] == ["failed", "done"]
+    assert "vanishing.npz" in outcomes[0].error
+    assert sum("retrying once" in m for m in messages) == 1
+    with Store(tmp_path / "runs.db") as store:
+        failed = store.runs(status="failed")
+        assert len(failed) == 2 and [r["attempt"] for r in failed] == [1, 2]
+        assert all("vanishing.npz" in r["error"] for r in failed)
+        assert store.count("done") == 1
+
+
+def _done_count(path):
+    if not path.exists():
+        return 0
+    with Store(path) as store:
+        return store.count("done")
+
+
+REPRODUCE = ("reproduce", "table-1.4.1", "--seeds", "2", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--workers", "2")
+
+
+def test_reproduce_resumes_after_kill_9(tmp_path):
+    store_path = tmp_path / "runs.db"
+    env = {**os.environ, "MNISTLAB_STORE": str(store_path)}
+    env.pop("KERAS_BACKEND", None)
+    driver = subprocess.Popen([sys.executable, "-m", "mnistlab", *REPRODUCE], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while _done_count(store_path) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    time.sleep(1)  # the workers die with their parent (PR_SET_PDEATHSIG)
+    done_before = _done_count(store_path)
+    assert 2 <= done_before < 8
+
+    result = run_cli(*REPRODUCE, env={"MNISTLAB_STORE": str(store_path)})
+    assert result.returncode == 0, result.stderr
+    assert f"{done_before} already done, {8 - done_before} to run" in result.stderr
+    assert result.stdout.count("| filters 64-64-64") == 4 and "book test" in result.stdout
+    with Store(store_path) as store:
+        done = store.runs(status="done")
+        assert len(done) == 8 and len({r["run_key"] for r in done}) == 8
+        assert store.count("running") == 0
+
+    # Once more: nothing left to do, same table.
+    again = run_cli(*REPRODUCE, env={"MNISTLAB_STORE": str(store_path)})
+    assert "8 already done, 0 to run" in again.stderr
+    tables = sorted((tmp_path / "tables").glob("*.json"))
+    rows = json.loads(tables[0].read_text())["rows"]
+    assert all(row["runs"] == 2 and row["test"]["ci_low"] is not None for row in rows)
+
+
+def test_ray_executor_shares_the_store_with_local(tmp_path):
+    pytest.importorskip("ray")
+    store_path = tmp_path / "runs.db"
+    path = write_sweep(tmp_path, 'seeds = 2\ndataset = "mnist-mini"\n' + TINY)
+    local = run_cli("sweep", path, "--store", store_path, "--workers", "1")
+    assert local.returncode == 0, local.stderr
+    with Store(store_path) as store:
+        local_runs = {r["seed"]: r["test_accuracy"] for r in store.runs(status="done")}
+        # Forget seed 1 so that Ray has something to run.
+        store._connection.execute("DELETE FROM runs WHERE seed = 1")
+    remote = run_cli("sweep", path, "--store", store_path, "--workers", "2", "--executor", "ray")
+    assert remote.returncode == 0, remote.stderr
+    assert "1 already done, 1 to run with 2 ray worker(s)" in remote.stderr
+    with Store(store_path) as store:
+        done = store.runs(status="done")
+        assert len(done) == 2
+        # Deterministic training: Ray's run of seed 1 reproduces the local one exactly.
+        assert {r["seed"]: r["test_accuracy"] for r in done} == local_runs
+
+
+def test_runs_list_show_compare(tmp_path):
+    store_path = tmp_path / "runs.db"
+    path = write_sweep(tmp_path, 'seeds = 2\ndataset = "mnist-mini"\n' + TINY + "[grid]\noptimizer = ['adam', 'sgd']\n")
+    result = run_cli("sweep", path, "--store", store_path, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert "optimizer=adam" in result.stdout and "optimizer=sgd" in result.stdout
+    listing = run_cli("runs", "list", "--store", store_path)
+    assert listing.stdout.count(" done ") == 4
+    show = json.loads(run_cli("runs", "show", "1", "--store", store_path).stdout)
+    assert show["status"] == "done" and len(show["epochs"]) == 1 and show["config"]["optimizer"] in ("adam", "sgd")
+    with Store(store_path) as store:
+        hashes = {r["config"]: r["hash"] for r in ({"config": json.loads(r["config_json"])["optimizer"], "hash": r["config_hash"]} for r in store.runs())}
+    compare = run_cli("runs", "compare", hashes["adam"], hashes["sgd"], "--store", store_path, "--json")
+    assert compare.returncode == 0, compare.stderr
+    verdict = json.loads(compare.stdout)
+    assert verdict["n_a"] == verdict["n_b"] == 2 and verdict["mean_a"] > verdict["mean_b"]
+    assert "significant at 95%" in verdict["verdict"]
+    assert_one_line_error(run_cli("runs", "compare", "listing-1.3.2", hashes["sgd"], "--store", store_path), "no finished runs match")
+    assert_one_line_error(run_cli("runs", "show", "99", "--store", store_path), "no run with id 99")

@@ -76,3 +76,32 @@ def assert_one_line_error(result, *fragments):
     for fragment in fragments:
         assert fragment in error_lines[0], error_lines[0]
     return error_lines[0]
+
+
+def chromium_path():
+    """The system Chromium for browser tests; in CI its absence is a failure, not a skip."""
+    import shutil
+
+    path = os.environ.get("MNISTLAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed; scripts/setup.sh installs Debian's chromium package")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture
+def browser_page():
+    """A headless Chromium page, driven by Playwright with the system browser."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(),
+            headless=True,
+            # The network is closed: keep Chromium from trying to phone home.
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page()
+        yield page
+        browser.close()

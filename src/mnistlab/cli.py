@@ -268,6 +268,27 @@ def cmd_runs(args):
         return 0
 
 
+def cmd_report(args):
+    from mnistlab import report
+
+    if args.target in presets_lib.TABLES:
+        result = report.table_report(args.target, args.out, store_path=args.store, table_json=args.table_json)
+    elif pathlib.Path(args.target).is_dir():
+        result = report.run_report(args.target, args.out)
+    else:
+        raise MnistlabError(f"{args.target!r} is neither a run directory nor one of {', '.join(presets_lib.TABLES)}")
+    print(f"Wrote {result['html']} and {len(result['figures'])} PNGs in {pathlib.Path(result['figures'][0]).parent}")
+    return 0
+
+
+def cmd_figures(args):
+    from mnistlab import figures
+
+    for path in figures.write_all(args.out):
+        print(f"Wrote {path}")
+    return 0
+
+
 def _runs_for(store, spec, dataset=None):
     """Done runs of one configuration named by a preset, a config-hash prefix or group=NAME."""
     if spec.startswith("group="):
@@ -382,6 +403,17 @@ def build_parser():
     for runs_sub in (listing, show, compare):
         runs_sub.add_argument("--store", help="run store (default: $MNISTLAB_STORE or runs/runs.db)")
     sub.set_defaults(handler=cmd_runs)
+
+    sub = commands.add_parser("report", help="HTML report (with PNGs) of a run directory or a reproduced table")
+    sub.add_argument("target", help="a run directory, or table-1.3.2 / table-1.4.1 / table-1.5.1")
+    sub.add_argument("--out", required=True, help="the HTML file to write; PNGs go to <name>_files/ beside it")
+    sub.add_argument("--store", help="run store (for tables)")
+    sub.add_argument("--table-json", help="which reproduction of the table (default: the latest)")
+    sub.set_defaults(handler=cmd_report)
+
+    sub = commands.add_parser("figures", help="the chapter's teaching figures: activations, gradient descent, reshaping")
+    sub.add_argument("--out", default="figures", help="directory (default figures/)")
+    sub.set_defaults(handler=cmd_figures)
     return parser
 
 

@@ -165,7 +165,8 @@ def train(config: Config, run_dir=None, name=None, dataset=None, verbose=None, o
     dataset_hash = dataset.content_hash()
     run_store = run_id = None
     if save:
-        run_dir = pathlib.Path(run_dir) if run_dir else default_run_dir(config, name)
+        # Absolute, so that the store's record of it holds from any directory.
+        run_dir = (pathlib.Path(run_dir) if run_dir else default_run_dir(config, name)).resolve()
         if (run_dir / "metrics.json").exists():
             raise MnistlabError(f"{run_dir} already holds a finished run; choose another --out")
         run_store = _open_store(store) if store else None

@@ -1,0 +1,268 @@
+"""Reports: one self-contained HTML file (images embedded) plus the PNGs beside it.
+
+- `run_report(run_dir, out)`: learning curves, confusion matrix, the most
+  confidently misclassified test digits, per-class accuracy.
+- `table_report(table, out)`: per-row learning curves (mean and band across
+  seeds), the comparison with the book, and the digit-level figures for the
+  row with the best *validation* accuracy (never chosen on the test set).
+"""
+
+import base64
+import csv
+import html
+import json
+import pathlib
+
+import numpy as np
+
+from mnistlab import data, fileio, plots, presets, train
+from mnistlab.errors import MnistlabError
+from mnistlab.store import Store
+
+TOP_MISTAKES = 16
+
+
+# --------------------------------------------------------------------------
+# Numbers
+
+
+def predict_test_set(run_dir, dataset=None):
+    """(probabilities, labels, images, dataset name) for a run's test set."""
+    model, config = train.load_model(run_dir)
+    dataset = dataset or data.load_dataset(config.dataset)
+    inputs = data.prepare_images(dataset.x_test, config.input_shape)
+    probabilities = np.asarray(model.predict(inputs, batch_size=train.EVAL_BATCH_SIZE, verbose=0), dtype=np.float64)
+    return probabilities, dataset.y_test, dataset.x_test, dataset.name
+
+
+def confusion_matrix(labels, predictions, num_classes=data.NUM_CLASSES):
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def per_class_accuracy(matrix):
+    totals = matrix.sum(axis=1)
+    return np.divide(np.diag(matrix), totals, out=np.zeros(len(matrix)), where=totals > 0)
+
+
+def confident_mistakes(probabilities, labels, top=TOP_MISTAKES):
+    """Indexes of wrong predictions, most confident first."""
+    predictions = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predictions != labels)
+    confidence = probabilities[wrong, predictions[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")][:top]
+
+
+def read_history(run_dir):
+    with open(pathlib.Path(run_dir) / "history.csv") as handle:
+        return [{k: (float(v) if v not in ("", None) else None) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+# --------------------------------------------------------------------------
+# Figures
+
+
+def curves_figure(histories, path, title):
+    """Loss and accuracy per epoch, train and validation; mean line and min-max band over runs."""
+    plt = plots.plt
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, metric in zip(axes, ("loss", "accuracy")):
+        for key, color, label in ((metric, "tab:blue", "train"), (f"val_{metric}", "tab:orange", "validation")):
+            series = [[row[key] for row in history if row.get(key) is not None] for history in histories]
+            length = min((len(s) for s in series), default=0)
+            if length == 0:
+                continue
+            values = np.array([s[:length] for s in series])
+            epochs = np.arange(1, length + 1)
+            axis.plot(epochs, values.mean(axis=0), color=color, label=label + (f" (mean of {len(values)})" if len(values) > 1 else ""))
+            if len(values) > 1:
+                axis.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    return plots.save_figure(figure, path)
+
+
+def confusion_figure(matrix, path, title):
+    plt = plots.plt
+    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    image = axis.imshow(matrix, cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        axis.text(column, row, str(count), ha="center", va="center", fontsize=7, color="white" if count > matrix.max() / 2 else "black")
+    axis.set_xticks(range(len(matrix)))
+    axis.set_yticks(range(len(matrix)))
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title)
+    figure.colorbar(image)
+    return plots.save_figure(figure, path)
+
+
+def mistakes_figure(images, labels, probabilities, indexes, path):
+    plt = plots.plt
+    columns = 8
+    rows = max(1, int(np.ceil(len(indexes) / columns)))
+    figure = plt.figure(figsize=(columns * 1.3, rows * 1.9 + 0.4))
+    for position, index in enumerate(indexes):
+        axis = figure.add_subplot(rows, columns, position + 1)
+        axis.imshow(images[index], cmap="gray")
+        predicted = int(probabilities[index].argmax())
+        axis.set_title(f"true {int(labels[index])}\npred {predicted} ({probabilities[index, predicted]:.0%})", fontsize=8)
+        axis.axis("off")
+    if not len(indexes):
+        figure.text(0.5, 0.5, "no misclassified test digits", ha="center")
+    figure.suptitle("Most confidently misclassified test digits")
+    figure.tight_layout()
+    return plots.save_figure(figure, path)
+
+
+def per_class_figure(accuracies, path):
+    plt = plots.plt
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    axis.bar(range(len(accuracies)), 100 * accuracies, color="tab:blue")
+    for digit, value in enumerate(accuracies):
+        axis.text(digit, 100 * value + 0.3, f"{100 * value:.1f}", ha="center", fontsize=8)
+    axis.set_xticks(range(len(accuracies)))
+    axis.set_xlabel("class")
+    axis.set_ylabel("test accuracy %")
+    axis.set_ylim(max(0, 100 * accuracies.min() - 10), 101)
+    axis.set_title("Per-class test accuracy")
+    return plots.save_figure(figure, path)
+
+
+def book_comparison_figure(rows, path, title):
+    plt = plots.plt
+    figure, axis = plt.subplots(figsize=(max(6, 0.55 * len(rows) + 2), 4.5))
+    positions = np.arange(len(rows))
+    means = np.array([row["test"]["mean"] if row["test"]["mean"] is not None else np.nan for row in rows])
+    lows = np.array([row["test"]["ci_low"] if row["test"]["ci_low"] is not None else np.nan for row in rows])
+    highs = np.array([row["test"]["ci_high"] if row["test"]["ci_high"] is not None else np.nan for row in rows])
+    errors = np.vstack([means - lows, highs - means])
+    axis.errorbar(positions, means, yerr=np.nan_to_num(errors), fmt="o", color="tab:blue", capsize=4, label="measured test (mean, 95% CI)")
+    axis.plot(positions, [row["book_test"] for row in rows], "r*", markersize=11, label="book test")
+    axis.set_xticks(positions)
+    axis.set_xticklabels([f"row {row['row']}" for row in rows], rotation=45 if len(rows) > 6 else 0)
+    axis.set_ylabel("test accuracy %")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    return plots.save_figure(figure, path)
+
+
+# --------------------------------------------------------------------------
+# HTML
+
+
+def _embed(path):
+    return "data:image/png;base64," + base64.b64encode(pathlib.Path(path).read_bytes()).decode("ascii")
+
+
+def _html_table(header, rows):
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _page(title, sections):
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "img{max-width:100%;border:1px solid #ddd;margin:.5em 0}table{border-collapse:collapse;font-size:.85em}"
+        "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}th{background:#f3f3f3}"
+    )
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    for heading, content in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>{content}")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _image(path, alt):
+    return f"<img src='{_embed(path)}' alt='{html.escape(alt)}'>"
+
+
+def _figures_dir(out):
+    out = pathlib.Path(out)
+    directory = out.with_name(out.stem + "_files")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _digit_sections(run_dir, figures, label):
+    probabilities, labels, images, dataset_name = predict_test_set(run_dir)
+    predictions = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(labels, predictions)
+    accuracies = per_class_accuracy(matrix)
+    confusion_path = confusion_figure(matrix, figures / "confusion-matrix.png", f"Confusion matrix, {label} ({dataset_name} test)")
+    mistakes_path = mistakes_figure(images, labels, probabilities, confident_mistakes(probabilities, labels), figures / "misclassified.png")
+    per_class_path = per_class_figure(accuracies, figures / "per-class-accuracy.png")
+    accuracy = float((predictions == labels).mean())
+    return accuracy, [
+        ("Confusion matrix", _image(confusion_path, "confusion matrix")),
+        ("Most confidently misclassified test digits", _image(mistakes_path, "misclassified digits")),
+        ("Per-class accuracy", _image(per_class_path, "per-class accuracy") + _html_table(["class", "accuracy %", "test images"], [(d, f"{100 * a:.2f}", int(matrix[d].sum())) for d, a in enumerate(accuracies)])),
+    ]
+
+
+def run_report(run_dir, out):
+    """HTML report of one run directory."""
+    run_dir = pathlib.Path(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.exists():
+        raise MnistlabError(f"{run_dir}: no metrics.json; report on a finished run directory")
+    metrics = json.loads(metrics_path.read_text())
+    figures = _figures_dir(out)
+    label = metrics.get("preset") or metrics.get("description") or metrics["model"]
+    curves_path = curves_figure([read_history(run_dir)], figures / "learning-curves.png", f"Learning curves: {label}")
+    accuracy, digit_sections = _digit_sections(run_dir, figures, label)
+    summary_rows = [(key, metrics.get(key)) for key in ("preset", "description", "dataset", "backend", "seed", "epochs", "params", "train_accuracy", "val_accuracy", "test_accuracy", "test_loss", "seconds", "mean_epoch_seconds", "config_hash")]
+    sections = [("Run", _html_table(["", ""], summary_rows)), ("Learning curves", _image(curves_path, "learning curves")), *digit_sections]
+    fileio.write_text(out, _page(f"mnistlab report: {label}", sections))
+    return {"html": str(out), "figures": sorted(str(p) for p in figures.iterdir()), "test_accuracy": accuracy}
+
+
+def latest_table_json(table, store_path=None):
+    with Store(store_path) as store:
+        directory = store.path.parent / "tables"
+    candidates = sorted(directory.glob(f"{table}-*.json"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise MnistlabError(f"no reproduction of {table} found in {directory}; run `mnistlab reproduce {table}` first")
+    return candidates[-1]
+
+
+def table_report(table, out, store_path=None, table_json=None):
+    """HTML report of a reproduced table: curves per row, the book comparison, and the best-validation row's digits."""
+    table_json = pathlib.Path(table_json) if table_json else latest_table_json(table, store_path)
+    summary = json.loads(table_json.read_text())
+    rows = summary["rows"]
+    figures = _figures_dir(out)
+    sections = []
+    from mnistlab.reproduce import table_records, COLUMNS
+
+    records = table_records(rows)
+    sections.append((f"{table} vs the book ({summary['context']})", _html_table(COLUMNS, [[r[c] for c in COLUMNS] for r in records])))
+    comparison_path = book_comparison_figure(rows, figures / "book-comparison.png", f"{table}: measured vs book")
+    sections.append(("Comparison with the book", _image(comparison_path, "book comparison")))
+    best = None
+    with Store(store_path) as store:
+        for row in rows:
+            runs = [store.get(run_id) for run_id in row["run_ids"]]
+            histories = [store.epochs(run["id"]) for run in runs]
+            if not histories:
+                continue
+            path = curves_figure(histories, figures / f"curves-row{row['row']}.png", f"Row {row['row']}: {row['settings']} ({len(histories)} seed(s))")
+            sections.append((f"Learning curves, row {row['row']}", _image(path, f"learning curves row {row['row']}")))
+            validation = np.mean([run["val_accuracy"] for run in runs if run["val_accuracy"] is not None] or [np.nan])
+            if best is None or validation > best[0]:
+                best = (validation, row, runs[0])
+    if best is not None and best[2]["run_dir"] and (pathlib.Path(best[2]["run_dir"]) / "model.keras").exists():
+        _, row, run = best
+        _, digit_sections = _digit_sections(run["run_dir"], figures, f"row {row['row']} seed {run['seed']}")
+        note = f"<p>Row {row['row']} ({html.escape(row['settings'])}) has the best mean <em>validation</em> accuracy; its seed-{run['seed']} run is shown.</p>"
+        sections.append(("Best row by validation accuracy", note))
+        sections.extend(digit_sections)
+    fileio.write_text(out, _page(f"mnistlab report: {table}", sections))
+    return {"html": str(out), "figures": sorted(str(p) for p in figures.iterdir()), "table_json": str(table_json)}

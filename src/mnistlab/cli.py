@@ -289,6 +289,40 @@ def cmd_figures(args):
     return 0
 
 
+def cmd_predict(args):
+    from mnistlab import predict
+
+    predict.activate_for([args.run_dir], args.runtime, args.backend)
+    results = predict.predict_files(args.run_dir, args.images, top=args.top, runtime=args.runtime, show_input_dir=args.show_input)
+    if args.json:
+        print_json(results)
+        return 0
+    for result in results:
+        ranked = ", ".join(f"{item['class']} ({100 * item['probability']:.1f}%)" for item in result["top"])
+        print(f"{result['image']}: {result['prediction']}   top {len(result['top'])}: {ranked}")
+        if result.get("input_png"):
+            print(f"  model input written to {result['input_png']}")
+    return 0
+
+
+def cmd_serve(args):
+    from mnistlab import serve
+
+    serve.run(args.run_dirs, host=args.host, port=args.port, runtime=args.runtime, store_path=args.store)
+    return 0
+
+
+def cmd_export(args):
+    from mnistlab import export
+
+    result = export.export(args.run_dir, args.format, args.out)
+    message = f"Wrote {result['path']}"
+    if "max_abs_difference" in result:
+        message += f" (ONNX vs Keras on {result['samples']} test digits: max |difference| {result['max_abs_difference']:.1e}, same class on {100 * result['argmax_agreement']:.1f}%)"
+    print(message)
+    return 0
+
+
 def _runs_for(store, spec, dataset=None):
     """Done runs of one configuration named by a preset, a config-hash prefix or group=NAME."""
     if spec.startswith("group="):
@@ -410,6 +444,30 @@ def build_parser():
     sub.add_argument("--store", help="run store (for tables)")
     sub.add_argument("--table-json", help="which reproduction of the table (default: the latest)")
     sub.set_defaults(handler=cmd_report)
+
+    sub = commands.add_parser("predict", help="classify your own digit images with a trained run")
+    sub.add_argument("run_dir")
+    sub.add_argument("images", nargs="+", help="PNG, JPEG, BMP, GIF, TIFF, WebP or .npy files")
+    sub.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    sub.add_argument("--runtime", choices=("keras", "onnx"), default="keras")
+    sub.add_argument("--backend", choices=BACKENDS, default="auto", help="Keras backend for the keras runtime")
+    sub.add_argument("--show-input", metavar="DIR", help="write the 28x28 input each model saw as PNGs here")
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(handler=cmd_predict)
+
+    sub = commands.add_parser("serve", help="the draw-a-digit web page and JSON API")
+    sub.add_argument("run_dirs", nargs="*", help="runs to serve (default: the latest finished run of each family)")
+    sub.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    sub.add_argument("--port", type=int, default=8000)
+    sub.add_argument("--runtime", choices=("keras", "onnx"), default="keras")
+    sub.add_argument("--store", help="run store to find the latest runs in")
+    sub.set_defaults(handler=cmd_serve)
+
+    sub = commands.add_parser("export", help="export a run to ONNX, Keras or a TensorFlow SavedModel")
+    sub.add_argument("run_dir")
+    sub.add_argument("--format", choices=("onnx", "keras", "saved_model"), default="onnx")
+    sub.add_argument("--out", help="default: RUN_DIR/model.onnx, RUN_DIR/exported.keras or RUN_DIR/saved_model")
+    sub.set_defaults(handler=cmd_export)
 
     sub = commands.add_parser("figures", help="the chapter's teaching figures: activations, gradient descent, reshaping")
     sub.add_argument("--out", default="figures", help="directory (default figures/)")

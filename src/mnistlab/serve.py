@@ -1,0 +1,168 @@
+"""The draw-a-digit web page and its JSON API (FastAPI).
+
+    GET  /             the page: draw with mouse, pen or touch, or drop an image
+    POST /api/predict  image bytes, or JSON {"pixels": 28x28 numbers in [0, 1]}
+    GET  /api/models   the loaded models
+    GET  /healthz      liveness
+    GET  /openapi.json, /docs   the schema
+
+Every bad request gets a 4xx with {"error": "..."}; the page and the CLI use
+the same preprocessing (`mnistlab.preprocess.to_mnist`).
+"""
+
+import json
+import pathlib
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mnistlab import preprocess
+from mnistlab.predict import top_k
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+PAGE = pathlib.Path(__file__).parent / "web" / "index.html"
+
+
+class ApiError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def create_app(predictors):
+    """The app serving `predictors` (a list of mnistlab.predict.Predictor)."""
+    app = FastAPI(title="mnistlab", version="1", description="Draw a digit; see what the MLP, CNN and RNN make of it.")
+    models = {predictor.describe()["id"]: predictor for predictor in predictors}
+
+    @app.exception_handler(ApiError)
+    async def api_error(request, error):
+        return JSONResponse({"error": error.message}, status_code=error.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, error):
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, error):
+        return JSONResponse({"error": f"invalid request: {error.errors()[:1]}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request, error):  # a bug: still JSON, and the server keeps serving
+        return JSONResponse({"error": f"internal error: {type(error).__name__}"}, status_code=500)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page():
+        return HTMLResponse(PAGE.read_text())
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok", "models": len(models)}
+
+    @app.get("/api/models")
+    def list_models():
+        return {"models": [predictor.describe() for predictor in models.values()]}
+
+    @app.post(
+        "/api/predict",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "image/png": {"schema": {"type": "string", "format": "binary"}},
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": {"type": "object", "properties": {"pixels": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}, "required": ["pixels"]}},
+                },
+            }
+        },
+    )
+    async def predict_endpoint(request: Request):
+        body = await _read_limited(request)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        image28, info = await run_in_threadpool(_decode, body, content_type)
+        results = []
+        for model_id, predictor in models.items():
+            probabilities = (await run_in_threadpool(predictor.predict, image28[None]))[0]
+            results.append({"model": model_id, "family": predictor.family, "preset": predictor.preset, "prediction": int(probabilities.argmax()), "probabilities": [round(float(p), 6) for p in probabilities], "top": top_k(probabilities, 3)})
+        return {"input": np.round(image28, 4).tolist(), "preprocess": info, "predictions": results}
+
+    return app
+
+
+async def _read_limited(request):
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise ApiError(413, f"upload of {int(declared):,} bytes is over the {MAX_UPLOAD_BYTES // 1024 // 1024} MB limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            raise ApiError(413, f"upload is over the {MAX_UPLOAD_BYTES // 1024 // 1024} MB limit")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise ApiError(400, "empty request body: send image bytes or JSON {\"pixels\": 28x28 numbers}")
+    return body
+
+
+def _decode(body, content_type):
+    """Request body -> (28x28 image, preprocessing info), or ApiError."""
+    try:
+        if content_type == "application/json" or body[:1] in (b"{", b"["):
+            return _decode_json(body)
+        return preprocess.prepare_file(body, name="upload")
+    except preprocess.ImageError as error:
+        message = str(error)
+        status = 413 if "too large" in message else 422 if "no digit found" in message else 415 if "not an image" in message else 400
+        raise ApiError(status, message) from None
+
+
+def _decode_json(body):
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ApiError(400, f"malformed JSON ({error})") from None
+    if not isinstance(payload, dict) or "pixels" not in payload:
+        raise ApiError(400, 'JSON body must be an object {"pixels": [[...28 numbers...] x 28]}')
+    try:
+        pixels = np.asarray(payload["pixels"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ApiError(400, "pixels must be a 28x28 array of numbers") from None
+    if pixels.shape != (28, 28):
+        raise ApiError(400, f"pixels must be 28x28, got shape {list(pixels.shape)}")
+    if not np.all(np.isfinite(pixels)):
+        raise ApiError(400, "pixels must be finite numbers")
+    if pixels.max() > 1.0:
+        pixels = pixels / 255.0  # 0-255 values are accepted too
+    pixels = np.clip(pixels, 0, 1)
+    if pixels.max() < 0.1:
+        raise ApiError(422, "the 28x28 image is empty: draw a digit first")
+    # A ready 28x28 array is taken as the model input, as is (already MNIST-style).
+    return pixels.astype(np.float32), {"inverted": False, "source_shape": [28, 28], "preprocessed": False}
+
+
+def run(run_dirs=None, host="127.0.0.1", port=8000, runtime="keras", store_path=None, log=print):
+    """Load the models and serve until interrupted."""
+    import uvicorn
+
+    from mnistlab import predict
+
+    run_dirs = list(run_dirs or predict.latest_runs_per_family(store_path))
+    predict.activate_for(run_dirs, runtime)
+    predictors = [predict.Predictor(run_dir, runtime=runtime) for run_dir in run_dirs]
+    # Warm up each model once so that the first visitor does not wait for compilation.
+    for predictor in predictors:
+        predictor.predict(np.zeros((1, 28, 28), dtype=np.float32))
+    app = create_app(predictors)
+    for predictor in predictors:
+        described = predictor.describe()
+        log(f"serving {described['family']} from {described['run_dir']} ({runtime})")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log(f"warning: listening on {host}, reachable from other machines")
+    log(f"open http://{host}:{port}/ to draw a digit (Ctrl+C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+

@@ -202,6 +202,8 @@ def train(config: Config, run_dir=None, name=None, dataset=None, verbose=None, o
 
 
 def _fit_and_evaluate(config, model, arrays, dataset, dataset_hash, run_dir, name, verbose, on_epoch):
+    from mnistlab import models
+
     recorder = _make_callbacks(run_dir, on_epoch)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -244,6 +246,7 @@ def _fit_and_evaluate(config, model, arrays, dataset, dataset_hash, run_dir, nam
         "train_seconds": round(train_seconds, 3),
         "mean_epoch_seconds": round(sum(r["seconds"] for r in recorder.rows) / len(recorder.rows), 4),
         "versions": backend_lib.library_versions(),
+        "compile": models.compile_options(config),
         "machine": machine_description(),
         "finished_at": None,
         "run_dir": str(run_dir) if run_dir else None,

@@ -86,7 +86,8 @@ def test_listings_main_job_runs_offline(tmp_path):
     assert "MNIST unavailable" in result.stderr and "mnist-mini" in result.stderr
     for name in ("listing-1.3.2", "listing-1.4.1", "listing-1.5.1"):
         assert any(line.startswith(name) and "%" in line for line in result.stdout.splitlines()), result.stdout
-    assert len(list((tmp_path / "runs").iterdir())) == 3
+    assert len([p for p in (tmp_path / "runs").iterdir() if p.is_dir()]) == 3
+    assert (tmp_path / "runs" / "runs.db").exists()  # and all three are in the run store
 
 
 # --------------------------------------------------------------------------

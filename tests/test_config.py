@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from mnistlab.config import FAMILIES, INPUT_SHAPES, VALID_KEYS, Config
+from mnistlab.config import FAMILIES, INPUT_SHAPES, Config
 from mnistlab.errors import ConfigError
 
 

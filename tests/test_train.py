@@ -83,3 +83,21 @@ def test_other_backend_in_the_same_process_is_refused():
 def test_listing_132_learns_mnist_mini(mini):
     metrics = train.train(presets.get("listing-1.3.2").build_config(), dataset=mini, save=False, verbose=0)
     assert metrics["test_accuracy"] >= 0.90
+
+
+def test_bf16_refused_where_the_cpu_has_no_bf16(monkeypatch, small_dataset):
+    from mnistlab import backend
+
+    monkeypatch.setattr(backend, "bf16_supported", lambda: False)
+    with pytest.raises(MnistlabError, match="bf16 instructions"):
+        train.train(quick_config(precision="bf16"), dataset=small_dataset, save=False)
+
+
+def test_bf16_trains_and_records_compile_options(small_dataset):
+    from mnistlab import backend
+
+    if not backend.bf16_supported():
+        pytest.skip("no bf16 on this CPU")
+    metrics = train.train(quick_config(precision="bf16", epochs=1), dataset=small_dataset, save=False, verbose=0)
+    assert metrics["test_accuracy"] > 0.3
+    assert metrics["compile"] == {"jit_compile": "auto", "steps_per_execution": 32}

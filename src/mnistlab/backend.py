@@ -53,6 +53,25 @@ def activate(name):
     return name
 
 
+def bf16_supported():
+    """Whether bf16 mixed precision can be fast here: a GPU, or a CPU with bf16 instructions."""
+    import pathlib
+    import platform
+
+    if pathlib.Path("/dev/nvidia0").exists() or platform.machine() not in ("x86_64", "AMD64"):
+        return True
+    try:
+        flags = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True  # cannot tell: let the user decide
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def check_precision(config):
+    if config.precision == "bf16" and not bf16_supported():
+        raise ConfigError("--precision bf16 needs a GPU or a CPU with bf16 instructions (avx512_bf16 or amx_bf16), which this machine lacks; on it bf16 is emulated and slower: use float32")
+
+
 def current():
     """The backend Keras runs on (imports Keras)."""
     import keras

@@ -89,13 +89,7 @@ def cache_dir():
 
 
 def _read_maybe_gzip(path):
-    path = pathlib.Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror})") from None
+    raw = fileio.read_bytes(path, DataError)
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)

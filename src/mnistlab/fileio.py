@@ -35,6 +35,22 @@ def atomic_path(path, suffix=None):
             temp_path.unlink()
 
 
+def read_bytes(path, error=None, missing_hint=""):
+    """Read a file the user pointed at; a missing or unreadable file raises `error` (a
+    MnistlabError subclass) with one line naming it."""
+    from mnistlab.errors import MnistlabError
+
+    error = error or MnistlabError
+    try:
+        return pathlib.Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: {missing_hint or 'file not found'}") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not a file") from None
+    except OSError as failure:
+        raise error(f"{path}: cannot read ({failure.strerror})") from None
+
+
 def write_bytes(path, payload):
     with atomic_path(path) as temp_path:
         with open(temp_path, "wb") as handle:

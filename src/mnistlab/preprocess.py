@@ -11,13 +11,13 @@ and `.npy`, in any size, mode and bit depth, refusing decompression bombs.
 """
 
 import io
-import pathlib
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from mnistlab import fileio
 from mnistlab.errors import MnistlabError
 
 FRAME = 28
@@ -40,13 +40,7 @@ def load_image(source, name=None):
     """
     name = name or (str(source) if not isinstance(source, (bytes, bytearray)) else "image")
     if not isinstance(source, (bytes, bytearray)):
-        path = pathlib.Path(source)
-        try:
-            payload = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageError(f"{name}: file not found") from None
-        except OSError as error:
-            raise ImageError(f"{name}: cannot read ({error.strerror})") from None
+        payload = fileio.read_bytes(source, ImageError)
     else:
         payload = bytes(source)
     if not payload:
@@ -194,8 +188,6 @@ def prepare_file(source, name=None):
 
 def save_input_png(image28, path):
     """Write the 28x28 input as the model sees it (white ink on black)."""
-    from mnistlab import fileio
-
     with fileio.atomic_path(path) as temp_path:
         Image.fromarray((np.clip(image28, 0, 1) * 255).round().astype(np.uint8)).save(temp_path, format="PNG")
     return path

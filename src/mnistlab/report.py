@@ -15,7 +15,7 @@ import pathlib
 
 import numpy as np
 
-from mnistlab import data, fileio, plots, presets, train
+from mnistlab import data, fileio, plots, train
 from mnistlab.errors import MnistlabError
 from mnistlab.store import Store
 

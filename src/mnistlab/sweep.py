@@ -19,12 +19,13 @@ A failed run is retried once, then left recorded as failed; the sweep goes on.
 import concurrent.futures
 import dataclasses
 import itertools
+import pathlib
 import sys
 import threading
 import tomllib
 
 from mnistlab import backend as backend_lib
-from mnistlab import data, presets, runner
+from mnistlab import data, fileio, presets, runner
 from mnistlab.config import Config
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.store import Store, run_key
@@ -221,13 +222,9 @@ def load_sweep_file(path):
     optimizer = ["adam", "sgd"]
     ```
     """
-    import pathlib
-
-    path = pathlib.Path(path)
+    text = fileio.read_bytes(path, ConfigError, "sweep file not found").decode("utf-8", errors="replace")
     try:
-        spec = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: sweep file not found") from None
+        spec = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
     allowed = {"name", "preset", "seeds", "dataset", "set", "grid", "backend"}
@@ -254,4 +251,4 @@ def load_sweep_file(path):
                 configs.append((base_preset, point.replace(seed=seed)))
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
-    return spec.get("name", path.stem), spec.get("dataset", "auto"), seeds, list(grid), configs
+    return spec.get("name", pathlib.Path(path).stem), spec.get("dataset", "auto"), seeds, list(grid), configs

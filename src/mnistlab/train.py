@@ -86,6 +86,7 @@ def prepare(dataset, config):
 def resolve_config(config):
     """Pin backend 'auto' to the backend this process will use, and activate it."""
     name = backend_lib.resolve(config.backend, config.model)
+    backend_lib.check_precision(config)
     backend_lib.activate(name)
     return config.replace(backend=name)
 
@@ -268,13 +269,11 @@ def _fit_and_evaluate(config, model, arrays, dataset, dataset_hash, run_dir, nam
 
 def read_run_config(run_dir):
     """The Config a run directory was trained with (no Keras import)."""
-    run_dir = pathlib.Path(run_dir)
-    path = run_dir / "config.json"
+    path = pathlib.Path(run_dir) / "config.json"
+    payload = fileio.read_bytes(path, MnistlabError, "not a run directory (no config.json); pass the directory `mnistlab train` wrote")
     try:
-        values = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise MnistlabError(f"{run_dir}: not a run directory (no config.json); pass the directory `mnistlab train` wrote") from None
-    except json.JSONDecodeError as error:
+        values = json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise MnistlabError(f"{path}: not valid JSON ({error})") from None
     preset = values.pop("preset", None)
     return Config.from_dict(values), preset

@@ -15,21 +15,29 @@ from mnistlab.errors import MnistlabError
 RESULT_PREFIX = "MNISTLAB_RESULT "
 
 
-def _die_with_parent():
-    """In the child, before exec: ask Linux to SIGKILL us when the parent dies.
+def _parent_death_signal():
+    """A preexec function asking Linux to SIGKILL the child when its parent dies.
 
     So a sweep killed with `kill -9` takes its trainings with it, and their
     store rows (still `running`, with a dead pid) are reaped as interrupted,
-    instead of orphans finishing unseen.
+    instead of orphans finishing unseen. libc is looked up here, in the
+    parent: between fork and exec the child only makes the one system call.
     """
-    try:
-        import ctypes
-        import signal
+    if not sys.platform.startswith("linux"):
+        return None  # elsewhere orphans finish on their own
+    import ctypes
+    import signal
 
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: orphans finish on their own
-        pass
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    PR_SET_PDEATHSIG = 1
+
+    def set_signal():
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+
+    return set_signal
 
 
 def run_isolated(config, preset=None, run_dir=None, verbose=2, env=None, timeout=None, store=True, group=None, quiet=False):
@@ -55,7 +63,7 @@ def run_isolated(config, preset=None, run_dir=None, verbose=2, env=None, timeout
         text=True,
         env=env,
         timeout=timeout,
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        preexec_fn=_parent_death_signal(),
     )
     result = None
     for line in completed.stdout.splitlines():

@@ -103,12 +103,15 @@ WRITER = textwrap.dedent(
 def test_kill_9_mid_write_leaves_the_store_consistent(tmp_path, delay):
     path = tmp_path / "runs.db"
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    for writer in writers:
-        assert writer.stdout.readline().strip() == "ready"
-    time.sleep(delay)
-    for writer in writers:
-        os.kill(writer.pid, signal.SIGKILL)
-        writer.wait()
+    try:
+        for writer in writers:
+            assert writer.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+    finally:
+        # Always, even when the test fails: the writers loop forever.
+        for writer in writers:
+            writer.kill()
+            writer.wait()
     with Store(path) as store:
         assert store.integrity_check() == "ok"
         reaped = store.reap()

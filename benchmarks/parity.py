@@ -83,8 +83,9 @@ def main():
                 verdict = comparison["verdict"]
             mean = sum(values) / len(values) if values else float("nan")
             lines.append(f"| {bench.LISTINGS[family]} | {label} | {', '.join(f'{v:.2f}' for v in values)} | {mean:.2f} | {difference} | {verdict} |")
-    lines += ["", f"Data: {', '.join(sorted(sources))}. Machine: {bench.machine_description()}.", ""]
-    fileio.write_text(args.out, "\n".join(lines) + "\n")
+        # Written after each listing, so that a long run leaves its results as it goes.
+        footer = ["", f"Data: {', '.join(sorted(sources))}. Machine: {bench.machine_description()}.", ""]
+        fileio.write_text(args.out, "\n".join(lines + footer) + "\n")
     print("\n".join(lines))
 
 

@@ -1,7 +1,5 @@
 """The run store: schema, keys, reaping, and consistency when a writer is killed mid-write."""
 
-import os
-import signal
 import sqlite3
 import subprocess
 import sys

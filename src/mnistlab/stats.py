@@ -61,7 +61,10 @@ def compare(a, b, confidence=CONFIDENCE):
         p_value = float(result.pvalue)
         dof = (var_a / len(a) + var_b / len(b)) ** 2 / ((var_a / len(a)) ** 2 / (len(a) - 1) + (var_b / len(b)) ** 2 / (len(b) - 1))
         half_width = float(scipy_stats.t.ppf(0.5 + confidence / 2, dof)) * standard_error
-    cohens_d = difference / pooled_std if pooled_std > 0 else (math.inf if difference else 0.0) * (1 if difference >= 0 else -1)
+    if pooled_std > 0:
+        cohens_d = difference / pooled_std
+    else:  # no spread at all: any difference is infinitely many standard deviations
+        cohens_d = math.copysign(math.inf, difference) if difference else 0.0
     significant = p_value < 1 - confidence
     return {
         "test": "Welch's t-test (two-sided)",

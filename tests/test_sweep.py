@@ -117,6 +117,49 @@ def test_reproduce_resumes_after_kill_9(tmp_path):
     assert all(row["runs"] == 2 and row["test"]["ci_low"] is not None for row in rows)
 
 
+DRIVER = """
+import sys
+from mnistlab import presets, runner
+config = presets.get("listing-1.3.2").build_config(epochs=1000, dataset="mnist-mini", backend="jax")
+runner.run_isolated(config, store=sys.argv[1], quiet=True)
+"""
+
+
+def _running_pid(path):
+    if not path.exists():
+        return None
+    with Store(path) as store:
+        rows = store.runs(status="running")
+    return rows[0]["pid"] if rows else None
+
+
+def _process_gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")  # a zombie has stopped running
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_training_process_dies_with_its_parent(tmp_path):
+    store_path = tmp_path / "runs.db"
+    env = dict(os.environ)
+    env.pop("KERAS_BACKEND", None)
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(store_path)], env=env)
+    deadline = time.time() + 120
+    while (pid := _running_pid(store_path)) is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert pid is not None, "the training never started"
+    assert not _process_gone(pid)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    deadline = time.time() + 10
+    while not _process_gone(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _process_gone(pid), "the training outlived its parent"
+
+
 def test_ray_executor_shares_the_store_with_local(tmp_path):
     pytest.importorskip("ray")
     store_path = tmp_path / "runs.db"

@@ -2,9 +2,12 @@
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 
+from mnistlab import backend as backend_lib
 from mnistlab import presets, train
 from mnistlab.config import Config
 from mnistlab.errors import MnistlabError
@@ -101,3 +104,52 @@ def test_bf16_trains_and_records_compile_options(small_dataset):
     metrics = train.train(quick_config(precision="bf16", epochs=1), dataset=small_dataset, save=False, verbose=0)
     assert metrics["test_accuracy"] > 0.3
     assert metrics["compile"] == {"jit_compile": "auto", "steps_per_execution": 32}
+
+
+TF_PIPELINE_CHECK = """
+import os
+os.environ["KERAS_BACKEND"] = "tensorflow"
+import numpy as np, keras
+from keras import layers
+from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+from mnistlab import backend
+
+original = ArrayDataAdapter.get_tf_dataset
+rng = np.random.default_rng(0)
+x = rng.random((300, 8), dtype=np.float32)
+y = keras.utils.to_categorical(rng.integers(0, 3, 300), 3)
+
+def trained_weights():
+    backend.seed_everything(7)
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(16, activation="relu"), layers.Dropout(0.3), layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.fit(x, y, batch_size=32, epochs=3, shuffle=True, verbose=0)
+    return [w.copy() for w in model.get_weights()]
+
+def options_seen():
+    return ArrayDataAdapter(x, y, batch_size=32, shuffle=True).get_tf_dataset().options().autotune.enabled
+
+plain = trained_weights()
+assert options_seen() is not False
+with backend.fast_input_pipeline():
+    assert options_seen() is False
+    fast = trained_weights()
+assert ArrayDataAdapter.get_tf_dataset is original, "the patch must not outlive the block"
+assert all(np.array_equal(a, b) for a, b in zip(plain, fast)), "same seed must learn the same weights"
+print("ok")
+"""
+
+
+def test_fast_input_pipeline_learns_the_same_model_on_tensorflow(tmp_path):
+    # Runs in its own process: this test process is on JAX, and Keras fixes its backend per process.
+    script = tmp_path / "check.py"
+    script.write_text(TF_PIPELINE_CHECK)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_fast_input_pipeline_is_a_no_op_off_tensorflow():
+    tensorflow_loaded = "tensorflow" in sys.modules
+    with backend_lib.fast_input_pipeline():
+        pass
+    assert ("tensorflow" in sys.modules) == tensorflow_loaded, "a JAX run must not pay for importing TensorFlow"

@@ -4,6 +4,7 @@
 after it has read the config. Python users can set KERAS_BACKEND themselves.
 """
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -11,10 +12,11 @@ import sys
 from mnistlab.config import BACKENDS
 from mnistlab.errors import ConfigError
 
-# What `--backend auto` picks per model family on CPU: the fastest in the
-# measurements of issue 2 on a 2-core x86 machine (one epoch of the listing at
-# batch 128: MLP JAX 1.0 s / TF 3.1 s / torch 3.8 s; CNN JAX 100 s / TF 21 s /
-# torch 58 s; RNN JAX 6.7 s / TF 8.2 s / torch 16 s). benchmarks/ re-measures.
+# What `--backend auto` picks per model family on CPU: the fastest in
+# benchmarks/bench.py on a 2-core x86 machine (BENCHMARKS.md; one epoch of the
+# listing at batch 128: MLP JAX 0.49 s / TF 1.01 s / torch 2.5 s; CNN JAX 64 s /
+# TF 12.2 s / torch 36 s). For the RNN, JAX and TF tie (3.4-3.9 s each, the
+# order flips between runs); JAX starts a process about 2 s sooner.
 AUTO_BACKEND = {"mlp": "jax", "cnn": "tensorflow", "rnn": "jax"}
 MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 
@@ -116,6 +118,43 @@ def seed_everything(seed):
         import torch
 
         torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def fast_input_pipeline():
+    """Feed in-memory arrays to TensorFlow without tf.data's autotuner (no-op on other backends).
+
+    On TensorFlow, Keras wraps NumPy arrays in a tf.data pipeline and makes a new
+    iterator every epoch. Dropping the old one waits for the autotuner's
+    background thread, whose sleep grows with the iterator's age: measured on
+    the CNN listing (2-core CPU), every epoch after the first began with 8-10 s
+    of all threads idle, 20 s epochs instead of 11 s. Batches of arrays already
+    in memory need no tuning, and the batches and their order are the same.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+
+    try:
+        from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+    except ImportError:  # a Keras whose internals moved: leave its pipeline as it is
+        yield
+        return
+    original = ArrayDataAdapter.get_tf_dataset
+
+    def get_tf_dataset(self):
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return original(self).with_options(options)
+
+    ArrayDataAdapter.get_tf_dataset = get_tf_dataset
+    try:
+        yield
+    finally:
+        ArrayDataAdapter.get_tf_dataset = original
 
 
 def library_versions():

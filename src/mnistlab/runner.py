@@ -7,6 +7,7 @@ metrics as the last line of stdout.
 """
 
 import json
+import os
 import subprocess
 import sys
 
@@ -15,29 +16,30 @@ from mnistlab.errors import MnistlabError
 RESULT_PREFIX = "MNISTLAB_RESULT "
 
 
-def _parent_death_signal():
-    """A preexec function asking Linux to SIGKILL the child when its parent dies.
+def _die_with_parent(parent_pid):
+    """Ask Linux to SIGKILL this process when its parent dies.
 
     So a sweep killed with `kill -9` takes its trainings with it, and their
     store rows (still `running`, with a dead pid) are reaped as interrupted,
-    instead of orphans finishing unseen. libc is looked up here, in the
-    parent: between fork and exec the child only makes the one system call.
+    instead of orphans finishing unseen. The child asks for it itself, first
+    thing, rather than through subprocess' preexec_fn, which would make the
+    parent fork a process full of JAX or TensorFlow threads (unsafe, and
+    Python warns) instead of spawning. If the parent died before the call,
+    nobody is left to collect the result: stop now.
     """
     if not sys.platform.startswith("linux"):
-        return None  # elsewhere orphans finish on their own
+        return  # elsewhere orphans finish on their own
     import ctypes
     import signal
 
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return None
+        return
     PR_SET_PDEATHSIG = 1
-
-    def set_signal():
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
-
-    return set_signal
+    prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if parent_pid and os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def run_isolated(config, preset=None, run_dir=None, verbose=2, env=None, timeout=None, store=True, group=None, quiet=False):
@@ -54,6 +56,7 @@ def run_isolated(config, preset=None, run_dir=None, verbose=2, env=None, timeout
         "verbose": 0 if quiet else verbose,
         "store": store if isinstance(store, bool) else str(store),
         "group": group,
+        "parent_pid": os.getpid(),
     }
     completed = subprocess.run(
         [sys.executable, "-m", "mnistlab.runner"],
@@ -63,7 +66,6 @@ def run_isolated(config, preset=None, run_dir=None, verbose=2, env=None, timeout
         text=True,
         env=env,
         timeout=timeout,
-        preexec_fn=_parent_death_signal(),
     )
     result = None
     for line in completed.stdout.splitlines():
@@ -77,10 +79,11 @@ def run_isolated(config, preset=None, run_dir=None, verbose=2, env=None, timeout
 
 
 def _child():
+    request = json.loads(sys.stdin.read())
+    _die_with_parent(request.get("parent_pid"))
     from mnistlab import train
     from mnistlab.config import Config
 
-    request = json.loads(sys.stdin.read())
     try:
         config = Config.from_dict(request["config"])
         # Progress to stderr so that stdout carries only the result line.

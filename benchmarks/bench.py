@@ -438,7 +438,7 @@ def render(report):
     lines = [
         "# Benchmarks",
         "",
-        f"Measured by `python benchmarks/bench.py{' --quick' if report['quick'] else ''}` on {report['date']}, in one run ({report['wall_seconds'] / 60:.0f} min); every figure below comes from that run.",
+        f"Measured by `python benchmarks/bench.py{' --quick' if report['quick'] else ''}` on {report['date']}, in one run ({report['wall_seconds'] / 60:.0f} min); every figure in the tables comes from that run (the notes after them say where theirs come from).",
         "",
         "**Machine:** " + ", ".join(f"{k}: {v}" for k, v in machine.items()),
         "",

@@ -102,6 +102,30 @@ def steady_epoch_seconds(epoch_times):
     return statistics.fmean(steady)
 
 
+def build_for(spec, config):
+    """The model a measurement trains: the book's listing compiled as the book does, or mnistlab's."""
+    from mnistlab import models
+
+    if spec["path"] != "book":
+        return models.build_model(config)
+    model = book_listing(spec["family"])
+    model.compile(loss="categorical_crossentropy", optimizer=config.optimizer, metrics=["accuracy"])
+    return model
+
+
+def fit_for(spec, model, x, y, epochs, callbacks=()):
+    """fit() as that path runs it: Keras' default input pipeline for the book's script (and the
+    'no fix' row), mnistlab's (backend.fast_input_pipeline, as train() uses) otherwise."""
+    import contextlib
+
+    from mnistlab import backend as backend_lib
+
+    keras_default = spec["path"] == "book" or spec.get("pipeline") == "keras"
+    verbose = "auto" if spec["path"] == "book" else 0  # the book's script keeps fit's progress bar
+    with contextlib.nullcontext() if keras_default else backend_lib.fast_input_pipeline():
+        return model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=verbose, callbacks=list(callbacks))
+
+
 # --------------------------------------------------------------------------
 # Workers (each runs in its own process)
 
@@ -113,17 +137,13 @@ def worker_keras(spec):
     import keras
 
     from mnistlab import backend as backend_lib
-    from mnistlab import models, presets
+    from mnistlab import presets
 
     family = spec["family"]
     config = presets.get(LISTINGS[family]).build_config(precision=spec.get("precision", "float32"))
     x, y, x_test, y_test, source = training_data(spec["samples"], family)
     backend_lib.seed_everything(0)
-    if spec["path"] == "book":
-        model = book_listing(family)
-        model.compile(loss="categorical_crossentropy", optimizer=config.optimizer, metrics=["accuracy"])
-    else:
-        model = models.build_model(config)
+    model = build_for(spec, config)
     times = []
 
     class Timer(keras.callbacks.Callback):
@@ -133,11 +153,7 @@ def worker_keras(spec):
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.started)
 
-    if spec["path"] == "book" or spec.get("pipeline") == "keras":  # Keras' default input pipeline
-        model.fit(x, y, batch_size=BATCH_SIZE, epochs=spec["epochs"], verbose="auto" if spec["path"] == "book" else 0, callbacks=[Timer()])
-    else:  # what mnistlab's train() does around fit
-        with backend_lib.fast_input_pipeline():
-            model.fit(x, y, batch_size=BATCH_SIZE, epochs=spec["epochs"], verbose=0, callbacks=[Timer()])
+    fit_for(spec, model, x, y, spec["epochs"], callbacks=[Timer()])
     result = {"epoch_seconds_measured": steady_epoch_seconds(times), "epoch_times": times, "samples": len(x), "data": source}
     if spec.get("inference"):
         batch = 1024 if spec["path"] != "book" else 32  # the book evaluates with Keras' default batch

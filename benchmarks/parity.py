@@ -24,22 +24,14 @@ def worker_parity(spec):
     os.environ["KERAS_BACKEND"] = spec["backend"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from mnistlab import backend as backend_lib
-    from mnistlab import models, presets
+    from mnistlab import presets
 
     family = spec["family"]
     config = presets.get(bench.LISTINGS[family]).build_config(precision=spec.get("precision", "float32"))
     x, y, x_test, y_test, source = bench.training_data(bench.FULL_SAMPLES, family)
     backend_lib.seed_everything(spec["seed"])
-    if spec["path"] == "book":
-        model = bench.book_listing(family)
-        model.compile(loss="categorical_crossentropy", optimizer=config.optimizer, metrics=["accuracy"])
-    else:
-        model = models.build_model(config)
-    if spec["path"] == "book":
-        history = model.fit(x, y, batch_size=bench.BATCH_SIZE, epochs=config.epochs, verbose=0)
-    else:
-        with backend_lib.fast_input_pipeline():
-            history = model.fit(x, y, batch_size=bench.BATCH_SIZE, epochs=config.epochs, verbose=0)
+    model = bench.build_for(spec, config)
+    history = bench.fit_for(spec, model, x, y, config.epochs)
     probabilities = model.predict(x_test, batch_size=1024, verbose=0)
     return {"test_accuracy": float((probabilities.argmax(1) == y_test).mean()), "train_accuracy": float(history.history["accuracy"][-1]), "epochs": config.epochs, "data": source}
 

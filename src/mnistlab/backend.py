@@ -8,6 +8,7 @@ import contextlib
 import importlib.util
 import os
 import sys
+import threading
 
 from mnistlab.config import BACKENDS
 from mnistlab.errors import ConfigError
@@ -120,6 +121,10 @@ def seed_everything(seed):
         torch.manual_seed(seed)
 
 
+_pipeline_lock = threading.Lock()
+_pipeline_users = 0
+
+
 @contextlib.contextmanager
 def fast_input_pipeline():
     """Feed in-memory arrays to TensorFlow without tf.data's autotuner (no-op on other backends).
@@ -130,31 +135,43 @@ def fast_input_pipeline():
     the CNN listing (2-core CPU), every epoch after the first began with 8-10 s
     of all threads idle, 20 s epochs instead of 11 s. Batches of arrays already
     in memory need no tuning, and the batches and their order are the same.
+    Keras has no option for it, so the adapter's method is wrapped while any
+    block is open (counted, so blocks in several threads nest safely).
     """
+    global _pipeline_users
     import keras
 
     if keras.backend.backend() != "tensorflow":
         yield
         return
-    import tensorflow as tf
-
     try:
         from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
     except ImportError:  # a Keras whose internals moved: leave its pipeline as it is
         yield
         return
-    original = ArrayDataAdapter.get_tf_dataset
-
-    def get_tf_dataset(self):
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return original(self).with_options(options)
-
-    ArrayDataAdapter.get_tf_dataset = get_tf_dataset
+    with _pipeline_lock:
+        if _pipeline_users == 0:
+            ArrayDataAdapter.get_tf_dataset = _without_autotune(ArrayDataAdapter.get_tf_dataset)
+        _pipeline_users += 1
     try:
         yield
     finally:
-        ArrayDataAdapter.get_tf_dataset = original
+        with _pipeline_lock:
+            _pipeline_users -= 1
+            if _pipeline_users == 0:
+                ArrayDataAdapter.get_tf_dataset = ArrayDataAdapter.get_tf_dataset.original
+
+
+def _without_autotune(get_tf_dataset):
+    import tensorflow as tf
+
+    def wrapped(self):
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return get_tf_dataset(self).with_options(options)
+
+    wrapped.original = get_tf_dataset
+    return wrapped
 
 
 def library_versions():

@@ -185,7 +185,8 @@ def train(config: Config, run_dir=None, name=None, dataset=None, verbose=None, o
             on_epoch(row)
 
     try:
-        metrics = _fit_and_evaluate(config, model, arrays, dataset, dataset_hash, run_dir, name, verbose, epoch_done)
+        with backend_lib.fast_input_pipeline():
+            metrics = _fit_and_evaluate(config, model, arrays, dataset, dataset_hash, run_dir, name, verbose, epoch_done)
     except KeyboardInterrupt:
         if run_store is not None:
             run_store.finish_run(run_id, "interrupted", error="interrupted by the user")
@@ -210,16 +211,15 @@ def _fit_and_evaluate(config, model, arrays, dataset, dataset_hash, run_dir, nam
         verbose = 1 if sys.stdout.isatty() else 2
     validation = (arrays.x_val, arrays.y_val) if len(arrays.x_val) else None
     started = time.perf_counter()
-    with backend_lib.fast_input_pipeline():
-        model.fit(
-            arrays.x_train,
-            arrays.y_train,
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            validation_data=validation,
-            callbacks=[recorder],
-            verbose=verbose,
-        )
+    model.fit(
+        arrays.x_train,
+        arrays.y_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=validation,
+        callbacks=[recorder],
+        verbose=verbose,
+    )
     train_seconds = time.perf_counter() - started
     last = recorder.rows[-1]
     metrics = {
@@ -256,8 +256,7 @@ def _fit_and_evaluate(config, model, arrays, dataset, dataset_hash, run_dir, nam
     if recorder.diverged_at:
         metrics["diverged_at_epoch"] = recorder.diverged_at
     else:
-        with backend_lib.fast_input_pipeline():
-            test_loss, test_accuracy = model.evaluate(arrays.x_test, arrays.y_test, batch_size=EVAL_BATCH_SIZE, verbose=0)
+        test_loss, test_accuracy = model.evaluate(arrays.x_test, arrays.y_test, batch_size=EVAL_BATCH_SIZE, verbose=0)
         metrics["test_accuracy"], metrics["test_loss"] = float(test_accuracy), float(test_loss)
         if run_dir is not None:
             with fileio.atomic_path(run_dir / "model.keras") as temp_path:

@@ -6,9 +6,29 @@ Writes the figures as JSON to stdout.
 """
 
 import argparse
+import io
 import json
 
 import numpy as np
+from PIL import Image
+
+
+def render_photo_like(digit, rng):
+    """A 28x28 MNIST digit rendered the way people photograph one: dark ink on
+    light, slightly noisy paper, enlarged and off-centre on a larger canvas,
+    saved as JPEG. Used to measure that `to_mnist` undoes all of that."""
+    scale = rng.uniform(3, 7)
+    size = max(28, int(round(28 * scale)))
+    enlarged = np.asarray(Image.fromarray(np.asarray(digit, dtype=np.uint8)).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float64) / 255
+    height, width = int(size * rng.uniform(1.3, 2.5)), int(size * rng.uniform(1.3, 2.5))
+    paper, ink = rng.uniform(0.7, 0.95), rng.uniform(0.05, 0.3)
+    canvas = np.full((height, width), paper)
+    top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
+    canvas[top : top + size, left : left + size] = paper - (paper - ink) * np.clip(enlarged, 0, 1)
+    canvas += rng.normal(0, 0.02, canvas.shape)
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(canvas, 0, 1) * 255).round().astype(np.uint8)).save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
 
 
 def main():
@@ -25,7 +45,7 @@ def main():
     dataset = data.load_dataset(args.dataset)
     digits, labels = dataset.x_test[: args.count], dataset.y_test[: args.count]
     rng = np.random.default_rng(args.seed)
-    photos = np.stack([preprocess.prepare_file(preprocess.render_photo_like(d, rng), name="photo")[0] for d in digits])
+    photos = np.stack([preprocess.prepare_file(render_photo_like(d, rng), name="photo")[0] for d in digits])
     clean = digits.astype(np.float32) / 255
     results = {"dataset": dataset.name, "count": int(len(digits)), "models": {}}
     for run_dir in args.run_dirs:

@@ -67,8 +67,9 @@ def test_train_prints_book_style_result(tmp_path):
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
 def test_other_backends_train_deterministically(tmp_path, backend):
     args = ("train", "--set", "model=cnn", "--set", "filters=8,8", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--backend", backend, "--json")
-    first, second = run_cli(*args, "--out", tmp_path / "a"), run_cli(*args, "--out", tmp_path / "b")
+    first, second = run_cli(*args, "--out", tmp_path / "a"), run_cli(*args, "--out", tmp_path / "b", "--force")
     assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
     a, b = json.loads(first.stdout), json.loads(second.stdout)
     assert a["backend"] == backend and backend in a["versions"]
     assert (a["test_accuracy"], a["train_loss"]) == (b["test_accuracy"], b["train_loss"])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import write_npz
-from mnistlab import data
+from mnistlab import data, paths
 from mnistlab.errors import DataError, DatasetUnavailable
 
 
@@ -173,20 +173,20 @@ def test_mnist_download_verified_then_cached(monkeypatch, small_dataset):
     second = data.load_dataset("mnist")  # offline from the cache
     assert requested == [data.MNIST_URL]
     assert first.name == "mnist" and first.content_hash() == second.content_hash() == small_dataset.content_hash()
-    assert (data.cache_dir() / "mnist.npz").read_bytes() == payload
+    assert (paths.data_cache() / "mnist.npz").read_bytes() == payload
 
 
 def test_mnist_bad_checksum_writes_nothing(monkeypatch, small_dataset):
     serve(monkeypatch, {data.MNIST_URL: npz_bytes(small_dataset)})
     with pytest.raises(DataError, match="sha256 mismatch"):
         data.load_dataset("mnist")
-    cache = data.cache_dir()
+    cache = paths.data_cache()
     assert not cache.exists() or list(cache.iterdir()) == []
 
 
 def test_corrupt_cached_mnist_is_reported(small_dataset):
-    data.cache_dir().mkdir(parents=True)
-    (data.cache_dir() / "mnist.npz").write_bytes(b"tampered")
+    paths.data_cache().mkdir(parents=True)
+    (paths.data_cache() / "mnist.npz").write_bytes(b"tampered")
     with pytest.raises(DataError, match="sha256 mismatch.*delete it"):
         data.load_dataset("mnist")
 
@@ -214,7 +214,7 @@ def test_fashion_mnist_download_checks_content(monkeypatch, tmp_path, small_data
     serve(monkeypatch, corrupted)
     with pytest.raises(DataError, match="sha256 mismatch"):
         data.load_dataset("fashion-mnist")
-    assert not (data.cache_dir() / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").exists()
+    assert not (paths.data_cache() / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").exists()
     serve(monkeypatch, payloads)
     dataset = data.load_dataset("fashion-mnist")
     assert dataset.name == "fashion-mnist" and dataset.content_hash() == small_dataset.content_hash()

@@ -82,7 +82,7 @@ def test_run_and_table_reports_open_in_chromium(tmp_path, browser_page):
     assert len(list((tmp_path / "table_files").glob("*.png"))) == 8
 
     table_json = json.loads(next((tmp_path / "tables").glob("table-1.5.1-*.json")).read_text())
-    run_dir = json.loads(run_cli("runs", "show", str(table_json["rows"][0]["run_ids"][0]), "--store", store).stdout)["run_dir"]
+    run_dir = json.loads(run_cli("runs", "show", str(table_json["rows"][0]["run_ids"][0]), "--store", store, "--json").stdout)["run_dir"]
     run_html = tmp_path / "run.html"
     result = run_cli("report", run_dir, "--out", run_html)
     assert result.returncode == 0, result.stderr

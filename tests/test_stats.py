@@ -1,6 +1,7 @@
 import pytest
 
 from mnistlab import stats
+from mnistlab.errors import ConfigError
 
 # Welch's t-test, example 1 of the Wikipedia article: t = -2.46, dof = 24.99, p = 0.021.
 A1 = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4]
@@ -42,5 +43,5 @@ def test_identical_deterministic_runs():
 
 
 def test_needs_two_runs_per_side():
-    with pytest.raises(ValueError, match="at least 2 runs"):
+    with pytest.raises(ConfigError, match="at least 2 runs"):
         stats.compare([98.0], [97.0, 97.5])

@@ -28,18 +28,20 @@ def test_run_lifecycle(tmp_path):
         config = Config(seed=3, dataset="mnist-mini", backend="jax")
         run_id = store.start_run(config, HASH, preset="listing-1.3.2", group="g")
         assert store.get(run_id)["status"] == "running"
-        store.record_epoch(run_id, {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.85, "seconds": 1.0})
-        assert store.finish_run(run_id, "done", {"test_accuracy": 0.9, "train_accuracy": 0.8}) == "done"
-        key = store_lib.run_key(config.config_hash(), HASH, "jax", 3)
+        epoch = {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.85, "seconds": 1.0}
+        assert store.finish_run(run_id, "done", {"test_accuracy": 0.9, "train_accuracy": 0.8}, history=[epoch]) == "done"
+        key = config.run_key(HASH)
         assert store.done_run(key)["id"] == run_id
         assert [e["epoch"] for e in store.epochs(run_id)] == [1]
-        # A second finished run with the same key is not recorded as done twice.
+        # A second finished run of the same key is a done repeat, never a failure;
+        # the key's run stays the first one.
         again = store.start_run(config, HASH)
         assert store.get(again)["attempt"] == 2
-        assert store.finish_run(again, "done", {"test_accuracy": 0.9}) == "failed"
-        assert store.count("done") == 1
+        assert store.finish_run(again, "done", {"test_accuracy": 0.9}) == "done"
+        assert store.count("done") == 2 and store.done_run(key)["id"] == run_id
+        assert store.get(again)["run_key"] == f"{key}#{again}"
         with pytest.raises(sqlite3.IntegrityError):
-            store._connection.execute("UPDATE runs SET status = 'done' WHERE id = ?", (again,))
+            store._connection.execute("UPDATE runs SET run_key = ? WHERE id = ?", (key, again))
 
 
 def test_unknown_run_and_newer_schema(tmp_path):
@@ -87,9 +89,8 @@ WRITER = textwrap.dedent(
     seed = 0
     while True:
         run_id = store.start_run(Config(seed=seed), "ab" * 32)
-        for epoch in range(1, 6):
-            store.record_epoch(run_id, {"epoch": epoch, "loss": 1.0 / epoch, "accuracy": 0.5})
-        store.finish_run(run_id, "done", {"test_accuracy": 0.9, "train_accuracy": 0.8})
+        history = [{"epoch": epoch, "loss": 1.0 / epoch, "accuracy": 0.5} for epoch in range(1, 6)]
+        store.finish_run(run_id, "done", {"test_accuracy": 0.9, "train_accuracy": 0.8}, history=history)
         seed += 1
         if seed == 3:
             print("ready", flush=True)
@@ -117,6 +118,6 @@ def test_kill_9_mid_write_leaves_the_store_consistent(tmp_path, delay):
         assert store.count("interrupted") == reaped <= 2
         for run in store.runs(status="done"):
             assert len(store.epochs(run["id"])) == 5
-        # Two writers with the same seeds: never two done runs for one key.
+        # Two writers with the same seeds: one done run per key, repeats keyed apart.
         keys = [run["run_key"] for run in store.runs(status="done")]
         assert len(keys) == len(set(keys))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -48,11 +49,15 @@ def test_bad_sweep_files(tmp_path, body, message):
         sweep.load_sweep_file(write_sweep(tmp_path, body))
 
 
-def test_plan_keys_and_backends(mini):
+def test_plan_keys_and_backends(mini, monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
     jobs = reproduce.plan_table("table-1.4.1", mini, seeds=2, epochs=1, limit=100)
     assert len(jobs) == 8 and len({job.key for job in jobs}) == 8
-    # Each run gets a fresh worker process: auto is the CNN's fastest, whatever this process runs.
+    # Each run gets a fresh worker process: auto is the CNN's fastest, whatever this process runs...
     assert {job.config.backend for job in jobs} == {"tensorflow"}
+    # ... unless the user chose one with KERAS_BACKEND, as Keras' own convention has it.
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert {job.config.backend for job in reproduce.plan_table("table-1.4.1", mini, seeds=1)} == {"torch"}
     assert all(job.config.dataset == "mnist-mini" for job in jobs)
     with pytest.raises(ConfigError, match="unknown table"):
         reproduce.expand_tables("table-2.1")
@@ -121,16 +126,22 @@ DRIVER = """
 import sys
 from mnistlab import presets, runner
 config = presets.get("listing-1.3.2").build_config(epochs=1000, dataset="mnist-mini", backend="jax")
-runner.run_isolated(config, store=sys.argv[1], quiet=True)
+runner.run_isolated(config, sys.argv[1], quiet=True)
 """
 
 
-def _running_pid(path):
-    if not path.exists():
+def _training_pid(run_dir, parent):
+    """The training child's pid, once it has started writing its run directory."""
+    if not (run_dir / "config.json").exists():
         return None
-    with Store(path) as store:
-        rows = store.runs(status="running")
-    return rows[0]["pid"] if rows else None
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            return int(stat.parent.name)
+    return None
 
 
 def _process_gone(pid):
@@ -143,12 +154,12 @@ def _process_gone(pid):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
 def test_training_process_dies_with_its_parent(tmp_path):
-    store_path = tmp_path / "runs.db"
+    run_dir = tmp_path / "run"
     env = dict(os.environ)
     env.pop("KERAS_BACKEND", None)
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(store_path)], env=env)
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(run_dir)], env=env)
     deadline = time.time() + 120
-    while (pid := _running_pid(store_path)) is None and time.time() < deadline:
+    while (pid := _training_pid(run_dir, driver.pid)) is None and time.time() < deadline:
         time.sleep(0.2)
     assert pid is not None, "the training never started"
     assert not _process_gone(pid)
@@ -188,7 +199,7 @@ def test_runs_list_show_compare(tmp_path):
     assert "optimizer=adam" in result.stdout and "optimizer=sgd" in result.stdout
     listing = run_cli("runs", "list", "--store", store_path)
     assert listing.stdout.count(" done ") == 4
-    show = json.loads(run_cli("runs", "show", "1", "--store", store_path).stdout)
+    show = json.loads(run_cli("runs", "show", "1", "--store", store_path, "--json").stdout)
     assert show["status"] == "done" and len(show["epochs"]) == 1 and show["config"]["optimizer"] in ("adam", "sgd")
     with Store(store_path) as store:
         hashes = {r["config"]: r["hash"] for r in ({"config": json.loads(r["config_json"])["optimizer"], "hash": r["config_hash"]} for r in store.runs())}

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from mnistlab import backend as backend_lib
-from mnistlab import presets, train
+from mnistlab import presets, rundir, train
 from mnistlab.config import Config
 from mnistlab.errors import MnistlabError
 
@@ -21,7 +21,7 @@ def quick_config(**changes):
 
 def test_run_directory_is_complete_and_reloadable(tmp_path, small_dataset):
     run_dir = tmp_path / "run"
-    metrics = train.train(quick_config(), run_dir=run_dir, name="listing-1.3.2", dataset=small_dataset, verbose=0)
+    metrics = rundir.train_and_save(quick_config(), run_dir=run_dir, preset="listing-1.3.2", dataset=small_dataset, verbose=0)
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.keras"]
     assert METRIC_KEYS <= set(metrics)
     assert metrics["status"] == "done" and metrics["params"] == 269322 and metrics["backend"] == "jax"
@@ -33,30 +33,30 @@ def test_run_directory_is_complete_and_reloadable(tmp_path, small_dataset):
     assert float(rows[-1]["accuracy"]) == pytest.approx(metrics["train_accuracy"])
 
     # The resolved config reloads without guessing: backend and dataset are pinned.
-    config, preset = train.read_run_config(run_dir)
+    config, preset = rundir.read_config(run_dir)
     assert preset == "listing-1.3.2" and config.backend == "jax" and config.dataset == "mini-600"
     assert config.replace(backend="auto", dataset="auto") == quick_config()
 
     # Save/load round trip: the reloaded model scores what the run reported.
-    evaluated = train.evaluate(run_dir, dataset=small_dataset)
+    evaluated = rundir.evaluate(run_dir, dataset=small_dataset)
     assert evaluated["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
 
 def test_same_seed_gives_identical_metrics(small_dataset):
-    runs = [train.train(quick_config(seed=seed), dataset=small_dataset, save=False, verbose=0) for seed in (5, 5, 6)]
+    runs = [train.train(quick_config(seed=seed), dataset=small_dataset, verbose=0) for seed in (5, 5, 6)]
     keys = ("train_accuracy", "train_loss", "val_accuracy", "test_accuracy", "test_loss")
     assert [runs[0][k] for k in keys] == [runs[1][k] for k in keys]
     assert [runs[0][k] for k in keys] != [runs[2][k] for k in keys]
 
 
 def test_limit_uses_the_first_samples(small_dataset):
-    metrics = train.train(quick_config(limit=100, epochs=1), dataset=small_dataset, save=False, verbose=0)
+    metrics = train.train(quick_config(limit=100, epochs=1), dataset=small_dataset, verbose=0)
     assert metrics["train_samples"] == 90 and metrics["val_samples"] == 10
 
 
 def test_divergence_stops_and_is_reported(tmp_path, small_dataset):
     config = Config(model="mlp", hidden_units=(32,), activation="linear", output_activation="linear", loss="mean_squared_error", optimizer="sgd", learning_rate=50.0, epochs=5)
-    metrics = train.train(config, run_dir=tmp_path / "run", dataset=small_dataset, verbose=0)
+    metrics = rundir.train_and_save(config, run_dir=tmp_path / "run", dataset=small_dataset, verbose=0)
     assert metrics["status"] == "diverged" and metrics["epochs"] < 5
     assert metrics["test_accuracy"] is None
     assert not (tmp_path / "run" / "model.keras").exists()
@@ -65,26 +65,26 @@ def test_divergence_stops_and_is_reported(tmp_path, small_dataset):
 
 def test_refuses_to_overwrite_a_finished_run(tmp_path, small_dataset):
     run_dir = tmp_path / "run"
-    train.train(quick_config(epochs=1), run_dir=run_dir, dataset=small_dataset, verbose=0)
+    rundir.train_and_save(quick_config(epochs=1), run_dir=run_dir, dataset=small_dataset, verbose=0)
     before = (run_dir / "metrics.json").read_text()
     with pytest.raises(MnistlabError, match="already holds a finished run"):
-        train.train(quick_config(epochs=1), run_dir=run_dir, dataset=small_dataset, verbose=0)
+        rundir.train_and_save(quick_config(epochs=1), run_dir=run_dir, dataset=small_dataset, verbose=0)
     assert (run_dir / "metrics.json").read_text() == before
 
 
 def test_evaluate_rejects_a_non_run(tmp_path):
     with pytest.raises(MnistlabError, match="not a run directory"):
-        train.evaluate(tmp_path)
+        rundir.evaluate(tmp_path)
 
 
 def test_other_backend_in_the_same_process_is_refused():
     with pytest.raises(MnistlabError, match="already running on jax"):
-        train.train(quick_config(backend="torch"), save=False)
+        train.train(quick_config(backend="torch"))
 
 
 @pytest.mark.slow
 def test_listing_132_learns_mnist_mini(mini):
-    metrics = train.train(presets.get("listing-1.3.2").build_config(), dataset=mini, save=False, verbose=0)
+    metrics = train.train(presets.get("listing-1.3.2").build_config(), dataset=mini, verbose=0)
     assert metrics["test_accuracy"] >= 0.90
 
 
@@ -93,7 +93,7 @@ def test_bf16_refused_where_the_cpu_has_no_bf16(monkeypatch, small_dataset):
 
     monkeypatch.setattr(backend, "bf16_supported", lambda: False)
     with pytest.raises(MnistlabError, match="bf16 instructions"):
-        train.train(quick_config(precision="bf16"), dataset=small_dataset, save=False)
+        train.train(quick_config(precision="bf16"), dataset=small_dataset)
 
 
 def test_bf16_trains_and_records_compile_options(small_dataset):
@@ -101,7 +101,7 @@ def test_bf16_trains_and_records_compile_options(small_dataset):
 
     if not backend.bf16_supported():
         pytest.skip("no bf16 on this CPU")
-    metrics = train.train(quick_config(precision="bf16", epochs=1), dataset=small_dataset, save=False, verbose=0)
+    metrics = train.train(quick_config(precision="bf16", epochs=1), dataset=small_dataset, verbose=0)
     assert metrics["test_accuracy"] > 0.3
     assert metrics["compile"] == {"jit_compile": "auto", "steps_per_execution": 32}
 
@@ -153,3 +153,60 @@ def test_fast_input_pipeline_is_a_no_op_off_tensorflow():
     with backend_lib.fast_input_pipeline():
         pass
     assert ("tensorflow" in sys.modules) == tensorflow_loaded, "a JAX run must not pay for importing TensorFlow"
+
+
+def _store_row(store_path, run_id):
+    from mnistlab.store import Store
+
+    with Store(store_path) as store:
+        return store.get(run_id)
+
+
+@pytest.mark.parametrize("case", ["done", "diverged", "repeat"])
+def test_metrics_file_json_output_and_store_agree(tmp_path, case):
+    """One writer: metrics.json, `train --json` and the store say the same, whatever the run's end."""
+    from conftest import run_cli
+
+    store = tmp_path / "runs.db"
+    args = ["train", "--set", "model=mlp", "--set", "hidden_units=16", "--epochs", "2", "--limit", "300", "--dataset", "mnist-mini", "--json", "--store", store]
+    if case == "diverged":
+        args += ["--set", "activation=linear", "--set", "output_activation=linear", "--set", "loss=mean_squared_error", "--set", "optimizer=sgd", "--set", "learning_rate=1e6"]
+    if case == "repeat":
+        first = run_cli(*args, "--out", tmp_path / "first")
+        assert first.returncode == 0, first.stderr
+        refused = run_cli(*args, "--out", tmp_path / "refused")
+        assert refused.returncode == 2 and "already done as run 1" in refused.stderr and "--force" in refused.stderr
+        assert not (tmp_path / "refused").exists()
+        args.append("--force")
+    result = run_cli(*args, "--out", tmp_path / "run")
+    assert result.returncode == (3 if case == "diverged" else 0), result.stderr
+    printed = json.loads(result.stdout)
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    row = _store_row(store, printed["run_id"])
+    expected = "diverged" if case == "diverged" else "done"
+    assert printed == written
+    assert printed["status"] == written["status"] == row["status"] == expected
+    assert json.loads(row["metrics_json"]) == written
+    assert row["test_accuracy"] == written["test_accuracy"] and row["run_dir"] == written["run_dir"]
+    if case == "repeat":
+        assert printed["run_id"] == 2 and row["run_key"].endswith("#2")
+
+
+def test_reindex_rebuilds_a_deleted_store(tmp_path, small_dataset):
+    from mnistlab.store import Store
+
+    store_path = tmp_path / "runs.db"
+    with Store(store_path) as store:
+        for seed in (0, 1):
+            rundir.train_and_save(quick_config(epochs=1, seed=seed), dataset=small_dataset, preset="listing-1.3.2", run_dir=tmp_path / "runs" / f"s{seed}", index=store, verbose=0)
+        (tmp_path / "runs" / "killed").mkdir()  # a run that never finished: config only
+        rundir.write_config(tmp_path / "runs" / "killed", quick_config(seed=2), "listing-1.3.2")
+        before = [(run["id"], run["status"], run["test_accuracy"], run["run_dir"], run["config_hash"], len(store.epochs(run["id"]))) for run in store.runs()]
+    for leftover in tmp_path.glob("runs.db*"):
+        leftover.unlink()
+    with Store(store_path) as store:
+        assert store.reindex(tmp_path / "runs") == 3
+        after = [(run["id"], run["status"], run["test_accuracy"], run["run_dir"], run["config_hash"], len(store.epochs(run["id"]))) for run in store.runs()]
+        assert after[:2] == before
+        assert after[2][1] == "interrupted"
+        assert store.done_run(quick_config(epochs=1, seed=0, backend="jax", dataset="mini-600").run_key(small_dataset.content_hash()))["id"] == before[0][0]

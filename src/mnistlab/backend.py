@@ -11,44 +11,58 @@ import sys
 import threading
 
 from mnistlab.config import BACKENDS
-from mnistlab.errors import ConfigError
+from mnistlab.errors import ConfigError, MissingExtra
 
 # What `--backend auto` picks per model family on CPU: the fastest in
-# benchmarks/bench.py on a 2-core x86 machine (BENCHMARKS.md; one epoch of the
-# listing at batch 128: MLP JAX 0.49 s / TF 1.01 s / torch 2.5 s; CNN JAX 64 s /
-# TF 12.2 s / torch 36 s). For the RNN, JAX and TF tie (3.4-3.9 s each, the
-# order flips between runs); JAX starts a process about 2 s sooner.
+# benchmarks/bench.py (BENCHMARKS.md has the measurements).
 AUTO_BACKEND = {"mlp": "jax", "cnn": "tensorflow", "rnn": "jax"}
-MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
+FAMILY_NAMES = {"mlp": "MLP", "cnn": "CNN", "rnn": "RNN"}
 
 
-def resolve(name, family, in_this_process=True):
-    """'auto' -> the fastest backend for `family`; anything else is checked and returned.
+def choose(requested, family, in_this_process=True):
+    """(backend, why) for a run of FAMILY: Keras' own conventions, in order.
 
-    For a run in this process, once Keras is imported its backend is fixed,
-    and auto means "that one"; for a run in a fresh worker process
-    (`in_this_process=False`) auto is always the family's fastest.
+    1. an explicit backend (`--backend`, or `backend` in the config);
+    2. in this process, once Keras is imported, the backend it runs on;
+    3. KERAS_BACKEND, when set;
+    4. auto: the family's fastest measured backend.
     """
-    if name in (None, "auto"):
-        if in_this_process and "keras" in sys.modules:
-            name = sys.modules["keras"].backend.backend()
-        else:
-            name = AUTO_BACKEND[family]
-    if name not in BACKENDS or name == "auto":
-        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
-    return name
+    if requested not in (None, "auto"):
+        if requested not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {requested!r}")
+        return requested, "requested"
+    if in_this_process and "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend(), "Keras is already running it in this process"
+    from_environment = os.environ.get("KERAS_BACKEND")
+    if from_environment:
+        if from_environment not in BACKENDS or from_environment == "auto":
+            raise ConfigError(f"KERAS_BACKEND={from_environment} is not a backend mnistlab runs on; set it to one of jax, tensorflow, torch or unset it")
+        return from_environment, "KERAS_BACKEND"
+    return AUTO_BACKEND[family], f"auto: fastest measured for the {FAMILY_NAMES[family]}"
+
+
+def resolve(requested, family, in_this_process=True):
+    """The backend a run of FAMILY uses (see `choose`)."""
+    return choose(requested, family, in_this_process)[0]
+
+
+def pin(config, in_this_process=True):
+    """The config with backend 'auto' replaced by the backend the run will use."""
+    return config.replace(backend=resolve(config.backend, config.model, in_this_process))
 
 
 def activate(name):
     """Make `name` the Keras backend of this process; fail clearly if Keras already runs another."""
-    if importlib.util.find_spec(MODULES[name]) is None:
-        raise ConfigError(f"backend {name} is not installed; run the README's setup command or pip install {MODULES[name]}")
+    if importlib.util.find_spec(name) is None:
+        if name == "torch":
+            raise MissingExtra("the torch backend", "torch")
+        raise ConfigError(f"backend {name} is not installed; run the README's setup command or pip install {name}")
     if "keras" in sys.modules:
         import keras
 
-        current = keras.backend.backend()
-        if current != name:
-            raise ConfigError(f"Keras is already running on {current} in this process; start a new process with KERAS_BACKEND={name} to use {name}")
+        running = keras.backend.backend()
+        if running != name:
+            raise ConfigError(f"Keras is already running on {running} in this process; start a new process with KERAS_BACKEND={name} to use {name}")
         return name
     os.environ["KERAS_BACKEND"] = name
     # TensorFlow prints pages of start-up logs on import; keep errors only.
@@ -73,13 +87,6 @@ def bf16_supported():
 def check_precision(config):
     if config.precision == "bf16" and not bf16_supported():
         raise ConfigError("--precision bf16 needs a GPU or a CPU with bf16 instructions (avx512_bf16 or amx_bf16), which this machine lacks; on it bf16 is emulated and slower: use float32")
-
-
-def current():
-    """The backend Keras runs on (imports Keras)."""
-    import keras
-
-    return keras.backend.backend()
 
 
 def seed_everything(seed):
@@ -183,6 +190,6 @@ def library_versions():
 
     versions = {"python": platform.python_version(), "keras": keras.__version__, "numpy": numpy.__version__}
     backend_name = keras.backend.backend()
-    module = importlib.import_module(MODULES[backend_name])
+    module = importlib.import_module(backend_name)
     versions[backend_name] = module.__version__
     return versions

@@ -45,6 +45,7 @@ CHOICES = {
     "backend": BACKENDS,
     "precision": PRECISIONS,
 }
+RUN_STATUSES = ("running", "done", "failed", "diverged", "interrupted")
 ALIASES = {"activation": {"none": "linear"}, "pooling": {"avg": "average"}, "precision": {"fp32": "float32", "bfloat16": "bf16", "mixed_bfloat16": "bf16"}}
 
 
@@ -195,6 +196,10 @@ class Config:
         content = {k: v for k, v in self.to_dict().items() if k not in RUN_KEYS}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
+    def run_key(self, dataset_hash):
+        """What makes two runs the same run: config hash, dataset content, backend and seed."""
+        return f"{self.config_hash()}:{dataset_hash[:16]}:{self.backend}:{self.seed}"
+
     def describe(self):
         """A short human description of the model, e.g. 'mlp 256-256 relu dropout 0.45'."""
         if self.model == "mlp":
@@ -321,3 +326,70 @@ def _coerce(key, value):
             raise ConfigError(f"{key} must be one of {', '.join(CHOICES[key])}, got {value!r}{hint}")
         return value
     return value
+
+
+# One line per key for `mnistlab keys`; a test checks every Config field has one.
+KEY_HELP = {
+    "model": "model family: mlp (Listing 1.3.2), cnn (1.4.1) or rnn (1.5.1)",
+    "activation": "hidden layers' activation (default: relu for mlp/cnn, tanh for rnn, as Keras and the book)",
+    "dropout_rate": "dropout after each hidden layer (rnn: on the inputs of each step)",
+    "kernel_l1": "L1 penalty on hidden layers' weights",
+    "kernel_l2": "L2 penalty on hidden layers' weights",
+    "bias_l1": "L1 penalty on hidden layers' biases",
+    "bias_l2": "L2 penalty on hidden layers' biases",
+    "activity_l1": "L1 penalty on hidden layers' outputs",
+    "activity_l2": "L2 penalty on hidden layers' outputs",
+    "output_activation": "activation of the 10-unit output layer",
+    "hidden_units": "one Dense layer per width, e.g. 256,256",
+    "filters": "one Conv2D layer per entry, e.g. 64,64,64",
+    "kernel_size": "convolution kernel, one number (square) or a pair, e.g. 3 or 3,5",
+    "strides": "convolution strides, one number or a pair",
+    "padding": "valid (shrinks the map) or same (keeps its size)",
+    "pool_after": "0-based conv layer indexes followed by pooling",
+    "pool_size": "pooling window, one number or a pair",
+    "pooling": "max or average pooling",
+    "batch_norm": "batch normalization between each convolution and its activation",
+    "cell": "recurrent cell: simple (SimpleRNN), lstm or gru",
+    "rnn_units": "one recurrent layer per width; more than one = stacked",
+    "bidirectional": "read the rows both ways (Bidirectional wrapper)",
+    "recurrent_dropout": "dropout on the recurrent state",
+    "loss": "training loss",
+    "optimizer": "sgd, adam or rmsprop",
+    "learning_rate": "step size (default: Keras' for the optimizer: sgd 0.01, adam/rmsprop 0.001)",
+    "momentum": "sgd and rmsprop momentum",
+    "nesterov": "sgd: Nesterov momentum",
+    "decay": "Keras 2's decay: lr / (1 + decay * step)",
+    "beta_1": "adam: first-moment decay",
+    "beta_2": "adam: second-moment decay",
+    "rho": "rmsprop: decay of the squared-gradient average",
+    "epsilon": "adam and rmsprop: numerical stability term",
+    "batch_size": "samples per gradient step",
+    "epochs": "passes over the training data",
+    "validation_split": "fraction of the training data held out for validation (never the test set)",
+    "limit": "train on only the first N training images",
+    "precision": "float32, or bf16 mixed precision",
+    "seed": "random seed: same seed, backend and data give the same run",
+    "dataset": "mnist, fashion-mnist, mnist-mini, auto, an idx directory or a .npz file",
+    "backend": "Keras backend: auto, jax, tensorflow or torch",
+}
+
+
+def _type_name(annotation):
+    base, optional = _base_type(annotation)
+    name = "ints" if typing.get_origin(base) is tuple else getattr(base, "__name__", str(base))
+    return name + (" or none" if optional else "")
+
+
+def describe_keys(family=None):
+    """Every config key (only FAMILY's and the shared ones, if given): name, type, default, choices, help."""
+    defaults = Config(model=family or "mlp")
+    keys = []
+    for field in dataclasses.fields(Config):
+        owner = KEY_FAMILY.get(field.name)
+        if family and owner and owner != family:
+            continue
+        default = getattr(defaults, field.name) if not owner or not family or owner == family else field.default
+        if isinstance(default, tuple):
+            default = ",".join(map(str, default))
+        keys.append({"name": field.name, "type": _type_name(field.type), "default": default, "choices": list(CHOICES.get(field.name, ())), "help": KEY_HELP[field.name], "family": owner})
+    return keys

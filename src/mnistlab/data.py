@@ -11,7 +11,6 @@ backend.
 import dataclasses
 import gzip
 import hashlib
-import os
 import pathlib
 import struct
 import sys
@@ -21,7 +20,7 @@ import zlib
 
 import numpy as np
 
-from mnistlab import fileio
+from mnistlab import fileio, paths
 from mnistlab.errors import DataError, DatasetUnavailable
 
 IMAGE_SIZE = 28
@@ -74,14 +73,6 @@ class Dataset:
 
     def summary(self):
         return f"{self.name}: {len(self.x_train)} train / {len(self.x_test)} test images ({self.source})"
-
-
-def cache_dir():
-    """Where downloads live: $MNISTLAB_DATA, else the per-user cache directory."""
-    if os.environ.get("MNISTLAB_DATA"):
-        return pathlib.Path(os.environ["MNISTLAB_DATA"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(base) / "mnistlab"
 
 
 # --------------------------------------------------------------------------
@@ -251,7 +242,7 @@ def _check_gz_content(expected, label):
 
 def load_mnist(allow_download=True):
     """The official MNIST from the Keras mirror, cached and sha256-checked."""
-    target = cache_dir() / "mnist.npz"
+    target = paths.data_cache() / "mnist.npz"
     keras_cache = pathlib.Path.home() / ".keras" / "datasets" / "mnist.npz"
     for candidate in (target, keras_cache):
         if candidate.exists():
@@ -270,7 +261,7 @@ def load_fashion_mnist(allow_download=True):
     if all((DEBIAN_FASHION_DIR / name).exists() for name in FASHION_FILES):
         directory = DEBIAN_FASHION_DIR
     else:
-        directory = cache_dir() / "fashion-mnist"
+        directory = paths.data_cache() / "fashion-mnist"
         for name, expected in FASHION_FILES.items():
             path = directory / name
             if path.exists():
@@ -314,6 +305,11 @@ def load_dataset(spec="auto", allow_download=True, notice=None):
     if path.suffix == ".npz" or path.is_file():
         return read_npz(path)
     raise DataError(f"unknown dataset {spec!r}: use one of {', '.join(BUILTIN_NAMES)}, auto, a directory of idx files or a .npz file")
+
+
+def pinned_name(spec, dataset):
+    """What a config records as its dataset: the loaded dataset's name where the spec was 'auto'."""
+    return dataset.name if spec in (None, "auto") else spec
 
 
 # --------------------------------------------------------------------------

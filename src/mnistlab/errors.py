@@ -1,12 +1,20 @@
 """Errors that mean "the user asked for something we cannot do".
 
-The CLI prints these as one line and exits non-zero; anything else is a bug
-and keeps its traceback.
+Each carries what the front ends need to answer it: `exit_code` for the
+command line, `http_status` for the web API. The CLI prints these as one line
+and exits with `exit_code`; the API answers `{"error": message}` with
+`http_status`. Anything else is a bug and keeps its traceback.
+
+`MnistlabError` is deliberately not a `ValueError`: code that catches a
+library's ValueError must not swallow ours, nor ours theirs.
 """
 
 
-class MnistlabError(ValueError):
+class MnistlabError(Exception):
     """A user-facing error: the message names the problem and the fix."""
+
+    exit_code = 2
+    http_status = 400
 
 
 class DataError(MnistlabError):
@@ -19,3 +27,59 @@ class ConfigError(MnistlabError):
 
 class DatasetUnavailable(DataError):
     """A dataset is neither cached nor downloadable right now."""
+
+
+class RunDirError(MnistlabError):
+    """A path that should be a run directory is missing or incomplete."""
+
+
+class StoreError(MnistlabError):
+    """The run store cannot be used, or holds no such run."""
+
+
+class MissingExtra(MnistlabError):
+    """A command needs an optional dependency group that is not installed."""
+
+    def __init__(self, what, extra):
+        super().__init__(f"{what} needs the '{extra}' extra: pip install \"mnistlab[{extra}]\"")
+        self.extra = extra
+
+
+class ImageError(MnistlabError):
+    """An image that cannot be read."""
+
+
+class NotAnImage(ImageError):
+    http_status = 415
+
+
+class CorruptImage(ImageError):
+    http_status = 400
+
+
+class ImageTooLarge(ImageError):
+    http_status = 413
+
+
+class NoDigit(ImageError):
+    """A readable image with nothing to classify."""
+
+    http_status = 422
+
+
+class RequestError(MnistlabError):
+    """A malformed web request (bad JSON, oversized body, ...)."""
+
+    def __init__(self, message, http_status=400):
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class RunFailed(MnistlabError):
+    """A training in a worker process failed; `traceback` holds the worker's when it was a bug."""
+
+    exit_code = 1
+
+    def __init__(self, message, traceback=None):
+        super().__init__(message)
+        self.traceback = traceback

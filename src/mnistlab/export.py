@@ -6,14 +6,16 @@ trained the run. Every ONNX export is checked against Keras on real test
 digits before it is kept.
 """
 
+import importlib.util
 import pathlib
 import shutil
 import tempfile
 
 import numpy as np
 
-from mnistlab import data, fileio, train
-from mnistlab.errors import MnistlabError
+from mnistlab import backend as backend_lib
+from mnistlab import data, fileio, predict, rundir
+from mnistlab.errors import ConfigError, MissingExtra, MnistlabError
 
 FORMATS = ("onnx", "keras", "saved_model")
 PARITY_SAMPLES = 1000
@@ -25,23 +27,21 @@ def default_output(run_dir, export_format):
     return pathlib.Path(run_dir) / names[export_format]
 
 
-def export(run_dir, export_format="onnx", out=None, check_dataset=None):
+def export(run_dir, export_format="onnx", out=None):
     """Export a run; returns a dict with the path and, for ONNX, the parity with Keras."""
     if export_format not in FORMATS:
-        raise MnistlabError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
-    run_dir = pathlib.Path(run_dir)
-    config, _ = train.read_run_config(run_dir)
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
+    config, _ = rundir.read_config(run_dir)
+    model_path = rundir.model_path(run_dir)
     out = pathlib.Path(out) if out else default_output(run_dir, export_format)
-    model_path = run_dir / "model.keras"
-    if not model_path.exists():
-        raise MnistlabError(f"{run_dir}: no model.keras to export; the run did not finish (or diverged)")
     if export_format == "keras":
         with fileio.atomic_path(out) as temp_path:
             shutil.copyfile(model_path, temp_path)
         return {"format": "keras", "path": str(out)}
-
-    from mnistlab import backend as backend_lib
-
+    if export_format == "onnx":
+        for module in ("onnx", "onnxruntime", "tf2onnx"):
+            if importlib.util.find_spec(module) is None:
+                raise MissingExtra("mnistlab export --format onnx", "onnx")
     backend_lib.activate("tensorflow")
     import keras
 
@@ -51,22 +51,20 @@ def export(run_dir, export_format="onnx", out=None, check_dataset=None):
         return _export_saved_model(model, out)
     with fileio.atomic_path(out) as temp_path:
         model.export(str(temp_path), format="onnx", verbose=False)
-        parity = onnx_parity(model, temp_path, config, check_dataset)
+        parity = onnx_parity(model, temp_path, config)
         if parity["max_abs_difference"] > PARITY_TOLERANCE:
             raise MnistlabError(f"ONNX export differs from Keras by {parity['max_abs_difference']:.2e} (> {PARITY_TOLERANCE:g}) on {parity['samples']} test digits; not written")
     return {"format": "onnx", "path": str(out), **parity}
 
 
-def onnx_parity(model, onnx_path, config, dataset=None, samples=PARITY_SAMPLES):
-    """Largest |Keras - ONNX Runtime| probability over `samples` real digits."""
-    import onnxruntime
+def onnx_parity(model, onnx_path, config, samples=PARITY_SAMPLES):
+    """Largest |Keras - ONNX Runtime| probability over up to `samples` test digits of the run's dataset."""
+    from mnistlab import models
 
-    dataset = dataset or data.load_dataset(config.dataset)
-    # Test digits first; a small test split is topped up with training digits.
-    digits = np.concatenate([dataset.x_test, dataset.x_train])[:samples]
-    inputs = data.prepare_images(digits, config.input_shape)
-    expected = model.predict(inputs, batch_size=train.EVAL_BATCH_SIZE, verbose=0)
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    dataset = data.load_dataset(config.dataset)
+    inputs = data.prepare_images(dataset.x_test[:samples], config.input_shape)
+    expected = models.predict(model, inputs)
+    session = predict.onnx_session(onnx_path)
     actual = session.run(None, {session.get_inputs()[0].name: inputs})[0]
     agreement = float((expected.argmax(axis=1) == actual.argmax(axis=1)).mean())
     return {"samples": len(inputs), "max_abs_difference": float(np.abs(expected - actual).max()), "argmax_agreement": agreement, "parity_dataset": dataset.name}

@@ -8,11 +8,16 @@ the family's input shape and lets Keras compute every other shape.
 import shutil
 
 import keras
+import numpy as np
 from keras import layers, regularizers
 
+from mnistlab import fileio
 from mnistlab.config import FAMILIES, Config
 from mnistlab.data import NUM_CLASSES
 from mnistlab.errors import ConfigError, MnistlabError
+
+# Inference needs no small batches; large ones are faster.
+EVAL_BATCH_SIZE = 1024
 
 BUILDERS = {}
 
@@ -141,8 +146,11 @@ def build_model(config: Config, compile=True):
         model = BUILDERS[config.model](config)
     except ValueError as error:
         # Keras finds impossible geometry (a 28x28 image shrunk below 1x1 by
-        # kernels, strides and pools) when it computes the shapes.
+        # kernels, strides and pools) when it computes the shapes; any other
+        # ValueError is a bug and keeps its traceback.
         first_line = str(error).strip().splitlines()[0]
+        if "negative" not in first_line.lower():
+            raise
         raise ConfigError(f"this {config.model} config cannot be built: {first_line}; use padding=same, smaller kernels or fewer pooling layers") from None
     finally:
         keras.config.set_dtype_policy(previous_policy)
@@ -158,6 +166,17 @@ def build_model(config: Config, compile=True):
     return model
 
 
+def evaluate(model, inputs, one_hot_labels):
+    """(loss, accuracy) of a compiled model on prepared inputs."""
+    loss, accuracy = model.evaluate(inputs, one_hot_labels, batch_size=EVAL_BATCH_SIZE, verbose=0)
+    return float(loss), float(accuracy)
+
+
+def predict(model, inputs):
+    """Class probabilities (float64) for prepared inputs."""
+    return np.asarray(model.predict(inputs, batch_size=EVAL_BATCH_SIZE, verbose=0), dtype=np.float64)
+
+
 def summary_text(model):
     lines = []
     model.summary(print_fn=lambda line, **kwargs: lines.append(line), line_length=90)
@@ -168,8 +187,6 @@ def plot(model, path):
     """Write the model diagram (PNG or SVG, from the extension) with pydot and Graphviz."""
     if shutil.which("dot") is None:
         raise MnistlabError("Graphviz is not installed: apt-get install graphviz (Debian/Ubuntu) or brew install graphviz (macOS)")
-    from mnistlab import fileio
-
     with fileio.atomic_path(path) as temp_path:
         keras.utils.plot_model(model, to_file=str(temp_path), show_shapes=True, show_layer_names=True, show_layer_activations=True, dpi=96)
     return path

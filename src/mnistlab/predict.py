@@ -1,13 +1,14 @@
 """Predictions from a trained run, on Keras or ONNX Runtime, for files and 28x28 arrays."""
 
-import json
 import pathlib
 import threading
 
 import numpy as np
 
-from mnistlab import data, preprocess, train
-from mnistlab.errors import MnistlabError
+from mnistlab import backend as backend_lib
+from mnistlab import data, preprocess, rundir
+from mnistlab.errors import ConfigError, MissingExtra, RunDirError
+from mnistlab.store import Store
 
 RUNTIMES = ("keras", "onnx")
 ONNX_NAME = "model.onnx"
@@ -25,17 +26,22 @@ class Predictor:
 
     def __init__(self, run_dir, runtime="keras"):
         if runtime not in RUNTIMES:
-            raise MnistlabError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self.run_dir = pathlib.Path(run_dir)
         self.runtime = runtime
-        self.config, self.preset = train.read_run_config(self.run_dir)
-        metrics_path = self.run_dir / "metrics.json"
-        self.metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+        self.config, self.preset = rundir.read_config(self.run_dir)
+        self.metrics = rundir.read_metrics(self.run_dir) or {}
         self._lock = threading.Lock()
         if runtime == "onnx":
-            self._session, self._input_name = _onnx_session(self.run_dir / ONNX_NAME, self.run_dir)
+            path = self.run_dir / ONNX_NAME
+            if not path.exists():
+                raise RunDirError(f"{self.run_dir}: no {ONNX_NAME}; run `mnistlab export {self.run_dir} --format onnx` first")
+            self._session = onnx_session(path)
+            self._input_name = self._session.get_inputs()[0].name
         else:
-            self._model = _load_keras_model(self.run_dir)
+            import keras
+
+            self._model = keras.saving.load_model(rundir.model_path(self.run_dir))
 
     @property
     def family(self):
@@ -67,28 +73,17 @@ class Predictor:
         return np.asarray(output, dtype=np.float64)
 
 
-def _load_keras_model(run_dir):
-    import keras
-
-    model_path = run_dir / "model.keras"
-    if not model_path.exists():
-        raise MnistlabError(f"{run_dir}: no model.keras; the run did not finish (or diverged)")
-    return keras.saving.load_model(model_path)
-
-
-def _onnx_session(path, run_dir):
-    if not path.exists():
-        raise MnistlabError(f"{run_dir}: no {ONNX_NAME}; run `mnistlab export {run_dir} --format onnx` first")
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session, session.get_inputs()[0].name
+def onnx_session(path):
+    """An ONNX Runtime session on the CPU for PATH."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingExtra("the ONNX runtime", "onnx") from None
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def activate_for(run_dirs, runtime, backend="auto"):
     """Choose this process' Keras backend for serving/predicting a set of runs (before Keras is imported)."""
-    from mnistlab import backend as backend_lib
-
     if runtime == "onnx":
         return None
     if backend in (None, "auto"):
@@ -103,12 +98,14 @@ def top_k(probabilities, k):
     return [{"class": int(c), "probability": float(probabilities[c])} for c in order]
 
 
-def predict_files(run_dir, paths, top=3, runtime="keras", show_input_dir=None, predictor=None):
+def predict_files(run_dir, paths, top=3, runtime="keras", backend="auto", show_input_dir=None, predictor=None):
     """Classify image files; one dict per file with the top classes and preprocessing details."""
     if not 1 <= top <= data.NUM_CLASSES:
-        raise MnistlabError(f"--top must be between 1 and {data.NUM_CLASSES}, got {top}")
+        raise ConfigError(f"--top must be between 1 and {data.NUM_CLASSES}, got {top}")
     prepared = [(path, *preprocess.prepare_file(path)) for path in paths]  # fail on a bad file before loading the model
-    predictor = predictor or Predictor(run_dir, runtime=runtime)
+    if predictor is None:
+        activate_for([run_dir], runtime, backend)
+        predictor = Predictor(run_dir, runtime=runtime)
     probabilities = predictor.predict(np.stack([image for _, image, _ in prepared]))
     results = []
     for (path, image, info), probs in zip(prepared, probabilities):
@@ -121,17 +118,16 @@ def predict_files(run_dir, paths, top=3, runtime="keras", show_input_dir=None, p
     return results
 
 
-def latest_runs_per_family(store_path=None):
-    """The latest finished run with a saved model for each family, from the run store."""
-    from mnistlab.store import Store
-
+def best_runs_per_family(store_path=None):
+    """Per family, the finished run with a saved model and the best validation accuracy (never the test set's)."""
     chosen = {}
     with Store(store_path) as store:
-        for run in reversed(store.runs(status="done")):
-            if run["model"] in chosen or not run["run_dir"]:
+        for run in store.runs(status="done"):
+            if not run["run_dir"] or not (pathlib.Path(run["run_dir"]) / rundir.MODEL_FILE).exists():
                 continue
-            if (pathlib.Path(run["run_dir"]) / "model.keras").exists():
-                chosen[run["model"]] = run["run_dir"]
+            score = run["val_accuracy"] if run["val_accuracy"] is not None else -1.0
+            if run["model"] not in chosen or score > chosen[run["model"]][0]:
+                chosen[run["model"]] = (score, run["run_dir"])
     if not chosen:
-        raise MnistlabError("no finished runs with a saved model in the run store; train some first (e.g. `mnistlab listings`) or pass run directories")
-    return [chosen[family] for family in ("mlp", "cnn", "rnn") if family in chosen]
+        raise RunDirError("no finished runs with a saved model in the run store; train some first (e.g. `mnistlab listings`) or pass run directories")
+    return [chosen[family][1] for family in ("mlp", "cnn", "rnn") if family in chosen]

@@ -11,14 +11,15 @@ and `.npy`, in any size, mode and bit depth, refusing decompression bombs.
 """
 
 import io
-import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from mnistlab import fileio
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import CorruptImage, ImageError, ImageTooLarge, NoDigit, NotAnImage
+
+__all__ = ["ImageError", "load_image", "prepare_file", "save_input_png", "to_mnist"]
 
 FRAME = 28
 BOX = 20
@@ -26,10 +27,6 @@ MAX_PIXELS = 25_000_000  # 5000 x 5000: far above any digit photo, far below a b
 INK_THRESHOLD = 0.1  # of the contrast range: what counts as ink for the bounding box
 MIN_CONTRAST = 0.1  # below this the image is taken as blank
 DENOISE_MIN_SIDE = 56  # images at least this large are median-filtered before analysis
-
-
-class ImageError(MnistlabError):
-    """An image that cannot be read or holds no digit."""
 
 
 def load_image(source, name=None):
@@ -54,13 +51,13 @@ def _from_npy(payload, name):
     try:
         array = np.load(io.BytesIO(payload), allow_pickle=False)
     except Exception as error:  # truncated or malformed .npy
-        raise ImageError(f"{name}: not a readable .npy array ({error})") from None
+        raise CorruptImage(f"{name}: not a readable .npy array ({error})") from None
     if array.ndim == 3 and array.shape[-1] in (1, 3, 4):
         array = array[..., :3].mean(axis=-1) if array.shape[-1] != 1 else array[..., 0]
     if array.ndim != 2 or min(array.shape) < 1:
         raise ImageError(f"{name}: a .npy image must be 2-D (H, W) or (H, W, channels), got shape {array.shape}")
     if array.size > MAX_PIXELS:
-        raise ImageError(f"{name}: {array.shape[0]}x{array.shape[1]} is too large (more than {MAX_PIXELS:,} pixels)")
+        raise ImageTooLarge(f"{name}: {array.shape[0]}x{array.shape[1]} is too large (more than {MAX_PIXELS:,} pixels)")
     if array.dtype == bool:
         return array.astype(np.float64)
     if np.issubdtype(array.dtype, np.integer):
@@ -74,25 +71,24 @@ def _from_npy(payload, name):
 
 
 def _from_image_bytes(payload, name):
-    previous_limit = Image.MAX_IMAGE_PIXELS
+    # The size guard reads the header's size before any pixel is decoded, per
+    # call: no Pillow global is changed, so concurrent requests cannot undo
+    # each other's limit. (Pillow's own, larger bomb check still applies.)
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns between 1x and 2x its limit; make that an error too.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-            with Image.open(io.BytesIO(payload)) as image:
-                image.seek(0)  # first frame of a GIF or multi-page TIFF
-                image = ImageOps.exif_transpose(image)  # photos taken sideways
-                image.load()
-                return _to_gray(image)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: image is too large (more than {MAX_PIXELS:,} pixels); is it a decompression bomb?") from None
+        with Image.open(io.BytesIO(payload)) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageTooLarge(f"{name}: {width}x{height} is too large (more than {MAX_PIXELS:,} pixels); is it a decompression bomb?")
+            image.seek(0)  # first frame of a GIF or multi-page TIFF
+            image = ImageOps.exif_transpose(image)  # photos taken sideways
+            image.load()
+            return _to_gray(image)
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"{name}: image is too large (more than {MAX_PIXELS:,} pixels); is it a decompression bomb?") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP) nor a .npy array") from None
+        raise NotAnImage(f"{name}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP) nor a .npy array") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise ImageError(f"{name}: truncated or corrupt image ({error})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous_limit
+        raise CorruptImage(f"{name}: truncated or corrupt image ({error})") from None
 
 
 def _to_gray(image):
@@ -147,7 +143,7 @@ def to_mnist(gray, name="image"):
     floor = min(background + 3 * noise, 0.95)
     peak = float(ink.max())
     if peak - floor < MIN_CONTRAST:
-        raise ImageError(f"{name}: no digit found (the image is blank or has almost no contrast); draw or photograph a digit")
+        raise NoDigit(f"{name}: no digit found (the image is blank or has almost no contrast); draw or photograph a digit")
     ink = np.clip((ink - floor) / (peak - floor), 0, 1)
     rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
     columns = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
@@ -192,20 +188,3 @@ def save_input_png(image28, path):
         Image.fromarray((np.clip(image28, 0, 1) * 255).round().astype(np.uint8)).save(temp_path, format="PNG")
     return path
 
-
-def render_photo_like(digit, rng):
-    """A 28x28 MNIST digit rendered the way people photograph one: dark ink on
-    light, slightly noisy paper, enlarged and off-centre on a larger canvas,
-    saved as JPEG. Used to measure that `to_mnist` undoes all of that."""
-    scale = rng.uniform(3, 7)
-    size = max(28, int(round(28 * scale)))
-    enlarged = np.asarray(Image.fromarray(np.asarray(digit, dtype=np.uint8)).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float64) / 255
-    height, width = int(size * rng.uniform(1.3, 2.5)), int(size * rng.uniform(1.3, 2.5))
-    paper, ink = rng.uniform(0.7, 0.95), rng.uniform(0.05, 0.3)
-    canvas = np.full((height, width), paper)
-    top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
-    canvas[top : top + size, left : left + size] = paper - (paper - ink) * np.clip(enlarged, 0, 1)
-    canvas += rng.normal(0, 0.02, canvas.shape)
-    buffer = io.BytesIO()
-    Image.fromarray((np.clip(canvas, 0, 1) * 255).round().astype(np.uint8)).save(buffer, format="JPEG", quality=80)
-    return buffer.getvalue()

@@ -26,7 +26,7 @@ import json
 import pathlib
 import re
 
-from mnistlab.config import Config
+from mnistlab.config import RUN_KEYS, Config
 from mnistlab.errors import ConfigError
 
 BOOK_PATH = pathlib.Path(__file__).parent / "book" / "chapter1.json"
@@ -132,13 +132,37 @@ def all_presets():
     return {**_listing_presets(), **_table_presets()}
 
 
+def split_tag(name):
+    """'table-1.3.2-row9@three-hidden' -> ('table-1.3.2-row9', 'three-hidden'); no tag -> (name, None)."""
+    base, _, tag = name.partition("@")
+    return base, tag or None
+
+
+def describe(config, preset=None):
+    """A short description naming what differs from the preset: 'listing-1.4.1 +padding=same +pooling=average'.
+
+    Without a preset, the config's own description ('mlp 256-256 relu dropout 0.45 adam').
+    Seed, dataset and backend are not part of it: they are shown beside it.
+    """
+    if not preset:
+        return config.describe()
+    base = get(preset).build_config().to_dict()
+    changed = []
+    for key, value in config.to_dict().items():
+        if key not in RUN_KEYS and base.get(key) != value:
+            shown = ",".join(map(str, value)) if isinstance(value, list) else value
+            changed.append(f"+{key}={shown}")
+    return " ".join([preset, *changed])
+
+
 def get(name):
     """Look a preset up by name; `table-1.3.2-rowN@three-hidden` selects the other MLP reading."""
     presets = all_presets()
     if name in presets:
         return presets[name]
-    if name.endswith("@" + THREE_HIDDEN_READING) and name.startswith("table-1.3.2-row"):
-        variants = _table_presets(THREE_HIDDEN_READING)
+    base, tag = split_tag(name)
+    if tag in MLP_READINGS and base.startswith("table-1.3.2-row"):
+        variants = _table_presets(tag)
         if name in variants:
             return variants[name]
     close = difflib.get_close_matches(name, list(presets), n=3)

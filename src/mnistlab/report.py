@@ -8,15 +8,16 @@
 """
 
 import base64
-import csv
 import html
 import json
 import pathlib
 
 import numpy as np
 
-from mnistlab import data, fileio, plots, train
-from mnistlab.errors import MnistlabError
+from mnistlab import data, fileio, paths, plots, rundir
+from mnistlab.errors import MnistlabError, RunDirError
+from mnistlab.presets import TABLES
+from mnistlab.reproduce import COLUMNS, table_records
 from mnistlab.store import Store
 
 TOP_MISTAKES = 16
@@ -28,10 +29,11 @@ TOP_MISTAKES = 16
 
 def predict_test_set(run_dir, dataset=None):
     """(probabilities, labels, images, dataset name) for a run's test set."""
-    model, config = train.load_model(run_dir)
+    model, config = rundir.load_model(run_dir)
+    from mnistlab import models  # imports Keras: only once the run's backend is active
+
     dataset = dataset or data.load_dataset(config.dataset)
-    inputs = data.prepare_images(dataset.x_test, config.input_shape)
-    probabilities = np.asarray(model.predict(inputs, batch_size=train.EVAL_BATCH_SIZE, verbose=0), dtype=np.float64)
+    probabilities = models.predict(model, data.prepare_images(dataset.x_test, config.input_shape))
     return probabilities, dataset.y_test, dataset.x_test, dataset.name
 
 
@@ -52,11 +54,6 @@ def confident_mistakes(probabilities, labels, top=TOP_MISTAKES):
     wrong = np.flatnonzero(predictions != labels)
     confidence = probabilities[wrong, predictions[wrong]]
     return wrong[np.argsort(-confidence, kind="stable")][:top]
-
-
-def read_history(run_dir):
-    with open(pathlib.Path(run_dir) / "history.csv") as handle:
-        return [{k: (float(v) if v not in ("", None) else None) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
 # --------------------------------------------------------------------------
@@ -207,16 +204,24 @@ def _digit_sections(run_dir, figures, label):
     ]
 
 
+def report(target, out, store_path=None, table_json=None):
+    """A table's report for table-1.x.y, else a run directory's."""
+    if target in TABLES:
+        return table_report(target, out, store_path=store_path, table_json=table_json)
+    if pathlib.Path(target).is_dir():
+        return run_report(target, out)
+    raise MnistlabError(f"{target!r} is neither a run directory nor one of {', '.join(TABLES)}")
+
+
 def run_report(run_dir, out):
     """HTML report of one run directory."""
-    run_dir = pathlib.Path(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    if not metrics_path.exists():
-        raise MnistlabError(f"{run_dir}: no metrics.json; report on a finished run directory")
-    metrics = json.loads(metrics_path.read_text())
+    run_dir = rundir.check(run_dir)
+    metrics = rundir.read_metrics(run_dir)
+    if metrics is None:
+        raise RunDirError(f"{run_dir}: no metrics.json; report on a finished run directory")
     figures = _figures_dir(out)
     label = metrics.get("preset") or metrics.get("description") or metrics["model"]
-    curves_path = curves_figure([read_history(run_dir)], figures / "learning-curves.png", f"Learning curves: {label}")
+    curves_path = curves_figure([rundir.read_history(run_dir)], figures / "learning-curves.png", f"Learning curves: {label}")
     accuracy, digit_sections = _digit_sections(run_dir, figures, label)
     summary_rows = [(key, metrics.get(key)) for key in ("preset", "description", "dataset", "backend", "seed", "epochs", "params", "train_accuracy", "val_accuracy", "test_accuracy", "test_loss", "seconds", "mean_epoch_seconds", "config_hash")]
     sections = [("Run", _html_table(["", ""], summary_rows)), ("Learning curves", _image(curves_path, "learning curves")), *digit_sections]
@@ -225,8 +230,7 @@ def run_report(run_dir, out):
 
 
 def latest_table_json(table, store_path=None):
-    with Store(store_path) as store:
-        directory = store.path.parent / "tables"
+    directory = paths.tables_dir(store_path)
     candidates = sorted(directory.glob(f"{table}-*.json"), key=lambda p: p.stat().st_mtime)
     if not candidates:
         raise MnistlabError(f"no reproduction of {table} found in {directory}; run `mnistlab reproduce {table}` first")
@@ -240,8 +244,6 @@ def table_report(table, out, store_path=None, table_json=None):
     rows = summary["rows"]
     figures = _figures_dir(out)
     sections = []
-    from mnistlab.reproduce import table_records, COLUMNS
-
     records = table_records(rows)
     sections.append((f"{table} vs the book ({summary['context']})", _html_table(COLUMNS, [[r[c] for c in COLUMNS] for r in records])))
     comparison_path = book_comparison_figure(rows, figures / "book-comparison.png", f"{table}: measured vs book")

@@ -8,9 +8,11 @@ same table as an uninterrupted one.
 
 import csv
 import io
+import json
 import pathlib
 
-from mnistlab import fileio, presets, stats, sweep
+from mnistlab import data, fileio, paths, presets, stats, sweep
+from mnistlab.config import Config
 from mnistlab.errors import ConfigError
 from mnistlab.store import Store
 
@@ -27,9 +29,7 @@ def expand_tables(table):
 
 def plan_table(table, dataset, seeds, epochs=None, limit=None, backend="auto", mlp_reading=presets.LISTING_READING):
     """Jobs for every row of `table` and every seed in `seeds` (an int N means 0..N-1)."""
-    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if not seeds:
-        raise ConfigError("seeds must be at least 1")
+    seeds = sweep.seed_list(seeds)
     configs = []
     for preset in presets.table_rows(table, mlp_reading):
         changes = {"backend": backend}
@@ -42,7 +42,7 @@ def plan_table(table, dataset, seeds, epochs=None, limit=None, backend="auto", m
     return sweep.plan(configs, dataset, group=table)
 
 
-def summarize(table, jobs, store, mlp_reading=presets.LISTING_READING):
+def summarize_rows(table, jobs, store, mlp_reading=presets.LISTING_READING):
     """One dict per table row, from the store's done runs of exactly these jobs."""
     rows = []
     by_preset = {}
@@ -117,37 +117,94 @@ def markdown(table, rows, context):
 
 def write_outputs(out_dir, stem, table, rows, context, meta):
     out_dir = pathlib.Path(out_dir)
-    paths = {}
-    paths["md"] = out_dir / f"{stem}.md"
-    fileio.write_text(paths["md"], markdown(table, rows, context))
+    written = {}
+    written["md"] = out_dir / f"{stem}.md"
+    fileio.write_text(written["md"], markdown(table, rows, context))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows(table_records(rows))
-    paths["csv"] = out_dir / f"{stem}.csv"
-    fileio.write_text(paths["csv"], buffer.getvalue())
-    paths["json"] = out_dir / f"{stem}.json"
-    fileio.write_json(paths["json"], {"table": table, "context": context, **meta, "rows": rows})
-    return paths
+    written["csv"] = out_dir / f"{stem}.csv"
+    fileio.write_text(written["csv"], buffer.getvalue())
+    written["json"] = out_dir / f"{stem}.json"
+    fileio.write_json(written["json"], {"table": table, "context": context, **meta, "rows": rows})
+    return written
 
 
 def reproduce(table, seeds=3, dataset="auto", epochs=None, limit=None, workers=1, executor="local", address=None, store_path=None, out_dir=None, backend="auto", mlp_reading=presets.LISTING_READING, log=None):
     """Run (or resume) the reproduction of one table or `all`; return {table: {"rows", "paths", "markdown"}}."""
     tables = expand_tables(table)
-    loaded = sweep.resolve_dataset(dataset)
+    loaded = data.load_dataset(dataset or "auto")
     plans = {name: plan_table(name, loaded, seeds, epochs, limit, backend, mlp_reading) for name in tables}
     jobs = [job for name in tables for job in plans[name]]
     sweep.run(jobs, store_path=store_path, workers=workers, executor=executor, address=address, log=log)
     results = {}
     with Store(store_path) as store:
-        out_dir = pathlib.Path(out_dir) if out_dir else store.path.parent / "tables"
-        seed_count = seeds if isinstance(seeds, int) else len(seeds)
+        out_dir = pathlib.Path(out_dir) if out_dir else paths.tables_dir(store.path)
+        seed_count = len(sweep.seed_list(seeds))
         for name in tables:
-            rows = summarize(name, plans[name], store, mlp_reading)
+            rows = summarize_rows(name, plans[name], store, mlp_reading)
             first = plans[name][0].config
-            context = f"{loaded.name}, {seed_count} seed(s), {first.epochs} epochs" + (f", first {limit} training samples" if limit else "")
-            stem = f"{name}-{loaded.name}-s{seed_count}-e{first.epochs}" + (f"-n{limit}" if limit else "")
+            reading = mlp_reading if name == "table-1.3.2" else None
+            context = f"{loaded.name}, {seed_count} seed(s), {first.epochs} epochs" + (f", first {limit} training samples" if limit else "") + (f", MLP widths read as {reading}" if reading else "")
+            stem = f"{name}-{loaded.name}-s{seed_count}-e{first.epochs}" + (f"-n{limit}" if limit else "") + (f"-{reading}" if reading else "")
             meta = {"dataset": loaded.name, "dataset_hash": loaded.content_hash(), "seeds": seed_count, "epochs": first.epochs, "limit": limit, "mlp_reading": mlp_reading}
-            paths = write_outputs(out_dir, stem, name, rows, context, meta)
-            results[name] = {"rows": rows, "paths": paths, "markdown": markdown(name, rows, context)}
+            written = write_outputs(out_dir, stem, name, rows, context, meta)
+            results[name] = {"rows": rows, "paths": written, "markdown": markdown(name, rows, context)}
     return results
+
+
+LISTINGS = ("listing-1.3.2", "listing-1.4.1", "listing-1.5.1")
+
+
+def listings(dataset="auto", epochs=None, limit=None, seed=0, store_path=None, log=None):
+    """The main job: train the book's three listings, each in its own process; (dataset name, outcomes).
+
+    Always trains (a repeat is recorded as a second finished run), with each
+    run's progress shown.
+    """
+    loaded = data.load_dataset(dataset or "auto")
+    changes = {"seed": seed, **({"epochs": epochs} if epochs else {}), **({"limit": limit} if limit else {})}
+    configs = [(name, presets.get(name).build_config(**changes)) for name in LISTINGS]
+    jobs = sweep.plan(configs, loaded, group="listings")
+    return loaded.name, sweep.run(jobs, store_path=store_path, force=True, quiet=False, log=log)
+
+
+def select_runs(store, spec, dataset=None):
+    """Done runs of one setup named by a preset, a config-hash prefix or group=NAME.
+
+    A name that matches several setups is refused with the setups listed by
+    their settings, so the user can pick one.
+    """
+    if spec.startswith("group="):
+        runs = store.runs(status="done", group=spec.split("=", 1)[1])
+    elif spec in presets.all_presets() or "@" in spec:
+        runs = store.runs(status="done", preset=spec)
+    else:
+        runs = store.runs(status="done", config_hash=spec)
+    if dataset:
+        runs = [run for run in runs if run["dataset"] == dataset]
+    if not runs:
+        raise ConfigError(f"no finished runs match {spec!r}; give a preset name, a config hash (see `mnistlab runs list`) or group=NAME")
+    setups = {}
+    for run in runs:
+        setups.setdefault((run["config_hash"], run["dataset"], run["backend"]), run)
+    if len(setups) > 1:
+        listed = "; ".join(f"{run['config_hash'][:8]} = {_run_description(run)} on {run['dataset']} with {run['backend']}" for run in setups.values())
+        raise ConfigError(f"{spec!r} matches {len(setups)} setups ({listed}); name one by its config hash or add --dataset")
+    return runs
+
+
+def _run_description(run):
+    return presets.describe(Config.from_dict(json.loads(run["config_json"])), run["preset"])
+
+
+def compare(a, b, store_path=None, dataset=None):
+    """Is A's test accuracy over seeds different from B's? Welch's t-test on the store's done runs."""
+    with Store(store_path) as store:
+        store.reap()
+        sides = [select_runs(store, spec, dataset) for spec in (a, b)]
+    result = stats.compare([100 * run["test_accuracy"] for run in sides[0]], [100 * run["test_accuracy"] for run in sides[1]])
+    result["a"], result["b"] = a, b
+    result["setup_a"], result["setup_b"] = (_run_description(side[0]) for side in sides)
+    return result

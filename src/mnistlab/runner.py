@@ -3,15 +3,19 @@
 Keras fixes its backend at import, so runs that need different backends (the
 CNN on TensorFlow, the MLP on JAX) each get a fresh interpreter. The child is
 `python -m mnistlab.runner` reading a JSON request on stdin and writing the
-metrics as the last line of stdout.
+metrics as the last line of stdout. The child writes only its run directory;
+the parent, which drives the runs, is the one that records them in the store.
 """
 
 import json
 import os
 import subprocess
 import sys
+import traceback
 
-from mnistlab.errors import MnistlabError
+from mnistlab import rundir, train
+from mnistlab.config import Config
+from mnistlab.errors import MnistlabError, RunFailed
 
 RESULT_PREFIX = "MNISTLAB_RESULT "
 
@@ -42,61 +46,51 @@ def _die_with_parent(parent_pid):
         os._exit(1)
 
 
-def run_isolated(config, preset=None, run_dir=None, verbose=2, env=None, timeout=None, store=True, group=None, quiet=False):
-    """Train `config` (a Config) in a child process and return its metrics dict.
+def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=False):
+    """Train `config` in a child process that writes RUN_DIR; return its metrics dict.
 
-    The child records the run in `store` (True: the default store, a path,
-    or False). Its progress goes to this process' stderr (nowhere if
-    `quiet`); a failure raises MnistlabError with the child's error line.
+    Progress goes to this process' stderr (nowhere if `quiet`). A failure
+    raises RunFailed: with the child's one-line message for a user error,
+    and with its traceback when the failure is a bug.
     """
-    request = {
-        "config": config.to_dict(),
-        "preset": preset,
-        "run_dir": str(run_dir) if run_dir else None,
-        "verbose": 0 if quiet else verbose,
-        "store": store if isinstance(store, bool) else str(store),
-        "group": group,
-        "parent_pid": os.getpid(),
-    }
+    request = {"config": config.to_dict(), "preset": preset, "run_dir": str(run_dir), "run_id": run_id, "group": group, "verbose": 0 if quiet else 2, "parent_pid": os.getpid()}
     completed = subprocess.run(
         [sys.executable, "-m", "mnistlab.runner"],
         input=json.dumps(request),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL if quiet else None,
         text=True,
-        env=env,
-        timeout=timeout,
     )
     result = None
     for line in completed.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             result = json.loads(line[len(RESULT_PREFIX) :])
     if result is None:
-        raise MnistlabError(f"training {preset or config.model} (seed {config.seed}) died in its worker process (exit {completed.returncode})")
+        raise RunFailed(f"training {preset or config.model} (seed {config.seed}) died in its worker process (exit {completed.returncode})")
     if "error" in result:
-        raise MnistlabError(result["error"])
+        raise RunFailed(result["error"], traceback=result.get("traceback"))
     return result
 
 
 def _child():
     request = json.loads(sys.stdin.read())
     _die_with_parent(request.get("parent_pid"))
-    from mnistlab import train
-    from mnistlab.config import Config
-
     try:
         config = Config.from_dict(request["config"])
+        recorder = rundir.Recorder(request["run_dir"], run_id=request.get("run_id"), group=request.get("group"))
         # Progress to stderr so that stdout carries only the result line.
         sys.stdout = sys.stderr
-        metrics = train.train(config, run_dir=request["run_dir"], name=request["preset"], verbose=request["verbose"], store=request.get("store", True), group=request.get("group"))
+        metrics = train.train(config, preset=request["preset"], recorder=recorder, verbose=request["verbose"])
+    except MnistlabError as error:  # the user's: one line
+        result = {"error": str(error)}
+    except Exception as error:  # a bug: the parent shows the traceback
+        result = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+    else:
+        result = metrics
+    finally:
         sys.stdout = sys.__stdout__
-    except Exception as error:  # reported to the parent, which retries or records it
-        sys.stdout = sys.__stdout__
-        message = str(error) if isinstance(error, MnistlabError) else f"{type(error).__name__}: {error}"
-        print(RESULT_PREFIX + json.dumps({"error": message}), flush=True)
-        return 2
-    print(RESULT_PREFIX + json.dumps(metrics), flush=True)
-    return 0
+    print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
+    return 0 if "error" not in result else 2
 
 
 if __name__ == "__main__":

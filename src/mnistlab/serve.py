@@ -21,17 +21,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mnistlab import preprocess
+from mnistlab.errors import MnistlabError, RequestError
 from mnistlab.predict import top_k
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 PAGE = pathlib.Path(__file__).parent / "web" / "index.html"
-
-
-class ApiError(Exception):
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def create_app(predictors):
@@ -39,9 +33,9 @@ def create_app(predictors):
     app = FastAPI(title="mnistlab", version="1", description="Draw a digit; see what the MLP, CNN and RNN make of it.")
     models = {predictor.describe()["id"]: predictor for predictor in predictors}
 
-    @app.exception_handler(ApiError)
-    async def api_error(request, error):
-        return JSONResponse({"error": error.message}, status_code=error.status)
+    @app.exception_handler(MnistlabError)
+    async def user_error(request, error):
+        return JSONResponse({"error": str(error)}, status_code=error.http_status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, error):
@@ -96,51 +90,46 @@ def create_app(predictors):
 async def _read_limited(request):
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-        raise ApiError(413, f"upload of {int(declared):,} bytes is over the {MAX_UPLOAD_BYTES // 1024 // 1024} MB limit")
+        raise RequestError(f"upload of {int(declared):,} bytes is over the {MAX_UPLOAD_BYTES // 1024 // 1024} MB limit", 413)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_UPLOAD_BYTES:
-            raise ApiError(413, f"upload is over the {MAX_UPLOAD_BYTES // 1024 // 1024} MB limit")
+            raise RequestError(f"upload is over the {MAX_UPLOAD_BYTES // 1024 // 1024} MB limit", 413)
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body:
-        raise ApiError(400, "empty request body: send image bytes or JSON {\"pixels\": 28x28 numbers}")
+        raise RequestError("empty request body: send image bytes or JSON {\"pixels\": 28x28 numbers}")
     return body
 
 
 def _decode(body, content_type):
-    """Request body -> (28x28 image, preprocessing info), or ApiError."""
-    try:
-        if content_type == "application/json" or body[:1] in (b"{", b"["):
-            return _decode_json(body)
-        return preprocess.prepare_file(body, name="upload")
-    except preprocess.ImageError as error:
-        message = str(error)
-        status = 413 if "too large" in message else 422 if "no digit found" in message else 415 if "not an image" in message else 400
-        raise ApiError(status, message) from None
+    """Request body -> (28x28 image, preprocessing info); a bad one raises an error carrying its HTTP status."""
+    if content_type == "application/json" or body[:1] in (b"{", b"["):
+        return _decode_json(body)
+    return preprocess.prepare_file(body, name="upload")
 
 
 def _decode_json(body):
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ApiError(400, f"malformed JSON ({error})") from None
+        raise RequestError(f"malformed JSON ({error})") from None
     if not isinstance(payload, dict) or "pixels" not in payload:
-        raise ApiError(400, 'JSON body must be an object {"pixels": [[...28 numbers...] x 28]}')
+        raise RequestError('JSON body must be an object {"pixels": [[...28 numbers...] x 28]}')
     try:
         pixels = np.asarray(payload["pixels"], dtype=np.float64)
     except (TypeError, ValueError):
-        raise ApiError(400, "pixels must be a 28x28 array of numbers") from None
+        raise RequestError("pixels must be a 28x28 array of numbers") from None
     if pixels.shape != (28, 28):
-        raise ApiError(400, f"pixels must be 28x28, got shape {list(pixels.shape)}")
+        raise RequestError(f"pixels must be 28x28, got shape {list(pixels.shape)}")
     if not np.all(np.isfinite(pixels)):
-        raise ApiError(400, "pixels must be finite numbers")
+        raise RequestError("pixels must be finite numbers")
     if pixels.max() > 1.0:
         pixels = pixels / 255.0  # 0-255 values are accepted too
     pixels = np.clip(pixels, 0, 1)
     if pixels.max() < 0.1:
-        raise ApiError(422, "the 28x28 image is empty: draw a digit first")
+        raise RequestError("the 28x28 image is empty: draw a digit first", 422)
     # A ready 28x28 array is taken as the model input, as is (already MNIST-style).
     return pixels.astype(np.float32), {"inverted": False, "source_shape": [28, 28], "preprocessed": False}
 
@@ -151,7 +140,8 @@ def run(run_dirs=None, host="127.0.0.1", port=8000, runtime="keras", store_path=
 
     from mnistlab import predict
 
-    run_dirs = list(run_dirs or predict.latest_runs_per_family(store_path))
+    chosen = not run_dirs
+    run_dirs = list(run_dirs or predict.best_runs_per_family(store_path))
     predict.activate_for(run_dirs, runtime)
     predictors = [predict.Predictor(run_dir, runtime=runtime) for run_dir in run_dirs]
     # Warm up each model once so that the first visitor does not wait for compilation.
@@ -160,7 +150,8 @@ def run(run_dirs=None, host="127.0.0.1", port=8000, runtime="keras", store_path=
     app = create_app(predictors)
     for predictor in predictors:
         described = predictor.describe()
-        log(f"serving {described['family']} from {described['run_dir']} ({runtime})")
+        accuracy = "" if described["test_accuracy"] is None else f", test accuracy {100 * described['test_accuracy']:.1f}% on {described['dataset']}"
+        log(f"serving {described['family']} from {described['run_dir']} ({runtime}{accuracy})" + (" [best validation accuracy in the store]" if chosen else ""))
     if host not in ("127.0.0.1", "localhost", "::1"):
         log(f"warning: listening on {host}, reachable from other machines")
     log(f"open http://{host}:{port}/ to draw a digit (Ctrl+C stops)")

@@ -10,6 +10,8 @@ import math
 import numpy as np
 from scipy import stats as scipy_stats
 
+from mnistlab.errors import ConfigError
+
 CONFIDENCE = 0.95
 
 
@@ -46,7 +48,7 @@ def compare(a, b, confidence=CONFIDENCE):
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"a comparison needs at least 2 runs on each side (got {len(a)} and {len(b)}); run more seeds")
+        raise ConfigError(f"a comparison needs at least 2 runs on each side (got {len(a)} and {len(b)}); run more seeds")
     difference = float(a.mean() - b.mean())
     var_a, var_b = a.var(ddof=1), b.var(ddof=1)
     standard_error = math.sqrt(var_a / len(a) + var_b / len(b))

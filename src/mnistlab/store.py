@@ -1,4 +1,10 @@
-"""The run store: every run, with its config, history and metrics, in one SQLite file.
+"""The run store: an index of run directories, with config, history and metrics, in one SQLite file.
+
+The run directory is the record of a run (`mnistlab.rundir`); this store
+indexes them for listing, comparing and resuming, and `reindex()` rebuilds
+it from the directories, so a lost or corrupt runs.db loses nothing. Only the
+process that drives the runs writes it: `mnistlab train` itself, or the
+sweep's driver for the runs its workers train (locally or on Ray).
 
 Why SQLite: it is embedded (nothing to start), transactional (a run killed at
 any moment, even by `kill -9`, leaves the file consistent: a transaction is
@@ -10,22 +16,26 @@ A run is `running` from the moment it starts; it becomes `done`, `failed`,
 store is opened for a sweep or listed) marks it `interrupted`.
 
 The key of a run is (config hash, dataset hash, backend, seed); a partial
-unique index allows at most one `done` run per key, so a resumed sweep can
-never record a finished run twice.
+unique index allows at most one `done` run per key, which is the run a
+resumed sweep finds and skips. A second finished run of the same key (a
+forced repeat, or two sweeps racing) is recorded as done too, keyed as a
+repeat (`KEY#ID`), never as a failure.
 """
 
 import contextlib
+import datetime
 import json
 import os
-import pathlib
 import socket
 import sqlite3
 import time
 
-from mnistlab.errors import MnistlabError
+from mnistlab import paths, presets, rundir
+from mnistlab.config import RUN_STATUSES, Config
+from mnistlab.errors import StoreError
 
 SCHEMA_VERSION = 1
-STATUSES = ("running", "done", "failed", "diverged", "interrupted")
+STATUSES = RUN_STATUSES
 FINAL_STATUSES = STATUSES[1:]
 
 # Each entry upgrades the schema from version N-1 to N; a new version appends
@@ -80,19 +90,6 @@ MIGRATIONS = {
 }
 
 
-def default_path():
-    """$MNISTLAB_STORE, else runs.db beside the run directories."""
-    if os.environ.get("MNISTLAB_STORE"):
-        return pathlib.Path(os.environ["MNISTLAB_STORE"])
-    from mnistlab.train import runs_root
-
-    return runs_root() / "runs.db"
-
-
-def run_key(config_hash, dataset_hash, backend, seed):
-    return f"{config_hash}:{dataset_hash[:16]}:{backend}:{seed}"
-
-
 def _pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -110,7 +107,7 @@ def _pid_alive(pid):
 
 class Store:
     def __init__(self, path=None):
-        self.path = pathlib.Path(path) if path else default_path()
+        self.path = paths.store_path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + 60
         while True:
@@ -125,9 +122,9 @@ class Store:
                     self._connection.close()
                     time.sleep(0.05)
                     continue
-                raise MnistlabError(f"{self.path}: not a usable run store ({error}); point --store elsewhere or move the file away") from None
+                raise StoreError(f"{self.path}: not a usable run store ({error}); point --store elsewhere or move the file away") from None
             except sqlite3.DatabaseError as error:
-                raise MnistlabError(f"{self.path}: not a usable run store ({error}); point --store elsewhere or move the file away") from None
+                raise StoreError(f"{self.path}: not a usable run store ({error}); point --store elsewhere or move the file away") from None
 
     def _open(self):
         self._connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -166,7 +163,7 @@ class Store:
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = int(row["value"]) if row else 0
             if version > SCHEMA_VERSION:
-                raise MnistlabError(f"{self.path}: written by a newer mnistlab (schema {version} > {SCHEMA_VERSION}); upgrade mnistlab")
+                raise StoreError(f"{self.path}: written by a newer mnistlab (schema {version} > {SCHEMA_VERSION}); upgrade mnistlab")
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[target].split(";"):
                     if statement.strip():
@@ -180,46 +177,38 @@ class Store:
     # ------------------------------------------------------------------
     # Writing
 
-    def start_run(self, config, dataset_hash, preset=None, group=None, run_dir=None, machine=None, versions=None, pid=None):
+    def start_run(self, config, dataset_hash, preset=None, group=None, run_dir=None, machine=None, pid=None, started_at=None):
         """Record a run as `running`; return its id."""
         now = time.time()
-        key = run_key(config.config_hash(), dataset_hash, config.backend, config.seed)
+        key = config.run_key(dataset_hash)
         with self._write() as db:
             attempt = db.execute("SELECT COUNT(*) FROM runs WHERE run_key = ?", (key,)).fetchone()[0] + 1
             cursor = db.execute(
                 """INSERT INTO runs (run_key, config_hash, preset, group_name, model, config_json, dataset, dataset_hash, backend, seed,
-                                     status, attempt, host, pid, machine_json, versions_json, run_dir, started_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                     status, attempt, host, pid, machine_json, run_dir, started_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     key, config.config_hash(), preset, group, config.model, json.dumps(config.to_dict()), config.dataset, dataset_hash,
                     config.backend, config.seed, attempt, socket.gethostname(), pid or os.getpid(),
-                    json.dumps(machine) if machine else None, json.dumps(versions) if versions else None,
-                    str(run_dir) if run_dir else None, now, now,
+                    json.dumps(machine) if machine else None, str(run_dir) if run_dir else None, started_at or now, now,
                 ),
             )
             return cursor.lastrowid
 
-    def record_epoch(self, run_id, row):
-        with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO epochs (run_id, epoch, loss, accuracy, val_loss, val_accuracy, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, row["epoch"], row.get("loss"), row.get("accuracy"), row.get("val_loss"), row.get("val_accuracy"), row.get("seconds")),
-            )
-            db.execute("UPDATE runs SET updated_at = ? WHERE id = ?", (time.time(), run_id))
-
-    def finish_run(self, run_id, status, metrics=None, error=None):
+    def finish_run(self, run_id, status, metrics=None, history=None, error=None):
+        """Close a run with its final status, metrics and per-epoch history; return the status."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"final status must be one of {FINAL_STATUSES}, got {status!r}")
         metrics = metrics or {}
         now = time.time()
         with self._write() as db:
             if status == "done":
-                # Another worker may have finished the same key meanwhile
-                # (two sweeps racing): keep the first, record this one as a
-                # duplicate failure rather than violate the unique index.
+                # The same run finished before (a forced repeat, or two sweeps
+                # racing): keep the first as the key's run and record this one
+                # as a done repeat of it.
                 key = db.execute("SELECT run_key FROM runs WHERE id = ?", (run_id,)).fetchone()["run_key"]
                 if db.execute("SELECT 1 FROM runs WHERE run_key = ? AND status = 'done' AND id != ?", (key, run_id)).fetchone():
-                    status, error = "failed", "duplicate: the same run finished elsewhere first"
+                    db.execute("UPDATE runs SET run_key = ? WHERE id = ?", (f"{key}#{run_id}", run_id))
             db.execute(
                 """UPDATE runs SET status = ?, error = ?, metrics_json = ?, test_accuracy = ?, test_loss = ?, train_accuracy = ?,
                           val_accuracy = ?, mean_epoch_seconds = ?, seconds = ?, versions_json = COALESCE(?, versions_json),
@@ -232,27 +221,12 @@ class Store:
                     json.dumps(metrics["machine"]) if metrics.get("machine") else None, metrics.get("run_dir"), now, now, run_id,
                 ),
             )
+            db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+            db.executemany(
+                "INSERT INTO epochs (run_id, epoch, loss, accuracy, val_loss, val_accuracy, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, row["epoch"], row.get("loss"), row.get("accuracy"), row.get("val_loss"), row.get("val_accuracy"), row.get("seconds")) for row in history or ()],
+            )
         return status
-
-    def last_id(self):
-        return self._connection.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]
-
-    def record_failure(self, config, dataset_hash, error, since_id, preset=None, group=None):
-        """Make sure a failed attempt of `config` shows as failed, with its error.
-
-        The attempt's own process records its failure when it gets that far;
-        if it died first (no row since `since_id`, or a row still `running`),
-        this records or closes the row for it.
-        """
-        key = run_key(config.config_hash(), dataset_hash, config.backend, config.seed)
-        rows = self._connection.execute("SELECT id, status FROM runs WHERE run_key = ? AND id > ?", (key, since_id)).fetchall()
-        if not rows:
-            run_id = self.start_run(config, dataset_hash, preset=preset, group=group)
-            return self.finish_run(run_id, "failed", error=error)
-        for row in rows:
-            if row["status"] == "running":
-                self.finish_run(row["id"], "failed", error=error)
-        return "failed"
 
     def reap(self):
         """Mark `running` rows of dead processes on this host as `interrupted`; return how many."""
@@ -273,13 +247,24 @@ class Store:
     def get(self, run_id):
         row = self._connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise MnistlabError(f"no run with id {run_id} in {self.path}; `mnistlab runs list` shows the ids")
+            raise StoreError(f"no run with id {run_id} in {self.path}; `mnistlab runs list` shows the ids")
         return dict(row)
+
+    def show(self, run_id):
+        """One run with its epochs, the JSON columns decoded."""
+        run = self.get(run_id)
+        run["epochs"] = self.epochs(run_id)
+        for key in ("config_json", "metrics_json", "machine_json", "versions_json"):
+            value = run.pop(key, None)
+            if value:
+                run[key.removesuffix("_json")] = json.loads(value)
+        return run
 
     def epochs(self, run_id):
         return [dict(row) for row in self._connection.execute("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))]
 
     def done_run(self, key):
+        """The finished run of KEY (the first one, where it was repeated), or None."""
         row = self._connection.execute("SELECT * FROM runs WHERE run_key = ? AND status = 'done'", (key,)).fetchone()
         return dict(row) if row else None
 
@@ -296,6 +281,39 @@ class Store:
         tail = f" LIMIT {int(limit)}" if limit else ""
         return [dict(row) for row in self._connection.execute(f"SELECT * FROM runs {where} ORDER BY id{tail}", values)]
 
+    def reindex(self, root=None):
+        """Rebuild the index from the run directories below ROOT (default: the runs root); return how many.
+
+        Run ids recorded in metrics.json are kept, so `runs show 12` means the
+        same run before and after. A directory without metrics.json is a run
+        that never finished: it comes back as `interrupted`.
+        """
+        directories = rundir.find(root)
+        records = [_record_of(directory) for directory in directories]
+        with self._write() as db:
+            db.execute("DELETE FROM epochs")
+            db.execute("DELETE FROM runs")
+        taken = set()
+        for record in sorted(records, key=lambda r: (r["metrics"].get("run_id") is None, r["metrics"].get("run_id") or 0, r["started_at"])):
+            self._insert_record(record, taken)
+        return len(records)
+
+    def _insert_record(self, record, taken):
+        config, metrics = record["config"], record["metrics"]
+        run_id = self.start_run(
+            config, metrics.get("dataset_hash") or "unknown", preset=record["preset"], group=metrics.get("group"),
+            run_dir=record["run_dir"], machine=metrics.get("machine"), started_at=record["started_at"],
+        )
+        wanted = metrics.get("run_id")
+        if wanted and wanted not in taken and not self._connection.execute("SELECT 1 FROM runs WHERE id = ?", (wanted,)).fetchone():
+            with self._write() as db:
+                db.execute("UPDATE runs SET id = ? WHERE id = ?", (wanted, run_id))
+            run_id = wanted
+        taken.add(run_id)
+        status = metrics.get("status", "interrupted")
+        error = metrics.get("error") or (None if metrics else "the run directory has no metrics.json: the run never finished")
+        self.finish_run(run_id, status if status in FINAL_STATUSES else "interrupted", metrics or None, history=record["history"], error=error)
+
     def count(self, status=None):
         if status is None:
             return self._connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
@@ -303,3 +321,45 @@ class Store:
 
     def integrity_check(self):
         return self._connection.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def describe_run(row):
+    """A store row's settings in one short line: the preset and what differs from it."""
+    return presets.describe(Config.from_dict(json.loads(row["config_json"])), row["preset"])
+
+
+def _when(timestamp):
+    return "-" if timestamp is None else datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_run(run):
+    """A run from `Store.show` as readable lines."""
+    def percent(value):
+        return "n/a" if value is None else f"{100 * value:.2f}%"
+
+    config = Config.from_dict(run["config"])
+    lines = [
+        f"run {run['id']}: {run['status']}" + (f" ({run['error']})" if run.get("error") else ""),
+        f"  setup       {presets.describe(config, run['preset'])}",
+        f"  model       {config.describe()}",
+        f"  data        {run['dataset']} (content {run['dataset_hash'][:12]}), backend {run['backend']}, seed {run['seed']}",
+        f"  accuracy    test {percent(run['test_accuracy'])}, validation {percent(run['val_accuracy'])}, train (last epoch) {percent(run['train_accuracy'])}",
+        f"  time        started {_when(run['started_at'])}, finished {_when(run['finished_at'])}, {run['seconds'] or 0:.1f} s",
+        f"  directory   {run['run_dir']}",
+        f"  group       {run['group_name'] or '-'}; config hash {run['config_hash']}",
+    ]
+    if run["epochs"]:
+        lines.append("  epoch   loss    acc     val_loss val_acc  seconds")
+        for row in run["epochs"]:
+            values = [row[key] for key in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")]
+            lines.append(f"  {row['epoch']:>5} " + " ".join("    n/a " if value is None else f"{value:8.4f}" for value in values))
+    return "\n".join(lines)
+
+
+def _record_of(directory):
+    """What the index needs from one run directory."""
+    config, preset = rundir.read_config(directory)
+    metrics = rundir.read_metrics(directory) or {}
+    started = metrics.get("started_at")
+    started_at = datetime.datetime.fromisoformat(started).timestamp() if started else (directory / rundir.CONFIG_FILE).stat().st_mtime
+    return {"config": config, "preset": preset, "metrics": metrics, "history": rundir.read_history(directory), "run_dir": directory.resolve(), "started_at": started_at}

@@ -5,13 +5,16 @@ dataset hash, backend, seed), is what the store remembers: a job whose key
 already has a `done` run is skipped, so an interrupted sweep started again
 does only the missing runs.
 
-Executors:
+This module's process, the driver, is the only writer of the run store and
+of the run root: it opens each run's row, hands the training to a worker, and
+records what comes back.
 - local (default): K worker threads, each starting one child process per run
-  (`mnistlab.runner`), which also lets each run pick its own Keras backend.
-- ray: each run is a Ray task requesting its CPUs/GPUs, on a local Ray
-  cluster or an existing one (`address`). Tasks run the same child process;
-  on a multi-node cluster the store path must be on a shared filesystem and
-  mnistlab installed on every node.
+  (`mnistlab.runner`, which also lets each run pick its own Keras backend).
+  The children are on this machine and write their run directories in place.
+- ray: each run is a Ray task (on a local Ray cluster or an existing one at
+  `address`) that trains in a scratch directory on whichever node runs it and
+  returns the run directory's files; the driver writes them into its own run
+  root. Nodes need mnistlab installed, and no shared filesystem.
 
 A failed run is retried once, then left recorded as failed; the sweep goes on.
 """
@@ -21,14 +24,15 @@ import dataclasses
 import itertools
 import pathlib
 import sys
+import tempfile
 import threading
 import tomllib
 
 from mnistlab import backend as backend_lib
-from mnistlab import data, fileio, presets, runner
+from mnistlab import data, fileio, presets, rundir, runner, stats
 from mnistlab.config import Config
-from mnistlab.errors import ConfigError, MnistlabError
-from mnistlab.store import Store, run_key
+from mnistlab.errors import ConfigError, MissingExtra, RunFailed
+from mnistlab.store import Store
 
 EXECUTORS = ("local", "ray")
 MAX_ATTEMPTS = 2  # the first try and one retry
@@ -49,16 +53,10 @@ def plan(configs, dataset, group=None):
     dataset_hash = dataset.content_hash()
     jobs = []
     for preset, config in configs:
-        config = config.replace(dataset=dataset.name if config.dataset in ("auto", None) else config.dataset)
-        config = config.replace(backend=backend_lib.resolve(config.backend, config.model, in_this_process=False))
-        key = run_key(config.config_hash(), dataset_hash, config.backend, config.seed)
-        jobs.append(Job(config, preset, group, key, f"{preset or config.describe()} seed {config.seed}", dataset_hash))
+        config = backend_lib.pin(config.replace(dataset=data.pinned_name(config.dataset, dataset)), in_this_process=False)
+        label = f"{presets.describe(config, preset)} seed {config.seed}"
+        jobs.append(Job(config, preset, group, config.run_key(dataset_hash), label, dataset_hash))
     return jobs
-
-
-def resolve_dataset(spec):
-    """Load the dataset once, resolving 'auto', so that every run of a sweep uses the same one."""
-    return data.load_dataset(spec or "auto")
 
 
 @dataclasses.dataclass
@@ -69,8 +67,8 @@ class Outcome:
     error: str | None = None
 
 
-def run(jobs, store_path=None, workers=1, executor="local", address=None, cpus_per_run=1, gpus_per_run=0, log=None):
-    """Run every job not already done in the store; return one Outcome per job, in order."""
+def run(jobs, store_path=None, workers=1, executor="local", address=None, log=None, force=False, quiet=True):
+    """Run every job not already done in the store (every job, if `force`); one Outcome per job, in order."""
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     if executor not in EXECUTORS:
         raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -84,9 +82,9 @@ def run(jobs, store_path=None, workers=1, executor="local", address=None, cpus_p
         todo = []
         seen = set()
         for index, job in enumerate(jobs):
-            done = store.done_run(job.key)
+            done = None if force else store.done_run(job.key)
             if done is not None:
-                outcomes[index] = Outcome(job, "skipped", metrics={"test_accuracy": done["test_accuracy"], "run_id": done["id"]})
+                outcomes[index] = Outcome(job, "skipped", metrics={"test_accuracy": done["test_accuracy"], "run_id": done["id"], "run_dir": done["run_dir"]})
             elif job.key in seen:
                 raise ConfigError(f"the sweep lists the same run twice ({job.label}); remove the duplicate")
             else:
@@ -95,50 +93,58 @@ def run(jobs, store_path=None, workers=1, executor="local", address=None, cpus_p
         store_path = store.path
     log(f"{len(jobs)} runs planned: {len(jobs) - len(todo)} already done, {len(todo)} to run with {workers} {executor} worker(s)")
     if todo:
-        runner_fn = _run_ray if executor == "ray" else _run_local
-        for index, outcome in runner_fn(todo, store_path, workers, address, cpus_per_run, gpus_per_run, log):
+        execute = _run_ray if executor == "ray" else _run_local
+        for index, outcome in execute(todo, _Driver(store_path, log), workers, address, quiet):
             outcomes[index] = outcome
     return [outcomes[index] for index in range(len(jobs))]
 
 
-def _train_job(job, store_path):
-    """Train one job in a child process; the child records it in the store.
+class _Driver:
+    """The one writer: opens a run's row and directory, then records how it ended."""
 
-    A failure raises MnistlabError, after making sure the attempt is recorded
-    as failed even when the child died before it could say so.
-    """
-    with Store(store_path) as store:
-        since_id = store.last_id()
-    try:
-        return runner.run_isolated(job.config, preset=job.preset, store=str(store_path), group=job.group, quiet=True)
-    except MnistlabError as error:
-        with Store(store_path) as store:
-            store.record_failure(job.config, job.dataset_hash, str(error), since_id, preset=job.preset, group=job.group)
-        raise
+    def __init__(self, store_path, log):
+        self.store_path = store_path
+        self.log = log
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+
+    def open(self, job):
+        run_dir = rundir.new_path(job.config, job.preset).resolve()
+        with Store(self.store_path) as store:
+            run_id = store.start_run(job.config, job.dataset_hash, preset=job.preset, group=job.group, run_dir=run_dir, machine=rundir.machine_description())
+        return run_dir, run_id
+
+    def finished(self, job, run_id, run_dir, metrics):
+        with Store(self.store_path) as store:
+            status = store.finish_run(run_id, metrics["status"], metrics, history=rundir.read_history(run_dir), error=metrics.get("error"))
+        return Outcome(job, status, metrics=metrics)
+
+    def failed(self, job, run_id, error):
+        with Store(self.store_path) as store:
+            store.finish_run(run_id, "failed", error=str(error))
+        if getattr(error, "traceback", None):
+            self.log(error.traceback.rstrip())
+        return Outcome(job, "failed", error=str(error))
+
+    def progress(self, total, outcome):
+        with self._lock:
+            self.log(_progress_line(next(self._counter), total, outcome))
 
 
-def _outcome_from(job, metrics):
-    return Outcome(job, metrics.get("status", "done"), metrics=metrics)
-
-
-def _run_local(todo, store_path, workers, address, cpus_per_run, gpus_per_run, log):
-    total = len(todo)
-    counter = itertools.count(1)
-    lock = threading.Lock()
-
+def _run_local(todo, driver, workers, address, quiet):
     def work(item):
         index, job = item
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            run_dir, run_id = driver.open(job)
             try:
-                metrics = _train_job(job, store_path)
-                outcome = _outcome_from(job, metrics)
+                metrics = runner.run_isolated(job.config, run_dir, preset=job.preset, run_id=run_id, group=job.group, quiet=quiet)
+                outcome = driver.finished(job, run_id, run_dir, metrics)
                 break
-            except MnistlabError as error:
-                outcome = Outcome(job, "failed", error=str(error))
+            except RunFailed as error:
+                outcome = driver.failed(job, run_id, error)
                 if attempt < MAX_ATTEMPTS:
-                    log(f"  {job.label}: failed ({error}); retrying once")
-        with lock:
-            log(_progress_line(next(counter), total, outcome))
+                    driver.log(f"  {job.label}: failed ({error}); retrying once")
+        driver.progress(len(todo), outcome)
         return index, outcome
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -153,62 +159,84 @@ def _progress_line(position, total, outcome):
     return f"[{position}/{total}] {outcome.job.label}: FAILED: {outcome.error}"
 
 
-def _run_ray(todo, store_path, workers, address, cpus_per_run, gpus_per_run, log):
+def _run_ray(todo, driver, workers, address, quiet):
     try:
         import ray
     except ImportError:
-        raise MnistlabError("the ray executor needs Ray: pip install 'ray>=2.9'") from None
+        raise MissingExtra("--executor ray", "ray") from None
     started_here = not ray.is_initialized()
     if started_here:
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
             # A private local cluster on loopback, sized to the worker count.
-            ray.init(num_cpus=workers * cpus_per_run, num_gpus=None if gpus_per_run else 0, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
-    log(f"ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs in the cluster")
-    remote_train = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(_ray_task)
-    pending = {}
-    attempts = {}
+            ray.init(num_cpus=workers, num_gpus=0, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    driver.log(f"ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs in the cluster")
+    remote_train = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
+    pending, attempts = {}, {}
+
+    def submit(index, job):
+        run_dir, run_id = driver.open(job)
+        pending[remote_train.remote(job, run_dir.name, run_id)] = (index, job, run_dir, run_id)
+        attempts[index] = attempts.get(index, 0) + 1
+
     for index, job in todo:
-        pending[remote_train.remote(job, str(store_path))] = (index, job)
-        attempts[index] = 1
-    position = 0
+        submit(index, job)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            index, job = pending.pop(ready[0])
+            index, job, run_dir, run_id = pending.pop(ready[0])
             try:
-                outcome = _outcome_from(job, ray.get(ready[0]))
-            except Exception as error:  # RayTaskError wraps the task's exception
-                cause = getattr(error, "cause", None) or error
-                if not isinstance(cause, MnistlabError):
-                    # The Ray worker itself died: record the attempt here.
-                    with Store(store_path) as store:
-                        store.record_failure(job.config, job.dataset_hash, str(cause), 0, preset=job.preset, group=job.group)
+                result = ray.get(ready[0])
+            except Exception as error:  # the Ray worker itself died
+                result = {"error": f"Ray task failed: {error}".splitlines()[0], "files": {}}
+            # Whatever the node wrote comes back into this machine's run root.
+            rundir.unpack(result["files"], run_dir)
+            if "error" in result:
+                outcome = driver.failed(job, run_id, RunFailed(result["error"], traceback=result.get("traceback")))
                 if attempts[index] < MAX_ATTEMPTS:
-                    attempts[index] += 1
-                    log(f"  {job.label}: failed ({cause}); retrying once")
-                    pending[remote_train.remote(job, str(store_path))] = (index, job)
+                    driver.log(f"  {job.label}: failed ({result['error']}); retrying once")
+                    submit(index, job)
                     continue
-                outcome = Outcome(job, "failed", error=str(cause))
-            position += 1
-            log(_progress_line(position, len(todo), outcome))
+            else:
+                metrics = {**result["metrics"], "run_dir": str(run_dir)}
+                fileio.write_json(run_dir / rundir.METRICS_FILE, metrics)  # the node's scratch path replaced by ours
+                outcome = driver.finished(job, run_id, run_dir, metrics)
+            driver.progress(len(todo), outcome)
             yield index, outcome
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _ray_task(job, store_path):
-    return _train_job(job, store_path)
+def _ray_task(job, run_name, run_id):
+    """On a Ray node: train in a scratch directory and return the run's files (the node writes nothing of the driver's)."""
+    with tempfile.TemporaryDirectory(prefix="mnistlab-") as scratch:
+        run_dir = pathlib.Path(scratch) / run_name
+        try:
+            metrics = runner.run_isolated(job.config, run_dir, preset=job.preset, run_id=run_id, group=job.group, quiet=True)
+        except RunFailed as error:
+            return {"error": str(error), "traceback": error.traceback, "files": rundir.pack(run_dir) if run_dir.exists() else {}}
+        return {"metrics": metrics, "files": rundir.pack(run_dir)}
 
 
 # --------------------------------------------------------------------------
 # Sweep files
 
 
-def load_sweep_file(path):
-    """Read a sweep TOML file into (name, dataset spec, seeds, [(preset, Config)]).
+def seed_list(seeds):
+    """A seed count N (meaning 0..N-1) or an explicit list, as a list."""
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seeds:
+        raise ConfigError("seeds must be at least 1")
+    return seeds
+
+
+def load_sweep_file(path, changes=None, seeds=None):
+    """Read a sweep TOML file into (name, dataset spec, seeds, grid keys, [(preset, Config)]).
+
+    `changes` (e.g. {"epochs": 1, "limit": 500}) override every run's config
+    and `seeds` the file's seeds: to try a sweep small before running it.
 
     ```toml
     name = "dropout-vs-optimizer"   # group name in the store (default: the file name)
@@ -238,10 +266,10 @@ def load_sweep_file(path):
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{path}: grid.{key} must be a non-empty list of values")
-    seeds = spec.get("seeds", 1)
-    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    seeds = seed_list(seeds if seeds is not None else spec.get("seeds", 1))
     if "backend" in spec:
         fixed = {**fixed, "backend": spec["backend"]}
+    fixed = {**fixed, **(changes or {})}
     try:
         base = base.replace(**fixed)
         configs = []
@@ -252,3 +280,22 @@ def load_sweep_file(path):
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
     return spec.get("name", pathlib.Path(path).stem), spec.get("dataset", "auto"), seeds, list(grid), configs
+
+
+def run_file(path, dataset=None, store_path=None, workers=1, executor="local", address=None, changes=None, seeds=None, log=None):
+    """Run a sweep file (what `mnistlab sweep` does): plan, run, and summarise each grid point over seeds.
+
+    Returns {"name", "dataset", "seeds", "points": [{"label", "summary"}], "outcomes"}.
+    """
+    name, dataset_spec, seed_values, grid_keys, configs = load_sweep_file(path, changes, seeds)
+    loaded = data.load_dataset(dataset or dataset_spec)
+    jobs = plan(configs, loaded, group=name)
+    outcomes = run(jobs, store_path=store_path, workers=workers, executor=executor, address=address, log=log)
+    points = {}
+    with Store(store_path) as store:
+        for job in jobs:
+            finished = store.done_run(job.key)
+            label = ", ".join(f"{key}={getattr(job.config, key)}" for key in grid_keys) or presets.describe(job.config, job.preset)
+            points.setdefault(label, []).append(None if finished is None else 100 * finished["test_accuracy"])
+    summaries = [{"label": label, "summary": stats.summarize(values)} for label, values in points.items()]
+    return {"name": name, "dataset": loaded.name, "seeds": seed_values, "points": summaries, "outcomes": outcomes}

@@ -1,0 +1,283 @@
+"""The run directory: the record of one run, complete enough to reload, report and re-index it.
+
+    config.json   the resolved config (backend and dataset as actually used) and the preset
+    history.csv   per-epoch loss/accuracy/val_loss/val_accuracy/seconds, written after each epoch
+    model.keras   the trained model (a finished run only)
+    metrics.json  written last: status, final figures, run id, timings, versions, machine
+
+Each file is written atomically. A directory without metrics.json is a run
+that has not finished (or was killed). The run store is only an index of
+these directories (`mnistlab runs reindex` rebuilds it from them).
+
+`Recorder` is the one writer of run records: `train.train()` hands it the
+run's start, epochs and end, and it writes the directory and, when given an
+index (the run store), records the run there too, so that the file, the
+returned metrics and the store always say the same.
+"""
+
+import csv
+import datetime
+import io
+import json
+import os
+import pathlib
+import platform
+import socket
+import sys
+import time
+
+from mnistlab import backend as backend_lib
+from mnistlab import data, fileio, paths, train
+from mnistlab.config import Config
+from mnistlab.errors import MnistlabError, RunDirError
+
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+MODEL_FILE = "model.keras"
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+RECORD_FILES = (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, METRICS_FILE)  # metrics.json last: it marks a finished run
+
+
+def new_path(config, preset=None, root=None):
+    """A fresh, empty run directory <root>/<time>-<preset or family>-<backend>-s<seed>[-N].
+
+    Created here, so that parallel workers starting the same second never share one.
+    """
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    label = (preset or config.model).replace("@", "-")
+    base = pathlib.Path(root or paths.runs_root()) / f"{stamp}-{label}-{config.backend}-s{config.seed}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    candidate, counter = base, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            counter += 1
+            candidate = base.with_name(f"{base.name}-{counter}")
+
+
+def machine_description():
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "host": socket.gethostname()}
+
+
+# --------------------------------------------------------------------------
+# Reading
+
+
+def check(run_dir):
+    """The run directory as a Path, or a one-line error saying what is wrong with it."""
+    run_dir = pathlib.Path(run_dir)
+    if not run_dir.exists():
+        raise RunDirError(f"{run_dir}: does not exist; pass a directory that `mnistlab train` wrote (see `mnistlab runs list`)")
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise RunDirError(f"{run_dir}: not a run directory (no {CONFIG_FILE}); pass the directory `mnistlab train` wrote")
+    return run_dir
+
+
+def _read_json(path):
+    payload = fileio.read_bytes(path, RunDirError)
+    try:
+        return json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunDirError(f"{path}: not valid JSON ({error})") from None
+
+
+def read_config(run_dir):
+    """(Config, preset name or None) of a run directory; no Keras import."""
+    values = _read_json(check(run_dir) / CONFIG_FILE)
+    preset = values.pop("preset", None)
+    return Config.from_dict(values), preset
+
+
+def read_metrics(run_dir):
+    """metrics.json as a dict, or None for a run that has not finished."""
+    path = pathlib.Path(run_dir) / METRICS_FILE
+    return _read_json(path) if path.exists() else None
+
+
+def read_history(run_dir):
+    path = pathlib.Path(run_dir) / HISTORY_FILE
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return [{key: _number(key, value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def _number(key, text):
+    if text in ("", None):
+        return None
+    return int(text) if key == "epoch" else float(text)
+
+
+def model_path(run_dir):
+    """RUN_DIR/model.keras, or the one error that says why there is none."""
+    path = check(run_dir) / MODEL_FILE
+    if not path.exists():
+        raise RunDirError(f"{run_dir}: no {MODEL_FILE}; the run did not finish (or diverged)")
+    return path
+
+
+def load_model(run_dir):
+    """Activate the run's backend (if Keras is not running yet) and load its model: (model, config)."""
+    config, _ = read_config(run_dir)
+    path = model_path(run_dir)
+    backend_lib.activate(backend_lib.resolve(config.backend, config.model))
+    import keras
+
+    return keras.saving.load_model(path), config
+
+
+def evaluate(run_dir, dataset=None):
+    """Reload a run's model and evaluate it on a test set (the run's dataset by default)."""
+    model, config = load_model(run_dir)
+    from mnistlab import models  # imports Keras: only once the run's backend is active
+
+    if dataset is None or isinstance(dataset, str):
+        dataset = data.load_dataset(dataset or config.dataset)
+    x_test = data.prepare_images(dataset.x_test, config.input_shape)
+    test_loss, test_accuracy = models.evaluate(model, x_test, data.one_hot(dataset.y_test))
+    return {"run_dir": str(run_dir), "dataset": dataset.name, "test_accuracy": test_accuracy, "test_loss": test_loss, "test_samples": len(x_test)}
+
+
+def find(root=None):
+    """Every run directory below ROOT (default: the runs root), oldest first."""
+    root = pathlib.Path(root or paths.runs_root())
+    if not root.is_dir():
+        raise RunDirError(f"{root}: not a directory of runs")
+    return sorted((config.parent for config in root.rglob(CONFIG_FILE)), key=lambda path: (path.stat().st_mtime, str(path)))
+
+
+# --------------------------------------------------------------------------
+# Writing
+
+
+def write_config(run_dir, config, preset=None):
+    fileio.write_json(pathlib.Path(run_dir) / CONFIG_FILE, {**config.to_dict(), "preset": preset})
+
+
+def write_history(run_dir, rows):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    fileio.write_text(pathlib.Path(run_dir) / HISTORY_FILE, buffer.getvalue())
+
+
+def save_model(run_dir, model):
+    with fileio.atomic_path(pathlib.Path(run_dir) / MODEL_FILE) as temp_path:
+        model.save(temp_path)
+
+
+def pack(run_dir):
+    """The run's files as {name: bytes}, to ship a run made on another machine back to the driver."""
+    run_dir = pathlib.Path(run_dir)
+    return {name: (run_dir / name).read_bytes() for name in RECORD_FILES if (run_dir / name).exists()}
+
+
+def unpack(files, run_dir):
+    """Write files from `pack` into RUN_DIR, metrics.json last (so the directory reads finished only when it is)."""
+    run_dir = pathlib.Path(run_dir)
+    for name in RECORD_FILES:
+        if name in files:
+            fileio.write_bytes(run_dir / name, files[name])
+    return run_dir
+
+
+class Recorder:
+    """Writes one run's directory and, given an `index` (the run store), records it there.
+
+    `train.train()` calls start(), epoch() after each epoch, then finish() or
+    fail(). The index, when given, must offer start_run(...) -> id and
+    finish_run(id, status, metrics, history, error). `run_id` is for a run
+    whose index row a driver process has already opened (sweeps).
+    """
+
+    def __init__(self, run_dir=None, index=None, group=None, run_id=None):
+        self.run_dir = pathlib.Path(run_dir) if run_dir else None
+        self.index = index
+        self.group = group
+        self.run_id = run_id
+        self.history = []
+        self.started_at = None
+
+    def start(self, config, preset, dataset_name, dataset_hash):
+        # Absolute, so that the store's record of it holds from any directory.
+        self.run_dir = (self.run_dir or new_path(config, preset)).resolve()
+        if (self.run_dir / METRICS_FILE).exists():
+            raise RunDirError(f"{self.run_dir} already holds a finished run; choose another --out")
+        self.config, self.preset, self.dataset_name, self.dataset_hash = config, preset, dataset_name, dataset_hash
+        self.started_at = time.time()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(self.run_dir, config, preset)
+        if self.index is not None and self.run_id is None:
+            self.run_id = self.index.start_run(config, dataset_hash, preset=preset, group=self.group, run_dir=self.run_dir, machine=machine_description())
+
+    def epoch(self, row):
+        self.history.append(row)
+        write_history(self.run_dir, self.history)
+
+    def finish(self, metrics, model=None):
+        """Save the model of a finished run, index it, then write metrics.json last; return the metrics."""
+        if model is not None and metrics["status"] == "done":
+            save_model(self.run_dir, model)
+        return self._close(metrics)
+
+    def fail(self, status, error):
+        """Record a run that raised (`failed`) or was stopped (`interrupted`)."""
+        metrics = {"status": status, "error": error, "preset": self.preset, "model": self.config.model, "config_hash": self.config.config_hash(), "dataset": self.dataset_name, "dataset_hash": self.dataset_hash, "backend": self.config.backend, "seed": self.config.seed}
+        return self._close(metrics)
+
+    def _close(self, metrics):
+        metrics = {
+            **metrics,
+            "run_id": self.run_id,
+            "group": self.group,
+            "run_dir": str(self.run_dir),
+            "machine": metrics.get("machine") or machine_description(),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(time.time()),
+        }
+        if self.index is not None:
+            self.index.finish_run(self.run_id, metrics["status"], metrics, history=self.history, error=metrics.get("error"))
+        fileio.write_json(self.run_dir / METRICS_FILE, metrics)
+        return metrics
+
+
+def _iso(timestamp):
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+
+class AlreadyDone(MnistlabError):
+    """The same run (config, dataset, backend, seed) has already finished."""
+
+
+def train_and_save(config, dataset=None, preset=None, run_dir=None, index=None, group=None, force=False, callbacks=(), verbose=None, tensorboard=None, log=None):
+    """Train CONFIG and record it: the run directory, and the store when `index` is given.
+
+    With an index, a run whose key already finished is not trained again
+    (AlreadyDone names it) unless `force`; a forced repeat is recorded as a
+    second finished run. `tensorboard`: a directory for TensorBoard logs.
+    The first line logged says which backend runs and why. Returns the
+    metrics, as written to metrics.json.
+    """
+    if dataset is None:
+        dataset = data.load_dataset(config.dataset)
+    if index is not None and not force:
+        pinned = backend_lib.pin(config)
+        done = index.done_run(pinned.run_key(dataset.content_hash()))
+        if done is not None:
+            raise AlreadyDone(f"this run is already done as run {done['id']} ({done['run_dir']}); use --force to train it again")
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    name, why = backend_lib.choose(config.backend, config.model)
+    log(f"backend {name} ({why})")
+    callbacks = list(callbacks)
+    if tensorboard:
+        backend_lib.activate(name)
+        import keras
+
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard)))
+    recorder = Recorder(run_dir, index=index, group=group)
+    return train.train(config.replace(backend=name), dataset=dataset, preset=preset, recorder=recorder, callbacks=callbacks, verbose=verbose)

@@ -1,0 +1,33 @@
+"""Export to ONNX (checked against Keras), Keras and SavedModel."""
+
+import numpy as np
+
+from conftest import assert_one_line_error, run_cli
+
+
+def test_onnx_export_matches_keras(tmp_path, trained_runs):
+    for family in ("mlp", "cnn", "rnn"):
+        result = run_cli("export", trained_runs[family], "--format", "onnx")
+        assert result.returncode == 0, result.stderr
+        assert "max |difference|" in result.stdout
+        difference = float(result.stdout.split("max |difference| ")[1].split(",")[0])
+        assert difference <= 1e-4
+        assert (trained_runs[family] / "model.onnx").exists()
+    from mnistlab.predict import Predictor
+
+    image = np.zeros((1, 28, 28), np.float32)
+    image[0, 6:22, 12:16] = 1
+    for family in ("mlp", "cnn", "rnn"):
+        keras_probs = Predictor(trained_runs[family]).predict(image)
+        onnx_probs = Predictor(trained_runs[family], runtime="onnx").predict(image)
+        np.testing.assert_allclose(keras_probs, onnx_probs, atol=1e-4)
+
+
+def test_keras_and_saved_model_export(tmp_path, trained_runs):
+    result = run_cli("export", trained_runs["mlp"], "--format", "keras", "--out", tmp_path / "copy.keras")
+    assert result.returncode == 0 and (tmp_path / "copy.keras").stat().st_size > 1000
+    result = run_cli("export", trained_runs["cnn"], "--format", "saved_model", "--out", tmp_path / "sm")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "sm" / "saved_model.pb").exists()
+    assert_one_line_error(run_cli("export", trained_runs["cnn"], "--format", "saved_model", "--out", tmp_path / "sm"), "already exists")
+    assert_one_line_error(run_cli("export", tmp_path, "--format", "onnx"), "not a run directory")

@@ -1,0 +1,37 @@
+"""The package's shape: no import cycles, no Keras at import time, one source for shared lists."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from mnistlab import cli, config, sweep
+
+MODULES = sorted(path.stem for path in (pathlib.Path(__file__).resolve().parent.parent / "src" / "mnistlab").glob("*.py") if path.stem != "__main__")
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_each_module_imports_alone(module):
+    # A fresh interpreter per module: a cycle shows up as an ImportError whatever was imported first.
+    result = subprocess.run([sys.executable, "-c", f"import mnistlab.{module}"], capture_output=True, text=True, env={"KERAS_BACKEND": "jax", "PATH": ""}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_light_modules_do_not_import_keras():
+    # The CLI validates a config and reads data before it has chosen a backend.
+    code = "import sys, mnistlab.cli, mnistlab.config, mnistlab.data, mnistlab.presets, mnistlab.store, mnistlab.rundir, mnistlab.sweep; print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_cli_choice_lists_come_from_the_library():
+    assert cli.EXECUTORS == sweep.EXECUTORS
+    parser = cli.build_parser()
+    train_parser = parser._subparsers._group_actions[0].choices["train"]
+    backend = next(action for action in train_parser._actions if action.dest == "backend")
+    assert tuple(backend.choices) == config.BACKENDS
+
+
+def test_every_config_key_has_help():
+    assert set(config.KEY_HELP) == set(config.VALID_KEYS)

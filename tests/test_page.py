@@ -1,0 +1,109 @@
+"""The draw-a-digit page in Chromium: predictions appear, and no answer older than the user's last action is shown."""
+
+from conftest import drawn_png
+
+
+def draw_stroke(page, points):
+    """Press, move through POINTS (pixels from the pad's top-left corner), release."""
+    pad = page.locator("#pad").bounding_box()
+    page.mouse.move(pad["x"] + points[0][0], pad["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(pad["x"] + x, pad["y"] + y)
+    page.mouse.up()
+
+
+SEVEN_TOP = [(70 + 14 * step, 70) for step in range(11)]
+SEVEN_DIAGONAL = [(210 - 6 * step, 70 + 12 * step) for step in range(15)]
+ONE = [(140, 40 + 10 * step) for step in range(21)]
+
+
+def wait_until_settled(page):
+    """Wait until every request the page sent has been answered and none is queued."""
+    page.wait_for_function("window.mnistlab && window.mnistlab.sent > 0 && !window.mnistlab.busy", timeout=30000)
+
+
+def slow_network(page, latency_ms=800):
+    """Chromium's own network emulation: every response arrives LATENCY_MS late."""
+    session = page.context.new_cdp_session(page)
+    session.send("Network.enable")
+    session.send("Network.emulateNetworkConditions", {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1})
+
+
+# Records every time the cards are drawn, with the 28x28 input shown at that moment.
+RECORD_RENDERS = """() => {
+  window.renders = [];
+  new MutationObserver(() => {
+    if (document.querySelectorAll('.model').length)
+      window.renders.push({at: performance.now(), input: document.getElementById('input28').toDataURL()});
+  }).observe(document.getElementById('models'), {childList: true});
+}"""
+
+
+def act(page, script):
+    """Run SCRIPT in the page and return the page's clock just before it ran."""
+    return page.evaluate(f"() => {{ const at = performance.now(); {script}; return at; }}")
+
+
+def test_page_draws_and_shows_three_predictions(live_server, browser_page):
+    page = browser_page
+    page.goto(live_server + "/")
+    draw_stroke(page, SEVEN_TOP + SEVEN_DIAGONAL)
+    wait_until_settled(page)
+    families = page.eval_on_selector_all(".model", "cards => cards.map(c => c.dataset.family)")
+    assert families == ["mlp", "cnn", "rnn"]
+    assert page.locator(".model .bar").count() == 30
+    assert page.locator("#status").inner_text() == ""
+    page.click("#clear")
+    assert page.locator(".model").count() == 0
+    draw_stroke(page, ONE)
+    page.click("#clear")
+    wait_until_settled(page)
+    assert page.locator(".model").count() == 0
+
+
+def test_page_clear_drops_a_late_answer(live_server, browser_page):
+    page = browser_page
+    page.goto(live_server + "/")
+    slow_network(page)
+    draw_stroke(page, SEVEN_TOP + SEVEN_DIAGONAL)
+    page.click("#clear")  # the stroke's answers are still on their way
+    wait_until_settled(page)
+    assert page.evaluate("window.mnistlab.dropped") >= 1
+    assert page.locator(".model").count() == 0
+
+
+def test_page_undo_never_shows_the_undone_stroke(live_server, browser_page):
+    page = browser_page
+    page.goto(live_server + "/")
+    draw_stroke(page, ONE)
+    wait_until_settled(page)
+    one_alone = page.evaluate("document.getElementById('input28').toDataURL()")
+    page.evaluate(RECORD_RENDERS)
+    slow_network(page)
+    draw_stroke(page, SEVEN_TOP)
+    undo_at = act(page, "document.getElementById('undo').click()")
+    wait_until_settled(page)
+    after_undo = [render["input"] for render in page.evaluate("window.renders") if render["at"] > undo_at]
+    assert after_undo and all(shown == one_alone for shown in after_undo)
+    assert page.locator(".model").count() == 3
+
+
+def test_page_drop_after_draw_shows_only_the_file(live_server, browser_page, mini):
+    page = browser_page
+    page.goto(live_server + "/")
+    page.evaluate(RECORD_RENDERS)
+    slow_network(page)
+    draw_stroke(page, SEVEN_TOP + SEVEN_DIAGONAL)
+    file_bytes = list(drawn_png(mini))
+    drop_at = act(
+        page,
+        f"""const file = new File([new Uint8Array({file_bytes})], "digit.png", {{type: "image/png"}});
+        const transfer = new DataTransfer();
+        transfer.items.add(file);
+        document.getElementById("pad").dispatchEvent(new DragEvent("drop", {{dataTransfer: transfer, bubbles: true, cancelable: true}}))""",
+    )
+    wait_until_settled(page)
+    after_drop = [render["input"] for render in page.evaluate("window.renders") if render["at"] > drop_at]
+    assert len(set(after_drop)) == 1, "an answer for the old drawing was shown after the drop"
+    assert page.locator(".model").count() == 3

@@ -1,0 +1,28 @@
+"""`mnistlab predict` on people's image files."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from conftest import assert_one_line_error, run_cli
+
+
+def test_predict_cli_json_and_show_input(tmp_path, trained_runs, mini):
+    Image.fromarray(255 - mini.x_test[0]).resize((140, 140)).save(tmp_path / "dark-on-light.png")
+    np.save(tmp_path / "clean.npy", mini.x_test[0])
+    result = run_cli("predict", trained_runs["mlp"], tmp_path / "dark-on-light.png", tmp_path / "clean.npy", "--top", "3", "--json", "--show-input", tmp_path / "seen")
+    assert result.returncode == 0, result.stderr
+    predictions = json.loads(result.stdout)
+    assert len(predictions) == 2 and len(predictions[0]["top"]) == 3
+    assert predictions[0]["prediction"] == predictions[1]["prediction"]
+    assert predictions[0]["preprocess"]["inverted"] and not predictions[1]["preprocess"]["inverted"]
+    assert (tmp_path / "seen" / "dark-on-light-input.png").exists()
+    assert abs(sum(item["probability"] for item in predictions[0]["top"]) - 1) < 0.5
+
+
+def test_predict_cli_errors(tmp_path, trained_runs):
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert_one_line_error(run_cli("predict", trained_runs["mlp"], tmp_path / "notes.txt"), "notes.txt", "not an image")
+    assert_one_line_error(run_cli("predict", trained_runs["mlp"], tmp_path / "missing.png"), "file not found")
+    assert_one_line_error(run_cli("predict", trained_runs["mlp"], tmp_path / "notes.txt", "--runtime", "onnx"), "not an image")

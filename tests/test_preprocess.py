@@ -1,0 +1,129 @@
+"""People's images to MNIST-style inputs: centring, scaling, inversion, formats, bad files."""
+
+import importlib.util
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, bomb_png, png_bytes
+from mnistlab import preprocess
+
+
+def _photo_script():
+    spec = importlib.util.spec_from_file_location("measure_photo_agreement", REPO / "scripts" / "measure_photo_agreement.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render_photo_like = _photo_script().render_photo_like
+
+
+# --------------------------------------------------------------------------
+# Preprocessing on synthetic images
+
+
+def digit_like(height=28, width=28, box=(6, 8, 22, 18)):
+    """A white bar-shaped 'digit' on black."""
+    image = np.zeros((height, width))
+    top, left, bottom, right = box
+    image[top:bottom, left:right] = 1.0
+    return image
+
+
+def centre_of_mass(image):
+    total = image.sum()
+    return (image.sum(axis=1) * np.arange(image.shape[0])).sum() / total, (image.sum(axis=0) * np.arange(image.shape[1])).sum() / total
+
+
+def test_off_centre_digit_is_centred_and_scaled():
+    image = np.zeros((100, 60))
+    image[5:45, 35:50] = 1.0  # tall bar in the top right
+    out, info = preprocess.to_mnist(image)
+    assert out.shape == (28, 28) and out.dtype == np.float32
+    rows, columns = np.nonzero(out > 0.5)
+    assert rows.max() - rows.min() + 1 == pytest.approx(20, abs=1)  # longer side 20 px
+    assert columns.max() - columns.min() + 1 == pytest.approx(20 * 15 / 40, abs=1)  # aspect kept
+    assert np.allclose(centre_of_mass(out), (14, 14), atol=0.6)
+    assert info["bounding_box"] == [5, 35, 45, 50] and not info["inverted"]
+
+
+def test_light_background_is_inverted():
+    dark_on_light = 1.0 - digit_like()
+    out, info = preprocess.to_mnist(dark_on_light)
+    assert info["inverted"]
+    np.testing.assert_allclose(out, preprocess.to_mnist(digit_like())[0], atol=1e-6)
+
+
+def test_tiny_and_huge_images():
+    tiny = np.zeros((5, 5))
+    tiny[1:4, 2] = 1
+    out, _ = preprocess.to_mnist(tiny)
+    assert (out > 0.3).sum() >= 10  # scaled up to 20 px tall
+    huge = np.zeros((3000, 2000), dtype=np.uint8)
+    huge[500:2500, 900:1200] = 255
+    out, info = preprocess.prepare_file(png_bytes(huge), name="huge")
+    assert out.shape == (28, 28) and info["source_shape"] == [3000, 2000]
+
+
+def test_rgba_transparent_canvas_and_16_bit():
+    rgba = np.zeros((80, 80, 4), dtype=np.uint8)
+    rgba[10:70, 30:45] = [0, 0, 0, 255]  # black ink on a transparent canvas
+    from_rgba, _ = preprocess.prepare_file(png_bytes(rgba, "RGBA"))
+    gray16 = (digit_like(80, 80, (10, 30, 70, 45)) * 65535).astype(np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(gray16).save(buffer, format="PNG")
+    from_16, _ = preprocess.prepare_file(buffer.getvalue())
+    from_float, _ = preprocess.to_mnist(digit_like(80, 80, (10, 30, 70, 45)))
+    np.testing.assert_allclose(from_rgba, from_float, atol=1e-6)
+    np.testing.assert_allclose(from_16, from_float, atol=1e-4)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"])
+def test_every_format_reads(fmt):
+    image = (digit_like(56, 56, (8, 20, 48, 34)) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(image).convert("RGB").save(buffer, format=fmt)
+    out, _ = preprocess.prepare_file(buffer.getvalue(), name=fmt)
+    assert out.max() == pytest.approx(1.0, abs=0.05) and out.sum() > 20
+
+
+def test_npy_inputs(tmp_path):
+    for array in (digit_like(), (digit_like() * 255).astype(np.uint8), (digit_like() * 65535).astype(np.uint16)):
+        path = tmp_path / "digit.npy"
+        np.save(path, array)
+        out, _ = preprocess.prepare_file(path)
+        np.testing.assert_allclose(out, preprocess.to_mnist(digit_like())[0], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"hello, not an image", "not an image"),
+        (png_bytes(np.zeros((50, 50), np.uint8))[:60], "truncated or corrupt"),
+        (png_bytes(np.zeros((50, 50), np.uint8)), "no digit found"),
+        (b"", "empty file"),
+    ],
+)
+def test_bad_images(payload, message):
+    with pytest.raises(preprocess.ImageError, match=message):
+        preprocess.prepare_file(payload, name="x")
+
+
+def test_decompression_bomb_is_refused():
+    with pytest.raises(preprocess.ImageError, match="too large"):
+        preprocess.prepare_file(bomb_png(), name="bomb.png")
+
+
+def test_photo_like_digits_agree_with_clean(mini, trained_runs):
+    """The measurement of the issue, on 200 mnist-mini digits: photo-like vs clean predictions."""
+    from mnistlab.predict import Predictor
+
+    predictor = Predictor(trained_runs["mlp"])
+    rng = np.random.default_rng(0)
+    digits = mini.x_test[:200]
+    photos = np.stack([preprocess.prepare_file(render_photo_like(d, rng))[0] for d in digits])
+    clean = predictor.predict(digits / 255.0).argmax(axis=1)
+    assert (predictor.predict(photos).argmax(axis=1) == clean).mean() >= 0.9

@@ -1,0 +1,95 @@
+"""The JSON API: predictions, every bad input as a 4xx JSON error, and load."""
+
+import concurrent.futures
+import json
+import time
+
+import numpy as np
+import pytest
+
+from conftest import bomb_png, drawn_png, png_bytes
+
+
+def test_api_predicts_png_and_json(client, mini):
+    response = client.post("/api/predict", content=drawn_png(mini), headers={"content-type": "image/png"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [p["family"] for p in body["predictions"]] == ["mlp", "cnn", "rnn"]
+    assert all(len(p["probabilities"]) == 10 and abs(sum(p["probabilities"]) - 1) < 1e-3 for p in body["predictions"])
+    assert np.asarray(body["input"]).shape == (28, 28)
+    pixels = (mini.x_test[1] / 255).tolist()
+    response = client.post("/api/predict", json={"pixels": pixels})
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 3
+    assert client.get("/api/models").json()["models"][1]["family"] == "cnn"
+    assert client.get("/healthz").json() == {"status": "ok", "models": 3}
+    assert "/api/predict" in client.get("/openapi.json").json()["paths"]
+    assert "canvas" in client.get("/").text
+
+
+@pytest.mark.parametrize(
+    "payload, content_type, status, message",
+    [
+        (b"x" * (5 * 1024 * 1024 + 1), "image/png", 413, "over the 5 MB limit"),
+        (b"GIF89a but not really an image at all", "image/gif", 415, "not an image"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "image/png", 400, "truncated or corrupt"),
+        (bomb_png(), "image/png", 413, "too large"),
+        (png_bytes(np.zeros((280, 280), np.uint8)), "image/png", 422, "no digit found"),
+        (b'{"pixels": [[0, 1], ', "application/json", 400, "malformed JSON"),
+        (b'{"pixels": [[0, 1]]}', "application/json", 400, "must be 28x28"),
+        (b'{"pixels": ' + json.dumps(np.zeros((28, 28)).tolist()).encode() + b"}", "application/json", 422, "empty"),
+        (b"", "image/png", 400, "empty request body"),
+    ],
+)
+def test_api_bad_inputs_are_4xx_json(client, mini, payload, content_type, status, message):
+    response = client.post("/api/predict", content=payload, headers={"content-type": content_type})
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    # ... and the server keeps serving.
+    assert client.post("/api/predict", content=drawn_png(mini), headers={"content-type": "image/png"}).status_code == 200
+
+
+def test_api_unknown_route_and_method_are_json(client):
+    assert client.get("/nope").json()["error"] == "Not Found"
+    assert client.get("/api/predict").status_code == 405
+
+
+def test_load_50_clients_20_requests_each(live_server, mini):
+    import httpx
+
+    payload = drawn_png(mini)
+
+    def client_session(_):
+        latencies = []
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            for _ in range(20):
+                started = time.perf_counter()
+                response = http.post("/api/predict", content=payload, headers={"content-type": "image/png"})
+                latencies.append(time.perf_counter() - started)
+                assert response.status_code == 200, response.text
+        return latencies
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        latencies = sorted(sum(pool.map(client_session, range(50)), []))
+    assert len(latencies) == 1000
+    print(f"\nload test: 1000 requests from 50 clients, p50 {1000 * np.percentile(latencies, 50):.0f} ms, p95 {1000 * np.percentile(latencies, 95):.0f} ms")
+
+
+def test_concurrent_bombs_never_lift_the_size_guard(client, mini):
+    """50 requests at once, half decompression bombs: each bomb refused, each digit answered.
+
+    The size guard is per call (no Pillow global), so one request cannot
+    lift another's limit however the thread pool interleaves them.
+    """
+    bomb, digit = bomb_png(), drawn_png(mini)
+
+    def post(index):
+        payload = bomb if index % 2 else digit
+        return index, client.post("/api/predict", content=payload, headers={"content-type": "image/png"})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(post, range(50)))
+    for index, response in answers:
+        if index % 2:
+            assert response.status_code == 413 and "too large" in response.json()["error"]
+        else:
+            assert response.status_code == 200 and len(response.json()["predictions"]) == 3

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mnistlab import cli, config, sweep
+from mnistlab import arguments, config, sweep
 
 MODULES = sorted(path.stem for path in (pathlib.Path(__file__).resolve().parent.parent / "src" / "mnistlab").glob("*.py") if path.stem != "__main__")
 
@@ -26,8 +26,8 @@ def test_light_modules_do_not_import_keras():
 
 
 def test_cli_choice_lists_come_from_the_library():
-    assert cli.EXECUTORS == sweep.EXECUTORS
-    parser = cli.build_parser()
+    assert arguments.EXECUTORS == sweep.EXECUTORS
+    parser = arguments.build_parser()
     train_parser = parser._subparsers._group_actions[0].choices["train"]
     backend = next(action for action in train_parser._actions if action.dest == "backend")
     assert tuple(backend.choices) == config.BACKENDS
@@ -35,3 +35,14 @@ def test_cli_choice_lists_come_from_the_library():
 
 def test_every_config_key_has_help():
     assert set(config.KEY_HELP) == set(config.VALID_KEYS)
+
+
+def test_every_command_has_its_handler():
+    from mnistlab import cli
+
+    parser = arguments.build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    handlers = {sub.get_default("handler") for sub in commands.values()}
+    handlers |= {sub.get_default("handler") for sub in commands["runs"]._subparsers._group_actions[0].choices.values()}
+    handlers.discard(None)
+    assert handlers and all(callable(getattr(cli, f"cmd_{name}", None)) for name in handlers)

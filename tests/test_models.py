@@ -85,3 +85,14 @@ def test_bf16_policy_keeps_float32_output():
     model = models.build_model(Config(precision="bf16", hidden_units=(16,)))
     assert model.layers[1].compute_dtype == "bfloat16"
     assert model.output.dtype == "float32"
+
+
+def test_family_defaults_follow_the_family():
+    """`--set model=rnn` on the default (MLP) config builds tanh cells, as Keras and Listing 1.5.1 do."""
+    for overrides, expected in ((["model=rnn"], "tanh"), (["model=rnn", "cell=lstm"], "tanh"), (["model=cnn"], "relu"), (["model=rnn", "activation=relu"], "relu")):
+        config = Config().with_overrides(overrides)
+        model = models.build_model(config)
+        activations = [layer.get_config()["activation"] for layer in model.layers if "activation" in layer.get_config() and layer.name not in ("logits", "output")]
+        assert activations and set(activations) == {expected}, (overrides, activations)
+    # A user's own choice survives a later change of family.
+    assert Config(activation="elu").replace(model="rnn").activation == "elu"

@@ -70,18 +70,23 @@ def activate(name):
     return name
 
 
-def bf16_supported():
-    """Whether bf16 mixed precision can be fast here: a GPU, or a CPU with bf16 instructions."""
+def bf16_supported(cpuinfo=None):
+    """Whether bf16 mixed precision can be fast here: a GPU, or a CPU with bf16 instructions.
+
+    `cpuinfo`: the text of /proc/cpuinfo (read from the machine when not given).
+    """
     import pathlib
     import platform
 
-    if pathlib.Path("/dev/nvidia0").exists() or platform.machine() not in ("x86_64", "AMD64"):
-        return True
-    try:
-        flags = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True  # cannot tell: let the user decide
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    if cpuinfo is None:
+        if pathlib.Path("/dev/nvidia0").exists() or platform.machine() not in ("x86_64", "AMD64"):
+            return True
+        try:
+            cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return True  # cannot tell: let the user decide
+    flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def check_precision(config):
@@ -109,15 +114,9 @@ def seed_everything(seed):
     try:
         from keras.src.backend.common import global_state
         from keras.src.random import seed_generator
-        from keras.src.utils import module_utils
     except ImportError:  # a Keras whose internals moved: take the slow path
         keras.utils.set_random_seed(seed)
         return
-    if "tensorflow" not in sys.modules:
-        # Keras' saving code also probes for TensorFlow (to recognise TF
-        # objects, which a JAX or torch model never holds). Answer the probe
-        # "not available" instead of importing TF for it.
-        module_utils.tensorflow._available = False
     global_state.set_global_attribute("global_random_seed", seed)
     global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
     random.seed(seed)
@@ -126,6 +125,31 @@ def seed_everything(seed):
         import torch
 
         torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def saving_without_tensorflow_probe():
+    """Save a JAX or torch model without Keras importing TensorFlow to look for TF objects.
+
+    Keras' serializer asks "is TensorFlow available?" to recognise TF types,
+    which a JAX or torch model never holds; answering imports TensorFlow (two
+    seconds and a screen of logs). For the duration of the save only, the
+    answer is "no"; where TensorFlow is already imported, nothing changes.
+    """
+    try:
+        from keras.src.utils import module_utils
+    except ImportError:  # a Keras whose internals moved: let it import TensorFlow
+        yield
+        return
+    probe = module_utils.tensorflow
+    if "tensorflow" in sys.modules or probe._available is not None:
+        yield
+        return
+    probe._available = False
+    try:
+        yield
+    finally:
+        probe._available = None
 
 
 _pipeline_lock = threading.Lock()

@@ -173,6 +173,10 @@ class Config:
 
     def replace(self, **changes):
         _check_keys(changes)
+        if "model" in changes and "activation" not in changes and self.activation == DEFAULT_ACTIVATIONS[self.model]:
+            # The old family's default activation is not a choice the user
+            # made: the new family gets its own (an LSTM is tanh, not relu).
+            changes["activation"] = None
         return dataclasses.replace(self, **changes)
 
     def with_overrides(self, assignments):

@@ -133,8 +133,20 @@ def build_optimizer(config):
 STEPS_PER_EXECUTION = {"jax": 32, "tensorflow": 32, "torch": 1}
 
 
-def compile_options(config):
-    return {"jit_compile": "auto", "steps_per_execution": STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)}
+def compile_options(config, steps_per_epoch=None):
+    """How the step runs; an epoch shorter than the steps per call gets one call per epoch
+    (Keras' progress bar would otherwise count past the epoch's end, e.g. 32/17)."""
+    steps = STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)
+    if steps_per_epoch:
+        steps = max(1, min(steps, steps_per_epoch))
+    return {"jit_compile": "auto", "steps_per_execution": steps}
+
+
+def fit_steps_to_epoch(model, config, samples):
+    """Lower the model's steps per call to the epoch's steps when the epoch is shorter (see compile_options)."""
+    options = compile_options(config, steps_per_epoch=-(-samples // config.batch_size))
+    model.steps_per_execution = options["steps_per_execution"]
+    return options
 
 
 def build_model(config: Config, compile=True):

@@ -166,7 +166,7 @@ def write_history(run_dir, rows):
 
 
 def save_model(run_dir, model):
-    with fileio.atomic_path(pathlib.Path(run_dir) / MODEL_FILE) as temp_path:
+    with fileio.atomic_path(pathlib.Path(run_dir) / MODEL_FILE) as temp_path, backend_lib.saving_without_tensorflow_probe():
         model.save(temp_path)
 
 

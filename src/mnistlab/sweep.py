@@ -170,7 +170,7 @@ def _run_ray(todo, driver, workers, address, quiet):
             ray.init(address=address, log_to_driver=False)
         else:
             # A private local cluster on loopback, sized to the worker count.
-            ray.init(num_cpus=workers, num_gpus=0, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+            ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     driver.log(f"ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs in the cluster")
     remote_train = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
     pending, attempts = {}, {}

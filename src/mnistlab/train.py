@@ -134,7 +134,7 @@ def train(config: Config, dataset=None, preset=None, recorder=None, callbacks=()
     metrics.update(
         preset=preset, model=config.model, description=config.describe(), config_hash=config.config_hash(),
         dataset=dataset.name, dataset_hash=dataset_hash, backend=config.backend, seed=config.seed,
-        params=int(model.count_params()), versions=backend_lib.library_versions(), compile=models.compile_options(config),
+        params=int(model.count_params()), versions=backend_lib.library_versions(),
     )
     return recorder.finish(metrics, model)
 
@@ -143,6 +143,7 @@ def _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose):
     """Fit, then evaluate on the test set unless the loss diverged; (metrics, model)."""
     from mnistlab import models
 
+    compiled = models.fit_steps_to_epoch(model, config, len(arrays.x_train))
     epochs = _epoch_callback(recorder)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -166,6 +167,7 @@ def _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose):
         "test_loss": None,
         "train_seconds": round(train_seconds, 3),
         "mean_epoch_seconds": round(sum(row["seconds"] for row in epochs.rows) / len(epochs.rows), 4),
+        "compile": compiled,
     }
     if epochs.diverged_at:
         metrics["diverged_at_epoch"] = epochs.diverged_at

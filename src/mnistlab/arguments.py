@@ -1,0 +1,173 @@
+"""The command line's arguments: one small function per command group, help on every option.
+
+Each command names its handler in `mnistlab.cli` (`handler="train"` -> `cli.cmd_train`).
+Choice lists come from the library (config, presets), never copied.
+"""
+
+import argparse
+import importlib.metadata
+
+from mnistlab import config as config_lib
+from mnistlab import presets
+
+EXECUTORS = ("local", "ray")  # mirrors sweep.EXECUTORS, which imports the store; kept equal by a test
+
+
+def _config_options(sub):
+    sub.add_argument("preset", nargs="?", help="preset name (see `mnistlab presets`); omit to start from the defaults")
+    sub.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. --set hidden_units=512,512 (repeatable; `mnistlab keys` lists them)")
+    sub.add_argument("--backend", choices=config_lib.BACKENDS, help="Keras backend (default: KERAS_BACKEND if set, else the fastest measured for the model family)")
+
+
+def _dataset_option(sub):
+    sub.add_argument("--dataset", help="mnist, fashion-mnist, mnist-mini, auto (MNIST if available, else mnist-mini), an idx directory or a .npz file")
+
+
+def _store_option(sub):
+    sub.add_argument("--store", help="run store (default: $MNISTLAB_STORE or runs/runs.db)")
+
+
+def _size_options(sub, seeds=False):
+    sub.add_argument("--epochs", type=int, help="epochs per run (default: the config's, e.g. the book's)")
+    sub.add_argument("--limit", type=int, help="train on only the first N training images (quick checks)")
+    if seeds:
+        sub.add_argument("--seeds", type=int, help="seeds per setting (default: the file's)")
+
+
+def _executor_options(sub):
+    sub.add_argument("--workers", type=int, default=1, help="runs at once (default 1)")
+    sub.add_argument("--executor", choices=EXECUTORS, default="local", help="local processes (default) or Ray tasks (needs the 'ray' extra)")
+    sub.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
+    _store_option(sub)
+
+
+def _add_model_commands(commands):
+    sub = commands.add_parser("presets", help="list the book's listings and table rows")
+    sub.add_argument("--json", action="store_true", help="print as JSON")
+    sub.set_defaults(handler="presets")
+    sub = commands.add_parser("keys", help="every config key with its type, default, choices and meaning")
+    sub.add_argument("family", nargs="?", choices=config_lib.FAMILIES, help="only the keys that apply to this family")
+    sub.set_defaults(handler="keys")
+    sub = commands.add_parser("data", help="print label counts and write a 5x5 sample grid")
+    _dataset_option(sub)
+    sub.add_argument("--out", default="mnist-samples.png", help="PNG to write (default mnist-samples.png)")
+    sub.add_argument("--seed", type=int, default=0, help="which samples to show (default 0)")
+    sub.set_defaults(handler="data")
+    sub = commands.add_parser("summary", help="print the Keras model summary")
+    _config_options(sub)
+    sub.set_defaults(handler="summary")
+    sub = commands.add_parser("plot", help="write the model diagram (PNG or SVG; needs Graphviz)")
+    _config_options(sub)
+    sub.add_argument("--out", required=True, help="diagram file, .png or .svg")
+    sub.set_defaults(handler="plot")
+
+
+def _add_training_commands(commands):
+    sub = commands.add_parser("train", help="train a preset or config and save the run")
+    _config_options(sub)
+    _dataset_option(sub)
+    _size_options(sub)
+    sub.add_argument("--batch-size", type=int, help="samples per gradient step (default: the config's, 128 in the book)")
+    sub.add_argument("--seed", type=int, help="random seed: the same seed, backend and data give the same run (default 0)")
+    sub.add_argument("--precision", choices=config_lib.PRECISIONS, help="float32 (default) or bf16 mixed precision (GPUs and CPUs with bf16 instructions)")
+    sub.add_argument("--out", help="run directory (default runs/<time>-<preset>-<backend>-s<seed>)")
+    sub.add_argument("--force", action="store_true", help="train even when the same run is already done in the store")
+    sub.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
+    sub.add_argument("--json", action="store_true", help="print the metrics as JSON instead of progress")
+    _store_option(sub)
+    sub.set_defaults(handler="train")
+    sub = commands.add_parser("evaluate", help="reload a run and evaluate it on a test set")
+    sub.add_argument("run_dir", help="a run directory written by `mnistlab train`")
+    _dataset_option(sub)
+    sub.add_argument("--json", action="store_true", help="print as JSON")
+    sub.set_defaults(handler="evaluate")
+    sub = commands.add_parser("listings", help="the main job: train the three book listings and print their test accuracies")
+    _dataset_option(sub)
+    _size_options(sub)
+    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _store_option(sub)
+    sub.set_defaults(handler="listings")
+    sub = commands.add_parser("reproduce", help="reproduce a table of the chapter across seeds and compare with the book")
+    sub.add_argument("table", choices=(*presets.TABLES, "all"), help="which table, or all three")
+    sub.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
+    _dataset_option(sub)
+    _size_options(sub)
+    sub.add_argument("--backend", choices=config_lib.BACKENDS, help="Keras backend for every run (default auto)")
+    sub.add_argument("--mlp-reading", choices=presets.MLP_READINGS, default=presets.LISTING_READING, help="how Table 1.3.2's three widths are read (see README)")
+    sub.add_argument("--out", help="directory for the .md/.csv/.json table (default: tables/ beside the store)")
+    _executor_options(sub)
+    sub.set_defaults(handler="reproduce")
+    sub = commands.add_parser("sweep", help="run a grid of configs x seeds from a TOML file")
+    sub.add_argument("file", help="sweep file (see sweeps/)")
+    _dataset_option(sub)
+    _size_options(sub, seeds=True)
+    _executor_options(sub)
+    sub.set_defaults(handler="sweep")
+
+
+def _add_runs_commands(commands):
+    runs = commands.add_parser("runs", help="list, show, compare and re-index stored runs").add_subparsers(dest="runs_command", required=True, metavar="list|show|compare|reindex")
+    sub = runs.add_parser("list", help="list runs with their settings")
+    sub.add_argument("--status", choices=config_lib.RUN_STATUSES, help="only runs with this status")
+    sub.add_argument("--preset", help="only runs of this preset")
+    sub.add_argument("--group", help="only runs of this sweep or table")
+    sub.add_argument("--last", type=int, help="only the last N")
+    sub.add_argument("--json", action="store_true", help="print the raw records as JSON")
+    sub.set_defaults(handler="runs_list")
+    sub = runs.add_parser("show", help="everything stored about one run")
+    sub.add_argument("run_id", type=int, help="the run's id (see `mnistlab runs list`)")
+    sub.add_argument("--json", action="store_true", help="print the raw record as JSON")
+    sub.set_defaults(handler="runs_show")
+    sub = runs.add_parser("compare", help="is A's test accuracy over seeds different from B's?")
+    sub.add_argument("a", help="preset name, config hash (prefix) or group=NAME")
+    sub.add_argument("b", help="the same kinds of name as A")
+    sub.add_argument("--dataset", help="only runs on this dataset name")
+    sub.add_argument("--json", action="store_true", help="print as JSON")
+    sub.set_defaults(handler="runs_compare")
+    sub = runs.add_parser("reindex", help="rebuild the store from the run directories (nothing is lost with runs.db)")
+    sub.add_argument("root", nargs="?", help="directory of run directories (default: $MNISTLAB_RUNS or runs/)")
+    sub.set_defaults(handler="runs_reindex")
+    for sub in runs.choices.values():
+        _store_option(sub)
+
+
+def _add_use_commands(commands):
+    sub = commands.add_parser("report", help="HTML report (with PNGs) of a run directory or a reproduced table")
+    sub.add_argument("target", help="a run directory, or table-1.3.2 / table-1.4.1 / table-1.5.1")
+    sub.add_argument("--out", required=True, help="the HTML file to write; PNGs go to <name>_files/ beside it")
+    sub.add_argument("--table-json", help="which reproduction of the table (default: the latest)")
+    _store_option(sub)
+    sub.set_defaults(handler="report")
+    sub = commands.add_parser("figures", help="the chapter's teaching figures: activations, gradient descent, reshaping")
+    sub.add_argument("--out", default="figures", help="directory (default figures/)")
+    sub.set_defaults(handler="figures")
+    sub = commands.add_parser("predict", help="classify your own digit images with a trained run")
+    sub.add_argument("run_dir", help="a run directory written by `mnistlab train`")
+    sub.add_argument("images", nargs="+", help="PNG, JPEG, BMP, GIF, TIFF, WebP or .npy files")
+    sub.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    sub.add_argument("--runtime", choices=("keras", "onnx"), default="keras", help="keras (default) or onnx (needs `mnistlab export` first and the 'onnx' extra)")
+    sub.add_argument("--backend", choices=config_lib.BACKENDS, default="auto", help="Keras backend for the keras runtime")
+    sub.add_argument("--show-input", metavar="DIR", help="write the 28x28 input each model saw as PNGs here")
+    sub.add_argument("--json", action="store_true", help="print as JSON")
+    sub.set_defaults(handler="predict")
+    sub = commands.add_parser("serve", help="the draw-a-digit web page and JSON API (needs the 'serve' extra)")
+    sub.add_argument("run_dirs", nargs="*", help="runs to serve (default: per family, the finished run with the best validation accuracy)")
+    sub.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    sub.add_argument("--port", type=int, default=8000, help="default 8000")
+    sub.add_argument("--runtime", choices=("keras", "onnx"), default="keras", help="keras (default) or onnx")
+    _store_option(sub)
+    sub.set_defaults(handler="serve")
+    sub = commands.add_parser("export", help="export a run to ONNX, Keras or a TensorFlow SavedModel")
+    sub.add_argument("run_dir", help="a run directory written by `mnistlab train`")
+    sub.add_argument("--format", choices=("onnx", "keras", "saved_model"), default="onnx", help="default onnx (needs the 'onnx' extra)")
+    sub.add_argument("--out", help="default: RUN_DIR/model.onnx, RUN_DIR/exported.keras or RUN_DIR/saved_model")
+    sub.set_defaults(handler="export")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="mnistlab", description="Build, train, compare and use the MLP, CNN and RNN of Chapter 1 of Advanced Deep Learning with Keras.")
+    parser.add_argument("--version", action="version", version=f"mnistlab {importlib.metadata.version('mnistlab')}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_model_commands, _add_training_commands, _add_runs_commands, _add_use_commands):
+        add(commands)
+    return parser

@@ -1,0 +1,48 @@
+"""Choosing the backend (Keras' conventions), the bf16 detector, and the TensorFlow probe around saving."""
+
+import sys
+
+import pytest
+
+from mnistlab import backend
+from mnistlab.config import Config
+from mnistlab.errors import ConfigError
+
+# Flag lines as /proc/cpuinfo prints them (trimmed): an AMD EPYC without bf16, a Sapphire Rapids with it.
+EPYC_ROME = "processor\t: 0\nflags\t\t: fpu vme sse sse2 avx avx2 fma bmi2 sha_ni\nbugs\t\t: sysret_ss_attrs\n"
+SAPPHIRE_RAPIDS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+# A line that merely mentions the name is not a flag.
+MISLEADING = "model name\t: made-up CPU with avx512_bf16 in its name\nflags\t\t: fpu sse2 avx2\n"
+
+
+@pytest.mark.parametrize("cpuinfo, expected", [(EPYC_ROME, False), (SAPPHIRE_RAPIDS, True), (MISLEADING, False)])
+def test_bf16_detector_reads_the_flags(cpuinfo, expected):
+    assert backend.bf16_supported(cpuinfo) is expected
+
+
+def test_backend_order_flag_then_environment_then_auto(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert backend.choose("auto", "cnn", in_this_process=False) == ("tensorflow", "auto: fastest measured for the CNN")
+    assert backend.choose("auto", "mlp", in_this_process=False)[0] == "jax"
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert backend.choose("auto", "cnn", in_this_process=False) == ("torch", "KERAS_BACKEND")
+    assert backend.choose("jax", "cnn", in_this_process=False) == ("jax", "requested")
+    monkeypatch.setenv("KERAS_BACKEND", "theano")
+    with pytest.raises(ConfigError, match="KERAS_BACKEND=theano"):
+        backend.choose("auto", "mlp", in_this_process=False)
+
+
+def test_in_this_process_auto_means_the_running_backend():
+    import keras
+
+    assert backend.pin(Config(model="cnn")).backend == keras.backend.backend() == "jax"
+
+
+def test_saving_probe_is_answered_only_during_the_block():
+    from keras.src.utils import module_utils
+
+    if "tensorflow" in sys.modules or module_utils.tensorflow._available is not None:
+        pytest.skip("TensorFlow was already probed in this process")
+    with backend.saving_without_tensorflow_probe():
+        assert module_utils.tensorflow.available is False
+    assert module_utils.tensorflow._available is None, "the override must not outlive the save"

@@ -115,15 +115,13 @@ def build_for(spec, config):
 
 def fit_for(spec, model, x, y, epochs, callbacks=()):
     """fit() as that path runs it: Keras' default input pipeline for the book's script (and the
-    'no fix' row), mnistlab's (backend.fast_input_pipeline, as train() uses) otherwise."""
-    import contextlib
-
+    'no fix' row), mnistlab's (backend.fit_inputs, as train() uses) otherwise."""
     from mnistlab import backend as backend_lib
 
     keras_default = spec["path"] == "book" or spec.get("pipeline") == "keras"
     verbose = "auto" if spec["path"] == "book" else 0  # the book's script keeps fit's progress bar
-    with contextlib.nullcontext() if keras_default else backend_lib.fast_input_pipeline():
-        return model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=verbose, callbacks=list(callbacks))
+    inputs, targets, batch_size = (x, y, BATCH_SIZE) if keras_default else backend_lib.fit_inputs(x, y, BATCH_SIZE)
+    return model.fit(inputs, targets, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=targets is not None, callbacks=list(callbacks))
 
 
 # --------------------------------------------------------------------------

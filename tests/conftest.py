@@ -74,6 +74,16 @@ def run_cli(*args, env=None, timeout=600):
     return subprocess.run([sys.executable, "-m", "mnistlab", *map(str, args)], capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
+def run_main(capsys, *args):
+    """`mnistlab ARGS` in this process (JAX), for commands where a fresh process proves nothing more."""
+    from mnistlab import cli
+
+    capsys.readouterr()
+    code = cli.main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+
 def assert_one_line_error(result, *fragments):
     """A user mistake: non-zero exit, one `error:` line, no traceback."""
     assert result.returncode != 0, result.stdout + result.stderr
@@ -146,9 +156,9 @@ def trained_runs(tmp_path_factory, mini):
 
     root = tmp_path_factory.mktemp("trained")
     configs = {
-        "mlp": Config(model="mlp", hidden_units=(64,), epochs=4, dataset="mnist-mini"),
-        "cnn": Config(model="cnn", filters=(8, 8), epochs=2, dataset="mnist-mini"),
-        "rnn": Config(model="rnn", rnn_units=(32,), optimizer="adam", epochs=2, dataset="mnist-mini"),
+        "mlp": Config(family="mlp", hidden_units=(64,), epochs=4, dataset="mnist-mini"),
+        "cnn": Config(family="cnn", filters=(8, 8), epochs=2, dataset="mnist-mini"),
+        "rnn": Config(family="rnn", rnn_units=(32,), optimizer="adam", epochs=2, dataset="mnist-mini"),
     }
     for family, config in configs.items():
         rundir.train_and_save(config, run_dir=root / family, dataset=mini, verbose=0)

@@ -35,7 +35,7 @@ def test_backend_order_flag_then_environment_then_auto(monkeypatch):
 def test_in_this_process_auto_means_the_running_backend():
     import keras
 
-    assert backend.pin(Config(model="cnn")).backend == keras.backend.backend() == "jax"
+    assert backend.pin(Config(family="cnn")).backend == keras.backend.backend() == "jax"
 
 
 def test_saving_probe_is_answered_only_during_the_block():

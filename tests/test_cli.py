@@ -5,26 +5,26 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_cli, write_npz
+from conftest import assert_one_line_error, run_cli, run_main, write_npz
 
 
-def test_presets_lists_listings_and_rows():
-    result = run_cli("presets")
+def test_presets_lists_listings_and_rows(capsys):
+    result = run_main(capsys, "presets")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith(("listing-", "table-"))]
     assert len(lines) == 29
     assert "book train 99.39% / test 98.5%" in next(line for line in lines if line.startswith("table-1.3.2-row16 "))
 
 
-def test_summary_gives_the_books_totals():
+def test_summary_gives_the_books_totals(capsys):
     for preset, total in (("listing-1.3.2", "269,322"), ("listing-1.4.1", "80,266"), ("listing-1.5.1", "75,530")):
-        result = run_cli("summary", preset)
+        result = run_main(capsys, "summary", preset)
         assert result.returncode == 0, result.stderr
         assert f"Total params: {total}" in result.stdout
 
 
-def test_summary_from_set_only():
-    result = run_cli("summary", "--set", "model=rnn", "--set", "cell=lstm", "--set", "rnn_units=32,16", "--set", "bidirectional=true")
+def test_summary_from_set_only(capsys):
+    result = run_main(capsys, "summary", "--set", "family=rnn", "--set", "cell=lstm", "--set", "rnn_units=32,16", "--set", "bidirectional=true")
     assert result.returncode == 0, result.stderr
     assert "Bidirectional" in result.stdout
 
@@ -59,14 +59,14 @@ def test_train_json_then_evaluate(tmp_path):
 
 
 def test_train_prints_book_style_result(tmp_path):
-    result = run_cli("train", "--set", "model=mlp", "--set", "hidden_units=64", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--out", tmp_path / "run")
+    result = run_cli("train", "--set", "family=mlp", "--set", "hidden_units=64", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     assert "Test accuracy: " in result.stdout and "Train accuracy (last epoch" in result.stdout
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
 def test_other_backends_train_deterministically(tmp_path, backend):
-    args = ("train", "--set", "model=cnn", "--set", "filters=8,8", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--backend", backend, "--json")
+    args = ("train", "--set", "family=cnn", "--set", "filters=8,8", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--backend", backend, "--json")
     first, second = run_cli(*args, "--out", tmp_path / "a"), run_cli(*args, "--out", tmp_path / "b", "--force")
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
@@ -89,6 +89,9 @@ def test_listings_main_job_runs_offline(tmp_path):
         assert any(line.startswith(name) and "%" in line for line in result.stdout.splitlines()), result.stdout
     assert len([p for p in (tmp_path / "runs").iterdir() if p.is_dir()]) == 3
     assert (tmp_path / "runs" / "runs.db").exists()  # and all three are in the run store
+    # Quiet by default: none of TensorFlow's, XLA's or absl's own log lines (the CNN runs on TensorFlow).
+    for noise in ("absl::InitializeLog", "oneDNN custom operations", "NodeDef mentions", "I0000 ", "E0000 ", "W0000 "):
+        assert noise not in result.stdout + result.stderr, noise
 
 
 # --------------------------------------------------------------------------
@@ -105,19 +108,25 @@ def test_listings_main_job_runs_offline(tmp_path):
         (("train", "listing-1.3.2", "--epochs", "0"), ("epochs must be >= 1",)),
         (("train", "listing-1.3.2", "--dataset", "nowhere/at/all"), ("unknown dataset",)),
         (("train", "listing-1.3.2", "--dataset", "mnist"), ("cannot download",)),
-        (("summary", "--set", "model=cnn", "--set", "filters=8,8,8,8", "--set", "kernel_size=5", "--set", "pool_after=0,1,2"), ("cannot be built",)),
+        (("summary", "--set", "family=cnn", "--set", "filters=8,8,8,8", "--set", "kernel_size=5", "--set", "pool_after=0,1,2"), ("cannot be built",)),
         (("evaluate", "."), ("not a run directory",)),
     ],
 )
-def test_user_errors_are_one_line(tmp_path, args, fragments):
-    result = run_cli(*args, "--out", tmp_path / "run") if args[0] == "train" else run_cli(*args)
+def test_user_errors_are_one_line(tmp_path, capsys, args, fragments):
+    # In this process: the errors come before any training; test_error_wiring_in_a_fresh_process covers the process.
+    result = run_main(capsys, *args, "--out", tmp_path / "run") if args[0] == "train" else run_main(capsys, *args)
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "run").exists()
 
 
-def test_corrupt_dataset_file_is_one_line_and_writes_nothing(tmp_path, mini):
+def test_error_wiring_in_a_fresh_process(tmp_path):
+    assert_one_line_error(run_cli("train", "listing-1.3.2", "--set", "optimizer=adamw", "--out", tmp_path / "run"), "optimizer must be one of")
+    assert not (tmp_path / "run").exists()
+
+
+def test_corrupt_dataset_file_is_one_line_and_writes_nothing(tmp_path, capsys, mini):
     bad = write_npz(tmp_path / "bad.npz", mini, y_train=np.zeros(7, np.int64))
-    result = run_cli("train", "listing-1.3.2", "--dataset", bad, "--out", tmp_path / "run")
+    result = run_main(capsys, "train", "listing-1.3.2", "--dataset", bad, "--out", tmp_path / "run")
     assert_one_line_error(result, "bad.npz", "7 train labels for 2400 images")
     assert not (tmp_path / "run").exists()
 

@@ -13,32 +13,32 @@ def test_defaults_are_valid_and_round_trip():
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_round_trip_per_family(family):
-    config = Config(model=family, dropout_rate=0.3, seed=7)
+    config = Config(family=family, dropout_rate=0.3, seed=7)
     restored = Config.from_dict(config.to_dict())
     assert restored == config
     assert config.input_shape == INPUT_SHAPES[family]
 
 
 def test_family_default_activation():
-    assert Config(model="mlp").activation == "relu"
-    assert Config(model="rnn").activation == "tanh"
-    assert Config(model="mlp", activation="none").activation == "linear"
+    assert Config(family="mlp").activation == "relu"
+    assert Config(family="rnn").activation == "tanh"
+    assert Config(family="mlp", activation="none").activation == "linear"
 
 
 def test_to_dict_leaves_out_other_families_keys():
-    values = Config(model="mlp").to_dict()
+    values = Config(family="mlp").to_dict()
     assert "hidden_units" in values and "filters" not in values and "cell" not in values
 
 
 def test_overrides_parse_types():
-    config = Config(model="cnn").with_overrides(["filters=32,64", "kernel_size=3x5", "pool_size=1,2", "batch_norm=true", "padding=same", "learning_rate=0.01", "pool_after=0"])
+    config = Config(family="cnn").with_overrides(["filters=32,64", "kernel_size=3x5", "pool_size=1,2", "batch_norm=true", "padding=same", "learning_rate=0.01", "pool_after=0"])
     assert config.filters == (32, 64)
     assert config.kernel_size == (3, 5)
     assert config.pool_size == (1, 2)
     assert config.batch_norm is True
     assert config.padding == "same"
     assert config.learning_rate == 0.01
-    assert Config(model="cnn").with_overrides(["kernel_size=5"]).kernel_size == (5, 5)
+    assert Config(family="cnn").with_overrides(["kernel_size=5"]).kernel_size == (5, 5)
 
 
 def test_unknown_key_suggests_the_right_one():
@@ -63,13 +63,13 @@ def test_unknown_key_suggests_the_right_one():
 )
 def test_bad_overrides_are_rejected_with_choices(assignment, message):
     with pytest.raises(ConfigError) as info:
-        Config(model="mlp").with_overrides([assignment])
+        Config(family="mlp").with_overrides([assignment])
     assert message in str(info.value)
 
 
 def test_pool_after_must_name_conv_layers():
     with pytest.raises(ConfigError, match="pool_after"):
-        Config(model="cnn", filters=(32, 32), pool_after=(3,))
+        Config(family="cnn", filters=(32, 32), pool_after=(3,))
 
 
 def test_categorical_crossentropy_needs_softmax():
@@ -94,7 +94,7 @@ def _as_cli_text(value):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_key_round_trips_through_its_command_line_text(family):
-    config = Config(model=family, limit=500, learning_rate=0.02)
+    config = Config(family=family, limit=500, learning_rate=0.02)
     for key, value in config.to_dict().items():
         value = getattr(config, key)
         assert getattr(config.with_overrides([f"{key}={_as_cli_text(value)}"]), key) == value, key

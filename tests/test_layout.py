@@ -26,7 +26,7 @@ def test_light_modules_do_not_import_keras():
 
 
 def test_cli_choice_lists_come_from_the_library():
-    assert arguments.EXECUTORS == sweep.EXECUTORS
+    assert sweep.EXECUTORS is config.EXECUTORS
     parser = arguments.build_parser()
     train_parser = parser._subparsers._group_actions[0].choices["train"]
     backend = next(action for action in train_parser._actions if action.dest == "backend")
@@ -46,3 +46,16 @@ def test_every_command_has_its_handler():
     handlers |= {sub.get_default("handler") for sub in commands["runs"]._subparsers._group_actions[0].choices.values()}
     handlers.discard(None)
     assert handlers and all(callable(getattr(cli, f"cmd_{name}", None)) for name in handlers)
+
+
+def test_verbose_shows_what_the_filter_hides(tmp_path):
+    """The stderr filter drops TensorFlow's native lines, and --verbose brings them back."""
+    import os
+
+    args = ["train", "listing-1.4.1", "--set", "filters=4", "--set", "pool_after=0", "--epochs", "1", "--limit", "200", "--dataset", "mnist-mini"]
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    quiet = subprocess.run([sys.executable, "-m", "mnistlab", *args, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env, timeout=300)
+    loud = subprocess.run([sys.executable, "-m", "mnistlab", "--verbose", *args, "--out", str(tmp_path / "b"), "--force"], capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == loud.returncode == 0, quiet.stderr + loud.stderr
+    assert "backend tensorflow" in quiet.stderr and "oneDNN custom operations" not in quiet.stderr
+    assert "oneDNN custom operations" in loud.stderr

@@ -39,19 +39,19 @@ def test_every_preset_builds():
 
 
 KNOBS = [
-    dict(model="mlp", hidden_units=(32, 16, 8), activation="elu"),
-    dict(model="mlp", hidden_units=(16,), activation="selu", kernel_l1=1e-4, bias_l2=1e-4, activity_l1=1e-5),
-    dict(model="mlp", hidden_units=(16,), activation="softplus", optimizer="sgd", momentum=0.9, nesterov=True, decay=1e-4),
-    dict(model="mlp", hidden_units=(16,), activation="sigmoid", optimizer="rmsprop", rho=0.8, learning_rate=0.01),
-    dict(model="mlp", hidden_units=(16,), activation="tanh", output_activation="sigmoid", loss="binary_crossentropy"),
-    dict(model="mlp", hidden_units=(16,), activation="linear", output_activation="linear", loss="mean_squared_error"),
-    dict(model="mlp", hidden_units=(16,), output_activation="tanh", loss="mean_absolute_error"),
-    dict(model="cnn", filters=(8, 8), padding="same", strides=(2, 2), pool_after=(0,), pooling="average"),
-    dict(model="cnn", filters=(8, 8), kernel_size=(3, 5), pool_size=(1, 2), pool_after=(0, 1)),
-    dict(model="cnn", filters=(8,), batch_norm=True, pool_after=(), kernel_l2=1e-3),
-    dict(model="rnn", cell="lstm", rnn_units=(16,)),
-    dict(model="rnn", cell="gru", rnn_units=(16, 8), recurrent_dropout=0.1),
-    dict(model="rnn", cell="lstm", rnn_units=(8,), bidirectional=True),
+    dict(family="mlp", hidden_units=(32, 16, 8), activation="elu"),
+    dict(family="mlp", hidden_units=(16,), activation="selu", kernel_l1=1e-4, bias_l2=1e-4, activity_l1=1e-5),
+    dict(family="mlp", hidden_units=(16,), activation="softplus", optimizer="sgd", momentum=0.9, nesterov=True, decay=1e-4),
+    dict(family="mlp", hidden_units=(16,), activation="sigmoid", optimizer="rmsprop", rho=0.8, learning_rate=0.01),
+    dict(family="mlp", hidden_units=(16,), activation="tanh", output_activation="sigmoid", loss="binary_crossentropy"),
+    dict(family="mlp", hidden_units=(16,), activation="linear", output_activation="linear", loss="mean_squared_error"),
+    dict(family="mlp", hidden_units=(16,), output_activation="tanh", loss="mean_absolute_error"),
+    dict(family="cnn", filters=(8, 8), padding="same", strides=(2, 2), pool_after=(0,), pooling="average"),
+    dict(family="cnn", filters=(8, 8), kernel_size=(3, 5), pool_size=(1, 2), pool_after=(0, 1)),
+    dict(family="cnn", filters=(8,), batch_norm=True, pool_after=(), kernel_l2=1e-3),
+    dict(family="rnn", cell="lstm", rnn_units=(16,)),
+    dict(family="rnn", cell="gru", rnn_units=(16, 8), recurrent_dropout=0.1),
+    dict(family="rnn", cell="lstm", rnn_units=(8,), bidirectional=True),
 ]
 
 
@@ -69,16 +69,16 @@ def test_every_knob_builds_and_takes_a_training_step(knobs, mini):
 
 def test_knob_specific_layers_are_present():
     names = lambda config: [type(layer).__name__ for layer in models.build_model(Config(**config), compile=False).layers]  # noqa: E731
-    assert "AveragePooling2D" in names(dict(model="cnn", pooling="average"))
-    assert "BatchNormalization" in names(dict(model="cnn", batch_norm=True))
-    assert "Bidirectional" in names(dict(model="rnn", bidirectional=True))
-    assert names(dict(model="rnn", cell="gru", rnn_units=(8, 8))).count("GRU") == 2
-    assert "LSTM" in names(dict(model="rnn", cell="lstm"))
+    assert "AveragePooling2D" in names(dict(family="cnn", pooling="average"))
+    assert "BatchNormalization" in names(dict(family="cnn", batch_norm=True))
+    assert "Bidirectional" in names(dict(family="rnn", bidirectional=True))
+    assert names(dict(family="rnn", cell="gru", rnn_units=(8, 8))).count("GRU") == 2
+    assert "LSTM" in names(dict(family="rnn", cell="lstm"))
 
 
 def test_geometry_that_cannot_be_built_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot be built"):
-        models.build_model(Config(model="cnn", filters=(8, 8, 8, 8), kernel_size=5, pool_after=(0, 1, 2)))
+        models.build_model(Config(family="cnn", filters=(8, 8, 8, 8), kernel_size=5, pool_after=(0, 1, 2)))
 
 
 def test_bf16_policy_keeps_float32_output():
@@ -89,7 +89,7 @@ def test_bf16_policy_keeps_float32_output():
 
 def test_family_defaults_follow_the_family():
     """`--set model=rnn` on the default (MLP) config builds tanh cells, as Keras and Listing 1.5.1 do."""
-    for overrides, expected in ((["model=rnn"], "tanh"), (["model=rnn", "cell=lstm"], "tanh"), (["model=cnn"], "relu"), (["model=rnn", "activation=relu"], "relu")):
+    for overrides, expected in ((["family=rnn"], "tanh"), (["family=rnn", "cell=lstm"], "tanh"), (["family=cnn"], "relu"), (["family=rnn", "activation=relu"], "relu")):
         config = Config().with_overrides(overrides)
         model = models.build_model(config)
         activations = [layer.get_config()["activation"] for layer in model.layers if "activation" in layer.get_config() and layer.name not in ("logits", "output")]

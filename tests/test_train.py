@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from mnistlab import backend as backend_lib
@@ -55,7 +56,7 @@ def test_limit_uses_the_first_samples(small_dataset):
 
 
 def test_divergence_stops_and_is_reported(tmp_path, small_dataset):
-    config = Config(model="mlp", hidden_units=(32,), activation="linear", output_activation="linear", loss="mean_squared_error", optimizer="sgd", learning_rate=50.0, epochs=5)
+    config = Config(family="mlp", hidden_units=(32,), activation="linear", output_activation="linear", loss="mean_squared_error", optimizer="sgd", learning_rate=50.0, epochs=5)
     metrics = rundir.train_and_save(config, run_dir=tmp_path / "run", dataset=small_dataset, verbose=0)
     assert metrics["status"] == "diverged" and metrics["epochs"] < 5
     assert metrics["test_accuracy"] is None
@@ -104,11 +105,12 @@ def test_bf16_trains_and_records_compile_options(small_dataset):
         pytest.skip("no bf16 on this CPU")
     metrics = train.train(quick_config(precision="bf16", epochs=1), dataset=small_dataset, verbose=0)
     assert metrics["test_accuracy"] > 0.3
-    assert metrics["compile"] == {"jit_compile": "auto", "steps_per_execution": 32}
+    # 540 training images at batch 128: 5 steps an epoch, so 5 steps per call (not 32).
+    assert metrics["compile"] == {"jit_compile": "auto", "steps_per_execution": 5}
 
 
 TF_PIPELINE_CHECK = """
-import os
+import os, sys
 os.environ["KERAS_BACKEND"] = "tensorflow"
 import numpy as np, keras
 from keras import layers
@@ -119,29 +121,31 @@ original = ArrayDataAdapter.get_tf_dataset
 rng = np.random.default_rng(0)
 x = rng.random((300, 8), dtype=np.float32)
 y = keras.utils.to_categorical(rng.integers(0, 3, 300), 3)
+xv, yv = x[:50], y[:50]
 
-def trained_weights():
+def trained(fast):
     backend.seed_everything(7)
     model = keras.Sequential([keras.Input((8,)), layers.Dense(16, activation="relu"), layers.Dropout(0.3), layers.Dense(3, activation="softmax")])
-    model.compile(optimizer="adam", loss="categorical_crossentropy")
-    model.fit(x, y, batch_size=32, epochs=3, shuffle=True, verbose=0)
-    return [w.copy() for w in model.get_weights()]
+    model.compile(optimizer="adam", loss="categorical_crossentropy", steps_per_execution=4)
+    if fast:
+        inputs, targets, batch = backend.fit_inputs(x, y, 32)
+        assert inputs.options().autotune.enabled is False and targets is None
+        validation, _, _ = backend.fit_inputs(xv, yv, 32, shuffle=False)
+    else:
+        inputs, targets, batch, validation = x, y, 32, (xv, yv)
+    history = model.fit(inputs, targets, batch_size=batch, epochs=3, validation_data=validation, shuffle=targets is not None, verbose=0).history
+    return [w.copy() for w in model.get_weights()], history
 
-def options_seen():
-    return ArrayDataAdapter(x, y, batch_size=32, shuffle=True).get_tf_dataset().options().autotune.enabled
-
-plain = trained_weights()
-assert options_seen() is not False
-with backend.fast_input_pipeline():
-    assert options_seen() is False
-    fast = trained_weights()
-assert ArrayDataAdapter.get_tf_dataset is original, "the patch must not outlive the block"
+plain, plain_history = trained(False)
+fast, fast_history = trained(True)
+assert ArrayDataAdapter.get_tf_dataset is original, "nothing process-wide may change"
 assert all(np.array_equal(a, b) for a, b in zip(plain, fast)), "same seed must learn the same weights"
+assert plain_history == fast_history
 print("ok")
 """
 
 
-def test_fast_input_pipeline_learns_the_same_model_on_tensorflow(tmp_path):
+def test_tensorflow_input_pipeline_learns_the_same_model(tmp_path):
     # Runs in its own process: this test process is on JAX, and Keras fixes its backend per process.
     script = tmp_path / "check.py"
     script.write_text(TF_PIPELINE_CHECK)
@@ -149,10 +153,11 @@ def test_fast_input_pipeline_learns_the_same_model_on_tensorflow(tmp_path):
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
-def test_fast_input_pipeline_is_a_no_op_off_tensorflow():
+def test_input_pipeline_is_the_arrays_off_tensorflow():
     tensorflow_loaded = "tensorflow" in sys.modules
-    with backend_lib.fast_input_pipeline():
-        pass
+    x, y = np.zeros((10, 4), np.float32), np.zeros((10, 2), np.float32)
+    inputs, targets, batch = backend_lib.fit_inputs(x, y, 4)
+    assert inputs is x and targets is y and batch == 4
     assert ("tensorflow" in sys.modules) == tensorflow_loaded, "a JAX run must not pay for importing TensorFlow"
 
 
@@ -169,7 +174,7 @@ def test_metrics_file_json_output_and_store_agree(tmp_path, case):
     from conftest import run_cli
 
     store = tmp_path / "runs.db"
-    args = ["train", "--set", "model=mlp", "--set", "hidden_units=16", "--epochs", "2", "--limit", "300", "--dataset", "mnist-mini", "--json", "--store", store]
+    args = ["train", "--set", "family=mlp", "--set", "hidden_units=16", "--epochs", "2", "--limit", "300", "--dataset", "mnist-mini", "--json", "--store", store]
     if case == "diverged":
         args += ["--set", "activation=linear", "--set", "output_activation=linear", "--set", "loss=mean_squared_error", "--set", "optimizer=sgd", "--set", "learning_rate=1e6"]
     if case == "repeat":

@@ -10,9 +10,6 @@ import importlib.metadata
 from mnistlab import config as config_lib
 from mnistlab import presets
 
-EXECUTORS = ("local", "ray")  # mirrors sweep.EXECUTORS, which imports the store; kept equal by a test
-
-
 def _config_options(sub):
     sub.add_argument("preset", nargs="?", help="preset name (see `mnistlab presets`); omit to start from the defaults")
     sub.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. --set hidden_units=512,512 (repeatable; `mnistlab keys` lists them)")
@@ -36,7 +33,7 @@ def _size_options(sub, seeds=False):
 
 def _executor_options(sub):
     sub.add_argument("--workers", type=int, default=1, help="runs at once (default 1)")
-    sub.add_argument("--executor", choices=EXECUTORS, default="local", help="local processes (default) or Ray tasks (needs the 'ray' extra)")
+    sub.add_argument("--executor", choices=config_lib.EXECUTORS, default="local", help="local processes (default) or Ray tasks (needs the 'ray' extra)")
     sub.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
     _store_option(sub)
 
@@ -145,7 +142,7 @@ def _add_use_commands(commands):
     sub.add_argument("run_dir", help="a run directory written by `mnistlab train`")
     sub.add_argument("images", nargs="+", help="PNG, JPEG, BMP, GIF, TIFF, WebP or .npy files")
     sub.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
-    sub.add_argument("--runtime", choices=("keras", "onnx"), default="keras", help="keras (default) or onnx (needs `mnistlab export` first and the 'onnx' extra)")
+    sub.add_argument("--runtime", choices=config_lib.RUNTIMES, default="keras", help="keras (default) or onnx (needs `mnistlab export` first and the 'onnx' extra)")
     sub.add_argument("--backend", choices=config_lib.BACKENDS, default="auto", help="Keras backend for the keras runtime")
     sub.add_argument("--show-input", metavar="DIR", help="write the 28x28 input each model saw as PNGs here")
     sub.add_argument("--json", action="store_true", help="print as JSON")
@@ -154,12 +151,12 @@ def _add_use_commands(commands):
     sub.add_argument("run_dirs", nargs="*", help="runs to serve (default: per family, the finished run with the best validation accuracy)")
     sub.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     sub.add_argument("--port", type=int, default=8000, help="default 8000")
-    sub.add_argument("--runtime", choices=("keras", "onnx"), default="keras", help="keras (default) or onnx")
+    sub.add_argument("--runtime", choices=config_lib.RUNTIMES, default="keras", help="keras (default) or onnx")
     _store_option(sub)
     sub.set_defaults(handler="serve")
     sub = commands.add_parser("export", help="export a run to ONNX, Keras or a TensorFlow SavedModel")
     sub.add_argument("run_dir", help="a run directory written by `mnistlab train`")
-    sub.add_argument("--format", choices=("onnx", "keras", "saved_model"), default="onnx", help="default onnx (needs the 'onnx' extra)")
+    sub.add_argument("--format", choices=config_lib.EXPORT_FORMATS, default="onnx", help="default onnx (needs the 'onnx' extra)")
     sub.add_argument("--out", help="default: RUN_DIR/model.onnx, RUN_DIR/exported.keras or RUN_DIR/saved_model")
     sub.set_defaults(handler="export")
 
@@ -167,6 +164,7 @@ def _add_use_commands(commands):
 def build_parser():
     parser = argparse.ArgumentParser(prog="mnistlab", description="Build, train, compare and use the MLP, CNN and RNN of Chapter 1 of Advanced Deep Learning with Keras.")
     parser.add_argument("--version", action="version", version=f"mnistlab {importlib.metadata.version('mnistlab')}")
+    parser.add_argument("--verbose", action="store_true", help="also show the libraries' own log lines (TensorFlow, XLA, absl), hidden by default")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_model_commands, _add_training_commands, _add_runs_commands, _add_use_commands):
         add(commands)

@@ -8,7 +8,7 @@ import contextlib
 import importlib.util
 import os
 import sys
-import threading
+import warnings
 
 from mnistlab.config import BACKENDS
 from mnistlab.errors import ConfigError, MissingExtra
@@ -48,7 +48,7 @@ def resolve(requested, family, in_this_process=True):
 
 def pin(config, in_this_process=True):
     """The config with backend 'auto' replaced by the backend the run will use."""
-    return config.replace(backend=resolve(config.backend, config.model, in_this_process))
+    return config.replace(backend=resolve(config.backend, config.family, in_this_process))
 
 
 def activate(name):
@@ -152,57 +152,37 @@ def saving_without_tensorflow_probe():
         probe._available = None
 
 
-_pipeline_lock = threading.Lock()
-_pipeline_users = 0
+def fit_inputs(x, y, batch_size, shuffle=True):
+    """What `fit` (or `validation_data`) gets for in-memory arrays: the arrays, or on TensorFlow
+    Keras' own tf.data pipeline for them with tf.data's autotuner off.
 
-
-@contextlib.contextmanager
-def fast_input_pipeline():
-    """Feed in-memory arrays to TensorFlow without tf.data's autotuner (no-op on other backends).
-
-    On TensorFlow, Keras wraps NumPy arrays in a tf.data pipeline and makes a new
-    iterator every epoch. Dropping the old one waits for the autotuner's
-    background thread, whose sleep grows with the iterator's age: measured on
-    the CNN listing (2-core CPU), every epoch after the first began with 8-10 s
-    of all threads idle, 20 s epochs instead of 11 s. Batches of arrays already
-    in memory need no tuning, and the batches and their order are the same.
-    Keras has no option for it, so the adapter's method is wrapped while any
-    block is open (counted, so blocks in several threads nest safely).
+    Why: on TensorFlow, Keras iterates a tf.data pipeline made from the
+    arrays, with a new iterator every epoch, and dropping the old one waits
+    for the autotuner's background thread, whose sleep grows with the
+    iterator's age: on the CNN listing, every epoch after the first began with
+    seconds of all threads idle (BENCHMARKS.md has the profile). Batches of arrays already in
+    memory need no tuning. The pipeline is built here with the very adapter
+    Keras would use, so the batches and their order are the same; it is this
+    run's object, so nothing process-wide changes. Returns (inputs, targets,
+    batch_size) for fit's x, y and batch_size.
     """
-    global _pipeline_users
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        yield
-        return
+        return x, y, batch_size
     try:
         from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
-    except ImportError:  # a Keras whose internals moved: leave its pipeline as it is
-        yield
-        return
-    with _pipeline_lock:
-        if _pipeline_users == 0:
-            ArrayDataAdapter.get_tf_dataset = _without_autotune(ArrayDataAdapter.get_tf_dataset)
-        _pipeline_users += 1
-    try:
-        yield
-    finally:
-        with _pipeline_lock:
-            _pipeline_users -= 1
-            if _pipeline_users == 0:
-                ArrayDataAdapter.get_tf_dataset = ArrayDataAdapter.get_tf_dataset.original
-
-
-def _without_autotune(get_tf_dataset):
+    except ImportError:
+        warnings.warn("mnistlab: Keras' ArrayDataAdapter has moved; TensorFlow epochs may stall for seconds each (tf.data autotuner). Please report this with your Keras version.", RuntimeWarning, stacklevel=2)
+        return x, y, batch_size
     import tensorflow as tf
 
-    def wrapped(self):
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return get_tf_dataset(self).with_options(options)
-
-    wrapped.original = get_tf_dataset
-    return wrapped
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    dataset = ArrayDataAdapter(x, y, batch_size=batch_size, shuffle=shuffle).get_tf_dataset().with_options(options)
+    # Keras cannot count the batches of this pipeline itself; told, it shows a true progress bar.
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-len(x) // batch_size)))
+    return dataset, None, None
 
 
 def library_versions():

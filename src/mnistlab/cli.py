@@ -10,7 +10,7 @@ import os
 import pathlib
 import sys
 
-from mnistlab import arguments, presets
+from mnistlab import arguments, presets, quiet
 from mnistlab import config as config_lib
 from mnistlab.errors import MissingExtra, MnistlabError
 
@@ -115,7 +115,7 @@ def cmd_listings(args):
     print(f"\n{'listing':<15} {'model':<5} {'backend':<11} {'epochs':>6} {'train acc':>10} {'test acc':>9} {'book test':>10}")
     for outcome in outcomes:
         metrics, book = outcome.metrics or {}, presets.get(outcome.job.preset).book_test_accuracy
-        print(f"{outcome.job.preset:<15} {outcome.job.config.model:<5} {outcome.job.config.backend:<11} {metrics.get('epochs', '-'):>6} {percent(metrics.get('train_accuracy')):>10} {percent(metrics.get('test_accuracy')):>9} {book:>9}%")
+        print(f"{outcome.job.preset:<15} {outcome.job.config.family:<5} {outcome.job.config.backend:<11} {metrics.get('epochs', '-'):>6} {percent(metrics.get('train_accuracy')):>10} {percent(metrics.get('test_accuracy')):>9} {book:>9}%")
     if dataset_name != "mnist":
         print(f"(trained on {dataset_name}; the book's figures are for the full MNIST)")
     return 1 if any(outcome.status == "failed" for outcome in outcomes) else 0
@@ -247,7 +247,8 @@ def cmd_export(args):
 def main(argv=None):
     args = arguments.build_parser().parse_args(argv)
     try:
-        return globals()[f"cmd_{args.handler}"](args) or 0
+        with quiet.filtered_stderr(enabled=not args.verbose):
+            return globals()[f"cmd_{args.handler}"](args) or 0
     except MnistlabError as error:
         if getattr(error, "traceback", None):
             print(error.traceback.rstrip(), file=sys.stderr)

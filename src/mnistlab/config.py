@@ -34,7 +34,7 @@ DEFAULT_ACTIVATIONS = {"mlp": "relu", "cnn": "relu", "rnn": "tanh"}
 BACKENDS = ("auto", "jax", "tensorflow", "torch")
 PRECISIONS = ("float32", "bf16")
 CHOICES = {
-    "model": FAMILIES,
+    "family": FAMILIES,
     "activation": ACTIVATIONS,
     "output_activation": OUTPUT_ACTIVATIONS,
     "loss": LOSSES,
@@ -46,12 +46,16 @@ CHOICES = {
     "precision": PRECISIONS,
 }
 RUN_STATUSES = ("running", "done", "failed", "diverged", "interrupted")
+# Choices of the commands around a config, kept here so the CLI lists them without importing their modules.
+EXECUTORS = ("local", "ray")
+RUNTIMES = ("keras", "onnx")
+EXPORT_FORMATS = ("onnx", "keras", "saved_model")
 ALIASES = {"activation": {"none": "linear"}, "pooling": {"avg": "average"}, "precision": {"fp32": "float32", "bfloat16": "bf16", "mixed_bfloat16": "bf16"}}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    model: str = "mlp"
+    family: str = "mlp"  # mlp, cnn or rnn: which of the chapter's networks
 
     # Layers, shared by the families that have them. activation=None means the
     # family's usual one: relu for mlp and cnn, tanh for the recurrent cells.
@@ -114,7 +118,7 @@ class Config:
             value = _coerce(field.name, getattr(self, field.name))
             object.__setattr__(self, field.name, value)
         if self.activation is None:
-            object.__setattr__(self, "activation", DEFAULT_ACTIVATIONS[self.model])
+            object.__setattr__(self, "activation", DEFAULT_ACTIVATIONS[self.family])
         self._validate()
 
     def _validate(self):
@@ -149,7 +153,7 @@ class Config:
 
     @property
     def input_shape(self):
-        return INPUT_SHAPES[self.model]
+        return INPUT_SHAPES[self.family]
 
     @property
     def resolved_learning_rate(self):
@@ -160,7 +164,7 @@ class Config:
         result = {}
         for field in dataclasses.fields(self):
             owner = KEY_FAMILY.get(field.name)
-            if owner and owner != self.model and not all_families:
+            if owner and owner != self.family and not all_families:
                 continue
             value = getattr(self, field.name)
             result[field.name] = list(value) if isinstance(value, tuple) else value
@@ -168,12 +172,14 @@ class Config:
 
     @classmethod
     def from_dict(cls, values):
+        values = _renamed(values)
         _check_keys(values)
         return cls(**values)
 
     def replace(self, **changes):
+        changes = _renamed(changes)
         _check_keys(changes)
-        if "model" in changes and "activation" not in changes and self.activation == DEFAULT_ACTIVATIONS[self.model]:
+        if "family" in changes and "activation" not in changes and self.activation == DEFAULT_ACTIVATIONS[self.family]:
             # The old family's default activation is not a choice the user
             # made: the new family gets its own (an LSTM is tanh, not relu).
             changes["activation"] = None
@@ -186,18 +192,24 @@ class Config:
             if "=" not in assignment:
                 raise ConfigError(f"--set takes key=value, got {assignment!r}")
             key, raw = (part.strip() for part in assignment.split("=", 1))
+            key = RENAMED_KEYS.get(key, key)
             _check_keys({key: raw})
             changes[key] = parse_value(key, raw)
-        model = changes.get("model", self.model)
+        family = changes.get("family", self.family)
         for key in changes:
             owner = KEY_FAMILY.get(key)
-            if owner and owner != model:
-                raise ConfigError(f"{key} applies to {owner} models, but this config builds a {model}; set model={owner} too or drop {key}")
+            if owner and owner != family:
+                raise ConfigError(f"{key} applies to {owner} models, but this config builds a {family}; set family={owner} too or drop {key}")
         return self.replace(**changes)
 
     def config_hash(self):
-        """What was trained: every key but seed, dataset and backend (the store keys those separately)."""
-        content = {k: v for k, v in self.to_dict().items() if k not in RUN_KEYS}
+        """What was trained: every key but seed, dataset and backend (the store keys those separately).
+
+        Hashed under the keys' original names, so that runs recorded before a
+        key was renamed (model -> family) keep their hash and still resume.
+        """
+        original_names = {new: old for old, new in RENAMED_KEYS.items()}
+        content = {original_names.get(k, k): v for k, v in self.to_dict().items() if k not in RUN_KEYS}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def run_key(self, dataset_hash):
@@ -206,13 +218,13 @@ class Config:
 
     def describe(self):
         """A short human description of the model, e.g. 'mlp 256-256 relu dropout 0.45'."""
-        if self.model == "mlp":
+        if self.family == "mlp":
             layers = "-".join(map(str, self.hidden_units))
-        elif self.model == "cnn":
+        elif self.family == "cnn":
             layers = "conv " + "-".join(map(str, self.filters))
         else:
             layers = ("bi-" if self.bidirectional else "") + f"{self.cell} " + "-".join(map(str, self.rnn_units))
-        parts = [self.model, layers, self.activation]
+        parts = [self.family, layers, self.activation]
         if self.dropout_rate:
             parts.append(f"dropout {self.dropout_rate:g}")
         if self.kernel_l2:
@@ -231,6 +243,15 @@ KEY_FAMILY = {
 RUN_KEYS = ("seed", "dataset", "backend")
 FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(Config)}
 VALID_KEYS = tuple(FIELD_TYPES)
+
+
+# Keys renamed since runs were first recorded: old name -> new name. Old run
+# directories, sweep files and `--set model=rnn` keep working.
+RENAMED_KEYS = {"model": "family"}
+
+
+def _renamed(values):
+    return {RENAMED_KEYS.get(key, key): value for key, value in values.items()}
 
 
 def _check_keys(values):
@@ -334,7 +355,7 @@ def _coerce(key, value):
 
 # One line per key for `mnistlab keys`; a test checks every Config field has one.
 KEY_HELP = {
-    "model": "model family: mlp (Listing 1.3.2), cnn (1.4.1) or rnn (1.5.1)",
+    "family": "model family: mlp (Listing 1.3.2), cnn (1.4.1) or rnn (1.5.1)",
     "activation": "hidden layers' activation (default: relu for mlp/cnn, tanh for rnn, as Keras and the book)",
     "dropout_rate": "dropout after each hidden layer (rnn: on the inputs of each step)",
     "kernel_l1": "L1 penalty on hidden layers' weights",
@@ -386,7 +407,7 @@ def _type_name(annotation):
 
 def describe_keys(family=None):
     """Every config key (only FAMILY's and the shared ones, if given): name, type, default, choices, help."""
-    defaults = Config(model=family or "mlp")
+    defaults = Config(family=family or "mlp")
     keys = []
     for field in dataclasses.fields(Config):
         owner = KEY_FAMILY.get(field.name)

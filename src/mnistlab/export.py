@@ -15,9 +15,9 @@ import numpy as np
 
 from mnistlab import backend as backend_lib
 from mnistlab import data, fileio, predict, rundir
+from mnistlab.config import EXPORT_FORMATS as FORMATS
 from mnistlab.errors import ConfigError, MissingExtra, MnistlabError
 
-FORMATS = ("onnx", "keras", "saved_model")
 PARITY_SAMPLES = 1000
 PARITY_TOLERANCE = 1e-4
 

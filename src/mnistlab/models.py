@@ -47,7 +47,7 @@ def _classifier_head(features, inputs, config):
     outputs = layers.Dense(NUM_CLASSES, name="logits")(features)
     # Kept in float32 under mixed precision so that the loss sees full-precision probabilities.
     outputs = layers.Activation(config.output_activation, dtype="float32", name="output")(outputs)
-    return keras.Model(inputs, outputs, name=config.model)
+    return keras.Model(inputs, outputs, name=config.family)
 
 
 @register("mlp")
@@ -128,8 +128,8 @@ def build_optimizer(config):
 
 # How each backend runs the training step; none of it changes what is learned
 # (benchmarks/parity.py checks). Running 32 steps per call into the backend
-# cuts the per-batch Python overhead (the MLP on JAX: 0.51 -> 0.44 s per
-# epoch on a 2-core CPU); torch runs steps one by one either way.
+# cuts the per-batch Python overhead (BENCHMARKS.md has the measurements);
+# torch runs steps one by one either way.
 STEPS_PER_EXECUTION = {"jax": 32, "tensorflow": 32, "torch": 1}
 
 
@@ -155,7 +155,7 @@ def build_model(config: Config, compile=True):
     if config.precision == "bf16":
         keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        model = BUILDERS[config.model](config)
+        model = BUILDERS[config.family](config)
     except ValueError as error:
         # Keras finds impossible geometry (a 28x28 image shrunk below 1x1 by
         # kernels, strides and pools) when it computes the shapes; any other
@@ -163,7 +163,7 @@ def build_model(config: Config, compile=True):
         first_line = str(error).strip().splitlines()[0]
         if "negative" not in first_line.lower():
             raise
-        raise ConfigError(f"this {config.model} config cannot be built: {first_line}; use padding=same, smaller kernels or fewer pooling layers") from None
+        raise ConfigError(f"this {config.family} config cannot be built: {first_line}; use padding=same, smaller kernels or fewer pooling layers") from None
     finally:
         keras.config.set_dtype_policy(previous_policy)
     if compile:

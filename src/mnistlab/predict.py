@@ -7,10 +7,10 @@ import numpy as np
 
 from mnistlab import backend as backend_lib
 from mnistlab import data, preprocess, rundir
+from mnistlab.config import RUNTIMES
 from mnistlab.errors import ConfigError, MissingExtra, RunDirError
 from mnistlab.store import Store
 
-RUNTIMES = ("keras", "onnx")
 ONNX_NAME = "model.onnx"
 
 
@@ -45,7 +45,7 @@ class Predictor:
 
     @property
     def family(self):
-        return self.config.model
+        return self.config.family
 
     def describe(self):
         return {

@@ -71,9 +71,9 @@ def _regularizer(text):
 def _listing_presets():
     listings = book()["listings"]
     configs = {
-        "1.3.2": dict(model="mlp", hidden_units=[256, 256], activation="relu", dropout_rate=0.45),
-        "1.4.1": dict(model="cnn", filters=[64, 64, 64], kernel_size=3, pool_after=[0, 1], pool_size=2, activation="relu", dropout_rate=0.2),
-        "1.5.1": dict(model="rnn", cell="simple", rnn_units=[256], dropout_rate=0.2),
+        "1.3.2": dict(family="mlp", hidden_units=[256, 256], activation="relu", dropout_rate=0.45),
+        "1.4.1": dict(family="cnn", filters=[64, 64, 64], kernel_size=3, pool_after=[0, 1], pool_size=2, activation="relu", dropout_rate=0.2),
+        "1.5.1": dict(family="rnn", cell="simple", rnn_units=[256], dropout_rate=0.2),
     }
     presets = {}
     for number, base in configs.items():
@@ -97,7 +97,7 @@ def _table_presets(mlp_reading=LISTING_READING):
         table_name = f"table-{table_number}"
         for index, row in enumerate(table["rows"], start=1):
             settings = dict(zip(table["columns"], row))
-            config = {"model": table["model"], "epochs": table["epochs"], "batch_size": table["batch_size"], "optimizer": settings["optimizer"]}
+            config = {"family": table["model"], "epochs": table["epochs"], "batch_size": table["batch_size"], "optimizer": settings["optimizer"]}
             config.update(_regularizer(settings["regularizer"]))
             if table["model"] == "mlp":
                 widths = settings["layers"]

@@ -220,7 +220,7 @@ def run_report(run_dir, out):
     if metrics is None:
         raise RunDirError(f"{run_dir}: no metrics.json; report on a finished run directory")
     figures = _figures_dir(out)
-    label = metrics.get("preset") or metrics.get("description") or metrics["model"]
+    label = metrics.get("preset") or metrics.get("description") or metrics["family"]
     curves_path = curves_figure([rundir.read_history(run_dir)], figures / "learning-curves.png", f"Learning curves: {label}")
     accuracy, digit_sections = _digit_sections(run_dir, figures, label)
     summary_rows = [(key, metrics.get(key)) for key in ("preset", "description", "dataset", "backend", "seed", "epochs", "params", "train_accuracy", "val_accuracy", "test_accuracy", "test_loss", "seconds", "mean_epoch_seconds", "config_hash")]

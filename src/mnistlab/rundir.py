@@ -45,7 +45,7 @@ def new_path(config, preset=None, root=None):
     Created here, so that parallel workers starting the same second never share one.
     """
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    label = (preset or config.model).replace("@", "-")
+    label = (preset or config.family).replace("@", "-")
     base = pathlib.Path(root or paths.runs_root()) / f"{stamp}-{label}-{config.backend}-s{config.seed}"
     base.parent.mkdir(parents=True, exist_ok=True)
     candidate, counter = base, 1
@@ -123,7 +123,7 @@ def load_model(run_dir):
     """Activate the run's backend (if Keras is not running yet) and load its model: (model, config)."""
     config, _ = read_config(run_dir)
     path = model_path(run_dir)
-    backend_lib.activate(backend_lib.resolve(config.backend, config.model))
+    backend_lib.activate(backend_lib.resolve(config.backend, config.family))
     import keras
 
     return keras.saving.load_model(path), config
@@ -226,7 +226,7 @@ class Recorder:
 
     def fail(self, status, error):
         """Record a run that raised (`failed`) or was stopped (`interrupted`)."""
-        metrics = {"status": status, "error": error, "preset": self.preset, "model": self.config.model, "config_hash": self.config.config_hash(), "dataset": self.dataset_name, "dataset_hash": self.dataset_hash, "backend": self.config.backend, "seed": self.config.seed}
+        metrics = {"status": status, "error": error, "preset": self.preset, "family": self.config.family, "config_hash": self.config.config_hash(), "dataset": self.dataset_name, "dataset_hash": self.dataset_hash, "backend": self.config.backend, "seed": self.config.seed}
         return self._close(metrics)
 
     def _close(self, metrics):
@@ -271,7 +271,7 @@ def train_and_save(config, dataset=None, preset=None, run_dir=None, index=None, 
         if done is not None:
             raise AlreadyDone(f"this run is already done as run {done['id']} ({done['run_dir']}); use --force to train it again")
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-    name, why = backend_lib.choose(config.backend, config.model)
+    name, why = backend_lib.choose(config.backend, config.family)
     log(f"backend {name} ({why})")
     callbacks = list(callbacks)
     if tensorboard:

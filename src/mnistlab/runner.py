@@ -66,7 +66,7 @@ def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=Fa
         if line.startswith(RESULT_PREFIX):
             result = json.loads(line[len(RESULT_PREFIX) :])
     if result is None:
-        raise RunFailed(f"training {preset or config.model} (seed {config.seed}) died in its worker process (exit {completed.returncode})")
+        raise RunFailed(f"training {preset or config.family} (seed {config.seed}) died in its worker process (exit {completed.returncode})")
     if "error" in result:
         raise RunFailed(result["error"], traceback=result.get("traceback"))
     return result

@@ -188,7 +188,7 @@ class Store:
                                      status, attempt, host, pid, machine_json, run_dir, started_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)""",
                 (
-                    key, config.config_hash(), preset, group, config.model, json.dumps(config.to_dict()), config.dataset, dataset_hash,
+                    key, config.config_hash(), preset, group, config.family, json.dumps(config.to_dict()), config.dataset, dataset_hash,
                     config.backend, config.seed, attempt, socket.gethostname(), pid or os.getpid(),
                     json.dumps(machine) if machine else None, str(run_dir) if run_dir else None, started_at or now, now,
                 ),

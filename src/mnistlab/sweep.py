@@ -30,11 +30,10 @@ import tomllib
 
 from mnistlab import backend as backend_lib
 from mnistlab import data, fileio, presets, rundir, runner, stats
-from mnistlab.config import Config
+from mnistlab.config import EXECUTORS, Config
 from mnistlab.errors import ConfigError, MissingExtra, RunFailed
 from mnistlab.store import Store
 
-EXECUTORS = ("local", "ray")
 MAX_ATTEMPTS = 2  # the first try and one retry
 
 

@@ -123,8 +123,7 @@ def train(config: Config, dataset=None, preset=None, recorder=None, callbacks=()
     dataset_hash = dataset.content_hash()
     recorder.start(config, preset, dataset.name, dataset_hash)
     try:
-        with backend_lib.fast_input_pipeline():
-            metrics, model = _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose)
+        metrics, model = _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose)
     except KeyboardInterrupt:
         recorder.fail("interrupted", "interrupted by the user")
         raise
@@ -132,7 +131,7 @@ def train(config: Config, dataset=None, preset=None, recorder=None, callbacks=()
         recorder.fail("failed", f"{type(error).__name__}: {error}")
         raise
     metrics.update(
-        preset=preset, model=config.model, description=config.describe(), config_hash=config.config_hash(),
+        preset=preset, family=config.family, description=config.describe(), config_hash=config.config_hash(),
         dataset=dataset.name, dataset_hash=dataset_hash, backend=config.backend, seed=config.seed,
         params=int(model.count_params()), versions=backend_lib.library_versions(),
     )
@@ -147,9 +146,14 @@ def _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose):
     epochs = _epoch_callback(recorder)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    validation = (arrays.x_val, arrays.y_val) if len(arrays.x_val) else None
+    x, y, batch_size = backend_lib.fit_inputs(arrays.x_train, arrays.y_train, config.batch_size)
+    validation = None
+    if len(arrays.x_val):
+        x_val, y_val, _ = backend_lib.fit_inputs(arrays.x_val, arrays.y_val, config.batch_size, shuffle=False)
+        validation = x_val if y_val is None else (x_val, y_val)
     started = time.perf_counter()
-    model.fit(arrays.x_train, arrays.y_train, batch_size=config.batch_size, epochs=config.epochs, validation_data=validation, callbacks=[epochs, *callbacks], verbose=verbose)
+    # A tf.data pipeline from fit_inputs shuffles itself; fit's own shuffle is for arrays.
+    model.fit(x, y, batch_size=batch_size, epochs=config.epochs, validation_data=validation, shuffle=y is not None, callbacks=[epochs, *callbacks], verbose=verbose)
     train_seconds = time.perf_counter() - started
     last = epochs.rows[-1]
     metrics = {

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Set up mnistlab on a fresh machine: system packages (when we may install
-# them), a virtual environment in .venv, and the package with its test tools.
-# Safe to run again: it only installs what is missing.
+# Set up mnistlab in .venv on a fresh machine. Safe to run again: it installs only what is missing.
+#
+#   bash scripts/setup.sh core   what the main job needs: the core package, and Graphviz for diagrams
+#   bash scripts/setup.sh all    everything, for the test suite: every extra, the test tools, Chromium
+#
+# On Linux x86_64 with Python 3.11 the Python packages are held to requirements/ci-lock.txt,
+# the set CI tests (scripts/lock.sh writes it); elsewhere pip takes the newest versions the
+# ranges in pyproject.toml allow (docs/install.md shows what resolves where).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+profile=${1:-all}
+case "$profile" in
+  core) system=(graphviz); extras="" ;;
+  all) system=(graphviz chromium); extras="[all,test]" ;;
+  *) echo "setup: unknown profile '$profile'; use core or all" >&2; exit 2 ;;
+esac
 
-# System packages: Graphviz draws model diagrams, Debian's dataset-fashion-mnist
-# provides the full-size offline dataset, Chromium runs the browser tests.
-want=(graphviz dataset-fashion-mnist chromium)
+# System packages, when we may install them: Graphviz draws model diagrams; Chromium runs the browser tests.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=()
-  for package in "${want[@]}"; do
+  for package in "${system[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -18,22 +27,29 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-else
-  for tool in dot; do
-    command -v "$tool" >/dev/null 2>&1 || echo "setup: Graphviz is missing; install it (apt-get install graphviz) for model diagrams" >&2
-  done
+elif ! command -v dot >/dev/null 2>&1; then
+  echo "setup: Graphviz is missing; install it (apt-get install graphviz, brew install graphviz) for model diagrams" >&2
 fi
 
 python=${PYTHON:-python3}
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-  echo "setup: mnistlab needs Python 3.11 or newer ($python is $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+if ! "$python" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] <= (3, 13)))'; then
+  echo "setup: mnistlab needs Python 3.11, 3.12 or 3.13 ($python is $("$python" --version 2>&1)); set PYTHON=/path/to/python3.12" >&2
   exit 1
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-# Quiet unless it fails; the stamp skips the install when pyproject.toml is unchanged.
-stamp=.venv/.mnistlab-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing Python packages into .venv (first time: a few minutes)" >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-  .venv/bin/python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ('mnistlab', 'keras', 'jax', 'tensorflow', 'torch', 'pytest')))" && touch "$stamp"
+
+constraints=()
+lock=requirements/ci-lock.txt
+if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] && .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  constraints=(-c "$lock")
+fi
+# The stamp skips the install when nothing it depends on changed.
+stamp=.venv/.mnistlab-$profile
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+  echo "setup: installing mnistlab ($profile) into .venv (first time: a few minutes)" >&2
+  [ ${#constraints[@]} -gt 0 ] || echo "setup: no lock for this platform and Python; taking the newest versions pyproject.toml allows" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "${constraints[@]}" -e ".$extras" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  modules="'mnistlab', 'keras', 'jax', 'tensorflow'"
+  [ "$profile" = all ] && modules="$modules, 'torch', 'ray', 'fastapi', 'onnxruntime', 'tensorboard', 'pytest', 'playwright'"
+  .venv/bin/python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ($modules)))" && touch "$stamp"
 fi

@@ -67,10 +67,17 @@ def write_npz(path, dataset, **replace):
     return path
 
 
-def run_cli(*args, env=None, timeout=600):
-    """Run `python -m mnistlab ARGS` in a fresh process (a fresh Keras backend)."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("KERAS_BACKEND", None)  # the CLI chooses the backend itself
+def run_cli(*args, env=None, timeout=600, keep_backend=False):
+    """Run `python -m mnistlab ARGS` in a fresh process (a fresh Keras backend).
+
+    KERAS_BACKEND (set to jax for the in-process tests) is removed so that the
+    CLI chooses, unless `keep_backend` (then `env` may set it).
+    """
+    full_env = {**os.environ}
+    full_env.pop("KERAS_BACKEND", None)
+    full_env.update(env or {})
+    if not keep_backend:
+        full_env.pop("KERAS_BACKEND", None)
     return subprocess.run([sys.executable, "-m", "mnistlab", *map(str, args)], capture_output=True, text=True, env=full_env, timeout=timeout)
 
 

@@ -19,6 +19,8 @@ def test_presets_lists_listings_and_rows(capsys):
 def test_summary_gives_the_books_totals(capsys):
     for preset, total in (("listing-1.3.2", "269,322"), ("listing-1.4.1", "80,266"), ("listing-1.5.1", "75,530")):
         result = run_main(capsys, "summary", preset)
+        # Readable in an 80-column terminal, the Param # column whole.
+        assert "Param #" in result.stdout and max(len(line) for line in result.stdout.splitlines()) <= 80
         assert result.returncode == 0, result.stderr
         assert f"Total params: {total}" in result.stdout
 
@@ -38,12 +40,20 @@ def test_data_prints_book_format_and_writes_grid(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_plot_writes_png_and_svg(tmp_path):
+def test_plot_writes_png_and_svg_that_render_whole(tmp_path, capsys, browser_page):
     for name in ("cnn.png", "rnn.svg"):
-        result = run_cli("plot", "listing-1.4.1" if name.startswith("cnn") else "listing-1.5.1", "--out", tmp_path / name)
+        result = run_main(capsys, "plot", "listing-1.4.1" if name.startswith("cnn") else "listing-1.5.1", "--out", tmp_path / name)
         assert result.returncode == 0, result.stderr
         assert (tmp_path / name).stat().st_size > 1000
-    assert_one_line_error(run_cli("plot", "listing-1.4.1", "--out", tmp_path / "x.pdf"), ".png or .svg")
+    assert_one_line_error(run_main(capsys, "plot", "listing-1.4.1", "--out", tmp_path / "x.pdf"), ".png or .svg")
+    # In a browser, the whole drawing lies inside the SVG's own box (the output layer included).
+    browser_page.goto((tmp_path / "rnn.svg").as_uri())
+    svg, drawing = browser_page.evaluate("""() => {
+        const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+        return [box(document.querySelector('svg')), box(document.querySelector('#graph0'))];
+    }""")
+    assert drawing[0] >= svg[0] - 1 and drawing[1] >= svg[1] - 1 and drawing[2] <= svg[2] + 1 and drawing[3] <= svg[3] + 1, (svg, drawing)
+    assert "output" in browser_page.text_content("svg")
 
 
 def test_train_json_then_evaluate(tmp_path):
@@ -139,3 +149,17 @@ def test_diverged_run_exits_non_zero(tmp_path):
     )
     assert_one_line_error(result, "diverged")
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "diverged"
+
+
+def test_version_keys_and_tensorboard(tmp_path, capsys):
+    from mnistlab import __version__
+
+    assert run_main(capsys, "keys", "rnn").returncode == 0
+    listing = run_main(capsys, "keys", "cnn").stdout
+    assert "padding" in listing and "hidden_units" not in listing and "valid, same" in listing
+    result = run_cli("--version")
+    assert result.stdout.strip() == f"mnistlab {__version__}"
+    logs = tmp_path / "tb"
+    result = run_cli("train", "--set", "hidden_units=8", "--epochs", "1", "--limit", "200", "--dataset", "mnist-mini", "--tensorboard", logs, "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert any(path.name.startswith("events.out.tfevents") for path in logs.rglob("*"))

@@ -59,3 +59,20 @@ def test_verbose_shows_what_the_filter_hides(tmp_path):
     assert quiet.returncode == loud.returncode == 0, quiet.stderr + loud.stderr
     assert "backend tensorflow" in quiet.stderr and "oneDNN custom operations" not in quiet.stderr
     assert "oneDNN custom operations" in loud.stderr
+
+
+def _all_parsers(parser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, type(parser._subparsers._group_actions[0])) if parser._subparsers else False:
+            for sub in action.choices.values():
+                yield from _all_parsers(sub)
+
+
+def test_every_option_has_help():
+    missing = []
+    for parser in _all_parsers(arguments.build_parser()):
+        for action in parser._actions:
+            if action.option_strings and action.dest not in ("help", "version") and not action.help:
+                missing.append(f"{parser.prog} {action.option_strings[0]}")
+    assert not missing, missing

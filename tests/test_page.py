@@ -54,6 +54,9 @@ def test_page_draws_and_shows_three_predictions(live_server, browser_page):
     assert families == ["mlp", "cnn", "rnn"]
     assert page.locator(".model .bar").count() == 30
     assert page.locator("#status").inner_text() == ""
+    # Each card says what was trained and how well: settings, test accuracy, dataset.
+    about = page.eval_on_selector_all(".model .about", "cards => cards.map(c => c.textContent)")
+    assert all("test " in text and "% on mnist-mini" in text for text in about), about
     page.click("#clear")
     assert page.locator(".model").count() == 0
     draw_stroke(page, ONE)

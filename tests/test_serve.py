@@ -93,3 +93,31 @@ def test_concurrent_bombs_never_lift_the_size_guard(client, mini):
             assert response.status_code == 413 and "too large" in response.json()["error"]
         else:
             assert response.status_code == 200 and len(response.json()["predictions"]) == 3
+
+
+def test_api_page_works_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and 'href="/openapi.json"' in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+
+
+def test_models_describe_settings_and_accuracy(client):
+    models = client.get("/api/models").json()["models"]
+    assert [m["family"] for m in models] == ["mlp", "cnn", "rnn"]
+    assert all(m["test_accuracy"] is not None and m["dataset"] == "mnist-mini" for m in models)
+    assert models[1]["description"].startswith("cnn conv 8-8")
+
+
+def test_serve_picks_the_best_validation_run_not_the_latest(tmp_path):
+    from mnistlab import predict
+    from mnistlab.config import Config
+    from mnistlab.store import Store
+
+    with Store(tmp_path / "runs.db") as store:
+        for seed, validation in ((0, 0.97), (1, 0.13)):  # the latest run is the bad one
+            run_dir = tmp_path / f"run{seed}"
+            run_dir.mkdir()
+            (run_dir / "model.keras").write_bytes(b"model")
+            run_id = store.start_run(Config(seed=seed), "ab" * 32, run_dir=run_dir)
+            store.finish_run(run_id, "done", {"val_accuracy": validation, "test_accuracy": validation, "run_dir": str(run_dir)})
+    assert predict.best_runs_per_family(tmp_path / "runs.db") == [str(tmp_path / "run0")]

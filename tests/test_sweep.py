@@ -199,6 +199,8 @@ def test_runs_list_show_compare(tmp_path):
     assert "optimizer=adam" in result.stdout and "optimizer=sgd" in result.stdout
     listing = run_cli("runs", "list", "--store", store_path)
     assert listing.stdout.count(" done ") == 4
+    # Each run shows what sets it apart, not just "mlp".
+    assert listing.stdout.count("mlp 16 relu adam") == 2 and listing.stdout.count("mlp 16 relu sgd") == 2
     show = json.loads(run_cli("runs", "show", "1", "--store", store_path, "--json").stdout)
     assert show["status"] == "done" and len(show["epochs"]) == 1 and show["config"]["optimizer"] in ("adam", "sgd")
     with Store(store_path) as store:
@@ -209,4 +211,17 @@ def test_runs_list_show_compare(tmp_path):
     assert verdict["n_a"] == verdict["n_b"] == 2 and verdict["mean_a"] > verdict["mean_b"]
     assert "significant at 95%" in verdict["verdict"]
     assert_one_line_error(run_cli("runs", "compare", "listing-1.3.2", hashes["sgd"], "--store", store_path), "no finished runs match")
+    # A group with two setups: refused with the setups named by their settings.
+    assert_one_line_error(run_cli("runs", "compare", "group=tiny", hashes["sgd"], "--store", store_path), "matches 2 setups", "mlp 16 relu adam", "mlp 16 relu sgd")
+    readable = run_cli("runs", "show", "1", "--store", store_path).stdout
+    assert readable.startswith("run 1: done") and "epoch   loss" in readable
     assert_one_line_error(run_cli("runs", "show", "99", "--store", store_path), "no run with id 99")
+
+
+def test_table_files_name_every_setting_that_changes_them():
+    """The two readings of Table 1.3.2 (and any dataset, seeds, epochs, limit) get different files and headers."""
+    named = {reading: reproduce.table_naming("table-1.3.2", "mnist-mini", 3, 20, None, reading) for reading in ("listing", "three-hidden")}
+    assert named["listing"][0] != named["three-hidden"][0]
+    assert "read as three-hidden" in named["three-hidden"][1] and "read as listing" in named["listing"][1]
+    stems = {reproduce.table_naming("table-1.4.1", *settings)[0] for settings in (("mnist", 3, 10), ("mnist", 2, 10), ("mnist", 3, 1), ("mnist-mini", 3, 10), ("mnist", 3, 10, 500))}
+    assert len(stems) == 5

@@ -51,9 +51,17 @@ def pin(config, in_this_process=True):
     return config.replace(backend=resolve(config.backend, config.family, in_this_process))
 
 
+def installed(module):
+    """Whether MODULE can be imported here (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a broken or hidden package counts as missing
+        return False
+
+
 def activate(name):
     """Make `name` the Keras backend of this process; fail clearly if Keras already runs another."""
-    if importlib.util.find_spec(name) is None:
+    if not installed(name):
         if name == "torch":
             raise MissingExtra("the torch backend", "torch")
         raise ConfigError(f"backend {name} is not installed; run the README's setup command or pip install {name}")

@@ -4,13 +4,12 @@ Keras is imported only inside commands, after the backend has been chosen
 from the config, because Keras fixes its backend at import.
 """
 
-import importlib.util
 import json
 import os
 import pathlib
 import sys
 
-from mnistlab import arguments, presets, quiet
+from mnistlab import arguments, backend, presets, quiet
 from mnistlab import config as config_lib
 from mnistlab.errors import MissingExtra, MnistlabError
 
@@ -34,7 +33,7 @@ def config_from_args(args):
 
 
 def need(module, what, extra):
-    if importlib.util.find_spec(module) is None:
+    if not backend.installed(module):
         raise MissingExtra(what, extra)
 
 

@@ -152,14 +152,14 @@ class Config:
     # ------------------------------------------------------------------
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int, ...]:
         return INPUT_SHAPES[self.family]
 
     @property
-    def resolved_learning_rate(self):
+    def resolved_learning_rate(self) -> float:
         return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATES[self.optimizer]
 
-    def to_dict(self, all_families=False):
+    def to_dict(self, all_families: bool = False) -> dict:
         """Plain JSON-able dict; other families' keys are left out unless asked."""
         result = {}
         for field in dataclasses.fields(self):
@@ -171,12 +171,12 @@ class Config:
         return result
 
     @classmethod
-    def from_dict(cls, values):
+    def from_dict(cls, values: dict) -> "Config":
         values = _renamed(values)
         _check_keys(values)
         return cls(**values)
 
-    def replace(self, **changes):
+    def replace(self, **changes) -> "Config":
         changes = _renamed(changes)
         _check_keys(changes)
         if "family" in changes and "activation" not in changes and self.activation == DEFAULT_ACTIVATIONS[self.family]:
@@ -185,7 +185,7 @@ class Config:
             changes["activation"] = None
         return dataclasses.replace(self, **changes)
 
-    def with_overrides(self, assignments):
+    def with_overrides(self, assignments: list[str]) -> "Config":
         """Apply `key=value` strings (the CLI's --set) and return the new config."""
         changes = {}
         for assignment in assignments:
@@ -202,7 +202,7 @@ class Config:
                 raise ConfigError(f"{key} applies to {owner} models, but this config builds a {family}; set family={owner} too or drop {key}")
         return self.replace(**changes)
 
-    def config_hash(self):
+    def config_hash(self) -> str:
         """What was trained: every key but seed, dataset and backend (the store keys those separately).
 
         Hashed under the keys' original names, so that runs recorded before a
@@ -212,11 +212,11 @@ class Config:
         content = {original_names.get(k, k): v for k, v in self.to_dict().items() if k not in RUN_KEYS}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
-    def run_key(self, dataset_hash):
+    def run_key(self, dataset_hash: str) -> str:
         """What makes two runs the same run: config hash, dataset content, backend and seed."""
         return f"{self.config_hash()}:{dataset_hash[:16]}:{self.backend}:{self.seed}"
 
-    def describe(self):
+    def describe(self) -> str:
         """A short human description of the model, e.g. 'mlp 256-256 relu dropout 0.45'."""
         if self.family == "mlp":
             layers = "-".join(map(str, self.hidden_units))
@@ -271,7 +271,7 @@ def _base_type(annotation):
     return annotation, False
 
 
-def parse_value(key, raw):
+def parse_value(key: str, raw: str):
     """Parse a --set string for `key` with the field's type."""
     annotation, optional = _base_type(FIELD_TYPES[key])
     text = raw.strip()
@@ -405,7 +405,7 @@ def _type_name(annotation):
     return name + (" or none" if optional else "")
 
 
-def describe_keys(family=None):
+def describe_keys(family: str | None = None) -> list[dict]:
     """Every config key (only FAMILY's and the shared ones, if given): name, type, default, choices, help."""
     defaults = Config(family=family or "mlp")
     keys = []

@@ -276,11 +276,11 @@ def load_fashion_mnist(allow_download=True):
     return read_idx_dir(directory, name="fashion-mnist")
 
 
-def load_mnist_mini():
+def load_mnist_mini() -> Dataset:
     return read_npz(MINI_PATH, name="mnist-mini")
 
 
-def load_dataset(spec="auto", allow_download=True, notice=None):
+def load_dataset(spec: str | None = "auto", allow_download: bool = True, notice=None) -> Dataset:
     """Load a dataset by name (mnist, fashion-mnist, mnist-mini, auto) or path.
 
     `auto` is MNIST when it is cached or can be downloaded, else mnist-mini;
@@ -307,7 +307,7 @@ def load_dataset(spec="auto", allow_download=True, notice=None):
     raise DataError(f"unknown dataset {spec!r}: use one of {', '.join(BUILTIN_NAMES)}, auto, a directory of idx files or a .npz file")
 
 
-def pinned_name(spec, dataset):
+def pinned_name(spec: str | None, dataset: Dataset) -> str:
     """What a config records as its dataset: the loaded dataset's name where the spec was 'auto'."""
     return dataset.name if spec in (None, "auto") else spec
 
@@ -316,7 +316,7 @@ def pinned_name(spec, dataset):
 # Preparation for training
 
 
-def label_counts(labels):
+def label_counts(labels: np.ndarray) -> dict[int, int]:
     """{label: count} like the book's `dict(zip(*np.unique(y, return_counts=True)))`."""
     unique, counts = np.unique(labels, return_counts=True)
     return {int(label): int(count) for label, count in zip(unique, counts)}
@@ -334,12 +334,12 @@ def split_validation(x, y, fraction, seed):
     return x[kept], y[kept], x[held_out], y[held_out]
 
 
-def prepare_images(images, input_shape):
+def prepare_images(images: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 in [0, 1] reshaped to (N, *input_shape)."""
     images = np.asarray(images)
     return (images.reshape((len(images),) + tuple(input_shape)).astype(np.float32)) / np.float32(255.0)
 
 
-def one_hot(labels, num_classes=NUM_CLASSES):
+def one_hot(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[np.asarray(labels)]
 

@@ -6,7 +6,6 @@ trained the run. Every ONNX export is checked against Keras on real test
 digits before it is kept.
 """
 
-import importlib.util
 import pathlib
 import shutil
 import tempfile
@@ -40,7 +39,7 @@ def export(run_dir, export_format="onnx", out=None):
         return {"format": "keras", "path": str(out)}
     if export_format == "onnx":
         for module in ("onnx", "onnxruntime", "tf2onnx"):
-            if importlib.util.find_spec(module) is None:
+            if not backend_lib.installed(module):
                 raise MissingExtra("mnistlab export --format onnx", "onnx")
     backend_lib.activate("tensorflow")
     import keras

@@ -7,6 +7,7 @@ figures show what the numbers say.
 
 import pathlib
 import re
+import textwrap
 
 import numpy as np
 
@@ -77,7 +78,9 @@ def activations_figure(path):
         axis.axhline(0, color="gray", linewidth=0.5)
         axis.axvline(0, color="gray", linewidth=0.5)
         formula = formulas[name] if name != "elu" else formulas[name].replace("a tunable", "a = 1")
-        axis.set_title(f"{name}\n{formula}", fontsize=9)
+        # SELU's constants are printed to 31 digits in the book; 4 are enough to read.
+        formula = re.sub(r"\d+\.\d{5,}", lambda match: f"{float(match.group()):.4f}", formula)
+        axis.set_title(f"{name}\n" + "\n".join(textwrap.wrap(formula, 40)), fontsize=9)
         axis.grid(alpha=0.3)
     figure.suptitle("Activation functions (Table 1.3.1)")
     figure.tight_layout()
@@ -99,12 +102,14 @@ def one_minimum_figure(path):
     minimum = facts["minimum"]
     axis.plot([minimum["x"]], [minimum["y"]], "k*", markersize=14, label=f"minimum y = {minimum['y']} at x = {minimum['x']}")
     first_step = gradient_descent_path(coefficients, start, rate, steps=1)
-    axis.annotate(f"{facts['example']}\n(computed: {first_step[0]:g} -> {first_step[1]:g})", xy=(start, np.polyval(coefficients, start)), xytext=(-1.4, 3.5), fontsize=8, arrowprops=dict(arrowstyle="->"))
+    # The book's worked first step, recomputed, as a note under the plot (clear of the legend).
+    axis.plot([start], [np.polyval(coefficients, start)], "o", markersize=10, markerfacecolor="none", markeredgecolor="black")
+    figure.text(0.5, -0.02, f"Circled, the book's worked example: {facts['example']} (computed: {first_step[0]:g} -> {first_step[1]:g})", ha="center", va="top", fontsize=8, wrap=True)
     axis.set_xlabel("x")
     axis.set_ylabel("y")
     axis.set_ylim(-2, 5)
     axis.set_title("Gradient descent: too small, good and too large learning rates (12 steps)")
-    axis.legend(fontsize=8, loc="upper right")
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axis.grid(alpha=0.3)
     return plots.save_figure(figure, path)
 

@@ -5,6 +5,7 @@ Importing this module imports Keras, so the backend must be chosen first
 the family's input shape and lets Keras compute every other shape.
 """
 
+import pathlib
 import shutil
 
 import keras
@@ -191,14 +192,23 @@ def predict(model, inputs):
 
 def summary_text(model):
     lines = []
-    model.summary(print_fn=lambda line, **kwargs: lines.append(line), line_length=90)
+    # 80 columns: a terminal's default width, so the Param # column is never cut.
+    model.summary(print_fn=lambda line, **kwargs: lines.append(line), line_length=80)
     return "\n".join(lines)
 
 
 def plot(model, path):
-    """Write the model diagram (PNG or SVG, from the extension) with pydot and Graphviz."""
+    """Write the model diagram (PNG or SVG, from the extension) with pydot and Graphviz.
+
+    Written with pydot directly rather than keras.utils.plot_model, which
+    returns an IPython image where IPython is installed (and fails for SVG).
+    SVG gets no dpi: Graphviz would scale the drawing by dpi/72 inside an
+    unscaled viewBox, cutting off its lower right part in browsers.
+    """
     if shutil.which("dot") is None:
         raise MnistlabError("Graphviz is not installed: apt-get install graphviz (Debian/Ubuntu) or brew install graphviz (macOS)")
+    export_format = pathlib.Path(path).suffix.lower().lstrip(".")
+    dot = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=True, show_layer_activations=True, dpi=96 if export_format == "png" else None)
     with fileio.atomic_path(path) as temp_path:
-        keras.utils.plot_model(model, to_file=str(temp_path), show_shapes=True, show_layer_names=True, show_layer_activations=True, dpi=96)
+        dot.write(str(temp_path), format=export_format)
     return path

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 
 from mnistlab import backend as backend_lib
-from mnistlab import data, preprocess, rundir
+from mnistlab import data, presets, preprocess, rundir
 from mnistlab.config import RUNTIMES
 from mnistlab.errors import ConfigError, MissingExtra, RunDirError
 from mnistlab.store import Store
@@ -24,7 +24,7 @@ class Predictor:
     many threads.
     """
 
-    def __init__(self, run_dir, runtime="keras"):
+    def __init__(self, run_dir: str | pathlib.Path, runtime: str = "keras"):
         if runtime not in RUNTIMES:
             raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self.run_dir = pathlib.Path(run_dir)
@@ -44,10 +44,10 @@ class Predictor:
             self._model = keras.saving.load_model(rundir.model_path(self.run_dir))
 
     @property
-    def family(self):
+    def family(self) -> str:
         return self.config.family
 
-    def describe(self):
+    def describe(self) -> dict:
         return {
             "id": self.run_dir.name,
             "family": self.family,
@@ -56,10 +56,10 @@ class Predictor:
             "runtime": self.runtime,
             "dataset": self.config.dataset,
             "test_accuracy": self.metrics.get("test_accuracy"),
-            "description": self.config.describe(),
+            "description": presets.describe(self.config, self.preset),
         }
 
-    def predict(self, images):
+    def predict(self, images: np.ndarray) -> np.ndarray:
         """(N, 28, 28) floats in [0, 1] -> (N, 10) class probabilities."""
         images = np.asarray(images, dtype=np.float32)
         if images.ndim == 2:
@@ -98,7 +98,7 @@ def top_k(probabilities, k):
     return [{"class": int(c), "probability": float(probabilities[c])} for c in order]
 
 
-def predict_files(run_dir, paths, top=3, runtime="keras", backend="auto", show_input_dir=None, predictor=None):
+def predict_files(run_dir, paths, top: int = 3, runtime: str = "keras", backend: str = "auto", show_input_dir=None, predictor: "Predictor | None" = None) -> list[dict]:
     """Classify image files; one dict per file with the top classes and preprocessing details."""
     if not 1 <= top <= data.NUM_CLASSES:
         raise ConfigError(f"--top must be between 1 and {data.NUM_CLASSES}, got {top}")
@@ -118,7 +118,7 @@ def predict_files(run_dir, paths, top=3, runtime="keras", backend="auto", show_i
     return results
 
 
-def best_runs_per_family(store_path=None):
+def best_runs_per_family(store_path=None) -> list[str]:
     """Per family, the finished run with a saved model and the best validation accuracy (never the test set's)."""
     chosen = {}
     with Store(store_path) as store:

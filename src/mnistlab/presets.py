@@ -47,7 +47,7 @@ class Preset:
     row: int | None = None
     settings: dict = dataclasses.field(default_factory=dict)  # the row's columns as the book prints them
 
-    def build_config(self, **overrides):
+    def build_config(self, **overrides) -> Config:
         return Config.from_dict({**self.config, **overrides})
 
 
@@ -127,18 +127,18 @@ def _table_presets(mlp_reading=LISTING_READING):
 
 
 @functools.cache
-def all_presets():
+def all_presets() -> dict[str, Preset]:
     """Every preset, listings first, in the book's order."""
     return {**_listing_presets(), **_table_presets()}
 
 
-def split_tag(name):
+def split_tag(name: str) -> tuple[str, str | None]:
     """'table-1.3.2-row9@three-hidden' -> ('table-1.3.2-row9', 'three-hidden'); no tag -> (name, None)."""
     base, _, tag = name.partition("@")
     return base, tag or None
 
 
-def describe(config, preset=None):
+def describe(config: Config, preset: str | None = None) -> str:
     """A short description naming what differs from the preset: 'listing-1.4.1 +padding=same +pooling=average'.
 
     Without a preset, the config's own description ('mlp 256-256 relu dropout 0.45 adam').
@@ -155,7 +155,7 @@ def describe(config, preset=None):
     return " ".join([preset, *changed])
 
 
-def get(name):
+def get(name: str) -> Preset:
     """Look a preset up by name; `table-1.3.2-rowN@three-hidden` selects the other MLP reading."""
     presets = all_presets()
     if name in presets:
@@ -170,7 +170,7 @@ def get(name):
     raise ConfigError(f"unknown preset {name!r}{hint}; `mnistlab presets` lists them")
 
 
-def table_rows(table, mlp_reading=LISTING_READING):
+def table_rows(table: str, mlp_reading: str = LISTING_READING) -> list[Preset]:
     """The presets of one table (`table-1.3.2`...), in row order."""
     if table not in TABLES:
         raise ConfigError(f"unknown table {table!r}; choose one of {', '.join(TABLES)} or all")

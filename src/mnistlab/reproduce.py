@@ -131,6 +131,14 @@ def write_outputs(out_dir, stem, table, rows, context, meta):
     return written
 
 
+def table_naming(table, dataset_name, seed_count, epochs, limit=None, mlp_reading=presets.LISTING_READING):
+    """(file stem, header context) of a reproduced table: every setting that changes it is in both."""
+    reading = mlp_reading if table == "table-1.3.2" else None
+    context = f"{dataset_name}, {seed_count} seed(s), {epochs} epochs" + (f", first {limit} training samples" if limit else "") + (f", MLP widths read as {reading}" if reading else "")
+    stem = f"{table}-{dataset_name}-s{seed_count}-e{epochs}" + (f"-n{limit}" if limit else "") + (f"-{reading}" if reading else "")
+    return stem, context
+
+
 def reproduce(table, seeds=3, dataset="auto", epochs=None, limit=None, workers=1, executor="local", address=None, store_path=None, out_dir=None, backend="auto", mlp_reading=presets.LISTING_READING, log=None):
     """Run (or resume) the reproduction of one table or `all`; return {table: {"rows", "paths", "markdown"}}."""
     tables = expand_tables(table)
@@ -145,9 +153,7 @@ def reproduce(table, seeds=3, dataset="auto", epochs=None, limit=None, workers=1
         for name in tables:
             rows = summarize_rows(name, plans[name], store, mlp_reading)
             first = plans[name][0].config
-            reading = mlp_reading if name == "table-1.3.2" else None
-            context = f"{loaded.name}, {seed_count} seed(s), {first.epochs} epochs" + (f", first {limit} training samples" if limit else "") + (f", MLP widths read as {reading}" if reading else "")
-            stem = f"{name}-{loaded.name}-s{seed_count}-e{first.epochs}" + (f"-n{limit}" if limit else "") + (f"-{reading}" if reading else "")
+            stem, context = table_naming(name, loaded.name, seed_count, first.epochs, limit, mlp_reading)
             meta = {"dataset": loaded.name, "dataset_hash": loaded.content_hash(), "seeds": seed_count, "epochs": first.epochs, "limit": limit, "mlp_reading": mlp_reading}
             written = write_outputs(out_dir, stem, name, rows, context, meta)
             results[name] = {"rows": rows, "paths": written, "markdown": markdown(name, rows, context)}

@@ -29,7 +29,7 @@ import time
 from mnistlab import backend as backend_lib
 from mnistlab import data, fileio, paths, train
 from mnistlab.config import Config
-from mnistlab.errors import MnistlabError, RunDirError
+from mnistlab.errors import MissingExtra, MnistlabError, RunDirError
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
@@ -84,20 +84,20 @@ def _read_json(path):
         raise RunDirError(f"{path}: not valid JSON ({error})") from None
 
 
-def read_config(run_dir):
+def read_config(run_dir) -> tuple[Config, str | None]:
     """(Config, preset name or None) of a run directory; no Keras import."""
     values = _read_json(check(run_dir) / CONFIG_FILE)
     preset = values.pop("preset", None)
     return Config.from_dict(values), preset
 
 
-def read_metrics(run_dir):
+def read_metrics(run_dir) -> dict | None:
     """metrics.json as a dict, or None for a run that has not finished."""
     path = pathlib.Path(run_dir) / METRICS_FILE
     return _read_json(path) if path.exists() else None
 
 
-def read_history(run_dir):
+def read_history(run_dir) -> list[dict]:
     path = pathlib.Path(run_dir) / HISTORY_FILE
     if not path.exists():
         return []
@@ -129,7 +129,7 @@ def load_model(run_dir):
     return keras.saving.load_model(path), config
 
 
-def evaluate(run_dir, dataset=None):
+def evaluate(run_dir, dataset=None) -> dict:
     """Reload a run's model and evaluate it on a test set (the run's dataset by default)."""
     model, config = load_model(run_dir)
     from mnistlab import models  # imports Keras: only once the run's backend is active
@@ -254,7 +254,7 @@ class AlreadyDone(MnistlabError):
     """The same run (config, dataset, backend, seed) has already finished."""
 
 
-def train_and_save(config, dataset=None, preset=None, run_dir=None, index=None, group=None, force=False, callbacks=(), verbose=None, tensorboard=None, log=None):
+def train_and_save(config: Config, dataset=None, preset: str | None = None, run_dir=None, index=None, group: str | None = None, force: bool = False, callbacks=(), verbose=None, tensorboard=None, log=None) -> dict:
     """Train CONFIG and record it: the run directory, and the store when `index` is given.
 
     With an index, a run whose key already finished is not trained again
@@ -275,6 +275,8 @@ def train_and_save(config, dataset=None, preset=None, run_dir=None, index=None, 
     log(f"backend {name} ({why})")
     callbacks = list(callbacks)
     if tensorboard:
+        if not backend_lib.installed("tensorboard"):
+            raise MissingExtra("--tensorboard", "tensorboard")
         backend_lib.activate(name)
         import keras
 

@@ -28,9 +28,26 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 PAGE = pathlib.Path(__file__).parent / "web" / "index.html"
 
 
-def create_app(predictors):
-    """The app serving `predictors` (a list of mnistlab.predict.Predictor)."""
-    app = FastAPI(title="mnistlab", version="1", description="Draw a digit; see what the MLP, CNN and RNN make of it.")
+API_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mnistlab API</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 46em; margin: 2em auto">
+<h1>mnistlab API</h1>
+<p>The schema is <a href="/openapi.json">/openapi.json</a> (OpenAPI 3): load it into any OpenAPI viewer.
+This page is served from here, with nothing fetched from elsewhere, so it works offline.</p>
+<ul>
+<li><code>POST /api/predict</code>: image bytes (PNG, JPEG, BMP, GIF, TIFF, WebP, .npy) or JSON <code>{"pixels": 28x28 numbers}</code>;
+the answer has the 28x28 input and each model's probabilities. Bad input gets a 4xx with <code>{"error": "..."}</code>.</li>
+<li><code>GET /api/models</code>: the models served, with their settings and test accuracy.</li>
+<li><code>GET /healthz</code>: liveness.</li>
+</ul></body></html>"""
+
+
+def create_app(predictors, chosen_by=None):
+    """The app serving `predictors` (a list of mnistlab.predict.Predictor).
+
+    `chosen_by`: how the runs were picked, shown on the page (e.g. "best validation accuracy in the store").
+    """
+    # The interactive /docs of FastAPI loads Swagger UI from a CDN, blank offline: a local page instead.
+    app = FastAPI(title="mnistlab", version="1", description="Draw a digit; see what the MLP, CNN and RNN make of it.", docs_url=None, redoc_url=None)
     models = {predictor.describe()["id"]: predictor for predictor in predictors}
 
     @app.exception_handler(MnistlabError)
@@ -53,13 +70,17 @@ def create_app(predictors):
     def page():
         return HTMLResponse(PAGE.read_text())
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_page():
+        return HTMLResponse(API_PAGE)
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok", "models": len(models)}
 
     @app.get("/api/models")
     def list_models():
-        return {"models": [predictor.describe() for predictor in models.values()]}
+        return {"models": [predictor.describe() for predictor in models.values()], "chosen_by": chosen_by}
 
     @app.post(
         "/api/predict",
@@ -147,7 +168,7 @@ def run(run_dirs=None, host="127.0.0.1", port=8000, runtime="keras", store_path=
     # Warm up each model once so that the first visitor does not wait for compilation.
     for predictor in predictors:
         predictor.predict(np.zeros((1, 28, 28), dtype=np.float32))
-    app = create_app(predictors)
+    app = create_app(predictors, chosen_by="best validation accuracy in the run store" if chosen else None)
     for predictor in predictors:
         described = predictor.describe()
         accuracy = "" if described["test_accuracy"] is None else f", test accuracy {100 * described['test_accuracy']:.1f}% on {described['dataset']}"

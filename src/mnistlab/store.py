@@ -106,7 +106,7 @@ def _pid_alive(pid):
 
 
 class Store:
-    def __init__(self, path=None):
+    def __init__(self, path: str | os.PathLike | None = None):
         self.path = paths.store_path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + 60
@@ -177,7 +177,7 @@ class Store:
     # ------------------------------------------------------------------
     # Writing
 
-    def start_run(self, config, dataset_hash, preset=None, group=None, run_dir=None, machine=None, pid=None, started_at=None):
+    def start_run(self, config: Config, dataset_hash: str, preset: str | None = None, group: str | None = None, run_dir=None, machine: dict | None = None, pid: int | None = None, started_at: float | None = None) -> int:
         """Record a run as `running`; return its id."""
         now = time.time()
         key = config.run_key(dataset_hash)
@@ -195,7 +195,7 @@ class Store:
             )
             return cursor.lastrowid
 
-    def finish_run(self, run_id, status, metrics=None, history=None, error=None):
+    def finish_run(self, run_id: int, status: str, metrics: dict | None = None, history: list[dict] | None = None, error: str | None = None) -> str:
         """Close a run with its final status, metrics and per-epoch history; return the status."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"final status must be one of {FINAL_STATUSES}, got {status!r}")
@@ -228,7 +228,7 @@ class Store:
             )
         return status
 
-    def reap(self):
+    def reap(self) -> int:
         """Mark `running` rows of dead processes on this host as `interrupted`; return how many."""
         host = socket.gethostname()
         rows = self._connection.execute("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)).fetchall()
@@ -244,13 +244,13 @@ class Store:
     # ------------------------------------------------------------------
     # Reading
 
-    def get(self, run_id):
+    def get(self, run_id: int) -> dict:
         row = self._connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise StoreError(f"no run with id {run_id} in {self.path}; `mnistlab runs list` shows the ids")
         return dict(row)
 
-    def show(self, run_id):
+    def show(self, run_id: int) -> dict:
         """One run with its epochs, the JSON columns decoded."""
         run = self.get(run_id)
         run["epochs"] = self.epochs(run_id)
@@ -260,15 +260,15 @@ class Store:
                 run[key.removesuffix("_json")] = json.loads(value)
         return run
 
-    def epochs(self, run_id):
+    def epochs(self, run_id: int) -> list[dict]:
         return [dict(row) for row in self._connection.execute("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))]
 
-    def done_run(self, key):
+    def done_run(self, key: str) -> dict | None:
         """The finished run of KEY (the first one, where it was repeated), or None."""
         row = self._connection.execute("SELECT * FROM runs WHERE run_key = ? AND status = 'done'", (key,)).fetchone()
         return dict(row) if row else None
 
-    def runs(self, status=None, preset=None, config_hash=None, group=None, dataset_hash=None, backend=None, limit=None):
+    def runs(self, status: str | None = None, preset: str | None = None, config_hash: str | None = None, group: str | None = None, dataset_hash: str | None = None, backend: str | None = None, limit: int | None = None) -> list[dict]:
         clauses, values = [], []
         for column, value in (("status", status), ("preset", preset), ("group_name", group), ("dataset_hash", dataset_hash), ("backend", backend)):
             if value is not None:
@@ -281,7 +281,7 @@ class Store:
         tail = f" LIMIT {int(limit)}" if limit else ""
         return [dict(row) for row in self._connection.execute(f"SELECT * FROM runs {where} ORDER BY id{tail}", values)]
 
-    def reindex(self, root=None):
+    def reindex(self, root=None) -> int:
         """Rebuild the index from the run directories below ROOT (default: the runs root); return how many.
 
         Run ids recorded in metrics.json are kept, so `runs show 12` means the
@@ -314,7 +314,7 @@ class Store:
         error = metrics.get("error") or (None if metrics else "the run directory has no metrics.json: the run never finished")
         self.finish_run(run_id, status if status in FINAL_STATUSES else "interrupted", metrics or None, history=record["history"], error=error)
 
-    def count(self, status=None):
+    def count(self, status: str | None = None) -> int:
         if status is None:
             return self._connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         return self._connection.execute("SELECT COUNT(*) FROM runs WHERE status = ?", (status,)).fetchone()[0]

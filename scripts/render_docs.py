@@ -1,0 +1,119 @@
+"""Render every page, and every README block, that carries measured figures from its committed raw results.
+
+Pages are never edited by hand where they show measurements: each comes from
+a raw-results file (JSON with date, commit and machine) written by the
+script that measured it. `python scripts/render_docs.py` rewrites them;
+`--check` only compares, and exits 1 when a committed page differs from what
+its results give (tests/test_docs.py runs that).
+
+    page / block                      results                                  measured by
+    docs/install.md                   docs/install/matrix.json                 scripts/check_install_matrix.py
+    README.md: install-platforms      docs/install/matrix.json                 scripts/check_install_matrix.py
+    README.md: install-sizes          docs/install/sizes.json                  scripts/measure_install_size.py
+    BENCHMARKS.md                     benchmarks/results-*.json (newest)       benchmarks/bench.py
+"""
+
+import argparse
+import importlib.util
+import json
+import pathlib
+import re
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _load(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _json(relative):
+    return json.loads((REPO / relative).read_text())
+
+
+def install_page():
+    matrix = _load(REPO / "scripts" / "check_install_matrix.py")
+    return matrix.render(_json("docs/install/matrix.json"))
+
+
+def install_platforms_block():
+    results = _json("docs/install/matrix.json")
+    platforms = {}
+    for row in results["rows"]:
+        platforms.setdefault(row["platform"], []).append(row)
+    lines = ["| platform | Python 3.11 | 3.12 | 3.13 |", "|---|---|---|---|"]
+    for name, rows in platforms.items():
+        cells = []
+        for python in ("3.11", "3.12", "3.13"):
+            chosen = [row for row in rows if row["python"] == python]
+            cells.append("core + all resolve" if chosen and all(row["resolves"] for row in chosen) else "does not resolve")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"(Resolved {results['date'][:10]} with {results['resolver']}; per-combination details in docs/install.md.)")
+    return "\n".join(lines)
+
+
+def install_sizes_block():
+    results = _json("docs/install/sizes.json")
+    rows = {row["profile"]: row for row in results["rows"]}
+    core, full = rows["core"], rows["all"]
+    cuda = "no CUDA package" if not core["cuda_packages"] else f"CUDA packages: {', '.join(core['cuda_packages'])}"
+    return (
+        f"Disk, a fresh virtual environment on Linux x86_64 (measured {results['date'][:10]} by "
+        f"`scripts/measure_install_size.py`, the tested versions): **core {core['megabytes'] / 1000:.1f} GB** "
+        f"({core['packages']} packages, {cuda}); **all {full['megabytes'] / 1000:.1f} GB** ({full['packages']} packages, "
+        "with the CPU build of torch)."
+    )
+
+
+def benchmarks_page():
+    bench = _load(REPO / "benchmarks" / "bench.py")
+    newest = sorted((REPO / "benchmarks").glob("results-*.json"))[-1]
+    return bench.render(json.loads(newest.read_text()))
+
+
+PAGES = {"docs/install.md": install_page, "BENCHMARKS.md": benchmarks_page}
+BLOCKS = {"README.md": {"install-platforms": install_platforms_block, "install-sizes": install_sizes_block}}
+
+
+def _with_blocks(text, blocks):
+    for name, render in blocks.items():
+        pattern = re.compile(rf"(<!-- generated: {re.escape(name)} [^\n]*-->\n)(.*?)(<!-- end: {re.escape(name)} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"error: no '{name}' block markers in the page")
+        text = pattern.sub(lambda match: match.group(1) + render() + "\n" + match.group(3), text)
+    return text
+
+
+def rendered():
+    """{relative path: the text it should have}."""
+    pages = {path: render() for path, render in PAGES.items()}
+    for path, blocks in BLOCKS.items():
+        pages[path] = _with_blocks((REPO / path).read_text(), blocks)
+    return pages
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a committed page differs")
+    args = parser.parse_args()
+    stale = []
+    for path, text in rendered().items():
+        current = (REPO / path).read_text()
+        if current != text:
+            stale.append(path)
+            if not args.check:
+                (REPO / path).write_text(text)
+    if args.check:
+        for path in stale:
+            print(f"error: {path} differs from what its committed results give; run python scripts/render_docs.py", file=sys.stderr)
+        return 1 if stale else 0
+    print("Rewrote " + (", ".join(stale) if stale else "nothing (all pages match their results)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

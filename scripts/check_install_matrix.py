@@ -85,6 +85,8 @@ def measure(uv):
                 rows.append({"platform": label, "target": target, "python": python, "profile": profile, **result})
                 print(f"{label:<18} py{python} {profile:<4} " + ("ok" if result["resolves"] else "FAILS: " + result["error"]), flush=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=REPO).stdout.strip():
+        commit += "+uncommitted"  # measured on a working tree that differs from the commit
     uv_version = subprocess.run([uv, "--version"], capture_output=True, text=True).stdout.strip()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

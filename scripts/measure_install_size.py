@@ -46,6 +46,8 @@ def main():
             })
             print(f"{profile}: {rows[-1]['megabytes']} MB, {len(packages)} packages", flush=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=REPO).stdout.strip():
+        commit += "+uncommitted"  # measured on a working tree that differs from the commit
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,

@@ -72,7 +72,52 @@ def install_sizes_block():
 def benchmarks_page():
     bench = _load(REPO / "benchmarks" / "bench.py")
     newest = sorted((REPO / "benchmarks").glob("results-*.json"))[-1]
-    return bench.render(json.loads(newest.read_text()))
+    return bench.render(json.loads(newest.read_text())) + "\n" + serve_section(_json("benchmarks/serve-results.json"))
+
+
+SERVE_TARGET = {"clients": 50, "requests_per_second": 500, "p99_ms": 150}
+
+
+def serve_section(results):
+    """The serve load test: levels, the side-by-side baseline, the per-request profile, the target."""
+    def table(levels):
+        rows = ["| clients | requests | requests/s | p50 ms | p95 ms | p99 ms | failures |", "|---|---|---|---|---|---|---|"]
+        rows += [f"| {l['clients']} | {l['requests']} | {l['requests_per_second']} | {l['p50_ms']} | {l['p95_ms']} | {l['p99_ms']} | {l['failures']} |" for l in levels]
+        return rows
+
+    machine = ", ".join(f"{key}: {value}" for key, value in results["machine"].items())
+    at_target = next(level for level in results["levels"] if level["clients"] == SERVE_TARGET["clients"])
+    met = at_target["requests_per_second"] >= SERVE_TARGET["requests_per_second"] and at_target["p99_ms"] <= SERVE_TARGET["p99_ms"]
+    profile = results["profile_ms"]
+    lines = [
+        "## Serving: `mnistlab serve` under load",
+        "",
+        f"Measured by `python benchmarks/serve_load.py` on {results['date']} at commit `{results['commit'][:10]}` "
+        f"({machine}); raw results in `benchmarks/serve-results.json`. Request: {results['request']}. The clients run on the same machine.",
+        "",
+        *table(results["levels"]),
+        "",
+    ]
+    if results.get("baseline"):
+        lines += [f"The server before this change (`{results['baseline']['src']}`), measured in the same run:", "", *table(results["baseline"]["levels"]), ""]
+    lines += [
+        "Where one request's time goes (mean over 300 calls in one process, ms): "
+        + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in profile.items())
+        + f". Total {sum(profile.values()):.2f} ms of work before HTTP.",
+        "",
+        f"Target: at least {SERVE_TARGET['requests_per_second']} requests/s at {SERVE_TARGET['clients']} clients with p99 at most {SERVE_TARGET['p99_ms']} ms: "
+        + ("**met**." if met else f"**not met** ({at_target['requests_per_second']} requests/s, p99 {at_target['p99_ms']} ms)."),
+    ]
+    if not met:
+        lines += [
+            "",
+            "What would close it: the server does its work in one worker-thread trip per request (decode, preprocess, three models, "
+            "the JSON answer; the page's clean drawings skip the photo median filter), so what is left is CPU: the work above plus "
+            "HTTP and the event loop, on 2 cores that the load's client threads share. More requests/s need a second server process "
+            "per core (`uvicorn --workers`, each loading the three models) on a machine where the clients are elsewhere, or a "
+            "cheaper decode than PNG (the page could send its 28x28 input as JSON pixels, which skips decoding and preprocessing).",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 PAGES = {"docs/install.md": install_page, "BENCHMARKS.md": benchmarks_page}

@@ -252,3 +252,8 @@ def test_real_fashion_mnist_from_debian():
     dataset = data.load_dataset("fashion-mnist")
     assert dataset.x_train.shape == (60000, 28, 28) and dataset.x_test.shape == (10000, 28, 28)
     assert data.label_counts(dataset.y_train) == {d: 6000 for d in range(10)}
+
+
+def test_class_names_follow_the_dataset():
+    assert data.class_names("fashion-mnist")[0] == "T-shirt/top" and data.class_names("fashion-mnist")[9] == "Ankle boot"
+    assert data.class_names("mnist-mini") == tuple("0123456789")

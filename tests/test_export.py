@@ -22,6 +22,21 @@ def test_onnx_export_matches_keras(tmp_path, trained_runs):
         keras_probs = Predictor(trained_runs[family]).predict(image)
         onnx_probs = Predictor(trained_runs[family], runtime="onnx").predict(image)
         np.testing.assert_allclose(keras_probs, onnx_probs, atol=1e-4)
+    # ... and `serve --runtime onnx` answers the page's requests with the same probabilities.
+    from fastapi.testclient import TestClient
+
+    from conftest import drawn_png
+    from mnistlab import data
+    from mnistlab.serve import create_app
+
+    drawing = drawn_png(data.load_mnist_mini())
+    answers = {}
+    for runtime in ("keras", "onnx"):
+        app = create_app([Predictor(trained_runs[family], runtime=runtime) for family in ("mlp", "cnn", "rnn")])
+        response = TestClient(app).post("/api/predict", content=drawing, headers={"content-type": "image/png"})
+        assert response.status_code == 200, response.text
+        answers[runtime] = [prediction["probabilities"] for prediction in response.json()["predictions"]]
+    np.testing.assert_allclose(answers["keras"], answers["onnx"], atol=1e-4)
 
 
 def test_keras_and_saved_model_export(tmp_path, trained_runs):

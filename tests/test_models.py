@@ -55,16 +55,82 @@ KNOBS = [
 ]
 
 
+def _hidden(model):
+    return [layer for layer in model.layers if layer.name not in ("logits", "output") and not layer.name.startswith(("image", "flatten"))]
+
+
+def _regularizer(config_value):
+    """(l1, l2) of a serialized L1L2 regularizer, or None."""
+    if config_value is None:
+        return None
+    return (config_value["config"]["l1"], config_value["config"]["l2"])
+
+
+def assert_knobs_reached_the_model(config, model):
+    """Each knob, read back from the built Keras model and its optimizer: a knob silently ignored fails."""
+    layers = _hidden(model)
+    configs = [layer.get_config() for layer in layers]
+    assert model.get_layer("output").get_config()["activation"] == config.output_activation
+    assert model.loss == config.loss
+    optimizer = model.optimizer.get_config()
+    assert type(model.optimizer).__name__.lower() == config.optimizer
+    rate = model.optimizer.learning_rate if not config.decay else None
+    if config.decay:
+        schedule = optimizer["learning_rate"]
+        assert schedule["class_name"] == "InverseTimeDecay" and schedule["config"]["decay_rate"] == pytest.approx(config.decay)
+        assert schedule["config"]["initial_learning_rate"] == pytest.approx(config.resolved_learning_rate)
+    else:
+        assert float(rate) == pytest.approx(config.resolved_learning_rate)
+    for key in {"sgd": ("momentum", "nesterov"), "rmsprop": ("rho", "momentum", "epsilon"), "adam": ("beta_1", "beta_2", "epsilon")}[config.optimizer]:
+        assert optimizer[key] == pytest.approx(getattr(config, key)), key
+    weighted = [c for layer, c in zip(layers, configs) if "kernel_regularizer" in c]
+    for c in weighted:
+        for kind in ("kernel", "bias", "activity"):
+            l1, l2 = getattr(config, f"{kind}_l1"), getattr(config, f"{kind}_l2")
+            found = _regularizer(c.get(f"{kind}_regularizer"))
+            assert (found is None and not (l1 or l2)) or found == pytest.approx((l1, l2)), (kind, found)
+    if config.family == "mlp":
+        dense = [c for layer, c in zip(layers, configs) if type(layer).__name__ == "Dense"]
+        assert [c["units"] for c in dense] == list(config.hidden_units)
+        assert {c["activation"] for layer, c in zip(layers, configs) if type(layer).__name__ == "Activation"} == {config.activation}
+        assert [c["rate"] for layer, c in zip(layers, configs) if type(layer).__name__ == "Dropout"] == ([config.dropout_rate] * len(config.hidden_units) if config.dropout_rate else [])
+    elif config.family == "cnn":
+        convs = [c for layer, c in zip(layers, configs) if type(layer).__name__ == "Conv2D"]
+        assert [c["filters"] for c in convs] == list(config.filters)
+        assert {(tuple(c["kernel_size"]), tuple(c["strides"]), c["padding"]) for c in convs} == {(config.kernel_size, config.strides, config.padding)}
+        pool_class = {"max": "MaxPooling2D", "average": "AveragePooling2D"}[config.pooling]
+        names = [type(layer).__name__ for layer in layers]
+        assert names.count(pool_class) == len(config.pool_after) and {tuple(c["pool_size"]) for layer, c in zip(layers, configs) if type(layer).__name__ == pool_class} <= {config.pool_size}
+        assert ("BatchNormalization" in names) == config.batch_norm
+    else:
+        recurrent = [layer.forward_layer if type(layer).__name__ == "Bidirectional" else layer for layer in layers]
+        cell_class = {"simple": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[config.cell]
+        assert [type(layer).__name__ for layer in recurrent] == [cell_class] * len(config.rnn_units)
+        assert [layer.units for layer in recurrent] == list(config.rnn_units)
+        assert all(type(layer).__name__ == "Bidirectional" for layer in layers) == config.bidirectional
+        assert {(layer.get_config()["dropout"], layer.get_config()["recurrent_dropout"], layer.get_config()["activation"]) for layer in recurrent} == {(config.dropout_rate, config.recurrent_dropout, config.activation)}
+
+
 @pytest.mark.parametrize("knobs", KNOBS, ids=lambda k: "-".join(f"{v}" for v in k.values())[:60])
-def test_every_knob_builds_and_takes_a_training_step(knobs, mini):
+def test_every_knob_reaches_the_model_and_trains(knobs, mini):
     from mnistlab import data
 
     config = Config(batch_size=32, **knobs)
     model = models.build_model(config)
+    assert_knobs_reached_the_model(config, model)
     x = data.prepare_images(mini.x_train[:64], config.input_shape)
     y = data.one_hot(mini.y_train[:64])
     history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_the_knob_check_can_fail():
+    """The checker itself: a model built from other knobs than the config's is caught."""
+    config = Config(family="mlp", hidden_units=(16,), activation="selu", optimizer="rmsprop", rho=0.8)
+    with pytest.raises(AssertionError):
+        assert_knobs_reached_the_model(config, models.build_model(config.replace(rho=0.9)))
+    with pytest.raises(AssertionError):
+        assert_knobs_reached_the_model(config, models.build_model(config.replace(activation="elu")))
 
 
 def test_knob_specific_layers_are_present():

@@ -18,7 +18,10 @@ def test_predict_cli_json_and_show_input(tmp_path, trained_runs, mini):
     assert predictions[0]["prediction"] == predictions[1]["prediction"]
     assert predictions[0]["preprocess"]["inverted"] and not predictions[1]["preprocess"]["inverted"]
     assert (tmp_path / "seen" / "dark-on-light-input.png").exists()
-    assert abs(sum(item["probability"] for item in predictions[0]["top"]) - 1) < 0.5
+    top = [item["probability"] for item in predictions[1]["top"]]
+    assert top == sorted(top, reverse=True) and 0 < sum(top) <= 1 + 1e-6
+    assert predictions[1]["prediction"] == predictions[1]["top"][0]["class"] == int(mini.y_test[0])  # the digit it really is
+    assert predictions[1]["label"] == str(int(mini.y_test[0]))
 
 
 def test_predict_cli_errors(tmp_path, trained_runs):
@@ -26,3 +29,11 @@ def test_predict_cli_errors(tmp_path, trained_runs):
     assert_one_line_error(run_cli("predict", trained_runs["mlp"], tmp_path / "notes.txt"), "notes.txt", "not an image")
     assert_one_line_error(run_cli("predict", trained_runs["mlp"], tmp_path / "missing.png"), "file not found")
     assert_one_line_error(run_cli("predict", trained_runs["mlp"], tmp_path / "notes.txt", "--runtime", "onnx"), "not an image")
+
+
+def test_fashion_predictions_name_the_garments():
+    from mnistlab import data
+    from mnistlab.predict import top_k
+
+    top = top_k(np.array([0.05, 0.6, 0.05, 0.05, 0.05, 0.05, 0.05, 0.04, 0.03, 0.03]), 2, data.class_names("fashion-mnist"))
+    assert [item["label"] for item in top] == ["Trouser", "T-shirt/top"]

@@ -45,3 +45,14 @@ def test_identical_deterministic_runs():
 def test_needs_two_runs_per_side():
     with pytest.raises(ConfigError, match="at least 2 runs"):
         stats.compare([98.0], [97.0, 97.5])
+
+
+def test_accuracy_intervals_stay_within_0_and_100_and_two_seeds_give_no_verdict():
+    # Two seeds far apart: the raw t-interval reads [-124.83, 192.83] (t = 12.71 with 1 degree of freedom).
+    summary = stats.summarize([30.0, 38.0], bounds=(0.0, 100.0))
+    assert summary["ci_low"] == 0.0 and summary["ci_high"] <= 100.0
+    raw = stats.summarize([30.0, 38.0])
+    assert raw["ci_low"] < 0  # the unbounded interval does leave [0, 100]
+    assert stats.inside(34.0, summary) is None  # 2 seeds: no "book in CI" verdict
+    three = stats.summarize([97.9, 98.1, 98.0], bounds=(0.0, 100.0))
+    assert stats.inside(98.0, three) is True and stats.inside(99.0, three) is False

@@ -219,8 +219,8 @@ def cmd_predict(args):
     if args.json:
         return print_json(results)
     for result in results:
-        ranked = ", ".join(f"{item['class']} ({100 * item['probability']:.1f}%)" for item in result["top"])
-        print(f"{result['image']}: {result['prediction']}   top {len(result['top'])}: {ranked}")
+        ranked = ", ".join(f"{item['label']} ({100 * item['probability']:.1f}%)" for item in result["top"])
+        print(f"{result['image']}: {result['label']}   top {len(result['top'])}: {ranked}")
         if result.get("input_png"):
             print(f"  model input written to {result['input_png']}")
 

@@ -307,6 +307,16 @@ def load_dataset(spec: str | None = "auto", allow_download: bool = True, notice=
     raise DataError(f"unknown dataset {spec!r}: use one of {', '.join(BUILTIN_NAMES)}, auto, a directory of idx files or a .npz file")
 
 
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def class_names(dataset_name):
+    """What the 10 labels mean: Fashion-MNIST's garments, else the digits 0-9."""
+    if dataset_name and "fashion" in str(dataset_name).lower():
+        return FASHION_CLASSES
+    return tuple(str(digit) for digit in range(NUM_CLASSES))
+
+
 def pinned_name(spec: str | None, dataset: Dataset) -> str:
     """What a config records as its dataset: the loaded dataset's name where the spec was 'auto'."""
     return dataset.name if spec in (None, "auto") else spec

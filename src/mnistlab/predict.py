@@ -93,9 +93,11 @@ def activate_for(run_dirs, runtime, backend="auto"):
     return backend_lib.activate(backend_lib.resolve(backend, "mlp"))
 
 
-def top_k(probabilities, k):
+def top_k(probabilities, k, names=None):
+    """The K most probable classes: index, name (a digit, or Fashion-MNIST's garment) and probability."""
+    names = names or data.class_names(None)
     order = np.argsort(-probabilities, kind="stable")[:k]
-    return [{"class": int(c), "probability": float(probabilities[c])} for c in order]
+    return [{"class": int(c), "label": names[c], "probability": float(probabilities[c])} for c in order]
 
 
 def predict_files(run_dir, paths, top: int = 3, runtime: str = "keras", backend: str = "auto", show_input_dir=None, predictor: "Predictor | None" = None) -> list[dict]:
@@ -109,7 +111,8 @@ def predict_files(run_dir, paths, top: int = 3, runtime: str = "keras", backend:
     probabilities = predictor.predict(np.stack([image for _, image, _ in prepared]))
     results = []
     for (path, image, info), probs in zip(prepared, probabilities):
-        result = {"image": str(path), "prediction": int(probs.argmax()), "top": top_k(probs, top), "preprocess": info}
+        names = data.class_names(predictor.config.dataset)
+        result = {"image": str(path), "prediction": int(probs.argmax()), "label": names[int(probs.argmax())], "top": top_k(probs, top, names), "preprocess": info}
         if show_input_dir:
             out = pathlib.Path(show_input_dir) / (pathlib.Path(path).stem + "-input.png")
             preprocess.save_input_png(image, out)

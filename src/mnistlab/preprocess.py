@@ -130,9 +130,11 @@ def to_mnist(gray, name="image"):
         raise ImageError(f"{name}: expected a 2-D grayscale image, got shape {gray.shape}")
     inverted = float(np.median(_border(gray))) > 0.5
     ink = 1.0 - gray if inverted else gray
-    if min(ink.shape) >= DENOISE_MIN_SIDE:
+    if min(ink.shape) >= DENOISE_MIN_SIDE and np.ptp(_border(ink)) > 0:
         # Photos and scans: a 3x3 median removes sensor and JPEG speckle
         # while keeping strokes, which are many pixels wide at this size.
+        # A drawing on a clean canvas (a border of one value) has no speckle:
+        # the filter is skipped, a third of a page request's time.
         ink = ndimage.median_filter(ink, size=3)
     # Stretch the contrast between the paper (its median, plus 3 robust
     # standard deviations of its noise) and the darkest ink, so that a photo of

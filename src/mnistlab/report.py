@@ -84,14 +84,14 @@ def curves_figure(histories, path, title):
     return plots.save_figure(figure, path)
 
 
-def confusion_figure(matrix, path, title):
+def confusion_figure(matrix, path, title, names):
     plt = plots.plt
-    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    figure, axis = plt.subplots(figsize=(7.5, 6.5))
     image = axis.imshow(matrix, cmap="Blues")
     for (row, column), count in np.ndenumerate(matrix):
         axis.text(column, row, str(count), ha="center", va="center", fontsize=7, color="white" if count > matrix.max() / 2 else "black")
-    axis.set_xticks(range(len(matrix)))
-    axis.set_yticks(range(len(matrix)))
+    axis.set_xticks(range(len(matrix)), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right" if max(map(len, names)) > 2 else "center")
+    axis.set_yticks(range(len(matrix)), names)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(title)
@@ -99,7 +99,7 @@ def confusion_figure(matrix, path, title):
     return plots.save_figure(figure, path)
 
 
-def mistakes_figure(images, labels, probabilities, indexes, path):
+def mistakes_figure(images, labels, probabilities, indexes, path, names):
     plt = plots.plt
     columns = 8
     rows = max(1, int(np.ceil(len(indexes) / columns)))
@@ -108,22 +108,22 @@ def mistakes_figure(images, labels, probabilities, indexes, path):
         axis = figure.add_subplot(rows, columns, position + 1)
         axis.imshow(images[index], cmap="gray")
         predicted = int(probabilities[index].argmax())
-        axis.set_title(f"true {int(labels[index])}\npred {predicted} ({probabilities[index, predicted]:.0%})", fontsize=8)
+        axis.set_title(f"true {names[int(labels[index])]}\npred {names[predicted]} ({probabilities[index, predicted]:.0%})", fontsize=8)
         axis.axis("off")
     if not len(indexes):
-        figure.text(0.5, 0.5, "no misclassified test digits", ha="center")
-    figure.suptitle("Most confidently misclassified test digits")
+        figure.text(0.5, 0.5, "no misclassified test images", ha="center")
+    figure.suptitle("Most confidently misclassified test images")
     figure.tight_layout()
     return plots.save_figure(figure, path)
 
 
-def per_class_figure(accuracies, path):
+def per_class_figure(accuracies, path, names):
     plt = plots.plt
     figure, axis = plt.subplots(figsize=(7, 3.5))
     axis.bar(range(len(accuracies)), 100 * accuracies, color="tab:blue")
     for digit, value in enumerate(accuracies):
         axis.text(digit, 100 * value + 0.3, f"{100 * value:.1f}", ha="center", fontsize=8)
-    axis.set_xticks(range(len(accuracies)))
+    axis.set_xticks(range(len(accuracies)), names, rotation=30 if max(map(len, names)) > 2 else 0, ha="right" if max(map(len, names)) > 2 else "center")
     axis.set_xlabel("class")
     axis.set_ylabel("test accuracy %")
     axis.set_ylim(max(0, 100 * accuracies.min() - 10), 101)
@@ -193,14 +193,15 @@ def _digit_sections(run_dir, figures, label):
     predictions = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predictions)
     accuracies = per_class_accuracy(matrix)
-    confusion_path = confusion_figure(matrix, figures / "confusion-matrix.png", f"Confusion matrix, {label} ({dataset_name} test)")
-    mistakes_path = mistakes_figure(images, labels, probabilities, confident_mistakes(probabilities, labels), figures / "misclassified.png")
-    per_class_path = per_class_figure(accuracies, figures / "per-class-accuracy.png")
+    names = data.class_names(dataset_name)
+    confusion_path = confusion_figure(matrix, figures / "confusion-matrix.png", f"Confusion matrix, {label} ({dataset_name} test)", names)
+    mistakes_path = mistakes_figure(images, labels, probabilities, confident_mistakes(probabilities, labels), figures / "misclassified.png", names)
+    per_class_path = per_class_figure(accuracies, figures / "per-class-accuracy.png", names)
     accuracy = float((predictions == labels).mean())
     return accuracy, [
         ("Confusion matrix", _image(confusion_path, "confusion matrix")),
         ("Most confidently misclassified test digits", _image(mistakes_path, "misclassified digits")),
-        ("Per-class accuracy", _image(per_class_path, "per-class accuracy") + _html_table(["class", "accuracy %", "test images"], [(d, f"{100 * a:.2f}", int(matrix[d].sum())) for d, a in enumerate(accuracies)])),
+        ("Per-class accuracy", _image(per_class_path, "per-class accuracy") + _html_table(["class", "accuracy %", "test images"], [(names[d], f"{100 * a:.2f}", int(matrix[d].sum())) for d, a in enumerate(accuracies)])),
     ]
 
 

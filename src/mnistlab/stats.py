@@ -15,10 +15,12 @@ from mnistlab.errors import ConfigError
 CONFIDENCE = 0.95
 
 
-def summarize(values, confidence=CONFIDENCE):
+def summarize(values, confidence=CONFIDENCE, bounds=None):
     """Mean, sample standard deviation and two-sided t confidence interval of the mean.
 
     With fewer than two values the spread is unknown: std and the interval are None.
+    `bounds` (low, high): where the quantity can lie (accuracies in %: 0 and 100);
+    the interval is cut to them, since a t-interval from few values can reach past.
     """
     values = np.asarray([v for v in values if v is not None], dtype=float)
     n = len(values)
@@ -29,12 +31,20 @@ def summarize(values, confidence=CONFIDENCE):
         return {"n": 1, "mean": mean, "std": None, "ci_low": None, "ci_high": None}
     std = float(values.std(ddof=1))
     half_width = float(scipy_stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half_width, "ci_high": mean + half_width}
+    low, high = mean - half_width, mean + half_width
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"n": n, "mean": mean, "std": std, "ci_low": low, "ci_high": high}
+
+
+# Fewer runs than this give an interval too wide to say anything (2 seeds: t = 12.7).
+MIN_RUNS_FOR_VERDICT = 3
 
 
 def inside(value, summary):
-    """Whether `value` lies in the summary's interval (None when there is no interval)."""
-    if value is None or summary["ci_low"] is None:
+    """Whether `value` lies in the summary's interval; None when there is no interval,
+    or too few runs (under MIN_RUNS_FOR_VERDICT) for the answer to mean anything."""
+    if value is None or summary["ci_low"] is None or summary["n"] < MIN_RUNS_FOR_VERDICT:
         return None
     return summary["ci_low"] <= value <= summary["ci_high"]
 

@@ -296,5 +296,5 @@ def run_file(path, dataset=None, store_path=None, workers=1, executor="local", a
             finished = store.done_run(job.key)
             label = ", ".join(f"{key}={getattr(job.config, key)}" for key in grid_keys) or presets.describe(job.config, job.preset)
             points.setdefault(label, []).append(None if finished is None else 100 * finished["test_accuracy"])
-    summaries = [{"label": label, "summary": stats.summarize(values)} for label, values in points.items()]
+    summaries = [{"label": label, "summary": stats.summarize(values, bounds=(0.0, 100.0))} for label, values in points.items()]
     return {"name": name, "dataset": loaded.name, "seeds": seed_values, "points": summaries, "outcomes": outcomes}

@@ -14,13 +14,11 @@ Usage: python benchmarks/serve_load.py [--requests-per-client 20] [--seconds 60]
 
 import argparse
 import concurrent.futures
-import datetime
 import http.client
 import io
 import json
 import os
 import pathlib
-import platform
 import socket
 import subprocess
 import sys
@@ -28,6 +26,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from mnistlab import provenance
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "serve-results.json"
@@ -158,13 +158,8 @@ def main():
         measured = {name: serve_and_measure(run_dirs, payload, source, args) for name, source in servers.items()}
         profile = profile_request(run_dirs, payload)
     levels = measured["current"]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=REPO).stdout.strip():
-        commit += "+uncommitted"  # measured on a working tree that differs from the commit
     result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": commit,
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
+        **provenance.stamp(REPO),
         "request": "POST /api/predict, a 280x280 RGBA PNG drawing, three models (the book's listings) per request, keep-alive",
         "levels": levels,
         "profile_ms": profile,

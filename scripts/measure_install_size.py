@@ -9,13 +9,14 @@ is rendered from that file (scripts/render_docs.py).
 Usage: python scripts/measure_install_size.py
 """
 
-import datetime
 import json
 import pathlib
 import platform
 import subprocess
 import sys
 import tempfile
+
+from mnistlab import provenance
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "install" / "sizes.json"
@@ -45,15 +46,7 @@ def main():
                 "constraints": bool(constraints),
             })
             print(f"{profile}: {rows[-1]['megabytes']} MB, {len(packages)} packages", flush=True)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=REPO).stdout.strip():
-        commit += "+uncommitted"  # measured on a working tree that differs from the commit
-    result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": commit,
-        "machine": f"{platform.platform()} ({platform.machine()}), Python {platform.python_version()}",
-        "rows": rows,
-    }
+    result = {**provenance.stamp(REPO), "rows": rows}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(f"Wrote {OUT.relative_to(REPO)}")

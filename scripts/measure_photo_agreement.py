@@ -1,13 +1,15 @@
 """Measure how often `mnistlab predict` on a photo-like rendering of a digit gives
 the same class as the model on the clean 28x28 digit.
 
-Usage: python scripts/measure_photo_agreement.py RUN_DIR [RUN_DIR...] [--dataset D] [--count 1000]
-Writes the figures as JSON to stdout.
+Usage: python scripts/measure_photo_agreement.py RUN_DIR [RUN_DIR...] [--dataset D] [--count 1000] [--out JSON]
+Writes the figures as JSON (with date, commit and machine) to --out, else to stdout;
+docs/use.md is rendered from docs/use/photo-agreement.json (scripts/render_docs.py).
 """
 
 import argparse
 import io
 import json
+import pathlib
 
 import numpy as np
 from PIL import Image
@@ -37,9 +39,10 @@ def main():
     parser.add_argument("--dataset", default="mnist-mini")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="write the JSON here (default: print it)")
     args = parser.parse_args()
 
-    from mnistlab import data, predict, preprocess
+    from mnistlab import data, predict, preprocess, provenance
 
     predict.activate_for(args.run_dirs, "keras")
     dataset = data.load_dataset(args.dataset)
@@ -47,18 +50,29 @@ def main():
     rng = np.random.default_rng(args.seed)
     photos = np.stack([preprocess.prepare_file(render_photo_like(d, rng), name="photo")[0] for d in digits])
     clean = digits.astype(np.float32) / 255
-    results = {"dataset": dataset.name, "count": int(len(digits)), "models": {}}
+    identity = np.stack([preprocess.to_mnist(digit / 255.0)[0] for digit in digits])
+    results = {**provenance.stamp(pathlib.Path(__file__).resolve().parent.parent), "dataset": dataset.name, "count": int(len(digits)),
+               "reprocessed_mean_abs_difference": float(np.abs(identity - digits / 255.0).mean()), "models": {}}
     for run_dir in args.run_dirs:
         predictor = predict.Predictor(run_dir)
         on_clean = predictor.predict(clean).argmax(axis=1)
         on_photo = predictor.predict(photos).argmax(axis=1)
         results["models"][predictor.family] = {
             "run_dir": run_dir,
+            "preset": predictor.preset,
+            "epochs": predictor.metrics.get("epochs"),
+            "trained_on": predictor.config.dataset,
+            "reprocessed_same_class": float((predictor.predict(identity).argmax(axis=1) == on_clean).mean()),
             "agreement": float((on_clean == on_photo).mean()),
             "clean_accuracy": float((on_clean == labels).mean()),
             "photo_accuracy": float((on_photo == labels).mean()),
         }
-    print(json.dumps(results, indent=2))
+    text = json.dumps(results, indent=2) + "\n"
+    if args.out:
+        pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(args.out).write_text(text)
+    else:
+        print(text, end="")
 
 
 if __name__ == "__main__":

@@ -221,7 +221,16 @@ class Config:
         if self.family == "mlp":
             layers = "-".join(map(str, self.hidden_units))
         elif self.family == "cnn":
-            layers = "conv " + "-".join(map(str, self.filters))
+            # Every geometry knob that differs from Listing 1.4.1's, so two CNNs never read the same.
+            layers = "conv " + "-".join(map(str, self.filters)) + " " + "x".join(map(str, self.kernel_size))
+            if self.strides != (1, 1):
+                layers += " stride " + "x".join(map(str, self.strides))
+            if self.padding != "valid":
+                layers += f" {self.padding}"
+            if self.pool_after:
+                layers += f" {self.pooling}-pool " + "x".join(map(str, self.pool_size)) + " after " + ",".join(str(i + 1) for i in self.pool_after)
+            if self.batch_norm:
+                layers += " batchnorm"
         else:
             layers = ("bi-" if self.bidirectional else "") + f"{self.cell} " + "-".join(map(str, self.rnn_units))
         parts = [self.family, layers, self.activation]

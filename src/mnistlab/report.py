@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from mnistlab import data, fileio, paths, plots, rundir
+from mnistlab import data, fileio, paths, plots, presets, rundir
 from mnistlab.errors import MnistlabError, RunDirError
 from mnistlab.presets import TABLES
 from mnistlab.reproduce import COLUMNS, table_records
@@ -214,6 +214,10 @@ def report(target, out, store_path=None, table_json=None):
     raise MnistlabError(f"{target!r} is neither a run directory nor one of {', '.join(TABLES)}")
 
 
+def _percent(value):
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
 def run_report(run_dir, out):
     """HTML report of one run directory."""
     run_dir = rundir.check(run_dir)
@@ -224,7 +228,11 @@ def run_report(run_dir, out):
     label = metrics.get("preset") or metrics.get("description") or metrics["family"]
     curves_path = curves_figure([rundir.read_history(run_dir)], figures / "learning-curves.png", f"Learning curves: {label}")
     accuracy, digit_sections = _digit_sections(run_dir, figures, label)
-    summary_rows = [(key, metrics.get(key)) for key in ("preset", "description", "dataset", "backend", "seed", "epochs", "params", "train_accuracy", "val_accuracy", "test_accuracy", "test_loss", "seconds", "mean_epoch_seconds", "config_hash")]
+    config, preset = rundir.read_config(run_dir)
+    summary_rows = [("setup", presets.describe(config, preset)), ("model", config.describe())]
+    summary_rows += [(key.replace("_", " "), metrics.get(key)) for key in ("dataset", "backend", "seed", "epochs", "params")]
+    summary_rows += [(key.replace("_", " "), _percent(metrics.get(key))) for key in ("train_accuracy", "val_accuracy", "test_accuracy")]
+    summary_rows += [("test loss", f"{metrics['test_loss']:.4f}" if metrics.get("test_loss") is not None else "n/a"), ("seconds", metrics.get("seconds")), ("mean epoch seconds", metrics.get("mean_epoch_seconds")), ("config hash", metrics.get("config_hash"))]
     sections = [("Run", _html_table(["", ""], summary_rows)), ("Learning curves", _image(curves_path, "learning curves")), *digit_sections]
     fileio.write_text(out, _page(f"mnistlab report: {label}", sections))
     return {"html": str(out), "figures": sorted(str(p) for p in figures.iterdir()), "test_accuracy": accuracy}

@@ -59,19 +59,32 @@ def compare(a, b, confidence=CONFIDENCE):
     b = np.asarray(b, dtype=float)
     if len(a) < 2 or len(b) < 2:
         raise ConfigError(f"a comparison needs at least 2 runs on each side (got {len(a)} and {len(b)}); run more seeds")
-    difference = float(a.mean() - b.mean())
-    var_a, var_b = a.var(ddof=1), b.var(ddof=1)
-    standard_error = math.sqrt(var_a / len(a) + var_b / len(b))
-    pooled_std = math.sqrt(((len(a) - 1) * var_a + (len(b) - 1) * var_b) / (len(a) + len(b) - 2))
+    return compare_summaries(
+        {"n": len(a), "mean": float(a.mean()), "std": float(a.std(ddof=1))},
+        {"n": len(b), "mean": float(b.mean()), "std": float(b.std(ddof=1))},
+        confidence,
+    )
+
+
+def compare_summaries(a, b, confidence=CONFIDENCE):
+    """`compare` from each side's n, mean and sample standard deviation (as `summarize` gives them),
+    so that a published table's comparisons can be recomputed from the table alone."""
+    if a["n"] < 2 or b["n"] < 2:
+        raise ConfigError(f"a comparison needs at least 2 runs on each side (got {a['n']} and {b['n']}); run more seeds")
+    n_a, n_b = a["n"], b["n"]
+    difference = a["mean"] - b["mean"]
+    var_a, var_b = a["std"] ** 2, b["std"] ** 2
+    standard_error = math.sqrt(var_a / n_a + var_b / n_b)
+    pooled_std = math.sqrt(((n_a - 1) * var_a + (n_b - 1) * var_b) / (n_a + n_b - 2))
     if standard_error == 0:
         # Identical runs on both sides (e.g. deterministic repeats).
         p_value = 1.0 if difference == 0 else 0.0
-        dof = float(len(a) + len(b) - 2)
+        dof = float(n_a + n_b - 2)
         half_width = 0.0
     else:
-        result = scipy_stats.ttest_ind(a, b, equal_var=False)
+        result = scipy_stats.ttest_ind_from_stats(a["mean"], a["std"], n_a, b["mean"], b["std"], n_b, equal_var=False)
         p_value = float(result.pvalue)
-        dof = (var_a / len(a) + var_b / len(b)) ** 2 / ((var_a / len(a)) ** 2 / (len(a) - 1) + (var_b / len(b)) ** 2 / (len(b) - 1))
+        dof = (var_a / n_a + var_b / n_b) ** 2 / ((var_a / n_a) ** 2 / (n_a - 1) + (var_b / n_b) ** 2 / (n_b - 1))
         half_width = float(scipy_stats.t.ppf(0.5 + confidence / 2, dof)) * standard_error
     if pooled_std > 0:
         cohens_d = difference / pooled_std
@@ -80,11 +93,11 @@ def compare(a, b, confidence=CONFIDENCE):
     significant = p_value < 1 - confidence
     return {
         "test": "Welch's t-test (two-sided)",
-        "n_a": len(a),
-        "n_b": len(b),
-        "mean_a": float(a.mean()),
-        "mean_b": float(b.mean()),
-        "difference": difference,
+        "n_a": n_a,
+        "n_b": n_b,
+        "mean_a": float(a["mean"]),
+        "mean_b": float(b["mean"]),
+        "difference": float(difference),
         "ci_low": difference - half_width,
         "ci_high": difference + half_width,
         "degrees_of_freedom": float(dof),

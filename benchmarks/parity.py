@@ -1,88 +1,129 @@
-"""Accuracy parity of the speed-ups: the book's script vs mnistlab's default path (and bf16),
-trained for the book's epochs on the same seeds, compared with Welch's t-test.
+"""Accuracy parity: what `mnistlab train` learns against the book's script, per listing, over seeds.
 
-    python benchmarks/parity.py [--seeds 3] [--families mlp cnn rnn] [--bf16 cnn] [--out benchmarks/parity.md]
+    python benchmarks/parity.py [--seeds 3] [--families mlp cnn rnn] [--bf16 cnn] [--dataset fashion-mnist]
 
-Each training runs in its own process (bench.py's worker), on the full
-training set, and is evaluated on the full test set.
+The mnistlab side is the path users run: `mnistlab train LISTING --seed S
+--json` in its own process (default backend, the 10% validation hold-out, the
+recorder and the store), on the full dataset. The book's side is the book's
+listing as written (bench.py's port of it to Keras 3 on TensorFlow), trained on
+all the training images. Each side records per-seed train and test accuracy;
+Welch's t-test compares the test accuracies. Raw results (with date, commit and
+machine) go to benchmarks/parity-results.json, after each training; the page,
+benchmarks/parity.md, is rendered from them (also by scripts/render_docs.py).
 """
 
 import argparse
 import json
+import os
 import pathlib
+import subprocess
 import sys
+import tempfile
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
 import bench  # noqa: E402
 
+RESULTS = HERE / "parity-results.json"
+PAGE = HERE / "parity.md"
+
 
 def worker_parity(spec):
-    """Train one path for the book's epochs with one seed; return the test accuracy."""
-    import os
-
+    """The book's script for one seed: test and last-epoch train accuracy."""
     os.environ["KERAS_BACKEND"] = spec["backend"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from mnistlab import backend as backend_lib
     from mnistlab import presets
 
     family = spec["family"]
-    config = presets.get(bench.LISTINGS[family]).build_config(precision=spec.get("precision", "float32"))
+    config = presets.get(bench.LISTINGS[family]).build_config()
     x, y, x_test, y_test, source = bench.training_data(bench.FULL_SAMPLES, family)
     backend_lib.seed_everything(spec["seed"])
     model = bench.build_for(spec, config)
     history = bench.fit_for(spec, model, x, y, config.epochs)
     probabilities = model.predict(x_test, batch_size=1024, verbose=0)
-    return {"test_accuracy": float((probabilities.argmax(1) == y_test).mean()), "train_accuracy": float(history.history["accuracy"][-1]), "epochs": config.epochs, "data": source}
+    return {"test_accuracy": float((probabilities.argmax(1) == y_test).mean()), "train_accuracy": float(history.history["accuracy"][-1]), "epochs": config.epochs, "train_samples": int(len(x)), "data": source}
+
+
+def mnistlab_train(listing, seed, dataset, precision, runs_root):
+    """`mnistlab train` as a user runs it; its metrics."""
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    env["MNISTLAB_RUNS"] = str(runs_root)
+    args = [sys.executable, "-m", "mnistlab", "train", listing, "--seed", str(seed), "--dataset", dataset, "--precision", precision, "--json", "--force"]
+    completed = subprocess.run(args, capture_output=True, text=True, env=env)
+    if completed.returncode != 0:
+        return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else f"exit {completed.returncode}"}
+    metrics = json.loads(completed.stdout)
+    return {key: metrics[key] for key in ("test_accuracy", "train_accuracy", "val_accuracy", "epochs", "train_samples", "backend", "dataset", "run_dir")}
+
+
+def render(results):
+    from mnistlab import stats
+
+    lines = [
+        "# Accuracy parity: `mnistlab train` against the book's script",
+        "",
+        f"Measured by `python benchmarks/parity.py` on {results['date']} at commit `{results['commit'][:10]}`; raw results in",
+        "`benchmarks/parity-results.json` (machine: " + ", ".join(f"{key} {value}" for key, value in results["machine"].items()) + ").",
+        f"Each side trained for the book's epochs on {results['dataset']}, seeds {', '.join(map(str, results['seeds']))}; test accuracy on the full test set.",
+        "The book's script trains on all the training images; `mnistlab train` holds 10% out for validation, as users run it.",
+        "",
+        "| listing | path | train samples | test % per seed | train % (last epoch) per seed | mean test | vs the book's script (Welch, 95%) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for listing, paths in results["listings"].items():
+        book = [100 * run["test_accuracy"] for run in paths.get("book script", []) if "test_accuracy" in run]
+        for label, runs in paths.items():
+            done = [run for run in runs if "test_accuracy" in run]
+            test = [100 * run["test_accuracy"] for run in done]
+            train = [100 * run["train_accuracy"] for run in done]
+            if label == "book script":
+                verdict = "baseline"
+            elif len(test) >= 2 and len(book) >= 2:
+                comparison = stats.compare(test, book)
+                verdict = f"{comparison['difference']:+.2f} points [{comparison['ci_low']:+.2f}, {comparison['ci_high']:+.2f}]; {comparison['verdict']}"
+            else:
+                verdict = "too few runs"
+            samples = ", ".join(sorted({str(run["train_samples"]) for run in done})) or "-"
+            mean = f"{sum(test) / len(test):.2f}" if test else "-"
+            lines.append(f"| {listing} | {label} | {samples} | {', '.join(f'{v:.2f}' for v in test)} | {', '.join(f'{v:.2f}' for v in train)} | {mean} | {verdict} |")
+    return "\n".join(lines) + "\n"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--families", nargs="+", default=list(bench.LISTINGS), choices=list(bench.LISTINGS))
-    parser.add_argument("--bf16", nargs="*", default=["cnn"], help="families to also check in bf16 (default: cnn, where bf16 is faster)")
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "parity.md"))
+    parser.add_argument("--bf16", nargs="*", default=["cnn"], help="families to also check with --precision bf16 (default: cnn, where bf16 is faster)")
+    parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print("RESULT " + json.dumps(worker_parity(json.loads(args.worker))), flush=True)
         return
 
-    from mnistlab import fileio, stats
-    from mnistlab.backend import AUTO_BACKEND
+    from mnistlab import fileio, provenance
 
-    lines = ["# Accuracy parity of the speed-ups", "", f"`python benchmarks/parity.py {' '.join(sys.argv[1:])}`: each path trained for the book's epochs on the full training set, seeds 0..{args.seeds - 1}, test accuracy on the full test set. Welch's t-test against the book's script.", ""]
-    lines += ["| listing | path | test accuracy % per seed | mean | difference vs book | verdict |", "|---|---|---|---|---|---|"]
-    raw = {}
-    sources = set()
-    for family in args.families:
-        paths = [("book script (TF, as written)", {"path": "book", "backend": "tensorflow"}), (f"mnistlab default ({AUTO_BACKEND[family]})", {"path": "mnistlab", "backend": AUTO_BACKEND[family]})]
-        if family in args.bf16:
-            paths.append((f"mnistlab bf16 ({AUTO_BACKEND[family]})", {"path": "mnistlab", "backend": AUTO_BACKEND[family], "precision": "bf16"}))
-        accuracies = {}
-        for label, spec in paths:
-            accuracies[label] = []
-            for seed in range(args.seeds):
-                result = bench.run_worker({"kind": "parity", "family": family, "seed": seed, **spec}, script=__file__)
-                sources.add(result.get("data", "?"))
-                print(f"{family} {label} seed {seed}: {result}", file=sys.stderr, flush=True)
-                if "test_accuracy" in result:
-                    accuracies[label].append(100 * result["test_accuracy"])
-        raw[family] = accuracies
-        book_values = accuracies[paths[0][0]]
-        for label, values in accuracies.items():
-            if label == paths[0][0] or len(values) < 2 or len(book_values) < 2:
-                verdict, difference = "baseline" if label == paths[0][0] else "too few runs", ""
-            else:
-                comparison = stats.compare(values, book_values)
-                difference = f"{comparison['difference']:+.2f} [{comparison['ci_low']:+.2f}, {comparison['ci_high']:+.2f}]"
-                verdict = comparison["verdict"]
-            mean = sum(values) / len(values) if values else float("nan")
-            lines.append(f"| {bench.LISTINGS[family]} | {label} | {', '.join(f'{v:.2f}' for v in values)} | {mean:.2f} | {difference} | {verdict} |")
-        # Written after each listing, so that a long run leaves its results as it goes.
-        footer = ["", f"Data: {', '.join(sorted(sources))}. Machine: {bench.machine_description()}.", ""]
-        fileio.write_text(args.out, "\n".join(lines + footer) + "\n")
-    print("\n".join(lines))
+    results = {**provenance.stamp(HERE.parent), "dataset": args.dataset, "seeds": list(range(args.seeds)), "listings": {}}
+    with tempfile.TemporaryDirectory(prefix="mnistlab-parity-") as runs_root:
+        for family in args.families:
+            listing = bench.LISTINGS[family]
+            paths = {"book script": None, "mnistlab train": "float32"}
+            if family in args.bf16:
+                paths["mnistlab train --precision bf16"] = "bf16"
+            results["listings"][listing] = {label: [] for label in paths}
+            for label, precision in paths.items():
+                for seed in results["seeds"]:
+                    if precision is None:
+                        result = bench.run_worker({"kind": "parity", "family": family, "seed": seed, "path": "book", "backend": "tensorflow"}, script=__file__)
+                    else:
+                        result = mnistlab_train(listing, seed, args.dataset, precision, runs_root)
+                    print(f"{listing} {label} seed {seed}: {result}", file=sys.stderr, flush=True)
+                    results["listings"][listing][label].append({"seed": seed, **result})
+                    # Written after each training, so that a long run leaves its results as it goes.
+                    fileio.write_json(RESULTS, results)
+                    fileio.write_text(PAGE, render(results))
+    print(render(results))
 
 
 if __name__ == "__main__":

@@ -21,9 +21,11 @@ import subprocess
 import sys
 import tempfile
 
-from mnistlab import provenance
-
 REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))  # runs with any Python 3.11+, mnistlab installed or not
+
+from mnistlab import provenance  # noqa: E402  (standard library only)
+
 RESULTS = REPO / "docs" / "install" / "matrix.json"
 PAGE = REPO / "docs" / "install.md"
 PLATFORMS = {

@@ -13,6 +13,7 @@ its results give (tests/test_docs.py runs that).
     docs/use.md: photo-agreement      docs/use/photo-agreement.json            scripts/measure_photo_agreement.py
     docs/reproduction.md              docs/tables/*.json, one-seed console     mnistlab reproduce
     BENCHMARKS.md: serving            benchmarks/serve-results.json            benchmarks/serve_load.py
+    benchmarks/parity.md              benchmarks/parity-results.json           benchmarks/parity.py
     BENCHMARKS.md                     benchmarks/results-*.json (newest)       benchmarks/bench.py
 """
 
@@ -201,7 +202,14 @@ def one_seed_section():
     ]
 
 
+def parity_page():
+    parity = _load(REPO / "benchmarks" / "parity.py")
+    return parity.render(_json("benchmarks/parity-results.json"))
+
+
 PAGES = {"docs/install.md": install_page, "BENCHMARKS.md": benchmarks_page, "docs/reproduction.md": reproduction_page}
+if (REPO / "benchmarks" / "parity-results.json").exists():
+    PAGES["benchmarks/parity.md"] = parity_page
 def photo_agreement_block():
     results = _json("docs/use/photo-agreement.json")
     models = results["models"]

@@ -120,6 +120,7 @@ def test_listings_main_job_runs_offline(tmp_path):
         (("train", "listing-1.3.2", "--dataset", "mnist"), ("cannot download",)),
         (("summary", "--set", "family=cnn", "--set", "filters=8,8,8,8", "--set", "kernel_size=5", "--set", "pool_after=0,1,2"), ("cannot be built",)),
         (("evaluate", "."), ("not a run directory",)),
+        (("evaluate", "no/such/run"), ("does not exist",)),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, capsys, args, fragments):

@@ -54,6 +54,8 @@ def test_same_seed_gives_identical_metrics(small_dataset):
 def test_limit_uses_the_first_samples(small_dataset):
     metrics = train.train(quick_config(limit=100, epochs=1), dataset=small_dataset, verbose=0)
     assert metrics["train_samples"] == 90 and metrics["val_samples"] == 10
+    # 90 images at batch 128 are one step an epoch: one step per call, so Keras' bar reads 1/1, not 32/1.
+    assert metrics["compile"]["steps_per_execution"] == 1
 
 
 def test_divergence_stops_and_is_reported(tmp_path, small_dataset):

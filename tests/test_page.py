@@ -110,3 +110,20 @@ def test_page_drop_after_draw_shows_only_the_file(live_server, browser_page, min
     after_drop = [render["input"] for render in page.evaluate("window.renders") if render["at"] > drop_at]
     assert len(set(after_drop)) == 1, "an answer for the old drawing was shown after the drop"
     assert page.locator(".model").count() == 3
+
+
+def test_page_clear_right_after_the_last_move_drops_its_answer(live_server, browser_page):
+    """Clear in the same moment as the last pointer move: the snapshot is still being encoded
+    (canvas.toBlob answers later) when Clear runs; its answer must not bring the cards back."""
+    page = browser_page
+    page.goto(live_server + "/")
+    page.evaluate("""() => {
+        const pad = document.getElementById("pad"), box = pad.getBoundingClientRect();
+        const at = (x, y) => ({clientX: box.left + x, clientY: box.top + y, pointerId: 1, bubbles: true});
+        pad.dispatchEvent(new PointerEvent("pointerdown", at(140, 40)));
+        for (let y = 50; y <= 240; y += 10) pad.dispatchEvent(new PointerEvent("pointermove", at(140, y)));
+        document.getElementById("clear").click();  // before toBlob has called back
+    }""")
+    wait_until_settled(page)
+    assert page.evaluate("window.mnistlab.dropped") >= 1
+    assert page.locator(".model").count() == 0

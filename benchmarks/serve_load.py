@@ -46,11 +46,12 @@ def train_listings(root):
     return run_dirs, mini
 
 
-def drawing_png(mini):
+def drawing_png(mini, index=1):
+    """Test digit INDEX drawn on the page's canvas, as the page sends it."""
     from PIL import Image
 
     canvas = np.zeros((280, 280, 4), np.uint8)  # the page's canvas: white ink, as RGBA
-    ink = np.asarray(Image.fromarray(mini.x_test[1]).resize((200, 200)))
+    ink = np.asarray(Image.fromarray(mini.x_test[index]).resize((200, 200)))
     canvas[40:240, 40:240, :3] = ink[..., None]
     canvas[..., 3] = 255
     buffer = io.BytesIO()

@@ -13,6 +13,7 @@ its results give (tests/test_docs.py runs that).
     docs/use.md: photo-agreement      docs/use/photo-agreement.json            scripts/measure_photo_agreement.py
     docs/reproduction.md              docs/tables/*.json, one-seed console     mnistlab reproduce
     BENCHMARKS.md: serving            benchmarks/serve-results.json            benchmarks/serve_load.py
+    BENCHMARKS.md: inside view        benchmarks/explain-results.json          benchmarks/explain_bench.py
     benchmarks/parity.md              benchmarks/parity-results.json           benchmarks/parity.py
     BENCHMARKS.md                     benchmarks/results-*.json (newest)       benchmarks/bench.py
 """
@@ -76,7 +77,41 @@ def install_sizes_block():
 def benchmarks_page():
     bench = _load(REPO / "benchmarks" / "bench.py")
     newest = sorted((REPO / "benchmarks").glob("results-*.json"))[-1]
-    return bench.render(json.loads(newest.read_text())) + "\n" + serve_section(_json("benchmarks/serve-results.json"))
+    return bench.render(json.loads(newest.read_text())) + "\n" + serve_section(_json("benchmarks/serve-results.json")) + "\n" + explain_section(_json("benchmarks/explain-results.json"))
+
+
+def explain_section(results):
+    """The inside view's latency: the three models in the server's process and through HTTP, against the 150 ms target."""
+    machine = ", ".join(f"{key}: {value}" for key, value in results["machine"].items())
+    library, http = results["in_process"], results["http"]
+    runs = ", ".join(f"{run['preset'] or run['family']} ({run['family'].upper()}, test {100 * run['test_accuracy']:.1f}% on {run['dataset']})" for run in results["runs"])
+    trained = "trained by the script for 3 epochs on mnist-mini" if results["trained_here"] else "as the README's main command trains them offline"
+    lines = [
+        "## The inside view: `mnistlab explain` and `POST /api/explain`",
+        "",
+        f"Measured by `python benchmarks/explain_bench.py` on {results['date']} at commit `{results['commit'][:10]}` ({machine})"
+        + (f", {results['conditions']}" if results.get("conditions") else "")
+        + f"; raw results in `benchmarks/explain-results.json`. What: {results['what']}. Runs: {runs}, {trained}.",
+        "",
+        "| path | drawings | p50 ms | p90 ms | max ms |",
+        "|---|---|---|---|---|",
+        f"| in the server's process: MLP + CNN + RNN explanations with their compact JSON | {library['three_models']['n']} | {library['three_models']['p50_ms']} | {library['three_models']['p90_ms']} | {library['three_models']['max_ms']} |",
+    ]
+    for family, row in library["per_model"].items():
+        lines.append(f"| ... the {family.upper()} alone | {row['n']} | {row['p50_ms']} | {row['p90_ms']} | {row['max_ms']} |")
+    for endpoint, row in http.items():
+        lines.append(f"| HTTP `POST {endpoint}` to `mnistlab serve`, one client ({row['response_kb']} KB answers) | {row['n']} | {row['p50_ms']} | {row['p90_ms']} | {row['max_ms']} |")
+    stages = "; ".join(f"{family.upper()}: " + ", ".join(f"{key.removesuffix('_ms').replace('_', ' ')} {value} ms" for key, value in stage.items()) for family, stage in library["stages"].items())
+    steps = ", ".join(f"{family.upper()} {'/'.join(map(str, values))}" for family, values in library["ig_steps"].items())
+    met = results["target_met"]
+    lines += [
+        "",
+        f"Where the time goes, per model (mean of 20 calls on one drawing): {stages}. Integrated-gradient steps used: {steps} "
+        "(32 to start, doubled until the attributions sum to f(x) - f(blank) within 5%).",
+        "",
+        f"Target: at most {results['target_p50_ms']} ms p50 for the three listings: " + ("**met**, in the process and through HTTP." if met else "**not met**: the stages above say where the time goes."),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 SERVE_TARGET = {"clients": 50, "requests_per_second": 500, "p99_ms": 150}

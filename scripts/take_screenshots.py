@@ -1,4 +1,4 @@
-"""Screenshots for docs/ (usage: python scripts/take_screenshots.py RUNS_ROOT REPORT_HTML): the draw-a-digit page (serve with no runs named: best validation run per family) and a run report."""
+"""Screenshots for docs/ (usage: python scripts/take_screenshots.py RUNS_ROOT [REPORT_HTML]): the draw-a-digit page with the inside view of all three networks (serve with no runs named: best validation run per family), and a run report."""
 import os, socket, subprocess, sys, time, pathlib, http.client
 from playwright.sync_api import sync_playwright
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -25,10 +25,14 @@ try:
         for i in range(1, 16): page.mouse.move(x + 210 - 6 * i, y + 60 + 13 * i)
         page.mouse.up()
         page.wait_for_function("window.mnistlab.sent > 0 && !window.mnistlab.busy && document.querySelectorAll('.model').length === 3")
+        page.wait_for_function("window.mnistlab.insideFor === window.mnistlab.shown && !window.mnistlab.insideBusy && document.querySelectorAll('.inside').length === 3")
+        page.locator('.inside[data-family="cnn"] .fmap').nth(5).click()  # an enlarged first-layer map with its kernel
+        page.mouse.move(0, 0)
         page.screenshot(path=str(REPO / "docs" / "serve-screenshot.png"), full_page=True)
-        report = pathlib.Path(sys.argv[2])
-        page.goto(report.as_uri())
-        page.screenshot(path=str(REPO / "docs" / "report-screenshot.png"), full_page=False)
+        if len(sys.argv) > 2:
+            report = pathlib.Path(sys.argv[2])
+            page.goto(report.as_uri())
+            page.screenshot(path=str(REPO / "docs" / "report-screenshot.png"), full_page=False)
         browser.close()
 finally:
     server.terminate(); server.wait()

@@ -20,7 +20,7 @@ def test_each_module_imports_alone(module):
 
 def test_light_modules_do_not_import_keras():
     # The CLI validates a config and reads data before it has chosen a backend.
-    code = "import sys, mnistlab.cli, mnistlab.config, mnistlab.data, mnistlab.presets, mnistlab.store, mnistlab.rundir, mnistlab.sweep; print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))"
+    code = "import sys, mnistlab.cli, mnistlab.config, mnistlab.data, mnistlab.presets, mnistlab.store, mnistlab.rundir, mnistlab.sweep, mnistlab.explain; print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
 

@@ -127,3 +127,50 @@ def test_page_clear_right_after_the_last_move_drops_its_answer(live_server, brow
     wait_until_settled(page)
     assert page.evaluate("window.mnistlab.dropped") >= 1
     assert page.locator(".model").count() == 0
+
+
+def wait_for_inside(page):
+    """Wait until the inside view on screen is that of the prediction on screen, and none is on its way."""
+    wait_until_settled(page)
+    page.wait_for_function("window.mnistlab.insideFor > 0 && window.mnistlab.insideFor === window.mnistlab.shown && !window.mnistlab.insideBusy", timeout=30000)
+
+
+# Per canvas row: the brightness (r + g + b) of each pixel.
+ROW_BRIGHTNESS = """([selector, row]) => {
+  const canvas = document.querySelector(selector), context = canvas.getContext("2d");
+  const pixels = context.getImageData(0, row, canvas.width, 1).data;
+  return Array.from({length: canvas.width}, (_, x) => pixels[4 * x] + pixels[4 * x + 1] + pixels[4 * x + 2]);
+}"""
+
+
+def test_page_shows_the_inside_of_each_network(live_server, browser_page):
+    page = browser_page
+    page.goto(live_server + "/")
+    draw_stroke(page, SEVEN_TOP + SEVEN_DIAGONAL)
+    wait_for_inside(page)
+    assert page.eval_on_selector_all(".model .inside", "views => views.map(v => v.dataset.family)") == ["mlp", "cnn", "rnn"]
+    # Every model: an attribution map for its prediction and its runner-up, and words tied to the chapter.
+    assert page.locator(".inside .attribution canvas").count() == 6
+    assert "28 time steps" in page.locator('.inside[data-family="rnn"]').inner_text()
+    # The RNN's belief after the 28th row is its prediction: the brightest cell of the heat map's last row.
+    guess = page.locator('.model[data-family="rnn"] .guess').inner_text()
+    last_row = page.evaluate(ROW_BRIGHTNESS, ['.inside[data-family="rnn"] canvas.beliefs', 27])
+    assert len(last_row) == 10 and last_row.index(max(last_row)) == int(guess), (last_row, guess)
+    assert "after row 28 of 28: '" + guess + "'" in page.locator('.inside[data-family="rnn"]').inner_text()
+    # The MLP's hidden units and templates; the CNN's maps, one tile per map of every layer.
+    assert page.locator('.inside[data-family="mlp"] canvas.units').count() == 1
+    assert page.locator('.inside[data-family="mlp"] canvas.template').count() == 8
+    assert page.locator('.inside[data-family="cnn"] .fmap').count() == 4 * 8
+    # Clicking a first-layer map enlarges it, with the kernel behind it; a deeper map has no single kernel.
+    cnn = page.locator('.inside[data-family="cnn"]')
+    assert cnn.locator(".enlarged canvas").count() == 0
+    cnn.locator(".fmap").nth(3).click()
+    assert cnn.locator(".enlarged canvas.big").is_visible()
+    assert cnn.locator(".enlarged canvas.big").bounding_box()["width"] > 4 * cnn.locator(".fmap").nth(3).bounding_box()["width"]
+    assert cnn.locator(".enlarged canvas.kernel").count() == 1
+    assert "conv2d map 3 (26x26)" in cnn.locator(".enlarged").inner_text()
+    cnn.locator('.fmap[data-layer="2"]').first.click()
+    assert cnn.locator(".enlarged canvas.kernel").count() == 0
+    # Clear takes the inside away with the predictions.
+    page.click("#clear")
+    assert page.locator(".inside").count() == 0

@@ -1,5 +1,6 @@
 """The JSON API: predictions, every bad input as a 4xx JSON error, and load."""
 
+import base64
 import concurrent.futures
 import json
 import time
@@ -40,12 +41,46 @@ def test_api_predicts_png_and_json(client, mini):
         (b"", "image/png", 400, "empty request body"),
     ],
 )
-def test_api_bad_inputs_are_4xx_json(client, mini, payload, content_type, status, message):
-    response = client.post("/api/predict", content=payload, headers={"content-type": content_type})
+@pytest.mark.parametrize("endpoint", ["/api/predict", "/api/explain"])
+def test_api_bad_inputs_are_4xx_json(client, mini, payload, content_type, status, message, endpoint):
+    response = client.post(endpoint, content=payload, headers={"content-type": content_type})
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     # ... and the server keeps serving.
     assert client.post("/api/predict", content=drawn_png(mini), headers={"content-type": "image/png"}).status_code == 200
+
+
+def decoded(array):
+    """An array of the compact explain JSON: uint8 bytes scaled back to min..max."""
+    if isinstance(array, list):
+        return np.asarray(array)
+    raw = np.frombuffer(base64.b64decode(array["uint8"]), np.uint8).reshape(array["shape"])
+    return array["min"] + raw / 255.0 * (array["max"] - array["min"])
+
+
+def test_api_explain_shows_each_models_inside(client, mini, trained_runs):
+    from mnistlab import explain
+
+    pixels = (mini.x_test[1] / 255).tolist()
+    predictions = client.post("/api/predict", json={"pixels": pixels}).json()["predictions"]
+    response = client.post("/api/explain", json={"pixels": pixels})
+    assert response.status_code == 200, response.text
+    explanations = response.json()["explanations"]
+    assert [e["family"] for e in explanations] == ["mlp", "cnn", "rnn"]
+    for prediction, inside in zip(predictions, explanations):
+        assert inside["model"] == prediction["model"] and inside["prediction"] == prediction["prediction"]
+        assert decoded(inside["attributions"]["maps"]).shape == (2, 28, 28)
+        assert inside["notes"]["inside"] and inside["notes"]["attribution"]
+    mlp, cnn, rnn = explanations
+    assert decoded(mlp["templates"]["weights"]).shape == (8, 28, 28)
+    assert [layer["shape"] for layer in cnn["layers"]] == [[26, 26, 8], [13, 13, 8], [11, 11, 8], [5, 5, 8]]
+    beliefs = decoded(rnn["reading"]["beliefs"])
+    assert beliefs.shape == (28, 10) and int(beliefs[-1].argmax()) == predictions[2]["prediction"]
+    # The compact encoding loses only the 8-bit rounding of the full numbers.
+    full = explain.explain_run(trained_runs["cnn"], np.asarray(pixels, np.float32))
+    first = cnn["layers"][0]["values"]
+    assert np.abs(decoded(first) - full["layers"][0]["values"]).max() <= (first["max"] - first["min"]) / 255 + 1e-6
+    assert "/api/explain" in client.get("/openapi.json").json()["paths"]
 
 
 def test_api_unknown_route_and_method_are_json(client):
@@ -139,3 +174,15 @@ def test_oversized_upload_gets_the_413_json_from_urllib(live_server, megabytes):
         opener.open(request, timeout=60)
     assert caught.value.code == 413
     assert "over the 5 MB limit" in json.loads(caught.value.read())["error"]
+
+
+def test_api_explain_needs_the_keras_runtime():
+    """An ONNX session has no layer outputs: the inside view says so with a 409, not a 500."""
+    from mnistlab.errors import RequestError
+    from mnistlab.predict import Predictor
+
+    onnx_only = object.__new__(Predictor)
+    onnx_only.runtime = "onnx"
+    with pytest.raises(RequestError, match="needs the Keras runtime") as raised:
+        onnx_only.keras_model
+    assert raised.value.http_status == 409

@@ -225,6 +225,17 @@ def cmd_predict(args):
             print(f"  model input written to {result['input_png']}")
 
 
+def cmd_explain(args):
+    from mnistlab import explain
+
+    run_dirs, images = explain.split_paths(args.paths)
+    results = explain.explain_files(run_dirs, images, args.out, method=args.method, backend=args.backend, store_path=args.store)
+    if args.json:
+        return print_json(results)
+    for result in results:
+        print(f"{result['image']}: {result['family']} says {result['label']} (runner-up {result['runner_up']}, {result['attribution']}) -> {result['sheet']}")
+
+
 def cmd_serve(args):
     need("fastapi", "mnistlab serve", "serve")
     need("uvicorn", "mnistlab serve", "serve")

@@ -50,6 +50,7 @@ RUN_STATUSES = ("running", "done", "failed", "diverged", "interrupted")
 EXECUTORS = ("local", "ray")
 RUNTIMES = ("keras", "onnx")
 EXPORT_FORMATS = ("onnx", "keras", "saved_model")
+ATTRIBUTION_METHODS = ("auto", "integrated-gradients", "occlusion")  # mnistlab explain --method
 ALIASES = {"activation": {"none": "linear"}, "pooling": {"avg": "average"}, "precision": {"fp32": "float32", "bfloat16": "bf16", "mixed_bfloat16": "bf16"}}
 
 

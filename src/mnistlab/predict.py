@@ -8,7 +8,7 @@ import numpy as np
 from mnistlab import backend as backend_lib
 from mnistlab import data, presets, preprocess, rundir
 from mnistlab.config import RUNTIMES
-from mnistlab.errors import ConfigError, MissingExtra, RunDirError
+from mnistlab.errors import ConfigError, MissingExtra, RequestError, RunDirError
 from mnistlab.store import Store
 
 ONNX_NAME = "model.onnx"
@@ -71,6 +71,13 @@ class Predictor:
             else:
                 output = self._model.predict_on_batch(inputs)
         return np.asarray(output, dtype=np.float64)
+
+    @property
+    def keras_model(self):
+        """The loaded Keras model, for views of its inside; an ONNX session has none."""
+        if self.runtime == "onnx":
+            raise RequestError("the inside view needs the Keras runtime (ONNX gives no layer outputs): serve without --runtime onnx", 409)
+        return self._model
 
 
 def onnx_session(path):

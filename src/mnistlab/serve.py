@@ -2,6 +2,7 @@
 
     GET  /             the page: draw with mouse, pen or touch, or drop an image
     POST /api/predict  image bytes, or JSON {"pixels": 28x28 numbers in [0, 1]}
+    POST /api/explain  the same input; each model's inside (layer views, attributions, the RNN's reading)
     GET  /api/models   the loaded models
     GET  /healthz      liveness
     GET  /openapi.json, /docs   the schema
@@ -12,6 +13,7 @@ the same preprocessing (`mnistlab.preprocess.to_mnist`).
 
 import json
 import pathlib
+import threading
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -20,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mnistlab import data, preprocess
+from mnistlab import data, explain, preprocess
 from mnistlab.errors import MnistlabError, RequestError
 from mnistlab.predict import top_k
 
@@ -37,9 +39,25 @@ This page is served from here, with nothing fetched from elsewhere, so it works 
 <ul>
 <li><code>POST /api/predict</code>: image bytes (PNG, JPEG, BMP, GIF, TIFF, WebP, .npy) or JSON <code>{"pixels": 28x28 numbers}</code>;
 the answer has the 28x28 input and each model's probabilities. Bad input gets a 4xx with <code>{"error": "..."}</code>.</li>
+<li><code>POST /api/explain</code>: the same input and errors; per model the inside: each layer's activations or feature maps,
+the first layer's templates or kernels, the RNN's belief after each row, and attribution maps for the predicted class and the runner-up.
+Large arrays come as <code>{"shape", "min", "max", "uint8"}</code>: base64 bytes scaled from min to max.</li>
 <li><code>GET /api/models</code>: the models served, with their settings and test accuracy.</li>
 <li><code>GET /healthz</code>: liveness.</li>
 </ul></body></html>"""
+
+
+# Both endpoints take the same input: image bytes or JSON pixels.
+IMAGE_REQUEST = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object", "properties": {"pixels": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}, "required": ["pixels"]}},
+        },
+    }
+}
 
 
 def create_app(predictors, chosen_by=None):
@@ -83,36 +101,48 @@ def create_app(predictors, chosen_by=None):
     def list_models():
         return {"models": [predictor.describe() for predictor in models.values()], "chosen_by": chosen_by}
 
-    @app.post(
-        "/api/predict",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "image/png": {"schema": {"type": "string", "format": "binary"}},
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                    "application/json": {"schema": {"type": "object", "properties": {"pixels": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}, "required": ["pixels"]}},
-                },
-            }
-        },
-    )
+    @app.post("/api/predict", openapi_extra=IMAGE_REQUEST)
     async def predict_endpoint(request: Request):
+        return await _respond(request, _predictions)
+
+    @app.post("/api/explain", openapi_extra=IMAGE_REQUEST)
+    async def explain_endpoint(request: Request):
+        return await _respond(request, _explanations)
+
+    async def _respond(request, answer):
         body = await _read_limited(request)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         # One trip to a worker thread per request: decoding, preprocessing and the three
         # models together (a hop per model cost more than the models themselves).
         # Serialised here, in the worker: FastAPI's own encoder walks every one of
         # the 784 input values in Python, which cost more than the three models.
-        return Response(await run_in_threadpool(_answer, body, content_type), media_type="application/json")
+        return Response(await run_in_threadpool(_answer, answer, body, content_type), media_type="application/json")
 
-    def _answer(body, content_type):
+    def _answer(answer, body, content_type):
         image28, info = _decode(body, content_type)
+        return json.dumps({"input": np.round(image28, 4).tolist(), "preprocess": info, **answer(image28)}, separators=(",", ":")).encode()
+
+    def _predictions(image28):
         results = []
         for model_id, predictor in models.items():
             probabilities = predictor.predict(image28[None])[0]
             names = data.class_names(predictor.config.dataset)
             results.append({"model": model_id, "family": predictor.family, "preset": predictor.preset, "prediction": int(probabilities.argmax()), "probabilities": [round(float(p), 6) for p in probabilities], "labels": list(names), "top": top_k(probabilities, 3, names)})
-        return json.dumps({"input": np.round(image28, 4).tolist(), "preprocess": info, "predictions": results}, separators=(",", ":")).encode()
+        return {"predictions": results}
+
+    explainers, building = {}, threading.Lock()
+
+    def _explainer(model_id):
+        """Each model's Explainer, built on first use (most requests only predict)."""
+        with building:
+            if model_id not in explainers:
+                explainers[model_id] = explain.for_predictor(models[model_id])
+            return explainers[model_id]
+
+    def _explanations(image28):
+        return {"explanations": [{"model": model_id, "preset": predictor.preset, **explain.to_json(_explainer(model_id).explain(image28), compact=True)} for model_id, predictor in models.items()]}
+
+    app.state.explainer = _explainer  # `run` warms each one up before the first visitor
 
     return app
 
@@ -188,10 +218,15 @@ def run(run_dirs=None, host="127.0.0.1", port=8000, runtime="keras", store_path=
     run_dirs = list(run_dirs or predict.best_runs_per_family(store_path))
     predict.activate_for(run_dirs, runtime)
     predictors = [predict.Predictor(run_dir, runtime=runtime) for run_dir in run_dirs]
-    # Warm up each model once so that the first visitor does not wait for compilation.
-    for predictor in predictors:
-        predictor.predict(np.zeros((1, 28, 28), dtype=np.float32))
     app = create_app(predictors, chosen_by="best validation accuracy in the run store" if chosen else None)
+    # Warm up each model once so that the first visitor does not wait for compilation; the
+    # inside view too (where the runtime has one): its probe and gradients compile on first use.
+    warm_digit = np.zeros((28, 28), dtype=np.float32)
+    warm_digit[6:22, 12:16] = 1.0
+    for predictor in predictors:
+        predictor.predict(warm_digit[None])
+        if runtime == "keras":
+            app.state.explainer(predictor.describe()["id"]).explain(warm_digit)
     for predictor in predictors:
         described = predictor.describe()
         accuracy = "" if described["test_accuracy"] is None else f", test accuracy {100 * described['test_accuracy']:.1f}% on {described['dataset']}"

@@ -1,0 +1,113 @@
+"""One PNG sheet per image and model: the inside of the network as `mnistlab.explain` sees it.
+
+Row one is the same for every family: the 28x28 input, the attribution maps
+for the predicted class and the runner-up, and the ten probabilities. Then
+the family's own views: the MLP's hidden units as grids and its first-layer
+templates; the CNN's first-layer kernels and every feature map per layer;
+the RNN's hidden state and its belief after each row.
+"""
+
+import math
+import textwrap
+
+import numpy as np
+
+from mnistlab import plots
+
+COLUMNS = 4
+
+
+def mosaic(maps, columns=None):
+    """(n, h, w) maps -> one 2D image of tiles with a blank (NaN) line between them."""
+    count, height, width = maps.shape
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    sheet = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), np.nan)
+    for index, tile in enumerate(maps):
+        row, column = divmod(index, columns)
+        sheet[row * (height + 1):row * (height + 1) + height, column * (width + 1):column * (width + 1) + width] = tile
+    return sheet
+
+
+def unit_grid(values):
+    """A layer's unit activations (n,) as a near-square grid, one cell per unit."""
+    columns = math.ceil(math.sqrt(len(values)))
+    grid = np.full(columns * math.ceil(len(values) / columns), np.nan)
+    grid[:len(values)] = values
+    return grid.reshape(-1, columns)
+
+
+def panels(explanation, image):
+    """The sheet's panels: (title, kind, data, options) in reading order."""
+    labels = explanation["labels"]
+    attributions = explanation["attributions"]
+    method = "integrated gradients" if attributions["method"] == "integrated-gradients" else "occlusion"
+    items = [("input (28x28)", "image", image, {"cmap": "gray", "vmin": 0, "vmax": 1})]
+    for target, values in zip(attributions["classes"], attributions["maps"]):
+        items.append((f"{method}: '{labels[target]}' ({100 * explanation['probabilities'][target]:.1f}%)", "signed", values, {}))
+    items.append(("probabilities", "bars", explanation["probabilities"], {}))
+    if explanation["family"] == "mlp":
+        for layer in explanation["layers"]:
+            items.append((f"{layer['name']}: {layer['shape'][0]} {layer['kind']}", "image", unit_grid(layer["values"]), {"cmap": "magma"}))
+        templates = explanation["templates"]
+        units = ", ".join(str(unit) for unit in templates["units"])
+        items.append((f"templates of the most active {templates['layer']} units ({units})", "signed", mosaic(templates["weights"], columns=4), {}))
+    elif explanation["family"] == "cnn":
+        items.append((f"{explanation['kernels']['layer']} kernels", "signed", mosaic(explanation["kernels"]["weights"]), {}))
+        for layer in explanation["layers"]:
+            height, width, channels = layer["shape"]
+            items.append((f"{layer['name']}: {channels} maps {height}x{width}\n{layer['kind']}", "image", mosaic(np.transpose(layer["values"], (2, 0, 1))), {"cmap": "magma"}))
+    else:
+        for layer in explanation["layers"]:
+            items.append((f"{layer['name']}: hidden state after each row", "heat", layer["values"], {"cmap": "coolwarm"}))
+        beliefs = explanation["reading"]["beliefs"]
+        if beliefs is not None:
+            items.append(("belief after reading t rows", "beliefs", beliefs, {}))
+    return items
+
+
+def write_sheet(explanation, image, path, title):
+    """Draw the sheet for one explanation and save it (atomically) as PNG."""
+    items = panels(explanation, image)
+    rows = math.ceil(len(items) / COLUMNS)
+    figure = plots.plt.figure(figsize=(4 * COLUMNS, 3.9 * rows + 1.4))
+    for position, (panel_title, kind, values, options) in enumerate(items):
+        axes = figure.add_subplot(rows, COLUMNS, position + 1)
+        axes.set_title(panel_title, fontsize=9)
+        _draw(axes, kind, values, options, explanation)
+    figure.suptitle(title, fontsize=12)
+    notes = explanation["notes"]
+    figure.text(0.02, 0.005, "\n".join(textwrap.wrap(notes["inside"] + " " + notes["attribution"], 190)), fontsize=8, va="bottom")
+    figure.tight_layout(rect=(0, 0.06, 1, 0.97))
+    return plots.save_figure(figure, path)
+
+
+def _draw(axes, kind, values, options, explanation):
+    labels = explanation["labels"]
+    if kind == "bars":
+        colors = ["#2a7" if digit == explanation["prediction"] else "#3b7dd8" for digit in range(len(values))]
+        axes.barh(range(len(values)), values, color=colors)
+        axes.set_yticks(range(len(values)), [str(label)[:12] for label in labels], fontsize=7)
+        axes.invert_yaxis()
+        axes.set_xlim(0, 1)
+        return
+    if kind == "beliefs":
+        image = axes.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        axes.set_xticks(range(len(labels)), [str(label)[:3] for label in labels], fontsize=7)
+        axes.set_ylabel("rows read")
+        axes.set_yticks([0, 6, 13, 20, 27], ["1", "7", "14", "21", "28"])
+        axes.figure.colorbar(image, ax=axes, fraction=0.046)
+        return
+    if kind == "heat":
+        limit = float(np.nanmax(np.abs(values))) or 1.0
+        axes.imshow(values, cmap=options["cmap"], vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+        axes.set_ylabel("rows read")
+        axes.set_yticks([0, 6, 13, 20, 27], ["1", "7", "14", "21", "28"])
+        axes.set_xlabel("unit")
+        return
+    if kind == "signed":  # red raises, blue lowers: one symmetric scale around zero
+        limit = float(np.nanmax(np.abs(values))) or 1.0
+        axes.imshow(values, cmap="bwr", vmin=-limit, vmax=limit, interpolation="nearest")
+    else:
+        axes.imshow(values, interpolation="nearest", **options)
+    axes.axis("off")

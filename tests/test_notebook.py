@@ -1,0 +1,26 @@
+"""docs/chapter1.ipynb runs top to bottom on the built-in data, in under 3 minutes, so it never rots."""
+
+import importlib.util
+import re
+
+from conftest import REPO
+
+NOTEBOOK_LIMIT_SECONDS = 180
+
+
+def test_chapter_notebook_runs_top_to_bottom(tmp_path):
+    spec = importlib.util.spec_from_file_location("run_notebook", REPO / "scripts" / "run_notebook.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    notebook, seconds = runner.execute(work=tmp_path)  # any cell's error fails here
+    text = "\n".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
+    # The book's parameter counts, from the models Keras builds.
+    for count in ("269,322", "80,266", "75,530"):
+        assert f"{count} parameters (book: {count})" in text
+    assert "Train labels:  {0: 240" in text
+    assert re.search(r"row 16 \(256-256-256, dropout\(0.45\), adam\), 3 seeds", text) and "verdict: the book's figure is" in text
+    assert "after 28 rows it believes" in text
+    images = sum("image/png" in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
+    assert images >= 3 + 4 + 2  # the sample grid, the three inside sheets, the figures (and the diagram where Graphviz is)
+    assert not list(REPO.glob("docs/*.keras")) and (tmp_path / "runs.db").exists()  # its runs stay in its work directory
+    assert seconds < NOTEBOOK_LIMIT_SECONDS, f"the notebook took {seconds:.0f} s"

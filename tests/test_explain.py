@@ -39,28 +39,34 @@ def relu(x):
 
 
 def weights_of(run_dir):
-    """Each layer's weights (name -> list of float64 arrays), read from the saved model."""
+    """The weights of each kind of layer, in order (layer class -> [[float64 arrays] per layer]; the output Dense as "logits").
+
+    By class, not name: Keras numbers layer names per process (dense_3 where other models came first).
+    """
     import keras
 
     model = keras.saving.load_model(pathlib.Path(run_dir) / "model.keras")
-    return {layer.name: [np.asarray(w, dtype=np.float64) for w in layer.get_weights()] for layer in model.layers if layer.get_weights()}, model
+    kinds = {}
+    for layer in model.layers:
+        if layer.get_weights():
+            kind = "logits" if layer.name == "logits" else type(layer).__name__
+            kinds.setdefault(kind, []).append([np.asarray(w, dtype=np.float64) for w in layer.get_weights()])
+    return kinds, model
 
 
 def mlp_forward(weights, image):
     """Hidden activations per layer, and probabilities."""
     x, hidden = image.reshape(784).astype(np.float64), []
-    dense = [name for name in weights if name.startswith("dense")]
-    for name in dense:
-        kernel, bias = weights[name]
+    for kernel, bias in weights["Dense"]:
         x = relu(x @ kernel + bias)
         hidden.append(x)
-    kernel, bias = weights["logits"]
+    kernel, bias = weights["logits"][0]
     return hidden, softmax(x @ kernel + bias)
 
 
 def first_convolution(weights, image):
     """relu(valid 3x3 convolution + bias) of a 28x28 image, then 2x2 max pooling."""
-    kernel, bias = weights["conv2d"]
+    kernel, bias = weights["Conv2D"][0]
     windows = np.lib.stride_tricks.sliding_window_view(image.astype(np.float64), kernel.shape[:2])  # (26, 26, 3, 3)
     maps = relu(np.einsum("ijab,abf->ijf", windows, kernel[:, :, 0, :]) + bias)
     rows, columns = maps.shape[0] // 2 * 2, maps.shape[1] // 2 * 2
@@ -70,13 +76,13 @@ def first_convolution(weights, image):
 
 def simple_rnn_reading(weights, image):
     """The hidden state after each row, and the softmax of the output layer applied to each."""
-    kernel, recurrent, bias = weights["simple_rnn"]
+    kernel, recurrent, bias = weights["SimpleRNN"][0]
     state, states = np.zeros(kernel.shape[1]), []
     for row in image.astype(np.float64):
         state = np.tanh(row @ kernel + state @ recurrent + bias)
         states.append(state)
     states = np.array(states)
-    logits_kernel, logits_bias = weights["logits"]
+    logits_kernel, logits_bias = weights["logits"][0]
     return states, softmax(states @ logits_kernel + logits_bias)
 
 
@@ -88,7 +94,7 @@ def check_against_numpy(family, weights, explanation, image):
         assert len(layers) == len(hidden)
         for view, expected in zip(layers, hidden):
             np.testing.assert_allclose(np.asarray(view["values"]), expected, atol=TOLERANCE)
-        first_kernel = weights["dense"][0]
+        first_kernel = weights["Dense"][0][0]
         for unit, template in zip(explanation["templates"]["units"], np.asarray(explanation["templates"]["weights"])):
             np.testing.assert_allclose(template, first_kernel[:, unit].reshape(28, 28), atol=TOLERANCE)
         # The templates are those of the most active units.
@@ -97,7 +103,7 @@ def check_against_numpy(family, weights, explanation, image):
         maps, pooled = first_convolution(weights, image)
         np.testing.assert_allclose(np.asarray(layers[0]["values"]), maps, atol=TOLERANCE)
         np.testing.assert_allclose(np.asarray(layers[1]["values"]), pooled, atol=TOLERANCE)
-        kernel = weights["conv2d"][0]
+        kernel = weights["Conv2D"][0][0]
         np.testing.assert_allclose(np.asarray(explanation["kernels"]["weights"]), np.transpose(kernel[:, :, 0, :], (2, 0, 1)), atol=TOLERANCE)
         probabilities = None
     else:

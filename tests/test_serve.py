@@ -184,5 +184,21 @@ def test_api_explain_needs_the_keras_runtime():
     onnx_only = object.__new__(Predictor)
     onnx_only.runtime = "onnx"
     with pytest.raises(RequestError, match="needs the Keras runtime") as raised:
-        onnx_only.keras_model
+        onnx_only.copy_of_keras_model()
     assert raised.value.http_status == 409
+
+
+def test_explain_beside_predictions_from_many_clients(live_server, mini):
+    """Explanations run beside predictions of the same models: every answer is a 200 (on JAX, a
+    shared model would have its weight buffers donated by one thread while another reads them)."""
+    import httpx
+
+    payload = drawn_png(mini)
+
+    def client(endpoint):
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            return [http.post(endpoint, content=payload, headers={"content-type": "image/png"}).status_code for _ in range(8)]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sum(pool.map(client, ["/api/predict", "/api/explain"] * 4), [])
+    assert statuses == [200] * 64, statuses

@@ -72,12 +72,22 @@ class Predictor:
                 output = self._model.predict_on_batch(inputs)
         return np.asarray(output, dtype=np.float64)
 
-    @property
-    def keras_model(self):
-        """The loaded Keras model, for views of its inside; an ONNX session has none."""
+    def copy_of_keras_model(self):
+        """A copy of the Keras model with its own weights, for views of its inside; an ONNX session has none.
+
+        A copy, so that explaining never touches this model's variables while
+        it predicts in another thread: on JAX, Keras' predict step donates the
+        variables' buffers and replaces them, so a second user of the same
+        variables can read a deleted buffer.
+        """
         if self.runtime == "onnx":
             raise RequestError("the inside view needs the Keras runtime (ONNX gives no layer outputs): serve without --runtime onnx", 409)
-        return self._model
+        import keras
+
+        with self._lock:
+            copy = keras.models.clone_model(self._model)
+            copy.set_weights(self._model.get_weights())
+        return copy
 
 
 def onnx_session(path):

@@ -9,6 +9,7 @@ NOTEBOOK_LIMIT_SECONDS = 180
 
 
 def test_chapter_notebook_runs_top_to_bottom(tmp_path):
+    (tmp_path / "home").mkdir(exist_ok=True)  # the kernel's IPython wants a writable HOME (conftest points it here)
     spec = importlib.util.spec_from_file_location("run_notebook", REPO / "scripts" / "run_notebook.py")
     runner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runner)

@@ -26,7 +26,6 @@ import http.client
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,13 +33,14 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from serve_load import drawing_png, free_port  # noqa: E402  (the same drawing and port helpers as the load test)
+from serve_load import drawing_png, mean_ms, serving  # noqa: E402  (the load test's drawing, timing and server helpers)
 
 from mnistlab import provenance  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "explain-results.json"
 TARGET_P50_MS = 150
+STAGE_REPEATS = 20  # calls per stage in the breakdown (BENCHMARKS.md says "mean of 20 calls")
 
 
 def train_listings(root, epochs=3):
@@ -95,37 +95,18 @@ def in_process(run_dirs, payloads):
         batch = np.stack([image, np.zeros_like(image)]).reshape((2,) + explainer.input_shape)
         explanation = explainer.explain(image)
         stages[predictor.family] = {
-            "probe_forward_ms": _mean_ms(lambda: explainer.probe.predict_on_batch(batch)),
-            "attribution_ms": _mean_ms(lambda: explainer.attribute(image, explanation["attributions"]["classes"])),
-            "compact_json_ms": _mean_ms(lambda: json.dumps(explain.to_json(explanation, compact=True))),
+            "probe_forward_ms": mean_ms(lambda: explainer.probe.predict_on_batch(batch), STAGE_REPEATS),
+            "attribution_ms": mean_ms(lambda: explainer.attribute(image, explanation["attributions"]["classes"]), STAGE_REPEATS),
+            "compact_json_ms": mean_ms(lambda: json.dumps(explain.to_json(explanation, compact=True)), STAGE_REPEATS),
         }
     described = [p.describe() for p in predictors]
     return {"three_models": summary(totals), "per_model": {family: summary(values) for family, values in per_model.items()}, "ig_steps": {family: sorted(set(values)) for family, values in steps.items()}, "stages": stages}, described
 
 
-def _mean_ms(work, repeats=20):
-    work()
-    started = time.perf_counter()
-    for _ in range(repeats):
-        work()
-    return round(1000 * (time.perf_counter() - started) / repeats, 2)
-
-
 def over_http(run_dirs, payloads):
     """`mnistlab serve` in its own process; one keep-alive client, each drawing to /api/explain and /api/predict."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", *run_dirs, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        connection = None
-        for _ in range(480):
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                connection.request("GET", "/healthz")
-                connection.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.5)
+    with serving(run_dirs) as port:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         results = {}
         for endpoint in ("/api/explain", "/api/predict"):
             latencies, sizes = [], []
@@ -141,9 +122,6 @@ def over_http(run_dirs, payloads):
             results[endpoint] = {**summary(latencies[1:]), "response_kb": round(float(np.mean(sizes[1:])) / 1024, 1)}
         connection.close()
         return results
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main():

@@ -14,6 +14,7 @@ Usage: python benchmarks/serve_load.py [--requests-per-client 20] [--seconds 60]
 
 import argparse
 import concurrent.futures
+import contextlib
 import http.client
 import io
 import json
@@ -99,47 +100,58 @@ def measure(port, payload, clients, per_client, seconds):
     }
 
 
+def mean_ms(work, repeats):
+    """Mean milliseconds of WORK over REPEATS calls, after one call to warm it up."""
+    work()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        work()
+    return round(1000 * (time.perf_counter() - started) / repeats, 3)
+
+
 def profile_request(run_dirs, payload, repeats=300):
     """Where one request's time goes, in this process: decode + preprocess, each model, the JSON answer (ms each)."""
     from mnistlab import predict, preprocess
 
     predictors = [predict.Predictor(run_dir) for run_dir in run_dirs]
-
-    def mean_ms(work):
-        work()
-        started = time.perf_counter()
-        for _ in range(repeats):
-            work()
-        return round(1000 * (time.perf_counter() - started) / repeats, 3)
-
     image, _ = preprocess.prepare_file(payload, name="drawing")
-    timings = {"decode_and_preprocess": mean_ms(lambda: preprocess.prepare_file(payload, name="drawing"))}
+    timings = {"decode_and_preprocess": mean_ms(lambda: preprocess.prepare_file(payload, name="drawing"), repeats)}
     for predictor in predictors:
-        timings[f"model_{predictor.family}"] = mean_ms(lambda: predictor.predict(image[None]))
+        timings[f"model_{predictor.family}"] = mean_ms(lambda: predictor.predict(image[None]), repeats)
     answer = {"input": np.round(image, 4).tolist(), "predictions": [{"probabilities": [0.1] * 10, "top": [{"class": 1}] * 3} for _ in predictors]}
-    timings["json_answer"] = mean_ms(lambda: json.dumps(answer, separators=(",", ":")))
+    timings["json_answer"] = mean_ms(lambda: json.dumps(answer, separators=(",", ":")), repeats)
     return timings
 
 
-def serve_and_measure(run_dirs, payload, source, args):
-    """Start `mnistlab serve` (from SOURCE's src/ if given), warm it up, measure each level."""
+@contextlib.contextmanager
+def serving(run_dirs, source=None):
+    """`mnistlab serve RUN_DIRS` in its own process, as a user starts it (from SOURCE's src/ if given); yields its port once it answers."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
     if source:
         env["PYTHONPATH"] = str(source)
     server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", *run_dirs, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(240):
+        for _ in range(480):
             try:
-                client(port, payload, 1, time.perf_counter() + 5)
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/healthz")
+                connection.getresponse().read()
+                connection.close()
                 break
             except OSError:
                 time.sleep(0.5)
-        measure(port, payload, 10, 10, 30)  # warm-up: compiled model calls, thread pool
-        return [measure(port, payload, clients, max(args.requests_per_client, 200 // clients), args.seconds) for clients in LEVELS]
+        yield port
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def serve_and_measure(run_dirs, payload, source, args):
+    """Start `mnistlab serve` (from SOURCE's src/ if given), warm it up, measure each level."""
+    with serving(run_dirs, source) as port:
+        measure(port, payload, 10, 10, 30)  # warm-up: compiled model calls, thread pool
+        return [measure(port, payload, clients, max(args.requests_per_client, 200 // clients), args.seconds) for clients in LEVELS]
 
 
 def main():

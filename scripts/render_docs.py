@@ -268,9 +268,27 @@ def photo_agreement_block():
     return "\n".join(lines)
 
 
+def config_keys_block():
+    """docs/configuration.md's table of knobs, from their one declaration (mnistlab.config)."""
+    from mnistlab import config
+
+    def cell(text):
+        return str(text).replace("|", "\\|")
+
+    lines = ["| key | family | type | default | choices / bounds | meaning |", "|---|---|---|---|---|---|"]
+    for key in config.describe_keys():
+        allowed = ", ".join(key["choices"]) or key["bounds"]
+        if key["aliases"]:
+            allowed += " (also " + ", ".join(f"{alias} = {value}" for alias, value in key["aliases"].items()) + ")"
+        default = "none" if key["default"] is None else key["default"]
+        lines.append(f"| `{key['name']}` | {key['family'] or 'all'} | {key['type']} | {cell(default)} | {cell(allowed)} | {cell(key['help'])} |")
+    return "\n".join(lines)
+
+
 BLOCKS = {
     "README.md": {"install-platforms": install_platforms_block, "install-sizes": install_sizes_block},
     "docs/use.md": {"photo-agreement": photo_agreement_block},
+    "docs/configuration.md": {"config-keys": config_keys_block},
 }
 
 

@@ -10,23 +10,34 @@ import importlib.metadata
 from mnistlab import config as config_lib
 from mnistlab import presets
 
+def _knob_option(sub, key, default_text, **options):
+    """A flag for one config knob, its type, choices and help taken from the knob's declaration."""
+    spec = config_lib.KNOBS[key]
+    kind = {int: int, float: float}.get(spec.base_type)
+    if kind:
+        options.setdefault("type", kind)
+    if spec.choices:
+        options.setdefault("choices", spec.choices)
+    sub.add_argument("--" + key.replace("_", "-"), help=f"{spec.help} (default: {default_text})", **options)
+
+
 def _config_options(sub):
     sub.add_argument("preset", nargs="?", help="preset name (see `mnistlab presets`); omit to start from the defaults")
-    sub.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. --set hidden_units=512,512 (repeatable; `mnistlab keys` lists them)")
-    sub.add_argument("--backend", choices=config_lib.BACKENDS, help="Keras backend (default: KERAS_BACKEND if set, else the fastest measured for the model family)")
+    sub.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. --set hidden_units=512,512 (repeatable; keys: " + ", ".join(key for key in config_lib.VALID_KEYS if key not in config_lib.RUN_KEYS) + "; `mnistlab keys` explains each)")
+    _knob_option(sub, "backend", "KERAS_BACKEND if set, else the fastest measured for the model family")
 
 
 def _dataset_option(sub):
-    sub.add_argument("--dataset", help="mnist, fashion-mnist, mnist-mini, auto (MNIST if available, else mnist-mini), an idx directory or a .npz file")
+    _knob_option(sub, "dataset", "auto: MNIST if available, else mnist-mini")
 
 
 def _store_option(sub):
-    sub.add_argument("--store", help="run store (default: $MNISTLAB_STORE or runs/runs.db)")
+    sub.add_argument("--store", help="run store (default: $MNISTLAB_STORE if set, else runs.db in the runs root, $MNISTLAB_RUNS or ./runs)")
 
 
 def _size_options(sub, seeds=False):
-    sub.add_argument("--epochs", type=int, help="epochs per run (default: the config's, e.g. the book's)")
-    sub.add_argument("--limit", type=int, help="train on only the first N training images (quick checks)")
+    _knob_option(sub, "epochs", "the config's, e.g. the book's")
+    _knob_option(sub, "limit", "every training image")
     if seeds:
         sub.add_argument("--seeds", type=int, help="seeds per setting (default: the file's)")
 
@@ -64,10 +75,10 @@ def _add_training_commands(commands):
     _config_options(sub)
     _dataset_option(sub)
     _size_options(sub)
-    sub.add_argument("--batch-size", type=int, help="samples per gradient step (default: the config's, 128 in the book)")
-    sub.add_argument("--seed", type=int, help="random seed: the same seed, backend and data give the same run (default 0)")
-    sub.add_argument("--precision", choices=config_lib.PRECISIONS, help="float32 (default) or bf16 mixed precision (GPUs and CPUs with bf16 instructions)")
-    sub.add_argument("--out", help="run directory (default runs/<time>-<preset>-<backend>-s<seed>)")
+    _knob_option(sub, "batch_size", "the config's, 128 in the book")
+    _knob_option(sub, "seed", "0")
+    _knob_option(sub, "precision", "float32; bf16 needs a GPU or a CPU with bf16 instructions")
+    sub.add_argument("--out", help="run directory (default: <runs root>/<time>-<preset>-<backend>-s<seed>; the runs root is $MNISTLAB_RUNS or ./runs)")
     sub.add_argument("--force", action="store_true", help="train even when the same run is already done in the store")
     sub.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
     sub.add_argument("--json", action="store_true", help="print the metrics as JSON instead of progress")

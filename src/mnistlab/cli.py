@@ -54,7 +54,8 @@ def cmd_presets(args):
 
 def cmd_keys(args):
     for key in config_lib.describe_keys(args.family):
-        print(f"{key['name']:<18} {key['type']:<14} default {key['default']!s:<24} {key['help']}" + (f" [{', '.join(key['choices'])}]" if key["choices"] else ""))
+        allowed = ", ".join(key["choices"] + [f"{alias}={value}" for alias, value in key["aliases"].items()]) or key["bounds"]
+        print(f"{key['name']:<18} {key['type']:<12} default {key['default']!s:<22} {key['help']}" + (f" [{allowed}]" if allowed else ""))
 
 
 def cmd_data(args):

@@ -2,8 +2,20 @@
 
 A config says everything needed to rebuild and retrain a run: the model
 family and its knobs, the training settings, the seed, dataset and backend.
-`--set key=value` overrides are parsed here, from strings, with the field's
-type; unknown keys and bad values raise `ConfigError` naming the valid ones.
+
+Each knob is declared once, as a field of `Config` made with `knob(...)`:
+its type (the annotation), default, help, choices, aliases, bounds, the
+family it belongs to and the names it had before. Everything else reads
+that declaration: validation and `--set` parsing here, `mnistlab keys`, the
+CLI's help, the table in docs/configuration.md and the JSON schema of the
+lab's form (`json_schema()`). Unknown keys and bad values raise
+`ConfigError` naming the valid ones.
+
+Why a dataclass with field metadata rather than pydantic: the core install
+(and `config_hash()`, which old runs are found by) must not depend on the
+web extra, and the knobs are flat scalars, tuples of ints and choices, for
+which the schema is a short function; the rules live in one declaration all
+the same.
 
 No Keras import here: the CLI validates a config before it picks a backend.
 """
@@ -13,6 +25,7 @@ import difflib
 import hashlib
 import json
 import typing
+from collections.abc import Mapping
 
 from mnistlab.errors import ConfigError
 
@@ -30,125 +43,176 @@ LOSSES = ("categorical_crossentropy", "mean_squared_error", "mean_absolute_error
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 # Keras' default learning rates, used when learning_rate is not set.
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adam": 0.001, "rmsprop": 0.001}
-DEFAULT_ACTIVATIONS = {"mlp": "relu", "cnn": "relu", "rnn": "tanh"}
 BACKENDS = ("auto", "jax", "tensorflow", "torch")
 PRECISIONS = ("float32", "bf16")
-CHOICES = {
-    "family": FAMILIES,
-    "activation": ACTIVATIONS,
-    "output_activation": OUTPUT_ACTIVATIONS,
-    "loss": LOSSES,
-    "optimizer": OPTIMIZERS,
-    "padding": ("valid", "same"),
-    "pooling": ("max", "average"),
-    "cell": ("simple", "lstm", "gru"),
-    "backend": BACKENDS,
-    "precision": PRECISIONS,
-}
 RUN_STATUSES = ("running", "done", "failed", "diverged", "interrupted")
 # Choices of the commands around a config, kept here so the CLI lists them without importing their modules.
 EXECUTORS = ("local", "ray")
 RUNTIMES = ("keras", "onnx")
 EXPORT_FORMATS = ("onnx", "keras", "saved_model")
 ATTRIBUTION_METHODS = ("auto", "integrated-gradients", "occlusion")  # mnistlab explain --method
-ALIASES = {"activation": {"none": "linear"}, "pooling": {"avg": "average"}, "precision": {"fp32": "float32", "bfloat16": "bf16", "mixed_bfloat16": "bf16"}}
+
+
+@dataclasses.dataclass(frozen=True)
+class Knob:
+    """The declaration of one config key; `Config`'s fields carry one each (see `knob`)."""
+
+    name: str
+    type: object  # the field's annotation: str, int, float, bool, tuple[int, ...], tuple[int, int], or X | None
+    default: object
+    help: str
+    choices: tuple[str, ...] = ()
+    family: str | None = None  # the family it applies to; None: every family
+    aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)  # other spellings of a choice
+    minimum: float | None = None  # bounds, inclusive unless exclusive_*
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+    family_defaults: Mapping[str, object] = dataclasses.field(default_factory=dict)  # a default of None means this family's
+    min_items: int = 0  # lists: how many entries at least
+    renamed_from: tuple[str, ...] = ()  # earlier names, still read from old run directories and sweep files
+    run_setting: bool = False  # where and how it runs: recorded, not part of config_hash()
+    # False for a knob added after runs were recorded: at its default it is
+    # left out of config_hash(), so those runs keep their hash (and resume).
+    hashed_at_default: bool = True
+
+    @property
+    def base_type(self):
+        return _base_type(self.type)[0]
+
+    @property
+    def optional(self):
+        return _base_type(self.type)[1]
+
+    @property
+    def is_pair(self):
+        """tuple[int, int]: one number means a square (kernel_size=3 is 3x3)."""
+        args = typing.get_args(self.base_type)
+        return typing.get_origin(self.base_type) is tuple and len(args) == 2 and args[1] is not Ellipsis
+
+    @property
+    def is_list(self):
+        return typing.get_origin(self.base_type) is tuple and not self.is_pair
+
+    def type_name(self):
+        base = self.base_type
+        name = "pair" if self.is_pair else "ints" if self.is_list else getattr(base, "__name__", str(base))
+        return name + (" or none" if self.optional else "")
+
+    def canonical(self, text):
+        """A choice as written, lower-cased, with its aliases resolved."""
+        lowered = text.lower()
+        return self.aliases.get(lowered, lowered)
+
+    def bounds_text(self):
+        """'in [0, 1)', '>= 1', '> 0'... or '' when unbounded."""
+        low = (f"[{_number(self.minimum)}" if self.minimum is not None else f"({_number(self.exclusive_minimum)}" if self.exclusive_minimum is not None else None)
+        high = (f"{_number(self.maximum)}]" if self.maximum is not None else f"{_number(self.exclusive_maximum)})" if self.exclusive_maximum is not None else None)
+        if low and high:
+            return f"in {low}, {high}"
+        if low:
+            return (">= " if low[0] == "[" else "> ") + low[1:]
+        if high:
+            return ("<= " if high[-1] == "]" else "< ") + high[:-1]
+        return ""
+
+    def within_bounds(self, value):
+        return not (
+            (self.minimum is not None and value < self.minimum)
+            or (self.exclusive_minimum is not None and value <= self.exclusive_minimum)
+            or (self.maximum is not None and value > self.maximum)
+            or (self.exclusive_maximum is not None and value >= self.exclusive_maximum)
+        )
+
+
+def knob(default, help, **declaration):
+    """A `Config` field declared as a knob: knob(0.0, "dropout after each hidden layer", minimum=0, exclusive_maximum=1)."""
+    return dataclasses.field(default=default, metadata={"knob": {"help": help, **declaration}})
+
+
+def _number(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    family: str = "mlp"  # mlp, cnn or rnn: which of the chapter's networks
+    family: str = knob("mlp", "model family: mlp (Listing 1.3.2), cnn (1.4.1) or rnn (1.5.1)", choices=FAMILIES, renamed_from=("model",))
 
-    # Layers, shared by the families that have them. activation=None means the
-    # family's usual one: relu for mlp and cnn, tanh for the recurrent cells.
-    activation: str | None = None
-    dropout_rate: float = 0.0
-    kernel_l1: float = 0.0
-    kernel_l2: float = 0.0
-    bias_l1: float = 0.0
-    bias_l2: float = 0.0
-    activity_l1: float = 0.0
-    activity_l2: float = 0.0
-    output_activation: str = "softmax"
+    # Layers, shared by the families that have them.
+    activation: str | None = knob(
+        None, "hidden layers' activation (default: relu for mlp/cnn, tanh for rnn, as Keras and the book)",
+        choices=ACTIVATIONS, aliases={"none": "linear"}, family_defaults={"mlp": "relu", "cnn": "relu", "rnn": "tanh"},
+    )
+    dropout_rate: float = knob(0.0, "dropout after each hidden layer (rnn: on the inputs of each step)", minimum=0, exclusive_maximum=1)
+    kernel_l1: float = knob(0.0, "L1 penalty on hidden layers' weights", minimum=0)
+    kernel_l2: float = knob(0.0, "L2 penalty on hidden layers' weights", minimum=0)
+    bias_l1: float = knob(0.0, "L1 penalty on hidden layers' biases", minimum=0)
+    bias_l2: float = knob(0.0, "L2 penalty on hidden layers' biases", minimum=0)
+    activity_l1: float = knob(0.0, "L1 penalty on hidden layers' outputs", minimum=0)
+    activity_l2: float = knob(0.0, "L2 penalty on hidden layers' outputs", minimum=0)
+    output_activation: str = knob("softmax", "activation of the 10-unit output layer", choices=OUTPUT_ACTIVATIONS)
 
     # MLP: one Dense layer per entry.
-    hidden_units: tuple[int, ...] = (256, 256)
+    hidden_units: tuple[int, ...] = knob((256, 256), "one Dense layer per width, e.g. 256,256", family="mlp", minimum=1, min_items=1)
 
     # CNN: one Conv2D per entry of `filters`; pooling after the conv layers
     # whose 0-based indexes are in `pool_after`.
-    filters: tuple[int, ...] = (64, 64, 64)
-    kernel_size: tuple[int, int] = (3, 3)
-    strides: tuple[int, int] = (1, 1)
-    padding: str = "valid"
-    pool_after: tuple[int, ...] = (0, 1)
-    pool_size: tuple[int, int] = (2, 2)
-    pooling: str = "max"
-    batch_norm: bool = False
+    filters: tuple[int, ...] = knob((64, 64, 64), "one Conv2D layer per entry, e.g. 64,64,64", family="cnn", minimum=1, min_items=1)
+    kernel_size: tuple[int, int] = knob((3, 3), "convolution kernel, one number (square) or a pair, e.g. 3 or 3,5", family="cnn", minimum=1)
+    strides: tuple[int, int] = knob((1, 1), "convolution strides, one number or a pair", family="cnn", minimum=1)
+    padding: str = knob("valid", "valid (shrinks the map) or same (keeps its size)", family="cnn", choices=("valid", "same"))
+    pool_after: tuple[int, ...] = knob((0, 1), "0-based conv layer indexes followed by pooling", family="cnn", minimum=0)
+    pool_size: tuple[int, int] = knob((2, 2), "pooling window, one number or a pair", family="cnn", minimum=1)
+    pooling: str = knob("max", "max or average pooling", family="cnn", choices=("max", "average"), aliases={"avg": "average"})
+    batch_norm: bool = knob(False, "batch normalization between each convolution and its activation", family="cnn")
 
     # RNN: one recurrent layer per entry of `rnn_units` (more than one = stacked).
-    cell: str = "simple"
-    rnn_units: tuple[int, ...] = (256,)
-    bidirectional: bool = False
-    recurrent_dropout: float = 0.0
+    cell: str = knob("simple", "recurrent cell: simple (SimpleRNN), lstm or gru", family="rnn", choices=("simple", "lstm", "gru"))
+    rnn_units: tuple[int, ...] = knob((256,), "one recurrent layer per width; more than one = stacked", family="rnn", minimum=1, min_items=1)
+    bidirectional: bool = knob(False, "read the rows both ways (Bidirectional wrapper)", family="rnn")
+    recurrent_dropout: float = knob(0.0, "dropout on the recurrent state", family="rnn", minimum=0, exclusive_maximum=1)
 
     # Training.
-    loss: str = "categorical_crossentropy"
-    optimizer: str = "adam"
-    learning_rate: float | None = None
-    momentum: float = 0.0
-    nesterov: bool = False
-    decay: float = 0.0  # legacy Keras decay: lr / (1 + decay * step)
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    rho: float = 0.9
-    epsilon: float = 1e-7
-    batch_size: int = 128
-    epochs: int = 20
-    validation_split: float = 0.1
-    limit: int | None = None  # use only the first `limit` training samples
-    precision: str = "float32"
+    loss: str = knob("categorical_crossentropy", "training loss", choices=LOSSES)
+    optimizer: str = knob("adam", "sgd, adam or rmsprop", choices=OPTIMIZERS)
+    learning_rate: float | None = knob(None, "step size (default: Keras' for the optimizer: sgd 0.01, adam/rmsprop 0.001)", exclusive_minimum=0)
+    momentum: float = knob(0.0, "sgd and rmsprop momentum", minimum=0)
+    nesterov: bool = knob(False, "sgd: Nesterov momentum")
+    decay: float = knob(0.0, "Keras 2's decay: lr / (1 + decay * step)", minimum=0)
+    beta_1: float = knob(0.9, "adam: first-moment decay", exclusive_minimum=0, exclusive_maximum=1)
+    beta_2: float = knob(0.999, "adam: second-moment decay", exclusive_minimum=0, exclusive_maximum=1)
+    rho: float = knob(0.9, "rmsprop: decay of the squared-gradient average", exclusive_minimum=0, exclusive_maximum=1)
+    epsilon: float = knob(1e-7, "adam and rmsprop: numerical stability term", exclusive_minimum=0)
+    batch_size: int = knob(128, "samples per gradient step", minimum=1)
+    epochs: int = knob(20, "passes over the training data", minimum=1)
+    validation_split: float = knob(0.1, "fraction of the training data held out for validation (never the test set)", minimum=0, exclusive_maximum=1)
+    limit: int | None = knob(None, "train on only the first N training images", minimum=1)
+    precision: str = knob("float32", "float32, or bf16 mixed precision", choices=PRECISIONS, aliases={"fp32": "float32", "bfloat16": "bf16", "mixed_bfloat16": "bf16"})
 
     # Where and how it runs: recorded, but not part of config_hash().
-    seed: int = 0
-    dataset: str = "auto"
-    backend: str = "auto"
+    seed: int = knob(0, "random seed: same seed, backend and data give the same run", run_setting=True)
+    dataset: str = knob("auto", "mnist, fashion-mnist, mnist-mini, auto, an idx directory or a .npz file", run_setting=True)
+    backend: str = knob("auto", "Keras backend: auto, jax, tensorflow or torch", choices=BACKENDS, run_setting=True)
 
     # ------------------------------------------------------------------
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
-            value = _coerce(field.name, getattr(self, field.name))
-            object.__setattr__(self, field.name, value)
-        if self.activation is None:
-            object.__setattr__(self, "activation", DEFAULT_ACTIVATIONS[self.family])
+            object.__setattr__(self, field.name, _coerce(KNOBS[field.name], getattr(self, field.name)))
+        for spec in KNOBS.values():
+            if spec.family_defaults and getattr(self, spec.name) is None:
+                object.__setattr__(self, spec.name, spec.family_defaults[self.family])
         self._validate()
 
     def _validate(self):
-        def require(condition, message):
-            if not condition:
-                raise ConfigError(message)
-
-        for rate_key in ("dropout_rate", "recurrent_dropout", "validation_split"):
-            value = getattr(self, rate_key)
-            require(0 <= value < 1, f"{rate_key} must be in [0, 1), got {value}")
-        for key in ("kernel_l1", "kernel_l2", "bias_l1", "bias_l2", "activity_l1", "activity_l2", "momentum", "decay"):
-            require(getattr(self, key) >= 0, f"{key} must be >= 0, got {getattr(self, key)}")
-        require(self.momentum < 1 or self.optimizer != "sgd", f"momentum must be < 1, got {self.momentum}")
-        require(self.learning_rate is None or self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
-        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        require(self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}")
-        require(0 < self.beta_1 < 1 and 0 < self.beta_2 < 1, "beta_1 and beta_2 must be in (0, 1)")
-        require(0 < self.rho < 1, f"rho must be in (0, 1), got {self.rho}")
-        require(self.epsilon > 0, f"epsilon must be > 0, got {self.epsilon}")
-        for key in ("hidden_units", "filters", "rnn_units"):
-            values = getattr(self, key)
-            require(len(values) >= 1 and all(v >= 1 for v in values), f"{key} needs at least one positive width, got {list(values)}")
-        for key in ("kernel_size", "strides", "pool_size"):
-            require(all(v >= 1 for v in getattr(self, key)), f"{key} must be positive, got {list(getattr(self, key))}")
+        """The rules that tie two knobs together (each knob's own rules are in its declaration)."""
+        if self.optimizer == "sgd" and self.momentum >= 1:
+            raise ConfigError(f"momentum must be < 1, got {self.momentum}")
         bad_pools = [i for i in self.pool_after if not 0 <= i < len(self.filters)]
-        require(not bad_pools, f"pool_after holds conv layer indexes 0..{len(self.filters) - 1}, got {list(self.pool_after)}")
-        if self.loss == "categorical_crossentropy":
-            require(self.output_activation == "softmax", f"categorical_crossentropy needs output_activation=softmax (got {self.output_activation}); use a mean_squared_error or mean_absolute_error loss with other outputs")
+        if bad_pools:
+            raise ConfigError(f"pool_after holds conv layer indexes 0..{len(self.filters) - 1}, got {list(self.pool_after)}")
+        if self.loss == "categorical_crossentropy" and self.output_activation != "softmax":
+            raise ConfigError(f"categorical_crossentropy needs output_activation=softmax (got {self.output_activation}); use a mean_squared_error or mean_absolute_error loss with other outputs")
 
     # ------------------------------------------------------------------
 
@@ -163,24 +227,20 @@ class Config:
     def to_dict(self, all_families: bool = False) -> dict:
         """Plain JSON-able dict; other families' keys are left out unless asked."""
         result = {}
-        for field in dataclasses.fields(self):
-            owner = KEY_FAMILY.get(field.name)
-            if owner and owner != self.family and not all_families:
+        for spec in KNOBS.values():
+            if spec.family and spec.family != self.family and not all_families:
                 continue
-            value = getattr(self, field.name)
-            result[field.name] = list(value) if isinstance(value, tuple) else value
+            value = getattr(self, spec.name)
+            result[spec.name] = list(value) if isinstance(value, tuple) else value
         return result
 
     @classmethod
     def from_dict(cls, values: dict) -> "Config":
-        values = _renamed(values)
-        _check_keys(values)
-        return cls(**values)
+        return cls(**_known(_renamed(values)))
 
     def replace(self, **changes) -> "Config":
-        changes = _renamed(changes)
-        _check_keys(changes)
-        if "family" in changes and "activation" not in changes and self.activation == DEFAULT_ACTIVATIONS[self.family]:
+        changes = _known(_renamed(changes))
+        if "family" in changes and "activation" not in changes and self.activation == KNOBS["activation"].family_defaults[self.family]:
             # The old family's default activation is not a choice the user
             # made: the new family gets its own (an LSTM is tanh, not relu).
             changes["activation"] = None
@@ -193,24 +253,28 @@ class Config:
             if "=" not in assignment:
                 raise ConfigError(f"--set takes key=value, got {assignment!r}")
             key, raw = (part.strip() for part in assignment.split("=", 1))
-            key = RENAMED_KEYS.get(key, key)
-            _check_keys({key: raw})
+            key = next(iter(_known(_renamed({key: raw}))))
             changes[key] = parse_value(key, raw)
         family = changes.get("family", self.family)
         for key in changes:
-            owner = KEY_FAMILY.get(key)
+            owner = KNOBS[key].family
             if owner and owner != family:
                 raise ConfigError(f"{key} applies to {owner} models, but this config builds a {family}; set family={owner} too or drop {key}")
         return self.replace(**changes)
 
     def config_hash(self) -> str:
-        """What was trained: every key but seed, dataset and backend (the store keys those separately).
+        """What was trained: every key but the run settings (seed, dataset, backend: the store keys those separately).
 
-        Hashed under the keys' original names, so that runs recorded before a
-        key was renamed (model -> family) keep their hash and still resume.
+        Hashed under the keys' first names, so that runs recorded before a key
+        was renamed (model -> family) keep their hash and still resume; knobs
+        added later are left out at their default for the same reason.
         """
-        original_names = {new: old for old, new in RENAMED_KEYS.items()}
-        content = {original_names.get(k, k): v for k, v in self.to_dict().items() if k not in RUN_KEYS}
+        content = {}
+        for key, value in self.to_dict().items():
+            spec = KNOBS[key]
+            if spec.run_setting or (not spec.hashed_at_default and getattr(self, key) == spec.default):
+                continue
+            content[spec.renamed_from[0] if spec.renamed_from else key] = value
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def run_key(self, dataset_hash: str) -> str:
@@ -245,36 +309,35 @@ class Config:
         return " ".join(p for p in parts if p)
 
 
-KEY_FAMILY = {
-    "hidden_units": "mlp",
-    **dict.fromkeys(("filters", "kernel_size", "strides", "padding", "pool_after", "pool_size", "pooling", "batch_norm"), "cnn"),
-    **dict.fromkeys(("cell", "rnn_units", "bidirectional", "recurrent_dropout"), "rnn"),
+# The declarations, read once from Config's fields: everything below and the
+# modules around a config (CLI help, `keys`, docs, the lab's form) use these.
+KNOBS: dict[str, Knob] = {
+    field.name: Knob(name=field.name, type=field.type, default=field.default, **field.metadata["knob"]) for field in dataclasses.fields(Config)
 }
-RUN_KEYS = ("seed", "dataset", "backend")
-FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(Config)}
-VALID_KEYS = tuple(FIELD_TYPES)
-
-
-# Keys renamed since runs were first recorded: old name -> new name. Old run
-# directories, sweep files and `--set model=rnn` keep working.
-RENAMED_KEYS = {"model": "family"}
+VALID_KEYS = tuple(KNOBS)
+RUN_KEYS = tuple(name for name, spec in KNOBS.items() if spec.run_setting)
+CHOICES = {name: spec.choices for name, spec in KNOBS.items() if spec.choices}
+KEY_FAMILY = {name: spec.family for name, spec in KNOBS.items() if spec.family}
+DEFAULT_ACTIVATIONS = dict(KNOBS["activation"].family_defaults)
+RENAMED_KEYS = {old: name for name, spec in KNOBS.items() for old in spec.renamed_from}
 
 
 def _renamed(values):
     return {RENAMED_KEYS.get(key, key): value for key, value in values.items()}
 
 
-def _check_keys(values):
-    unknown = [key for key in values if key not in FIELD_TYPES]
-    if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(key, VALID_KEYS, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError(f"unknown config key {key!r}{hint}; valid keys: {', '.join(VALID_KEYS)}")
+def _known(values):
+    """VALUES, or a ConfigError naming the first unknown key and the nearest known one."""
+    for key in values:
+        if key not in KNOBS:
+            close = difflib.get_close_matches(key, VALID_KEYS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown config key {key!r}{hint}; valid keys: {', '.join(VALID_KEYS)}")
+    return values
 
 
 def _base_type(annotation):
-    """int | None -> (int, True); tuple[int, ...] -> (tuple, False)."""
+    """int | None -> (int, True); tuple[int, ...] -> (tuple[int, ...], False)."""
     args = typing.get_args(annotation)
     if type(None) in args:
         return next(a for a in args if a is not type(None)), True
@@ -282,149 +345,157 @@ def _base_type(annotation):
 
 
 def parse_value(key: str, raw: str):
-    """Parse a --set string for `key` with the field's type."""
-    annotation, optional = _base_type(FIELD_TYPES[key])
+    """Parse a --set string for `key` into a value of the knob's type (checked by Config)."""
+    spec = KNOBS[key]
     text = raw.strip()
-    if text.lower() in ALIASES.get(key, {}):
-        return ALIASES[key][text.lower()]
-    if optional and text.lower() in ("none", "null", ""):
+    if spec.optional and text.lower() in ("none", "null", "") and text.lower() not in spec.aliases:
         return None
-    origin = typing.get_origin(annotation)
+    base = spec.base_type
     try:
-        if origin is tuple or annotation is tuple:
+        if spec.is_pair or spec.is_list:
             items = [item for item in text.strip("[]()").replace("x", ",").split(",") if item.strip()]
             return tuple(int(item) for item in items)
-        if annotation is bool:
+        if base is bool:
             lowered = text.lower()
             if lowered in ("true", "yes", "on", "1"):
                 return True
             if lowered in ("false", "no", "off", "0"):
                 return False
             raise ValueError(text)
-        if annotation is int:
+        if base is int:
             return int(text)
-        if annotation is float:
+        if base is float:
             return float(text)
     except ValueError:
-        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(annotation, "comma-separated integers, e.g. 256,256")
-        raise ConfigError(f"{key} must be {kind}, got {raw!r}") from None
+        raise ConfigError(f"{key} must be {_kind(spec)}, got {raw!r}") from None
     return text
 
 
-def _coerce(key, value):
-    """Bring a value given in Python or JSON (lists, ints for floats...) to the field's type."""
-    annotation, optional = _base_type(FIELD_TYPES[key])
-    if key in ALIASES and value in ALIASES[key]:
-        value = ALIASES[key][value]
+def _kind(spec):
+    if spec.is_pair or spec.is_list:
+        return "comma-separated integers, e.g. 256,256"
+    return {bool: "true or false", int: "an integer", float: "a number"}.get(spec.base_type, "a string")
+
+
+def _coerce(spec, value):
+    """Bring a value given in Python, JSON or --set text to the knob's type, and check it against the declaration."""
+    key, base = spec.name, spec.base_type
+    if isinstance(value, str) and spec.choices:
+        value = spec.canonical(value)
     if value is None:
-        if optional:
+        if spec.optional:
             return None
         raise ConfigError(f"{key} cannot be empty")
-    if isinstance(value, str) and annotation is not str:
-        return _coerce(key, parse_value(key, value))
-    origin = typing.get_origin(annotation)
-    if origin is tuple:
+    if isinstance(value, str) and base is not str:
+        value = parse_value(key, value)
+    if spec.is_pair or spec.is_list:
         if isinstance(value, int) and not isinstance(value, bool):
             value = (value,)
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{key} must be a list of integers, got {value!r}")
         value = tuple(value)
-        fixed = typing.get_args(annotation)
-        if len(fixed) == 2 and fixed[1] is not Ellipsis:
-            # A pair such as kernel_size: a single number means a square.
+        if spec.is_pair:
             if len(value) == 1:
-                value = value * 2
+                value = value * 2  # a single number means a square
             if len(value) != 2:
                 raise ConfigError(f"{key} takes one number or a pair, got {list(value)}")
+            if not all(spec.within_bounds(v) for v in value):
+                raise ConfigError(f"{key} must be positive, got {list(value)}")
+        elif len(value) < spec.min_items or not all(spec.within_bounds(v) for v in value):
+            what = "needs at least one positive width" if spec.min_items else f"entries must be {spec.bounds_text()}"
+            raise ConfigError(f"{key} {what}, got {list(value)}")
         return value
-    if annotation is bool:
+    if base is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key} must be true or false, got {value!r}")
         return value
-    if annotation is int:
+    if base is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
             raise ConfigError(f"{key} must be an integer, got {value!r}")
-        return value
-    if annotation is float:
+    elif base is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if annotation is str:
+        value = float(value)
+    elif base is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, got {value!r}")
-        value = ALIASES.get(key, {}).get(value.lower(), value.lower()) if key in CHOICES else value
-        if key in CHOICES and value not in CHOICES[key]:
-            close = difflib.get_close_matches(value, CHOICES[key], n=1)
+        if spec.choices and value not in spec.choices:
+            close = difflib.get_close_matches(value, spec.choices, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ConfigError(f"{key} must be one of {', '.join(CHOICES[key])}, got {value!r}{hint}")
+            raise ConfigError(f"{key} must be one of {', '.join(spec.choices)}, got {value!r}{hint}")
         return value
+    if not spec.within_bounds(value):
+        raise ConfigError(f"{key} must be {spec.bounds_text()}, got {value}")
     return value
 
 
-# One line per key for `mnistlab keys`; a test checks every Config field has one.
-KEY_HELP = {
-    "family": "model family: mlp (Listing 1.3.2), cnn (1.4.1) or rnn (1.5.1)",
-    "activation": "hidden layers' activation (default: relu for mlp/cnn, tanh for rnn, as Keras and the book)",
-    "dropout_rate": "dropout after each hidden layer (rnn: on the inputs of each step)",
-    "kernel_l1": "L1 penalty on hidden layers' weights",
-    "kernel_l2": "L2 penalty on hidden layers' weights",
-    "bias_l1": "L1 penalty on hidden layers' biases",
-    "bias_l2": "L2 penalty on hidden layers' biases",
-    "activity_l1": "L1 penalty on hidden layers' outputs",
-    "activity_l2": "L2 penalty on hidden layers' outputs",
-    "output_activation": "activation of the 10-unit output layer",
-    "hidden_units": "one Dense layer per width, e.g. 256,256",
-    "filters": "one Conv2D layer per entry, e.g. 64,64,64",
-    "kernel_size": "convolution kernel, one number (square) or a pair, e.g. 3 or 3,5",
-    "strides": "convolution strides, one number or a pair",
-    "padding": "valid (shrinks the map) or same (keeps its size)",
-    "pool_after": "0-based conv layer indexes followed by pooling",
-    "pool_size": "pooling window, one number or a pair",
-    "pooling": "max or average pooling",
-    "batch_norm": "batch normalization between each convolution and its activation",
-    "cell": "recurrent cell: simple (SimpleRNN), lstm or gru",
-    "rnn_units": "one recurrent layer per width; more than one = stacked",
-    "bidirectional": "read the rows both ways (Bidirectional wrapper)",
-    "recurrent_dropout": "dropout on the recurrent state",
-    "loss": "training loss",
-    "optimizer": "sgd, adam or rmsprop",
-    "learning_rate": "step size (default: Keras' for the optimizer: sgd 0.01, adam/rmsprop 0.001)",
-    "momentum": "sgd and rmsprop momentum",
-    "nesterov": "sgd: Nesterov momentum",
-    "decay": "Keras 2's decay: lr / (1 + decay * step)",
-    "beta_1": "adam: first-moment decay",
-    "beta_2": "adam: second-moment decay",
-    "rho": "rmsprop: decay of the squared-gradient average",
-    "epsilon": "adam and rmsprop: numerical stability term",
-    "batch_size": "samples per gradient step",
-    "epochs": "passes over the training data",
-    "validation_split": "fraction of the training data held out for validation (never the test set)",
-    "limit": "train on only the first N training images",
-    "precision": "float32, or bf16 mixed precision",
-    "seed": "random seed: same seed, backend and data give the same run",
-    "dataset": "mnist, fashion-mnist, mnist-mini, auto, an idx directory or a .npz file",
-    "backend": "Keras backend: auto, jax, tensorflow or torch",
-}
+# --------------------------------------------------------------------------
+# What the declaration renders into
 
 
-def _type_name(annotation):
-    base, optional = _base_type(annotation)
-    name = "ints" if typing.get_origin(base) is tuple else getattr(base, "__name__", str(base))
-    return name + (" or none" if optional else "")
+def _shown(value):
+    return ",".join(map(str, value)) if isinstance(value, tuple) else value
 
 
 def describe_keys(family: str | None = None) -> list[dict]:
-    """Every config key (only FAMILY's and the shared ones, if given): name, type, default, choices, help."""
-    defaults = Config(family=family or "mlp")
+    """Every config key (only FAMILY's and the shared ones, if given): name, type, default, choices, help, family."""
     keys = []
-    for field in dataclasses.fields(Config):
-        owner = KEY_FAMILY.get(field.name)
-        if family and owner and owner != family:
+    for spec in KNOBS.values():
+        if family and spec.family and spec.family != family:
             continue
-        default = getattr(defaults, field.name) if not owner or not family or owner == family else field.default
-        if isinstance(default, tuple):
-            default = ",".join(map(str, default))
-        keys.append({"name": field.name, "type": _type_name(field.type), "default": default, "choices": list(CHOICES.get(field.name, ())), "help": KEY_HELP[field.name], "family": owner})
+        default = spec.family_defaults.get(family, None) if spec.family_defaults and family else spec.default
+        if spec.family_defaults and not family:
+            default = "per family: " + ", ".join(f"{name} {value}" for name, value in spec.family_defaults.items())
+        keys.append({
+            "name": spec.name, "type": spec.type_name(), "default": _shown(default), "choices": list(spec.choices),
+            "aliases": dict(spec.aliases), "bounds": spec.bounds_text(), "help": spec.help, "family": spec.family,
+        })
     return keys
+
+
+def json_schema(family: str | None = None) -> dict:
+    """A JSON Schema (2020-12) of a config: what the lab's form renders and what its server checks first.
+
+    `x-family` names the family a key applies to; `x-aliases` the other
+    spellings that `--set` takes; `x-family-defaults` the per-family default
+    of a key whose default is null.
+    """
+    properties = {}
+    for spec in KNOBS.values():
+        if family and spec.family and spec.family != family:
+            continue
+        base = spec.base_type
+        if spec.is_pair or spec.is_list:
+            items = {"type": "integer"}
+            schema = {"type": "array", "items": items}
+            if spec.is_pair:
+                schema.update(minItems=1, maxItems=2)
+        else:
+            items = schema = {"type": {bool: "boolean", int: "integer", float: "number", str: "string"}[base]}
+        for bound, name in (("minimum", "minimum"), ("maximum", "maximum"), ("exclusive_minimum", "exclusiveMinimum"), ("exclusive_maximum", "exclusiveMaximum")):
+            if getattr(spec, bound) is not None:
+                items[name] = getattr(spec, bound)
+        if spec.min_items:
+            schema["minItems"] = spec.min_items
+        if spec.choices:
+            schema["enum"] = list(spec.choices)
+        if spec.optional:
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        default = spec.default
+        schema.update(title=spec.name, description=spec.help, default=list(default) if isinstance(default, tuple) else default)
+        if spec.family:
+            schema["x-family"] = spec.family
+        if spec.aliases:
+            schema["x-aliases"] = dict(spec.aliases)
+        if spec.family_defaults:
+            schema["x-family-defaults"] = dict(spec.family_defaults)
+        properties[spec.name] = schema
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"mnistlab config ({family})" if family else "mnistlab config",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }

@@ -102,7 +102,7 @@ def render(results):
         f"do not edit by hand. Resolved {results['date']} at commit `{results['commit'][:10]}` with {results['resolver']}",
         f"on {_machine_words(results['machine'])}, against the public package index.",
         "",
-        "`core` is `pip install mnistlab` (Keras, JAX, TensorFlow, NumPy, SciPy, matplotlib, Pillow, pydot);",
+        "`core` is this checkout's `pyproject.toml` (`pip install -e .` in a clone: Keras, JAX, TensorFlow, NumPy, SciPy, matplotlib, Pillow, pydot), its dependencies resolved against the public index;",
         "`all` adds the `torch`, `ray`, `serve` and `onnx` extras. \"CUDA packages\" counts `nvidia-*`/`cuda-*`",
         "packages the resolution takes (the public index's Linux torch is a CUDA build).",
         "",

@@ -2,7 +2,7 @@
 # Write requirements/ci-lock.txt: the exact versions CI installs (core + all extras + test
 # tools) on Linux x86_64 with Python 3.11, from a fresh virtual environment. scripts/setup.sh
 # installs with it as constraints, so a reader gets the tested set; without it
-# (`pip install "mnistlab[all]"`) pip chooses the newest versions the ranges allow.
+# (`pip install -e ".[all]"`) pip chooses the newest versions the ranges allow.
 # torch is held at 2.13.0, the CPU build this kind of machine keeps on disk: the public
 # index's Linux torch is a CUDA build of several GB.
 set -euo pipefail

@@ -4,7 +4,7 @@ import pytest
 
 from mnistlab import runner
 from mnistlab.config import Config
-from mnistlab.errors import RunFailed
+from mnistlab.errors import RunDirError, RunFailed
 
 TINY = dict(hidden_units=(8,), epochs=1, limit=200, dataset="mnist-mini", backend="jax")
 
@@ -22,8 +22,21 @@ def test_a_user_error_is_one_line_without_traceback(tmp_path):
 
 
 def test_a_bug_brings_its_traceback(tmp_path):
+    # config.json taken by a directory: the worker's write fails, which no user input explains.
+    (tmp_path / "run" / "config.json").mkdir(parents=True)
+    with pytest.raises(RunFailed, match="IsADirectoryError") as caught:
+        runner.run_isolated(Config(**TINY), tmp_path / "run", quiet=True)
+    assert caught.value.traceback.startswith("Traceback") and "rundir.py" in caught.value.traceback
+
+
+def test_a_run_directory_that_cannot_be_made_is_one_line(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    with pytest.raises(RunFailed, match="FileExistsError") as caught:
+    with pytest.raises(RunDirError, match="cannot create the run directory"):
         runner.run_isolated(Config(**TINY), blocker, quiet=True)
-    assert caught.value.traceback.startswith("Traceback") and "rundir.py" in caught.value.traceback
+
+
+def test_the_workers_stderr_is_kept_in_its_run_directory(tmp_path):
+    runner.run_isolated(Config(**TINY), tmp_path / "run", quiet=False)
+    log = (tmp_path / "run" / "worker.log").read_text()
+    assert "val_accuracy: " in log  # Keras' epoch line, written by the worker to its stderr

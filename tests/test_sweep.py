@@ -226,3 +226,73 @@ def test_table_files_name_every_setting_that_changes_them():
     assert "read as three-hidden" in named["three-hidden"][1] and "read as listing" in named["listing"][1]
     stems = {reproduce.table_naming("table-1.4.1", *settings)[0] for settings in (("mnist", 3, 10), ("mnist", 2, 10), ("mnist", 3, 1), ("mnist-mini", 3, 10), ("mnist", 3, 10, 500))}
     assert len(stems) == 5
+
+
+def _children_running(module):
+    """pids of this process' children whose command line runs MODULE."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(") ", 1)[1].split()[1])
+        if parent == os.getpid() and module.encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_worker_killed_with_sigkill_is_named_with_its_log(tmp_path, mini, monkeypatch):
+    """kill -9 of a training worker: the message names the signal and the worker's log, which its run directory holds."""
+    import threading
+
+    config = Config(hidden_units=(16,), epochs=200, limit=300, dataset="mnist-mini", backend="jax")
+    jobs = sweep.plan([(None, config)], mini)
+    killed = []
+
+    def kill_first_worker():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            started = list((tmp_path / "runs").rglob("config.json"))
+            pids = _children_running("mnistlab.runner")
+            if started and pids:  # the worker has begun the run (its recorder wrote config.json)
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=kill_first_worker)
+    watcher.start()
+    monkeypatch.setattr(sweep, "MAX_ATTEMPTS", 1)  # no retry: the 200-epoch run would only be trained again
+    try:
+        (outcome,) = sweep.run(jobs, store_path=tmp_path / "runs.db", log=lambda message: None, quiet=True)
+    finally:
+        watcher.join()
+    assert killed, "the worker was never seen running"
+    assert outcome.status == "failed"
+    assert "killed by signal 9 (SIGKILL)" in outcome.error and "worker.log" in outcome.error
+    run_dir = pathlib.Path(outcome.error.split("its log is ", 1)[1].split(";")[0]).parent
+    assert (run_dir / "worker.log").is_file()
+    # The directory is the record of the failure too, and says the same as the store.
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "SIGKILL" in metrics["error"]
+    with Store(tmp_path / "runs.db") as store:
+        assert store.get(metrics["run_id"])["error"] == metrics["error"]
+
+
+@pytest.mark.parametrize(
+    "returncode, before, after, words",
+    [
+        (-9, 3, 4, "killed by the kernel: out of memory?"),
+        (-9, 3, 3, "the kernel's out-of-memory killer did not act"),
+        (-9, None, None, "or the kernel for lack of memory"),
+        (-15, 0, 0, "killed by signal 15 (SIGTERM)"),
+        (3, None, None, "exit code 3"),
+    ],
+)
+def test_how_a_worker_ended_in_words(returncode, before, after, words):
+    from mnistlab import runner
+
+    assert words in runner.how_it_ended(returncode, before, after)

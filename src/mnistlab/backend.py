@@ -4,12 +4,12 @@
 after it has read the config. Python users can set KERAS_BACKEND themselves.
 """
 
-import contextlib
 import importlib.util
 import os
 import sys
 import warnings
 
+from mnistlab import compat
 from mnistlab.config import BACKENDS
 from mnistlab.errors import ConfigError, MissingExtra
 
@@ -114,19 +114,14 @@ def seed_everything(seed):
         return
     # keras.utils.set_random_seed would also import TensorFlow (two seconds and
     # a screen of logs) just to seed it, though no TensorFlow code runs on the
-    # other backends. This is the same function without that import.
+    # other backends. compat does the same without that import.
     import random
 
     import numpy as np
 
-    try:
-        from keras.src.backend.common import global_state
-        from keras.src.random import seed_generator
-    except ImportError:  # a Keras whose internals moved: take the slow path
+    if not compat.seed_without_tensorflow(seed):
         keras.utils.set_random_seed(seed)
         return
-    global_state.set_global_attribute("global_random_seed", seed)
-    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
     random.seed(seed)
     np.random.seed(seed)
     if keras.backend.backend() == "torch":
@@ -135,7 +130,6 @@ def seed_everything(seed):
         torch.manual_seed(seed)
 
 
-@contextlib.contextmanager
 def saving_without_tensorflow_probe():
     """Save a JAX or torch model without Keras importing TensorFlow to look for TF objects.
 
@@ -144,20 +138,7 @@ def saving_without_tensorflow_probe():
     seconds and a screen of logs). For the duration of the save only, the
     answer is "no"; where TensorFlow is already imported, nothing changes.
     """
-    try:
-        from keras.src.utils import module_utils
-    except ImportError:  # a Keras whose internals moved: let it import TensorFlow
-        yield
-        return
-    probe = module_utils.tensorflow
-    if "tensorflow" in sys.modules or probe._available is not None:
-        yield
-        return
-    probe._available = False
-    try:
-        yield
-    finally:
-        probe._available = None
+    return compat.tensorflow_probe_off()
 
 
 def fit_inputs(x, y, batch_size, shuffle=True):
@@ -178,9 +159,8 @@ def fit_inputs(x, y, batch_size, shuffle=True):
 
     if keras.backend.backend() != "tensorflow":
         return x, y, batch_size
-    try:
-        from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
-    except ImportError:
+    ArrayDataAdapter = compat.array_data_adapter()
+    if ArrayDataAdapter is None:
         warnings.warn("mnistlab: Keras' ArrayDataAdapter has moved; TensorFlow epochs may stall for seconds each (tf.data autotuner). Please report this with your Keras version.", RuntimeWarning, stacklevel=2)
         return x, y, batch_size
     import tensorflow as tf

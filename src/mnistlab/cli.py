@@ -9,7 +9,7 @@ import os
 import pathlib
 import sys
 
-from mnistlab import arguments, backend, presets, quiet
+from mnistlab import arguments, backend, fileio, presets, quiet
 from mnistlab import config as config_lib
 from mnistlab.errors import MissingExtra, MnistlabError
 
@@ -17,7 +17,7 @@ EXIT_DIVERGED = 3
 
 
 def print_json(obj):
-    print(json.dumps(obj, indent=2, default=str))
+    print(fileio.dumps(obj, indent=2))
 
 
 def percent(value):
@@ -156,17 +156,24 @@ def cmd_sweep(args):
 
 
 def cmd_runs_list(args):
-    from mnistlab import store
+    from mnistlab import paths, store
 
+    if not paths.store_path(args.store).exists():  # listing creates nothing
+        print(f"No runs yet: {paths.store_path(args.store)} does not exist (`mnistlab train` makes it)")
+        return
     with store.Store(args.store) as index:
         index.reap()
         rows = index.runs(status=args.status, preset=args.preset, group=args.group)
     rows = rows[-args.last :] if args.last else rows
     if args.json:
         return print_json(rows)
-    print(f"{'id':>5} {'status':<11} {'setup':<44} {'dataset':<14} {'backend':<10} {'seed':>4} {'test acc':>9} {'seconds':>8}")
-    for row in rows:
-        print(f"{row['id']:>5} {row['status']:<11} {store.describe_run(row):<44} {row['dataset']:<14} {row['backend']:<10} {row['seed']:>4} {percent(row['test_accuracy']):>9} {row['seconds'] or 0:>8.1f}")
+    header = ("id", "status", "setup", "dataset", "backend", "seed", "test acc", "seconds")
+    lines = [(str(row["id"]), row["status"], store.describe_run(row), row["dataset"], row["backend"], str(row["seed"]), percent(row["test_accuracy"]), f"{row['seconds'] or 0:.1f}") for row in rows]
+    # Columns as wide as their longest cell, so long settings never push the others out of line.
+    widths = [max(len(line[column]) for line in [header, *lines]) for column in range(len(header))]
+    numeric = {0, 5, 6, 7}
+    for line in [header, *lines]:
+        print(" ".join(cell.rjust(width) if column in numeric else cell.ljust(width) for column, (cell, width) in enumerate(zip(line, widths))).rstrip())
 
 
 def cmd_runs_show(args):
@@ -216,10 +223,14 @@ def cmd_figures(args):
 def cmd_predict(args):
     from mnistlab import predict
 
-    results = predict.predict_files(args.run_dir, args.images, top=args.top, runtime=args.runtime, backend=args.backend, show_input_dir=args.show_input)
+    results = predict.predict_runs(args.paths, top=args.top, runtime=args.runtime, backend=args.backend, show_input_dir=args.show_input)
     if args.json:
         return print_json(results)
+    several, previous = len({result["run_dir"] for result in results}) > 1, None
     for result in results:
+        if several and result["run_dir"] != previous:
+            print(f"{result['run_dir']}:")
+            previous = result["run_dir"]
         ranked = ", ".join(f"{item['label']} ({100 * item['probability']:.1f}%)" for item in result["top"])
         print(f"{result['image']}: {result['label']}   top {len(result['top'])}: {ranked}")
         if result.get("input_png"):

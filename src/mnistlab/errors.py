@@ -41,7 +41,8 @@ class MissingExtra(MnistlabError):
     """A command needs an optional dependency group that is not installed."""
 
     def __init__(self, what, extra):
-        super().__init__(f"{what} needs the '{extra}' extra: pip install \"mnistlab[{extra}]\"")
+        # mnistlab is installed from its clone (it is on no package index): the command works there.
+        super().__init__(f"{what} needs the '{extra}' extra: in your mnistlab clone, pip install -e \".[{extra}]\" (or bash scripts/setup.sh all)")
         self.extra = extra
 
 

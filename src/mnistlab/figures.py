@@ -22,21 +22,6 @@ TWO_MINIMA_START = -3.0
 TWO_MINIMA_RATES = {"small (0.01)": 0.01, "larger (0.04)": 0.04}
 
 
-def parse_polynomial(text):
-    """'y = x^4 - 0.2x^3 - 5x^2 + 4' -> numpy coefficients, highest power first."""
-    expression = text.split("=", 1)[1].replace(" ", "")
-    terms = re.findall(r"([+-]?[0-9.]*)(x(?:\^(\d+))?)?", expression)
-    coefficients = {}
-    for number, has_x, power in terms:
-        if not number and not has_x:
-            continue
-        value = float(number) if number not in ("", "+", "-") else (-1.0 if number == "-" else 1.0)
-        degree = int(power) if power else (1 if has_x else 0)
-        coefficients[degree] = coefficients.get(degree, 0.0) + value
-    top = max(coefficients)
-    return np.array([coefficients.get(degree, 0.0) for degree in range(top, -1, -1)])
-
-
 def gradient_descent_path(coefficients, start, learning_rate, steps=60):
     """x_{k+1} = x_k - learning_rate * dy/dx(x_k), stopped early if it flies off."""
     derivative = np.polyder(coefficients)
@@ -50,8 +35,7 @@ def gradient_descent_path(coefficients, start, learning_rate, steps=60):
 
 
 def activation(name, x):
-    """The activation functions of Table 1.3.1, with SELU's constants read from the book."""
-    formulas = presets.book()["activations"]
+    """The activation functions of Table 1.3.1, with SELU's constants as the book gives them (facts.json)."""
     if name == "relu":
         return np.maximum(0, x)
     if name == "softplus":
@@ -63,8 +47,8 @@ def activation(name, x):
     if name == "elu":
         return np.where(x >= 0, x, 1.0 * (np.exp(x) - 1))
     if name == "selu":
-        k, a = (float(v) for v in re.findall(r"[ka] = ([0-9.]+)", formulas["selu"]))
-        return k * np.where(x >= 0, x, a * (np.exp(x) - 1))
+        selu = presets.facts()["selu"]
+        return selu["scale"] * np.where(x >= 0, x, selu["alpha"] * (np.exp(x) - 1))
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -90,8 +74,9 @@ def activations_figure(path):
 def one_minimum_figure(path):
     plt = plots.plt
     facts = presets.book()["gradient_descent_figures"]["one_minimum"]
-    coefficients = parse_polynomial(facts["function"])
-    start, _, rate, _ = (float(v) for v in re.findall(r"-?[0-9]+\.?[0-9]*", facts["example"]))
+    fields = presets.facts()["gradient_descent"]["one_minimum"]
+    coefficients = np.array(fields["coefficients"], dtype=float)
+    start, rate = fields["start"], fields["learning_rate"]
     x = np.linspace(-1.5, 2.5, 300)
     figure, axis = plt.subplots(figsize=(8, 5.5))
     axis.plot(x, np.polyval(coefficients, x), color="black", label=facts["function"])
@@ -117,7 +102,7 @@ def one_minimum_figure(path):
 def two_minima_figure(path):
     plt = plots.plt
     facts = presets.book()["gradient_descent_figures"]["two_minima"]
-    coefficients = parse_polynomial(facts["function"])
+    coefficients = np.array(presets.facts()["gradient_descent"]["two_minima"]["coefficients"], dtype=float)
     x = np.linspace(-3.1, 2.6, 400)
     figure, axis = plt.subplots(figsize=(8, 5.5))
     axis.plot(x, np.polyval(coefficients, x), color="black", label=facts["function"])

@@ -63,5 +63,29 @@ def write_text(path, text):
     write_bytes(path, text.encode("utf-8"))
 
 
+def plain(value, key="value"):
+    """VALUE as JSON's own types: NumPy scalars and arrays become numbers and lists, paths strings.
+
+    Anything else is refused with a TypeError naming its key (`metrics.params`),
+    rather than written as its repr and read back as a string.
+    """
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {str(name): plain(item, f"{key}.{name}") for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item, f"{key}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "dtype") and hasattr(value, "tolist"):  # a NumPy scalar or array, without importing NumPy
+        return plain(value.tolist(), key)
+    raise TypeError(f"{key} is a {type(value).__module__}.{type(value).__qualname__}, which has no JSON form; record numbers, strings, lists or dicts")
+
+
+def dumps(obj, name="value", **options):
+    """json.dumps of `plain(obj, name)`: what every JSON file and answer of mnistlab is written with."""
+    return json.dumps(plain(obj, name), **options)
+
+
 def write_json(path, obj):
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    write_text(path, dumps(obj, pathlib.Path(path).stem, indent=2) + "\n")

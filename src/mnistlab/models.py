@@ -44,8 +44,16 @@ def _regularizer_kwargs(config):
     }
 
 
+def _dtype(config):
+    """Each layer's dtype policy: bf16 mixed precision per layer, never Keras' process-wide policy.
+
+    None is Keras' default (float32, or what ~/.keras/keras.json says).
+    """
+    return "mixed_bfloat16" if config.precision == "bf16" else None
+
+
 def _classifier_head(features, inputs, config):
-    outputs = layers.Dense(NUM_CLASSES, name="logits")(features)
+    outputs = layers.Dense(NUM_CLASSES, name="logits", dtype=_dtype(config))(features)
     # Kept in float32 under mixed precision so that the loss sees full-precision probabilities.
     outputs = layers.Activation(config.output_activation, dtype="float32", name="output")(outputs)
     return keras.Model(inputs, outputs, name=config.family)
@@ -55,12 +63,13 @@ def _classifier_head(features, inputs, config):
 def build_mlp(config):
     """Listing 1.3.2 generalised: Dense -> Activation -> Dropout per hidden layer."""
     inputs = keras.Input(shape=config.input_shape, name="image")
+    dtype = _dtype(config)
     x = inputs
     for units in config.hidden_units:
-        x = layers.Dense(units, **_regularizer_kwargs(config))(x)
-        x = layers.Activation(config.activation)(x)
+        x = layers.Dense(units, dtype=dtype, **_regularizer_kwargs(config))(x)
+        x = layers.Activation(config.activation, dtype=dtype)(x)
         if config.dropout_rate:
-            x = layers.Dropout(config.dropout_rate)(x)
+            x = layers.Dropout(config.dropout_rate, dtype=dtype)(x)
     return _classifier_head(x, inputs, config)
 
 
@@ -69,22 +78,23 @@ def build_cnn(config):
     """Listing 1.4.1 generalised: Conv2D blocks with optional pooling and batch norm, then Dropout."""
     inputs = keras.Input(shape=config.input_shape, name="image")
     pool_layer = layers.MaxPooling2D if config.pooling == "max" else layers.AveragePooling2D
+    dtype = _dtype(config)
     x = inputs
     for index, filters in enumerate(config.filters):
-        conv_kwargs = dict(kernel_size=config.kernel_size, strides=config.strides, padding=config.padding, **_regularizer_kwargs(config))
+        conv_kwargs = dict(kernel_size=config.kernel_size, strides=config.strides, padding=config.padding, dtype=dtype, **_regularizer_kwargs(config))
         if config.batch_norm:
             # Batch norm sits between the convolution and its activation, and
             # makes the convolution's bias redundant.
             x = layers.Conv2D(filters, use_bias=False, **conv_kwargs)(x)
-            x = layers.BatchNormalization()(x)
-            x = layers.Activation(config.activation)(x)
+            x = layers.BatchNormalization(dtype=dtype)(x)
+            x = layers.Activation(config.activation, dtype=dtype)(x)
         else:
             x = layers.Conv2D(filters, activation=config.activation, **conv_kwargs)(x)
         if index in config.pool_after:
-            x = pool_layer(pool_size=config.pool_size)(x)
-    x = layers.Flatten()(x)
+            x = pool_layer(pool_size=config.pool_size, dtype=dtype)(x)
+    x = layers.Flatten(dtype=dtype)(x)
     if config.dropout_rate:
-        x = layers.Dropout(config.dropout_rate)(x)
+        x = layers.Dropout(config.dropout_rate, dtype=dtype)(x)
     return _classifier_head(x, inputs, config)
 
 
@@ -95,6 +105,7 @@ RNN_CELLS = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 def build_rnn(config):
     """Listing 1.5.1 generalised: SimpleRNN, LSTM or GRU, stacked and/or bidirectional."""
     inputs = keras.Input(shape=config.input_shape, name="image_rows")
+    dtype = _dtype(config)
     x = inputs
     for index, units in enumerate(config.rnn_units):
         is_last = index == len(config.rnn_units) - 1
@@ -105,9 +116,10 @@ def build_rnn(config):
             recurrent_dropout=config.recurrent_dropout,
             # Every layer but the last passes its whole sequence to the next one.
             return_sequences=not is_last,
+            dtype=dtype,
             **_regularizer_kwargs(config),
         )
-        x = layers.Bidirectional(recurrent)(x) if config.bidirectional else recurrent(x)
+        x = layers.Bidirectional(recurrent, dtype=dtype)(x) if config.bidirectional else recurrent(x)
     return _classifier_head(x, inputs, config)
 
 
@@ -152,9 +164,6 @@ def fit_steps_to_epoch(model, config, samples):
 
 def build_model(config: Config, compile=True):
     """Build (and compile) the model a config describes."""
-    previous_policy = keras.config.dtype_policy()
-    if config.precision == "bf16":
-        keras.config.set_dtype_policy("mixed_bfloat16")
     try:
         model = BUILDERS[config.family](config)
     except ValueError as error:
@@ -165,8 +174,6 @@ def build_model(config: Config, compile=True):
         if "negative" not in first_line.lower():
             raise
         raise ConfigError(f"this {config.family} config cannot be built: {first_line}; use padding=same, smaller kernels or fewer pooling layers") from None
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
     if compile:
         model.compile(
             loss=config.loss,

@@ -138,6 +138,20 @@ def predict_files(run_dir, paths, top: int = 3, runtime: str = "keras", backend:
     return results
 
 
+def predict_runs(paths, top: int = 3, runtime: str = "keras", backend: str = "auto", show_input_dir=None) -> list[dict]:
+    """`mnistlab predict RUN_DIR... IMAGE...`: every image through every run; one dict per (run, image), with its run_dir."""
+    run_dirs = [path for path in paths if (pathlib.Path(path) / rundir.CONFIG_FILE).is_file()]
+    images = [path for path in paths if path not in run_dirs]
+    if not run_dirs:
+        raise ConfigError(f"no run directory given: pass one or more directories that `mnistlab train` wrote, then images (e.g. `mnistlab predict RUN_DIR digit.png`); {paths[0]} is not one")
+    if not images:
+        raise ConfigError("no image files given: pass run directories, then images (e.g. `mnistlab predict RUN_DIR digit.png`)")
+    results = []
+    for run_dir in run_dirs:
+        results += [{"run_dir": str(run_dir), **result} for result in predict_files(run_dir, images, top=top, runtime=runtime, backend=backend, show_input_dir=show_input_dir)]
+    return results
+
+
 def best_runs_per_family(store_path=None) -> list[str]:
     """Per family, the finished run with a saved model and the best validation accuracy (never the test set's)."""
     chosen = {}

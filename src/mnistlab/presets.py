@@ -24,12 +24,12 @@ import difflib
 import functools
 import json
 import pathlib
-import re
 
 from mnistlab.config import RUN_KEYS, Config
 from mnistlab.errors import ConfigError
 
 BOOK_PATH = pathlib.Path(__file__).parent / "book" / "chapter1.json"
+FACTS_PATH = pathlib.Path(__file__).parent / "book" / "facts.json"
 LISTING_READING = "listing"
 THREE_HIDDEN_READING = "three-hidden"
 MLP_READINGS = (LISTING_READING, THREE_HIDDEN_READING)
@@ -41,6 +41,7 @@ class Preset:
     name: str
     description: str
     config: dict
+    summary: str = ""  # the settings in a few words, e.g. "256-256-256, dropout(0.45), adam" (tables print it)
     book_train_accuracy: float | None = None
     book_test_accuracy: float | None = None
     table: str | None = None
@@ -57,15 +58,18 @@ def book():
     return json.loads(BOOK_PATH.read_text())
 
 
-def _regularizer(text):
-    """'dropout(0.45)' -> {'dropout_rate': 0.45}; 'l2(0.001)' -> {'kernel_l2': 0.001}; 'none' -> {}."""
-    if text == "none":
-        return {}
-    match = re.fullmatch(r"(dropout|l1|l2)\(([0-9.eE-]+)\)", text)
-    if not match:
-        raise ValueError(f"unreadable regularizer in the book data: {text!r}")
-    kind, value = match.group(1), float(match.group(2))
-    return {"dropout_rate": value} if kind == "dropout" else {f"kernel_{kind}": value}
+@functools.cache
+def facts():
+    """The book's facts that code computes with, as fields (facts.json; each checked against the book's wording by a test)."""
+    return json.loads(FACTS_PATH.read_text())
+
+
+def _regularizer(cell):
+    """The config keys of a table's Regularizer cell ('dropout(0.45)' -> {'dropout_rate': 0.45})."""
+    try:
+        return facts()["regularizers"][cell]
+    except KeyError:
+        raise ValueError(f"the book data has a regularizer facts.json does not declare: {cell!r}") from None
 
 
 def _listing_presets():
@@ -80,9 +84,11 @@ def _listing_presets():
         listing = listings[number]
         config = {**base, "optimizer": listing["optimizer"], "epochs": listing["epochs"], "batch_size": listing["batch_size"]}
         name = f"listing-{number}"
+        summary = ", ".join(listing["layers"]) + f"; {listing['optimizer']}, {listing['epochs']} epochs"
         presets[name] = Preset(
             name=name,
-            description=f"Listing {number}: " + ", ".join(listing["layers"]) + f"; {listing['optimizer']}, {listing['epochs']} epochs",
+            description=f"Listing {number}: {summary}",
+            summary=summary,
             config=config,
             book_test_accuracy=listing.get("reported_test_accuracy"),
             settings={"total_params": listing["total_params"]},
@@ -113,9 +119,11 @@ def _table_presets(mlp_reading=LISTING_READING):
             name = f"{table_name}-row{index}"
             if table["model"] == "mlp" and mlp_reading != LISTING_READING:
                 name += f"@{mlp_reading}"
+            summary = f"{shown}, {settings['regularizer']}, {settings['optimizer']}"
             presets[name] = Preset(
                 name=name,
-                description=f"Table {table_number} row {index}: {shown}, {settings['regularizer']}, {settings['optimizer']}",
+                description=f"Table {table_number} row {index}: {summary}",
+                summary=summary,
                 config=config,
                 book_train_accuracy=settings["train_accuracy"],
                 book_test_accuracy=settings["test_accuracy"],
@@ -132,10 +140,24 @@ def all_presets() -> dict[str, Preset]:
     return {**_listing_presets(), **_table_presets()}
 
 
+# Tags a preset name may carry after '@': the tag, and which presets take it.
+TAGS = {THREE_HIDDEN_READING: "table-1.3.2-row"}
+
+
 def split_tag(name: str) -> tuple[str, str | None]:
-    """'table-1.3.2-row9@three-hidden' -> ('table-1.3.2-row9', 'three-hidden'); no tag -> (name, None)."""
-    base, _, tag = name.partition("@")
-    return base, tag or None
+    """The one parser of preset names: 'table-1.3.2-row9@three-hidden' -> ('table-1.3.2-row9', 'three-hidden').
+
+    A tag that no preset of that name can carry is refused here, not left to
+    fail (or be ignored) later.
+    """
+    base, at, tag = name.partition("@")
+    if not at:
+        return name, None
+    if tag not in TAGS:
+        raise ConfigError(f"unknown preset tag {'@' + tag!r} in {name!r}; the one tag is @{THREE_HIDDEN_READING} (Table 1.3.2 rows read as three hidden layers)")
+    if not base.startswith(TAGS[tag]):
+        raise ConfigError(f"@{tag} applies to Table 1.3.2 rows only (e.g. table-1.3.2-row9@{tag}), not to {base!r}")
+    return base, tag
 
 
 def describe(config: Config, preset: str | None = None) -> str:
@@ -158,10 +180,10 @@ def describe(config: Config, preset: str | None = None) -> str:
 def get(name: str) -> Preset:
     """Look a preset up by name; `table-1.3.2-rowN@three-hidden` selects the other MLP reading."""
     presets = all_presets()
-    if name in presets:
-        return presets[name]
     base, tag = split_tag(name)
-    if tag in MLP_READINGS and base.startswith("table-1.3.2-row"):
+    if tag is None and name in presets:
+        return presets[name]
+    if tag is not None:
         variants = _table_presets(tag)
         if name in variants:
             return variants[name]

@@ -61,20 +61,37 @@ def confident_mistakes(probabilities, labels, top=TOP_MISTAKES):
 
 
 def curves_figure(histories, path, title):
-    """Loss and accuracy per epoch, train and validation; mean line and min-max band over runs."""
+    """Loss and accuracy per epoch, train and validation; mean line and min-max band over runs.
+
+    A short run gets a marker at every epoch (a 1-epoch run is one point,
+    which a line alone does not draw, and its band is an error bar), and the
+    epoch axis has whole-number ticks only (no epoch 1.5).
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    few_epochs = 25  # up to here each epoch is a marker; longer curves read better as lines
     plt = plots.plt
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, metric in zip(axes, ("loss", "accuracy")):
+        longest = 0
         for key, color, label in ((metric, "tab:blue", "train"), (f"val_{metric}", "tab:orange", "validation")):
             series = [[row[key] for row in history if row.get(key) is not None] for history in histories]
             length = min((len(s) for s in series), default=0)
             if length == 0:
                 continue
+            longest = max(longest, length)
             values = np.array([s[:length] for s in series])
             epochs = np.arange(1, length + 1)
-            axis.plot(epochs, values.mean(axis=0), color=color, label=label + (f" (mean of {len(values)})" if len(values) > 1 else ""))
-            if len(values) > 1:
+            mean = values.mean(axis=0)
+            axis.plot(epochs, mean, color=color, marker="o" if length <= few_epochs else None, markersize=4,
+                      label=label + (f" (mean of {len(values)})" if len(values) > 1 else ""))
+            if len(values) > 1 and length > 1:
                 axis.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2)
+            elif len(values) > 1:  # one epoch: a band of no width would not show; the same min-max as an error bar
+                axis.errorbar(epochs, mean, yerr=[mean - values.min(axis=0), values.max(axis=0) - mean], fmt="none", ecolor=color, capsize=4, alpha=0.6)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if 0 < longest <= few_epochs:
+            axis.set_xlim(0.5, longest + 0.5)  # half an epoch either side: the first and last markers are not cut
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
@@ -246,6 +263,14 @@ def latest_table_json(table, store_path=None):
     return candidates[-1]
 
 
+def _row_run_dirs(row, store_path):
+    """A table row's run directories: as the table file records them, or (files from before it did) found by run id in the index."""
+    if "run_dirs" in row:
+        return row["run_dirs"]
+    with Store(store_path) as store:
+        return [store.get(run_id)["run_dir"] for run_id in row["run_ids"]]
+
+
 def table_report(table, out, store_path=None, table_json=None):
     """HTML report of a reproduced table: curves per row, the book comparison, and the best-validation row's digits."""
     table_json = pathlib.Path(table_json) if table_json else latest_table_json(table, store_path)
@@ -258,21 +283,22 @@ def table_report(table, out, store_path=None, table_json=None):
     comparison_path = book_comparison_figure(rows, figures / "book-comparison.png", f"{table}: measured vs book")
     sections.append(("Comparison with the book", _image(comparison_path, "book comparison")))
     best = None
-    with Store(store_path) as store:
-        for row in rows:
-            runs = [store.get(run_id) for run_id in row["run_ids"]]
-            histories = [store.epochs(run["id"]) for run in runs]
-            if not histories:
-                continue
-            path = curves_figure(histories, figures / f"curves-row{row['row']}.png", f"Row {row['row']}: {row['settings']} ({len(histories)} seed(s))")
-            sections.append((f"Learning curves, row {row['row']}", _image(path, f"learning curves row {row['row']}")))
-            validation = np.mean([run["val_accuracy"] for run in runs if run["val_accuracy"] is not None] or [np.nan])
-            if best is None or validation > best[0]:
-                best = (validation, row, runs[0])
-    if best is not None and best[2]["run_dir"] and (pathlib.Path(best[2]["run_dir"]) / "model.keras").exists():
+    for row in rows:
+        # The run directories are the record: histories and metrics come from them.
+        runs = [{"run_dir": run_dir, "metrics": rundir.read_metrics(run_dir) or {}, "history": rundir.read_history(run_dir)} for run_dir in _row_run_dirs(row, store_path)]
+        histories = [run["history"] for run in runs if run["history"]]
+        if not histories:
+            continue
+        path = curves_figure(histories, figures / f"curves-row{row['row']}.png", f"Row {row['row']}: {row['settings']} ({len(histories)} seed(s))")
+        sections.append((f"Learning curves, row {row['row']}", _image(path, f"learning curves row {row['row']}")))
+        validation = np.mean([run["metrics"]["val_accuracy"] for run in runs if run["metrics"].get("val_accuracy") is not None] or [np.nan])
+        if best is None or validation > best[0]:
+            best = (validation, row, runs[0])
+    if best is not None and (pathlib.Path(best[2]["run_dir"]) / rundir.MODEL_FILE).exists():
         _, row, run = best
-        _, digit_sections = _digit_sections(run["run_dir"], figures, f"row {row['row']} seed {run['seed']}")
-        note = f"<p>Row {row['row']} ({html.escape(row['settings'])}) has the best mean <em>validation</em> accuracy; its seed-{run['seed']} run is shown.</p>"
+        seed = run["metrics"].get("seed")
+        _, digit_sections = _digit_sections(run["run_dir"], figures, f"row {row['row']} seed {seed}")
+        note = f"<p>Row {row['row']} ({html.escape(row['settings'])}) has the best mean <em>validation</em> accuracy; its seed-{seed} run is shown.</p>"
         sections.append(("Best row by validation accuracy", note))
         sections.extend(digit_sections)
     fileio.write_text(out, _page(f"mnistlab report: {table}", sections))

@@ -59,7 +59,7 @@ def summarize_rows(table, jobs, store, mlp_reading=presets.LISTING_READING):
             {
                 "preset": preset.name,
                 "row": preset.row,
-                "settings": preset.description.split(": ", 1)[1],
+                "settings": preset.summary,
                 "book_train": preset.book_train_accuracy,
                 "book_test": preset.book_test_accuracy,
                 "runs": len(finished),
@@ -69,6 +69,7 @@ def summarize_rows(table, jobs, store, mlp_reading=presets.LISTING_READING):
                 "book_test_in_ci": stats.inside(preset.book_test_accuracy, test),
                 "mean_epoch_seconds": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None,
                 "run_ids": [run["id"] for run in finished],
+                "run_dirs": [run["run_dir"] for run in finished],  # the record of each run; the ids only find them in an index
             }
         )
     return rows
@@ -135,7 +136,7 @@ def write_outputs(out_dir, stem, table, rows, context, meta):
 def table_naming(table, dataset_name, seed_count, epochs, limit=None, mlp_reading=presets.LISTING_READING):
     """(file stem, header context) of a reproduced table: every setting that changes it is in both."""
     reading = mlp_reading if table == "table-1.3.2" else None
-    context = f"{dataset_name}, {seed_count} seed(s), {epochs} epochs" + (f", first {limit} training samples" if limit else "") + (f", MLP widths read as {reading}" if reading else "")
+    context = f"{dataset_name}, {seed_count} seed(s), {epochs} epoch{'' if epochs == 1 else 's'}" + (f", first {limit} training samples" if limit else "") + (f", MLP widths read as {reading}" if reading else "")
     stem = f"{table}-{dataset_name}-s{seed_count}-e{epochs}" + (f"-n{limit}" if limit else "") + (f"-{reading}" if reading else "")
     return stem, context
 
@@ -198,7 +199,9 @@ def select_runs(store, spec, dataset=None):
         setups.setdefault((run["config_hash"], run["dataset"], run["backend"]), run)
     if len(setups) > 1:
         listed = "; ".join(f"{run['config_hash'][:8]} = {_run_description(run)} on {run['dataset']} with {run['backend']}" for run in setups.values())
-        raise ConfigError(f"{spec!r} matches {len(setups)} setups ({listed}); name one by its config hash or add --dataset")
+        # Suggest --dataset only where the setups differ by dataset: otherwise it cannot help.
+        by_dataset = " or add --dataset" if len({key[1] for key in setups}) > 1 else ""
+        raise ConfigError(f"{spec!r} matches {len(setups)} setups ({listed}); name one by its config hash{by_dataset}")
     return runs
 
 

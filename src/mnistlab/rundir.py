@@ -3,7 +3,8 @@
     config.json   the resolved config (backend and dataset as actually used) and the preset
     history.csv   per-epoch loss/accuracy/val_loss/val_accuracy/seconds, written after each epoch
     model.keras   the trained model (a finished run only)
-    metrics.json  written last: status, final figures, run id, timings, versions, machine
+    worker.log    a worker process' stderr, where the run trained in one (sweeps, reproduce)
+    metrics.json  written last: status, final figures, run id, timings, versions, machine, pid
 
 Each file is written atomically. A directory without metrics.json is a run
 that has not finished (or was killed). The run store is only an index of
@@ -12,7 +13,9 @@ these directories (`mnistlab runs reindex` rebuilds it from them).
 `Recorder` is the one writer of run records: `train.train()` hands it the
 run's start, epochs and end, and it writes the directory and, when given an
 index (the run store), records the run there too, so that the file, the
-returned metrics and the store always say the same.
+returned metrics and the store always say the same. The directory is written
+whole (metrics.json last) before the index is told, so an index that fails
+leaves a complete record that `runs reindex` finds.
 """
 
 import csv
@@ -25,6 +28,7 @@ import platform
 import socket
 import sys
 import time
+import typing
 
 from mnistlab import backend as backend_lib
 from mnistlab import data, fileio, paths, train
@@ -35,8 +39,9 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.keras"
+WORKER_LOG = "worker.log"  # a worker process' stderr, for runs trained in one (sweeps, reproduce, the lab)
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
-RECORD_FILES = (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, METRICS_FILE)  # metrics.json last: it marks a finished run
+RECORD_FILES = (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, WORKER_LOG, METRICS_FILE)  # metrics.json last: it marks a finished run
 
 
 def new_path(config, preset=None, root=None):
@@ -185,16 +190,25 @@ def unpack(files, run_dir):
     return run_dir
 
 
+class Index(typing.Protocol):
+    """What the Recorder and `train_and_save` need of an index of runs (`store.Store` is one)."""
+
+    def start_run(self, config: Config, dataset_hash: str, preset: str | None = None, group: str | None = None, run_dir=None, machine: dict | None = None) -> int: ...
+
+    def finish_run(self, run_id: int, status: str, metrics: dict | None = None, history: list[dict] | None = None, error: str | None = None) -> str: ...
+
+    def done_run(self, key: str) -> dict | None: ...
+
+
 class Recorder:
     """Writes one run's directory and, given an `index` (the run store), records it there.
 
-    `train.train()` calls start(), epoch() after each epoch, then finish() or
-    fail(). The index, when given, must offer start_run(...) -> id and
-    finish_run(id, status, metrics, history, error). `run_id` is for a run
-    whose index row a driver process has already opened (sweeps).
+    A `train.Recorder`: `train.train()` calls start(), epoch() after each
+    epoch, then finish() or fail(). `run_id` is for a run whose index row a
+    driver process has already opened (sweeps).
     """
 
-    def __init__(self, run_dir=None, index=None, group=None, run_id=None):
+    def __init__(self, run_dir=None, index: Index | None = None, group=None, run_id=None):
         self.run_dir = pathlib.Path(run_dir) if run_dir else None
         self.index = index
         self.group = group
@@ -218,35 +232,65 @@ class Recorder:
         self.history.append(row)
         write_history(self.run_dir, self.history)
 
-    def finish(self, metrics, model=None):
-        """Save the model of a finished run, index it, then write metrics.json last; return the metrics."""
+    def finish(self, metrics, model):
+        """Save the model of a finished run, write metrics.json last, then index it; return the metrics."""
         if model is not None and metrics["status"] == "done":
             save_model(self.run_dir, model)
         return self._close(metrics)
 
     def fail(self, status, error):
         """Record a run that raised (`failed`) or was stopped (`interrupted`)."""
-        metrics = {"status": status, "error": error, "preset": self.preset, "family": self.config.family, "config_hash": self.config.config_hash(), "dataset": self.dataset_name, "dataset_hash": self.dataset_hash, "backend": self.config.backend, "seed": self.config.seed}
-        return self._close(metrics)
+        return self._close({"status": status, "error": error})
 
     def _close(self, metrics):
+        # What identifies the run, from what the recorder was told at start:
+        # the directory alone is then enough to index it again.
+        identity = {"preset": self.preset, "family": self.config.family, "config_hash": self.config.config_hash(), "dataset": self.dataset_name, "dataset_hash": self.dataset_hash, "backend": self.config.backend, "seed": self.config.seed}
         metrics = {
+            **identity,
             **metrics,
             "run_id": self.run_id,
             "group": self.group,
             "run_dir": str(self.run_dir),
             "machine": metrics.get("machine") or machine_description(),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(time.time()),
+            "pid": os.getpid(),  # with machine.host: the process that trained it, as the index records it
+            "started_at": iso_time(self.started_at),
+            "finished_at": iso_time(time.time()),
         }
+        # The record first: whatever happens to the index, the directory is whole.
+        fileio.write_json(self.run_dir / METRICS_FILE, metrics)
         if self.index is not None:
             self.index.finish_run(self.run_id, metrics["status"], metrics, history=self.history, error=metrics.get("error"))
-        fileio.write_json(self.run_dir / METRICS_FILE, metrics)
         return metrics
 
 
-def _iso(timestamp):
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
+def write_failure(run_dir, config, preset, dataset_hash, error, run_id=None, group=None):
+    """Write metrics.json (status failed) for a run whose worker died before it could; return the metrics.
+
+    For the sweep driver, which learns of such a death from the worker's exit.
+    """
+    run_dir = pathlib.Path(run_dir)
+    if not (run_dir / CONFIG_FILE).exists():
+        write_config(run_dir, config, preset)
+    now = time.time()
+    metrics = {
+        "status": "failed", "error": error, "preset": preset, "family": config.family, "config_hash": config.config_hash(),
+        "dataset": config.dataset, "dataset_hash": dataset_hash, "backend": config.backend, "seed": config.seed,
+        "run_id": run_id, "group": group, "run_dir": str(run_dir), "machine": machine_description(), "pid": os.getpid(),
+        "started_at": iso_time((run_dir / CONFIG_FILE).stat().st_mtime), "finished_at": iso_time(now),
+    }
+    fileio.write_json(run_dir / METRICS_FILE, metrics)
+    return metrics
+
+
+def iso_time(timestamp):
+    """A time as run records write it: ISO 8601 in UTC, to the microsecond (so an index rebuilt from it is exact)."""
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+def timestamp_of(text):
+    """The POSIX time of an `iso_time` text (or of an older record's, to the second)."""
+    return datetime.datetime.fromisoformat(text).timestamp()
 
 
 
@@ -254,7 +298,7 @@ class AlreadyDone(MnistlabError):
     """The same run (config, dataset, backend, seed) has already finished."""
 
 
-def train_and_save(config: Config, dataset=None, preset: str | None = None, run_dir=None, index=None, group: str | None = None, force: bool = False, callbacks=(), verbose=None, tensorboard=None, log=None) -> dict:
+def train_and_save(config: Config, dataset=None, preset: str | None = None, run_dir=None, index: Index | None = None, group: str | None = None, force: bool = False, callbacks=(), verbose=None, tensorboard=None, log=None) -> dict:
     """Train CONFIG and record it: the run directory, and the store when `index` is given.
 
     With an index, a run whose key already finished is not trained again
@@ -282,4 +326,4 @@ def train_and_save(config: Config, dataset=None, preset: str | None = None, run_
 
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard)))
     recorder = Recorder(run_dir, index=index, group=group)
-    return train.train(config.replace(backend=name), dataset=dataset, preset=preset, recorder=recorder, callbacks=callbacks, verbose=verbose)
+    return train.train(config.replace(backend=name), dataset=dataset, preset=preset, recorder=recorder, callbacks=callbacks, verbose=verbose).metrics

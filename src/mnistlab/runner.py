@@ -9,13 +9,16 @@ the parent, which drives the runs, is the one that records them in the store.
 
 import json
 import os
+import pathlib
+import signal
 import subprocess
 import sys
+import threading
 import traceback
 
-from mnistlab import rundir, train
+from mnistlab import fileio, rundir, train
 from mnistlab.config import Config
-from mnistlab.errors import MnistlabError, RunFailed
+from mnistlab.errors import MnistlabError, RunDirError, RunFailed
 
 RESULT_PREFIX = "MNISTLAB_RESULT "
 
@@ -46,30 +49,105 @@ def _die_with_parent(parent_pid):
         os._exit(1)
 
 
+LOG_TAIL_LINES = 12  # of the worker's log, quoted in the message of a run that died
+
+
 def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=False):
     """Train `config` in a child process that writes RUN_DIR; return its metrics dict.
 
-    Progress goes to this process' stderr (nowhere if `quiet`). A failure
-    raises RunFailed: with the child's one-line message for a user error,
-    and with its traceback when the failure is a bug.
+    The child's stderr (progress, warnings, native log lines) goes to
+    RUN_DIR/worker.log, and to this process' stderr too unless `quiet`. A
+    failure raises RunFailed: with the child's one-line message for a user
+    error, its traceback when the failure is a bug, and for a child that died
+    without a word, how it ended (signal or exit code, and whether the kernel
+    killed it for memory) and the last lines of its log.
     """
+    run_dir = pathlib.Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunDirError(f"{run_dir}: cannot create the run directory ({error.strerror}); choose another --out") from None
+    log_path = run_dir / rundir.WORKER_LOG
     request = {"config": config.to_dict(), "preset": preset, "run_dir": str(run_dir), "run_id": run_id, "group": group, "verbose": 0 if quiet else 2, "parent_pid": os.getpid()}
-    completed = subprocess.run(
-        [sys.executable, "-m", "mnistlab.runner"],
-        input=json.dumps(request),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL if quiet else None,
-        text=True,
-    )
+    kills_before = oom_kills()
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen([sys.executable, "-m", "mnistlab.runner"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        relay = threading.Thread(target=_relay, args=(child.stderr, log, None if quiet else sys.stderr.buffer), daemon=True)
+        relay.start()
+        # Not communicate(): the relay thread is the one reader of stderr.
+        child.stdin.write(json.dumps(request).encode())
+        child.stdin.close()
+        stdout = child.stdout.read()
+        child.stdout.close()
+        child.wait()
+        relay.join()
     result = None
-    for line in completed.stdout.splitlines():
+    for line in stdout.decode("utf-8", errors="replace").splitlines():
         if line.startswith(RESULT_PREFIX):
             result = json.loads(line[len(RESULT_PREFIX) :])
     if result is None:
-        raise RunFailed(f"training {preset or config.family} (seed {config.seed}) died in its worker process (exit {completed.returncode})")
+        cause = how_it_ended(child.returncode, kills_before, oom_kills())
+        raise RunFailed(f"training {preset or config.family} (seed {config.seed}) died in its worker process: {cause}; its log is {log_path}" + _tail(log_path))
     if "error" in result:
         raise RunFailed(result["error"], traceback=result.get("traceback"))
     return result
+
+
+def _relay(source, log, terminal):
+    """Copy the child's stderr into its log (and to the terminal), line by line, as it comes."""
+    for line in iter(source.readline, b""):
+        log.write(line)
+        log.flush()
+        if terminal is not None:
+            try:
+                terminal.write(line)
+                terminal.flush()
+            except (OSError, ValueError):
+                terminal = None  # the terminal went away: the log still gets everything
+    source.close()
+
+
+def oom_kills():
+    """How many processes the kernel's out-of-memory killer has ended in this cgroup, or None where it cannot be read."""
+    try:
+        text = pathlib.Path("/sys/fs/cgroup/memory.events").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "oom_kill":
+            return int(value)
+    return None
+
+
+def how_it_ended(returncode, kills_before=None, kills_after=None):
+    """A child's end in words: 'killed by signal 9 (SIGKILL): killed by the kernel: out of memory?', 'exit code 3'."""
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    number = -returncode
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = "an unknown signal"
+    words = f"killed by signal {number} ({name})"
+    if number == signal.SIGKILL:
+        if kills_before is not None and kills_after is not None and kills_after > kills_before:
+            words += ": killed by the kernel: out of memory? (the kernel's out-of-memory killer acted meanwhile)"
+        elif kills_before is not None and kills_after is not None:
+            words += " (sent by a user or a program: the kernel's out-of-memory killer did not act)"
+        else:
+            words += " (a user, a program, or the kernel for lack of memory)"
+    return words
+
+
+def _tail(path, lines=LOG_TAIL_LINES):
+    try:
+        text = pathlib.Path(path).read_text(errors="replace").rstrip()
+    except OSError:
+        return ""
+    if not text:
+        return " (empty: it died before writing anything)"
+    return "; its last lines:\n" + "\n".join("  | " + line for line in text.splitlines()[-lines:])
 
 
 def _child():
@@ -80,7 +158,7 @@ def _child():
         recorder = rundir.Recorder(request["run_dir"], run_id=request.get("run_id"), group=request.get("group"))
         # Progress to stderr so that stdout carries only the result line.
         sys.stdout = sys.stderr
-        metrics = train.train(config, preset=request["preset"], recorder=recorder, verbose=request["verbose"])
+        metrics = train.train(config, preset=request["preset"], recorder=recorder, verbose=request["verbose"]).metrics
     except MnistlabError as error:  # the user's: one line
         result = {"error": str(error)}
     except Exception as error:  # a bug: the parent shows the traceback
@@ -89,7 +167,11 @@ def _child():
         result = metrics
     finally:
         sys.stdout = sys.__stdout__
-    print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
+    try:
+        line = fileio.dumps(result)
+    except TypeError as error:  # a metric of an unknown type: a bug, said with its key
+        line = fileio.dumps({"error": f"TypeError: {error}", "traceback": traceback.format_exc()})
+    print(RESULT_PREFIX + line, flush=True)
     return 0 if "error" not in result else 2
 
 

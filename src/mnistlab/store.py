@@ -30,7 +30,7 @@ import socket
 import sqlite3
 import time
 
-from mnistlab import paths, presets, rundir
+from mnistlab import fileio, paths, presets, rundir
 from mnistlab.config import RUN_STATUSES, Config
 from mnistlab.errors import StoreError
 
@@ -196,37 +196,48 @@ class Store:
             return cursor.lastrowid
 
     def finish_run(self, run_id: int, status: str, metrics: dict | None = None, history: list[dict] | None = None, error: str | None = None) -> str:
-        """Close a run with its final status, metrics and per-epoch history; return the status."""
+        """Close a run with its final status, metrics and per-epoch history; return the status.
+
+        Where the metrics carry them (every run directory's do), the host, pid
+        and times are the record's: the index then says what the directory
+        says, and a rebuilt index says the same.
+        """
         if status not in FINAL_STATUSES:
             raise ValueError(f"final status must be one of {FINAL_STATUSES}, got {status!r}")
-        metrics = metrics or {}
-        now = time.time()
         with self._write() as db:
-            if status == "done":
-                # The same run finished before (a forced repeat, or two sweeps
-                # racing): keep the first as the key's run and record this one
-                # as a done repeat of it.
-                key = db.execute("SELECT run_key FROM runs WHERE id = ?", (run_id,)).fetchone()["run_key"]
-                if db.execute("SELECT 1 FROM runs WHERE run_key = ? AND status = 'done' AND id != ?", (key, run_id)).fetchone():
-                    db.execute("UPDATE runs SET run_key = ? WHERE id = ?", (f"{key}#{run_id}", run_id))
-            db.execute(
-                """UPDATE runs SET status = ?, error = ?, metrics_json = ?, test_accuracy = ?, test_loss = ?, train_accuracy = ?,
-                          val_accuracy = ?, mean_epoch_seconds = ?, seconds = ?, versions_json = COALESCE(?, versions_json),
-                          machine_json = COALESCE(?, machine_json), run_dir = COALESCE(?, run_dir), updated_at = ?, finished_at = ?
-                   WHERE id = ?""",
-                (
-                    status, error, json.dumps(metrics, default=str) if metrics else None, metrics.get("test_accuracy"), metrics.get("test_loss"),
-                    metrics.get("train_accuracy"), metrics.get("val_accuracy"), metrics.get("mean_epoch_seconds"), metrics.get("seconds"),
-                    json.dumps(metrics["versions"]) if metrics.get("versions") else None,
-                    json.dumps(metrics["machine"]) if metrics.get("machine") else None, metrics.get("run_dir"), now, now, run_id,
-                ),
-            )
-            db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
-            db.executemany(
-                "INSERT INTO epochs (run_id, epoch, loss, accuracy, val_loss, val_accuracy, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, row["epoch"], row.get("loss"), row.get("accuracy"), row.get("val_loss"), row.get("val_accuracy"), row.get("seconds")) for row in history or ()],
-            )
+            self._close(db, run_id, status, metrics or {}, history, error)
         return status
+
+    def _close(self, db, run_id, status, metrics, history, error):
+        now = time.time()
+        if status == "done":
+            # The same run finished before (a forced repeat, or two sweeps
+            # racing): keep the first as the key's run and record this one
+            # as a done repeat of it.
+            key = db.execute("SELECT run_key FROM runs WHERE id = ?", (run_id,)).fetchone()["run_key"]
+            if db.execute("SELECT 1 FROM runs WHERE run_key = ? AND status = 'done' AND id != ?", (key, run_id)).fetchone():
+                db.execute("UPDATE runs SET run_key = ? WHERE id = ?", (f"{key}#{run_id}", run_id))
+        finished_at = rundir.timestamp_of(metrics["finished_at"]) if metrics.get("finished_at") else now
+        db.execute(
+            """UPDATE runs SET status = ?, error = ?, metrics_json = ?, test_accuracy = ?, test_loss = ?, train_accuracy = ?,
+                      val_accuracy = ?, mean_epoch_seconds = ?, seconds = ?, versions_json = COALESCE(?, versions_json),
+                      machine_json = COALESCE(?, machine_json), run_dir = COALESCE(?, run_dir), host = COALESCE(?, host),
+                      pid = COALESCE(?, pid), started_at = COALESCE(?, started_at), updated_at = ?, finished_at = ?
+               WHERE id = ?""",
+            (
+                status, error, fileio.dumps(metrics, "metrics") if metrics else None, metrics.get("test_accuracy"), metrics.get("test_loss"),
+                metrics.get("train_accuracy"), metrics.get("val_accuracy"), metrics.get("mean_epoch_seconds"), metrics.get("seconds"),
+                json.dumps(metrics["versions"]) if metrics.get("versions") else None,
+                json.dumps(metrics["machine"]) if metrics.get("machine") else None, metrics.get("run_dir"),
+                (metrics.get("machine") or {}).get("host"), metrics.get("pid"),
+                rundir.timestamp_of(metrics["started_at"]) if metrics.get("started_at") else None, finished_at, finished_at, run_id,
+            ),
+        )
+        db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+        db.executemany(
+            "INSERT INTO epochs (run_id, epoch, loss, accuracy, val_loss, val_accuracy, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, row["epoch"], row.get("loss"), row.get("accuracy"), row.get("val_loss"), row.get("val_accuracy"), row.get("seconds")) for row in history or ()],
+        )
 
     def reap(self) -> int:
         """Mark `running` rows of dead processes on this host as `interrupted`; return how many."""
@@ -284,35 +295,47 @@ class Store:
     def reindex(self, root=None) -> int:
         """Rebuild the index from the run directories below ROOT (default: the runs root); return how many.
 
-        Run ids recorded in metrics.json are kept, so `runs show 12` means the
-        same run before and after. A directory without metrics.json is a run
-        that never finished: it comes back as `interrupted`.
+        Each run comes back as its directory records it: its run id (so
+        `runs show 12` means the same run before and after), host, pid, times,
+        status, metrics and history. A directory without metrics.json is a run
+        that never finished: it comes back as `interrupted`. The old index is
+        replaced in one transaction, after every directory has been read.
         """
-        directories = rundir.find(root)
-        records = [_record_of(directory) for directory in directories]
+        records = [_record_of(directory) for directory in rundir.find(root)]
+        # Runs with ids first, in id order: ids are kept, and a repeat stays the later one.
+        records.sort(key=lambda r: (r["metrics"].get("run_id") is None, r["metrics"].get("run_id") or 0, r["started_at"]))
         with self._write() as db:
             db.execute("DELETE FROM epochs")
             db.execute("DELETE FROM runs")
-        taken = set()
-        for record in sorted(records, key=lambda r: (r["metrics"].get("run_id") is None, r["metrics"].get("run_id") or 0, r["started_at"])):
-            self._insert_record(record, taken)
+            taken = {record["metrics"]["run_id"] for record in records if record["metrics"].get("run_id")}
+            for record in records:
+                self._insert_record(db, record, taken)
         return len(records)
 
-    def _insert_record(self, record, taken):
+    def _insert_record(self, db, record, taken):
         config, metrics = record["config"], record["metrics"]
-        run_id = self.start_run(
-            config, metrics.get("dataset_hash") or "unknown", preset=record["preset"], group=metrics.get("group"),
-            run_dir=record["run_dir"], machine=metrics.get("machine"), started_at=record["started_at"],
-        )
         wanted = metrics.get("run_id")
-        if wanted and wanted not in taken and not self._connection.execute("SELECT 1 FROM runs WHERE id = ?", (wanted,)).fetchone():
-            with self._write() as db:
-                db.execute("UPDATE runs SET id = ? WHERE id = ?", (wanted, run_id))
-            run_id = wanted
-        taken.add(run_id)
+        run_id = wanted if wanted and not db.execute("SELECT 1 FROM runs WHERE id = ?", (wanted,)).fetchone() else None
+        if run_id is None:  # no id recorded (or two directories claim one): the next id free of every recorded one
+            run_id = max([*taken, db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]]) + 1
+            taken.add(run_id)
+        dataset_hash = metrics.get("dataset_hash") or "unknown"
+        key = config.run_key(dataset_hash)
+        attempt = db.execute("SELECT COUNT(*) FROM runs WHERE run_key = ? OR run_key LIKE ?", (key, key + "#%")).fetchone()[0] + 1
+        host = (metrics.get("machine") or {}).get("host")
+        db.execute(
+            """INSERT INTO runs (id, run_key, config_hash, preset, group_name, model, config_json, dataset, dataset_hash, backend, seed,
+                                 status, attempt, host, pid, machine_json, run_dir, started_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                run_id, key, config.config_hash(), record["preset"], metrics.get("group"), config.family, json.dumps(config.to_dict()), config.dataset,
+                dataset_hash, config.backend, config.seed, attempt, host, metrics.get("pid"),
+                json.dumps(metrics["machine"]) if metrics.get("machine") else None, str(record["run_dir"]), record["started_at"], record["started_at"],
+            ),
+        )
         status = metrics.get("status", "interrupted")
         error = metrics.get("error") or (None if metrics else "the run directory has no metrics.json: the run never finished")
-        self.finish_run(run_id, status if status in FINAL_STATUSES else "interrupted", metrics or None, history=record["history"], error=error)
+        self._close(db, run_id, status if status in FINAL_STATUSES else "interrupted", metrics, record["history"], error)
 
     def count(self, status: str | None = None) -> int:
         if status is None:
@@ -361,5 +384,5 @@ def _record_of(directory):
     config, preset = rundir.read_config(directory)
     metrics = rundir.read_metrics(directory) or {}
     started = metrics.get("started_at")
-    started_at = datetime.datetime.fromisoformat(started).timestamp() if started else (directory / rundir.CONFIG_FILE).stat().st_mtime
+    started_at = rundir.timestamp_of(started) if started else (directory / rundir.CONFIG_FILE).stat().st_mtime
     return {"config": config, "preset": preset, "metrics": metrics, "history": rundir.read_history(directory), "run_dir": directory.resolve(), "started_at": started_at}

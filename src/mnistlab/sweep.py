@@ -118,9 +118,12 @@ class _Driver:
             status = store.finish_run(run_id, metrics["status"], metrics, history=rundir.read_history(run_dir), error=metrics.get("error"))
         return Outcome(job, status, metrics=metrics)
 
-    def failed(self, job, run_id, error):
+    def failed(self, job, run_id, run_dir, error):
+        # A worker that died wrote no metrics.json: the driver records the
+        # failure in the directory too, which stays the whole record.
+        metrics = rundir.read_metrics(run_dir) or rundir.write_failure(run_dir, job.config, job.preset, job.dataset_hash, str(error), run_id=run_id, group=job.group)
         with Store(self.store_path) as store:
-            store.finish_run(run_id, "failed", error=str(error))
+            store.finish_run(run_id, "failed", metrics, history=rundir.read_history(run_dir), error=str(error))
         if getattr(error, "traceback", None):
             self.log(error.traceback.rstrip())
         return Outcome(job, "failed", error=str(error))
@@ -140,7 +143,7 @@ def _run_local(todo, driver, workers, address, quiet):
                 outcome = driver.finished(job, run_id, run_dir, metrics)
                 break
             except RunFailed as error:
-                outcome = driver.failed(job, run_id, error)
+                outcome = driver.failed(job, run_id, run_dir, error)
                 if attempt < MAX_ATTEMPTS:
                     driver.log(f"  {job.label}: failed ({error}); retrying once")
         driver.progress(len(todo), outcome)
@@ -187,12 +190,13 @@ def _run_ray(todo, driver, workers, address, quiet):
             index, job, run_dir, run_id = pending.pop(ready[0])
             try:
                 result = ray.get(ready[0])
-            except Exception as error:  # the Ray worker itself died
-                result = {"error": f"Ray task failed: {error}".splitlines()[0], "files": {}}
+            except Exception as error:  # the Ray worker itself died: its first line as the message, all of it kept
+                text = str(error).strip() or type(error).__name__
+                result = {"error": f"Ray task failed ({type(error).__name__}): {text.splitlines()[0]}", "traceback": text, "files": {}}
             # Whatever the node wrote comes back into this machine's run root.
             rundir.unpack(result["files"], run_dir)
             if "error" in result:
-                outcome = driver.failed(job, run_id, RunFailed(result["error"], traceback=result.get("traceback")))
+                outcome = driver.failed(job, run_id, run_dir, RunFailed(result["error"], traceback=result.get("traceback")))
                 if attempts[index] < MAX_ATTEMPTS:
                     driver.log(f"  {job.label}: failed ({result['error']}); retrying once")
                     submit(index, job)

@@ -2,16 +2,18 @@
 
 `train(config)` pins the backend, loads and splits the data, builds the model
 from the registry, fits it with a held-out validation split, evaluates once
-on the test set and returns the run's metrics. It writes nothing itself: a
-recorder (`rundir.Recorder`) is told the run's start, each epoch and its end,
-and writes the run directory and the store's index. `train_and_save` is the
-usual pairing of the two.
+on the test set and returns a `Result`: the metrics, the per-epoch history
+and the trained model, as Keras' `fit` returns a `History`. It writes
+nothing itself: a `Recorder` (in practice `rundir.Recorder`) is told the
+run's start, each epoch and its end, and writes the run directory and the
+store's index. `rundir.train_and_save` is the usual pairing of the two.
 """
 
 import dataclasses
 import math
 import sys
 import time
+import typing
 
 from mnistlab import backend as backend_lib
 from mnistlab import data
@@ -49,10 +51,22 @@ def prepare(dataset, config):
     )
 
 
+class Recorder(typing.Protocol):
+    """What `train()` tells about a run, in this order: start, epoch after each epoch, then finish or fail."""
+
+    def start(self, config: Config, preset: str | None, dataset_name: str, dataset_hash: str) -> None: ...
+
+    def epoch(self, row: dict) -> None: ...
+
+    def finish(self, metrics: dict, model) -> dict:
+        """Record a run that ended (done or diverged); return the metrics as recorded (with run id, directory...)."""
+
+    def fail(self, status: str, error: str) -> None:
+        """Record a run that raised (`failed`) or was stopped (`interrupted`)."""
+
+
 class _NoRecorder:
     """What train() talks to when nobody records the run."""
-
-    run_dir = None
 
     def start(self, config, preset, dataset_name, dataset_hash):
         pass
@@ -60,11 +74,20 @@ class _NoRecorder:
     def epoch(self, row):
         pass
 
-    def finish(self, metrics, model=None):
+    def finish(self, metrics, model):
         return metrics
 
     def fail(self, status, error):
         pass
+
+
+@dataclasses.dataclass
+class Result:
+    """What one training gives back: `metrics` as recorded, `history` (a row per epoch) and the trained `model`."""
+
+    metrics: dict
+    history: list[dict]
+    model: object
 
 
 def _epoch_callback(recorder):
@@ -94,12 +117,12 @@ def _epoch_callback(recorder):
     return EpochRecorder()
 
 
-def train(config: Config, dataset=None, preset=None, recorder=None, callbacks=(), verbose=None) -> dict:
-    """Train one run and return its metrics.
+def train(config: Config, dataset=None, preset=None, recorder: Recorder | None = None, callbacks=(), verbose=None) -> Result:
+    """Train one run and return its Result (metrics, history, model).
 
     `dataset`: a loaded `data.Dataset` (default: load `config.dataset`).
     `preset`: the preset name the config came from, for the record.
-    `recorder`: told start / epoch / finish (see `rundir.Recorder`); none by default.
+    `recorder`: told start / epoch / finish or fail (a `Recorder`, e.g. `rundir.Recorder`); none by default.
     `callbacks`: more Keras callbacks for `fit` (TensorBoard, early stopping...).
     `verbose`: Keras' fit verbosity (default: a progress bar on a terminal, one line per epoch otherwise).
     """
@@ -123,7 +146,7 @@ def train(config: Config, dataset=None, preset=None, recorder=None, callbacks=()
     dataset_hash = dataset.content_hash()
     recorder.start(config, preset, dataset.name, dataset_hash)
     try:
-        metrics, model = _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose)
+        metrics, history = _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose)
     except KeyboardInterrupt:
         recorder.fail("interrupted", "interrupted by the user")
         raise
@@ -135,11 +158,11 @@ def train(config: Config, dataset=None, preset=None, recorder=None, callbacks=()
         dataset=dataset.name, dataset_hash=dataset_hash, backend=config.backend, seed=config.seed,
         params=int(model.count_params()), versions=backend_lib.library_versions(),
     )
-    return recorder.finish(metrics, model)
+    return Result(metrics=recorder.finish(metrics, model), history=history, model=model)
 
 
 def _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose):
-    """Fit, then evaluate on the test set unless the loss diverged; (metrics, model)."""
+    """Fit, then evaluate on the test set unless the loss diverged; (metrics, history rows)."""
     from mnistlab import models
 
     compiled = models.fit_steps_to_epoch(model, config, len(arrays.x_train))
@@ -178,5 +201,5 @@ def _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose):
     else:
         metrics["test_loss"], metrics["test_accuracy"] = models.evaluate(model, arrays.x_test, arrays.y_test)
     metrics["seconds"] = round(time.perf_counter() - started, 3)
-    return metrics, model
+    return metrics, epochs.rows
 

@@ -1,0 +1,92 @@
+"""The run directory is the record: delete the index, rebuild it from the directories, and nothing changes."""
+
+import json
+
+from conftest import run_main
+from mnistlab import paths, report, reproduce, rundir
+from mnistlab.store import Store
+
+TABLE = "table-1.4.1"
+
+
+def _record_runs(dataset, store_path):
+    """Runs written by the real writer (rundir.Recorder with the store as its index), with made-up figures."""
+    jobs = reproduce.plan_table(TABLE, dataset, seeds=3, epochs=2)
+    with Store(store_path) as index:
+        for number, job in enumerate(jobs):
+            recorder = rundir.Recorder(rundir.new_path(job.config, job.preset), index=index, group=TABLE)
+            recorder.start(job.config, job.preset, dataset.name, job.dataset_hash)
+            for epoch in (1, 2):
+                accuracy = 0.5 + 0.01 * number + 0.1 * epoch
+                recorder.epoch({"epoch": epoch, "loss": 1 / epoch, "accuracy": accuracy, "val_loss": 1.1 / epoch, "val_accuracy": accuracy - 0.02, "seconds": 0.5})
+            if number == 5:
+                recorder.fail("failed", "ValueError: made up for the test")
+                continue
+            recorder.finish({"status": "done", "epochs": 2, "test_accuracy": 0.7 + 0.005 * number, "train_accuracy": 0.72, "val_accuracy": 0.69, "test_loss": 0.3, "seconds": 1.0 + number, "mean_epoch_seconds": 0.5, "params": 80266}, None)
+        # A forced repeat of a finished run: recorded as a done repeat, and so again after the rebuild.
+        job = jobs[0]
+        recorder = rundir.Recorder(rundir.new_path(job.config, job.preset), index=index, group=TABLE)
+        recorder.start(job.config, job.preset, dataset.name, job.dataset_hash)
+        recorder.finish({"status": "done", "epochs": 2, "test_accuracy": 0.71, "seconds": 2.0}, None)
+    return jobs
+
+
+def _views(capsys, jobs, store_path, tmp_path, name):
+    listing = run_main(capsys, "runs", "list", "--store", store_path)
+    assert listing.returncode == 0, listing.stderr
+    with Store(store_path) as store:
+        rows = reproduce.summarize_rows(TABLE, jobs, store)
+        records = {run["id"]: store.show(run["id"]) for run in store.runs()}
+    table_json = tmp_path / f"{name}.json"
+    table_json.write_text(json.dumps({"rows": rows, "context": "made-up runs"}))
+    out = tmp_path / f"{name}.html"
+    report.table_report(TABLE, out, store_path=store_path, table_json=table_json)
+    html = out.read_text().replace(f"{name}_files", "FILES")
+    return listing.stdout, rows, records, html
+
+
+def test_deleting_the_index_and_reindexing_changes_nothing(capsys, mini, tmp_path):
+    store_path = paths.store_path()
+    jobs = _record_runs(mini, store_path)
+    before = _views(capsys, jobs, store_path, tmp_path, "before")
+    assert before[0].count(" done ") == 12 and before[0].count(" failed ") == 1  # 11 of the table, and the repeat
+    assert sum(row["runs"] for row in before[1]) == 11
+
+    for suffix in ("", "-wal", "-shm"):
+        store_path.with_name(store_path.name + suffix).unlink(missing_ok=True)
+    result = run_main(capsys, "runs", "reindex", "--store", store_path)
+    assert result.returncode == 0 and "Indexed 13 run directories" in result.stdout, result.stdout + result.stderr
+
+    after = _views(capsys, jobs, store_path, tmp_path, "after")
+    assert after[0] == before[0]  # runs list
+    assert after[1] == before[1]  # the table, row by row, with its run ids and directories
+    assert after[2] == before[2]  # every run's record: host, pid, times, status, metrics, epochs, repeat key
+    assert after[3] == before[3]  # the report
+
+
+def test_a_run_directory_is_complete_before_the_index_hears_of_it(mini, tmp_path):
+    """An index that fails when told the end leaves a whole directory that reindex brings back."""
+
+    class BrokenIndex:
+        def start_run(self, *args, **kwargs):
+            return 7
+
+        def finish_run(self, *args, **kwargs):
+            raise OSError("disk full")
+
+        def done_run(self, key):
+            return None
+
+    jobs = reproduce.plan_table(TABLE, mini, seeds=1, epochs=1)
+    recorder = rundir.Recorder(tmp_path / "runs" / "one", index=BrokenIndex())
+    recorder.start(jobs[0].config, jobs[0].preset, mini.name, jobs[0].dataset_hash)
+    recorder.epoch({"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5, "seconds": 0.1})
+    try:
+        recorder.finish({"status": "done", "epochs": 1, "test_accuracy": 0.6}, None)
+    except OSError:
+        pass
+    metrics = rundir.read_metrics(tmp_path / "runs" / "one")
+    assert metrics["status"] == "done" and metrics["run_id"] == 7
+    with Store(tmp_path / "new.db") as store:
+        assert store.reindex(tmp_path / "runs") == 1
+        assert store.get(7)["status"] == "done" and store.get(7)["test_accuracy"] == 0.6

@@ -275,3 +275,13 @@ def test_a_jax_run_never_imports_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stdout + result.stderr[-2000:]
     assert (tmp_path / "run" / "model.keras").exists()
+
+
+def test_kernel_initializer_sets_how_hidden_weights_start():
+    """he_normal draws with std sqrt(2 / fan_in) (He et al. 2015); Keras' default glorot_uniform has std sqrt(2 / (fan_in + fan_out))."""
+    from mnistlab import models
+
+    for name, expected in (("he_normal", np.sqrt(2 / 784)), ("glorot_uniform", np.sqrt(2 / (784 + 256)))):
+        model = models.build_model(Config(hidden_units=(256,)).with_overrides([f"kernel_initializer={name}"]), compile=False)
+        first = next(layer for layer in model.layers if layer.name.startswith("dense"))
+        assert np.asarray(first.kernel).std() == pytest.approx(expected, rel=0.05 if name == "glorot_uniform" else 0.1), name

@@ -151,6 +151,10 @@ class Config:
     activity_l1: float = knob(0.0, "L1 penalty on hidden layers' outputs", minimum=0)
     activity_l2: float = knob(0.0, "L2 penalty on hidden layers' outputs", minimum=0)
     output_activation: str = knob("softmax", "activation of the 10-unit output layer", choices=OUTPUT_ACTIVATIONS)
+    kernel_initializer: str = knob(
+        "glorot_uniform", "how the hidden layers' weights start (Keras' default, glorot_uniform; he_* suit relu)",
+        choices=("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_normal", "lecun_uniform"), hashed_at_default=False,
+    )
 
     # MLP: one Dense layer per entry.
     hidden_units: tuple[int, ...] = knob((256, 256), "one Dense layer per width, e.g. 256,256", family="mlp", minimum=1, min_items=1)

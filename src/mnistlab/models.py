@@ -36,8 +36,9 @@ def _regularizer(l1, l2):
 
 
 def _regularizer_kwargs(config):
-    """kernel/bias/activity regularizers for the hidden layers (the book regularizes those, not the output)."""
+    """Weight initializer and kernel/bias/activity regularizers for the hidden layers (the book regularizes those, not the output)."""
     return {
+        "kernel_initializer": config.kernel_initializer,
         "kernel_regularizer": _regularizer(config.kernel_l1, config.kernel_l2),
         "bias_regularizer": _regularizer(config.bias_l1, config.bias_l2),
         "activity_regularizer": _regularizer(config.activity_l1, config.activity_l2),

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import assert_one_line_error, run_cli, run_main, write_npz
 
@@ -56,18 +57,6 @@ def test_plot_writes_png_and_svg_that_render_whole(tmp_path, capsys, browser_pag
     assert "output" in browser_page.text_content("svg")
 
 
-def test_train_json_then_evaluate(tmp_path):
-    run_dir = tmp_path / "run"
-    result = run_cli("train", "listing-1.3.2", "--epochs", "1", "--limit", "500", "--dataset", "mnist-mini", "--seed", "3", "--out", run_dir, "--json")
-    assert result.returncode == 0, result.stderr
-    metrics = json.loads(result.stdout)
-    assert metrics["backend"] == "jax" and metrics["seed"] == 3 and metrics["params"] == 269322
-    assert (run_dir / "model.keras").exists()
-    evaluated = run_cli("evaluate", run_dir, "--json")
-    assert evaluated.returncode == 0, evaluated.stderr
-    assert json.loads(evaluated.stdout)["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
-
-
 def test_train_prints_book_style_result(tmp_path):
     result = run_cli("train", "--set", "family=mlp", "--set", "hidden_units=64", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
@@ -83,12 +72,6 @@ def test_other_backends_train_deterministically(tmp_path, backend):
     a, b = json.loads(first.stdout), json.loads(second.stdout)
     assert a["backend"] == backend and backend in a["versions"]
     assert (a["test_accuracy"], a["train_loss"]) == (b["test_accuracy"], b["train_loss"])
-
-
-def test_auto_backend_picks_per_family(tmp_path):
-    result = run_cli("train", "listing-1.4.1", "--set", "filters=4,4", "--epochs", "1", "--limit", "200", "--dataset", "mnist-mini", "--json", "--out", tmp_path / "run")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["backend"] == "tensorflow"
 
 
 def test_listings_main_job_runs_offline(tmp_path):
@@ -142,16 +125,6 @@ def test_corrupt_dataset_file_is_one_line_and_writes_nothing(tmp_path, capsys, m
     assert not (tmp_path / "run").exists()
 
 
-def test_diverged_run_exits_non_zero(tmp_path):
-    result = run_cli(
-        "train", "--set", "hidden_units=16", "--set", "activation=linear", "--set", "output_activation=linear",
-        "--set", "loss=mean_squared_error", "--set", "optimizer=sgd", "--set", "learning_rate=50",
-        "--epochs", "4", "--limit", "300", "--dataset", "mnist-mini", "--out", tmp_path / "run",
-    )
-    assert_one_line_error(result, "diverged")
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "diverged"
-
-
 def test_version_keys_and_tensorboard(tmp_path, capsys):
     from mnistlab import __version__
 
@@ -164,3 +137,79 @@ def test_version_keys_and_tensorboard(tmp_path, capsys):
     result = run_cli("train", "--set", "hidden_units=8", "--epochs", "1", "--limit", "200", "--dataset", "mnist-mini", "--tensorboard", logs, "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     assert any(path.name.startswith("events.out.tfevents") for path in logs.rglob("*"))
+
+
+# --------------------------------------------------------------------------
+# What the commands print is true
+
+
+def test_runs_list_on_an_empty_store_says_so_and_creates_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MNISTLAB_RUNS")
+    result = run_main(capsys, "runs", "list")
+    assert result.returncode == 0 and "No runs yet" in result.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_runs_list_columns_stay_in_line_with_long_settings(tmp_path, capsys):
+    from mnistlab import paths, presets, rundir
+    from mnistlab.store import Store
+
+    with Store() as index:
+        for overrides in ([], ["padding=same", "pooling=average", "batch_norm=true", "filters=32,64,128", "kernel_size=3,5"]):
+            config = presets.get("listing-1.4.1").build_config(seed=1, dataset="mnist-mini", backend="jax").with_overrides(overrides)
+            recorder = rundir.Recorder(rundir.new_path(config, "listing-1.4.1"), index=index)
+            recorder.start(config, "listing-1.4.1", "mnist-mini", "ab" * 32)
+            recorder.finish({"status": "done", "test_accuracy": 0.5, "seconds": 1.0}, None)
+    lines = run_main(capsys, "runs", "list", "--store", paths.store_path()).stdout.splitlines()
+    assert len(lines) == 3
+    # Every column starts where its header does.
+    for column in ("dataset", "backend"):
+        at = lines[0].index(column)
+        assert all(line[at : at + len("mnist-mini")].startswith(("mnist-mini", "jax")) for line in lines[1:]), lines
+
+
+def test_store_help_names_the_default_it_uses(capsys):
+    from mnistlab import arguments
+
+    help_text = " ".join(arguments.build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
+    assert "$MNISTLAB_RUNS" in help_text and "runs/runs.db" not in help_text
+
+
+def test_one_epoch_is_not_said_in_plural():
+    from mnistlab import reproduce
+
+    assert "1 epoch," in reproduce.table_naming("table-1.4.1", "mnist-mini", 3, 1)[1] + ","
+    assert "2 epochs" in reproduce.table_naming("table-1.4.1", "mnist-mini", 3, 2)[1]
+
+
+def test_compare_suggests_dataset_only_where_datasets_differ(tmp_path):
+    from mnistlab import reproduce
+    from mnistlab.errors import ConfigError
+    from mnistlab.store import Store
+
+    with Store(tmp_path / "runs.db") as store:
+        for epochs, dataset in ((1, "mnist-mini"), (2, "mnist-mini"), (1, "fashion-mnist")):
+            config = reproduce.presets.get("listing-1.4.1").build_config(epochs=epochs, dataset=dataset, backend="jax")
+            run_id = store.start_run(config, "ab" * 32, preset="listing-1.4.1")
+            store.finish_run(run_id, "done", {"test_accuracy": 0.5})
+        with pytest.raises(ConfigError) as same_dataset:
+            reproduce.select_runs(store, "listing-1.4.1", "mnist-mini")
+        with pytest.raises(ConfigError) as two_datasets:
+            reproduce.select_runs(store, "listing-1.4.1", None)
+    assert "matches 2 setups" in str(same_dataset.value) and "--dataset" not in str(same_dataset.value)
+    assert "matches 3 setups" in str(two_datasets.value) and "or add --dataset" in str(two_datasets.value)
+
+
+def test_predict_takes_several_runs(tmp_path, capsys, small_dataset):
+    from mnistlab import presets, rundir
+
+    for name in ("a", "b"):
+        rundir.train_and_save(presets.get("listing-1.3.2").build_config(epochs=1, hidden_units=(16, 16)), dataset=small_dataset, run_dir=tmp_path / name, verbose=0, log=lambda message: None)
+    image = tmp_path / "digit.png"
+    Image.fromarray(255 - small_dataset.x_test[0]).resize((140, 140)).save(image)
+    result = run_main(capsys, "predict", tmp_path / "a", tmp_path / "b", image, "--json")
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)
+    assert [answer["run_dir"] for answer in answers] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert_one_line_error(run_main(capsys, "predict", image), "no run directory given")

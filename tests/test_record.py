@@ -90,3 +90,21 @@ def test_a_run_directory_is_complete_before_the_index_hears_of_it(mini, tmp_path
     with Store(tmp_path / "new.db") as store:
         assert store.reindex(tmp_path / "runs") == 1
         assert store.get(7)["status"] == "done" and store.get(7)["test_accuracy"] == 0.6
+
+
+def test_a_metric_of_an_unknown_type_is_refused_by_its_key(tmp_path, mini):
+    import numpy as np
+    import pytest
+
+    from mnistlab import fileio
+
+    # NumPy's numbers are numbers: they are written as such, not as their repr.
+    assert fileio.dumps({"accuracy": np.float32(0.5), "counts": np.arange(3)}) == '{"accuracy": 0.5, "counts": [0, 1, 2]}'
+    with pytest.raises(TypeError, match=r"metrics\.params is a builtins\.object"):
+        fileio.dumps({"status": "done", "params": object()}, "metrics")
+    jobs = reproduce.plan_table(TABLE, mini, seeds=1, epochs=1)
+    recorder = rundir.Recorder(tmp_path / "run")
+    recorder.start(jobs[0].config, jobs[0].preset, mini.name, jobs[0].dataset_hash)
+    with pytest.raises(TypeError, match=r"metrics\.timings\[0\]"):
+        recorder.finish({"status": "done", "timings": [{1, 2}]}, None)
+    assert rundir.read_metrics(tmp_path / "run") is None  # nothing half-written: the run reads unfinished

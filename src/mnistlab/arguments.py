@@ -170,6 +170,7 @@ def _add_use_commands(commands):
     sub.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     sub.add_argument("--port", type=int, default=8000, help="default 8000")
     sub.add_argument("--runtime", choices=config_lib.RUNTIMES, default="keras", help="keras (default) or onnx")
+    sub.add_argument("--dataset", help="with no runs named, serve the best runs on this page's data: digits (default: mnist or mnist-mini), fashion-mnist, or another dataset name")
     _store_option(sub)
     sub.set_defaults(handler="serve")
     sub = commands.add_parser("export", help="export a run to ONNX, Keras or a TensorFlow SavedModel")

@@ -14,6 +14,7 @@ the same preprocessing (`mnistlab.preprocess.to_mnist`).
 import json
 import pathlib
 import threading
+import time
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -23,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mnistlab import data, explain, preprocess
-from mnistlab.errors import MnistlabError, RequestError
+from mnistlab.errors import ConfigError, MnistlabError, RequestError
 from mnistlab.predict import top_k
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -208,29 +209,48 @@ def _decode_json(body):
     return pixels.astype(np.float32), {"inverted": False, "source_shape": [28, 28], "preprocessed": False}
 
 
-def run(run_dirs=None, host="127.0.0.1", port=8000, runtime="keras", store_path=None, log=print):
-    """Load the models and serve until interrupted."""
+def run(run_dirs=None, host="127.0.0.1", port=8000, runtime="keras", store_path=None, log=print, dataset=None):
+    """Load the models and serve until interrupted.
+
+    With no runs named: per family, the best validation run on the page's
+    dataset (`dataset`: digits by default, i.e. mnist or mnist-mini; or
+    fashion-mnist, or any dataset name). Named runs must share one kind of image.
+    """
     import uvicorn
 
     from mnistlab import predict
 
     chosen = not run_dirs
-    run_dirs = list(run_dirs or predict.best_runs_per_family(store_path))
+    if chosen:
+        picks = predict.choose_runs(store_path, dataset or predict.DEFAULT_PAGE)
+        for pick in picks:
+            log(f"chose {pick['run_dir']} for the {pick['family']}: {pick['why']}")
+        run_dirs = [pick["run_dir"] for pick in picks]
+    else:
+        run_dirs = list(run_dirs)
+        page = predict.check_one_page(run_dirs)
+        if dataset and page != dataset and dataset not in predict.page_datasets(page):
+            raise ConfigError(f"--dataset {dataset} does not match the runs given (trained on {page}); drop --dataset or pass runs of {dataset}")
     predict.activate_for(run_dirs, runtime)
-    predictors = [predict.Predictor(run_dir, runtime=runtime) for run_dir in run_dirs]
-    app = create_app(predictors, chosen_by="best validation accuracy in the run store" if chosen else None)
-    # Warm up each model once so that the first visitor does not wait for compilation; the
-    # inside view too (where the runtime has one): its probe and gradients compile on first use.
+    # One line per model as it loads and warms (compiles on its first call), so a
+    # start of several seconds shows what it is doing.
     warm_digit = np.zeros((28, 28), dtype=np.float32)
     warm_digit[6:22, 12:16] = 1.0
-    for predictor in predictors:
+    predictors = []
+    for run_dir in run_dirs:
+        started = time.perf_counter()
+        predictor = predict.Predictor(run_dir, runtime=runtime)
         predictor.predict(warm_digit[None])
-        if runtime == "keras":
-            app.state.explainer(predictor.describe()["id"]).explain(warm_digit)
-    for predictor in predictors:
+        predictors.append(predictor)
         described = predictor.describe()
         accuracy = "" if described["test_accuracy"] is None else f", test accuracy {100 * described['test_accuracy']:.1f}% on {described['dataset']}"
-        log(f"serving {described['family']} from {described['run_dir']} ({runtime}{accuracy})" + (" [best validation accuracy in the store]" if chosen else ""))
+        log(f"loaded {described['family']} from {described['run_dir']} ({runtime}{accuracy}) in {time.perf_counter() - started:.1f} s")
+    app = create_app(predictors, chosen_by="best validation accuracy in the run store" if chosen else None)
+    if runtime == "keras":  # the inside view's probe and gradients compile on first use too
+        for predictor in predictors:
+            started = time.perf_counter()
+            app.state.explainer(predictor.describe()["id"]).explain(warm_digit)
+            log(f"inside view of the {predictor.describe()['family']} ready in {time.perf_counter() - started:.1f} s")
     if host not in ("127.0.0.1", "localhost", "::1"):
         log(f"warning: listening on {host}, reachable from other machines")
     log(f"open http://{host}:{port}/ to draw a digit (Ctrl+C stops)")

@@ -1,0 +1,45 @@
+"""Models that fit the page: with no runs named, serve and explain take digit models for the digit page."""
+
+import pytest
+
+from mnistlab import predict, rundir
+from mnistlab.config import Config
+from mnistlab.errors import ConfigError, RunDirError
+from mnistlab.store import Store
+
+
+def _run(store, tmp_path, family, dataset, validation):
+    config = Config(family=family, dataset=dataset, backend="jax")
+    run_dir = tmp_path / f"{family}-{dataset}-{validation}"
+    rundir.write_config(run_dir, config)
+    (run_dir / rundir.MODEL_FILE).write_bytes(b"")  # choosing reads only the record, not the model
+    run_id = store.start_run(config, "ab" * 32, run_dir=run_dir)
+    store.finish_run(run_id, "done", {"val_accuracy": validation, "test_accuracy": validation, "run_dir": str(run_dir)})
+    return str(run_dir)
+
+
+def test_the_best_fashion_run_never_reaches_the_digit_page(tmp_path):
+    with Store(tmp_path / "runs.db") as store:
+        digits = _run(store, tmp_path, "mlp", "mnist-mini", 0.90)
+        mnist = _run(store, tmp_path, "cnn", "mnist", 0.95)
+        fashion = [_run(store, tmp_path, family, "fashion-mnist", 0.99) for family in ("mlp", "cnn")]
+    chosen = predict.choose_runs(tmp_path / "runs.db")
+    assert [run["run_dir"] for run in chosen] == [digits, mnist]
+    assert "mnist or mnist-mini" in chosen[0]["why"] and "90.0%" in chosen[0]["why"]
+    assert predict.best_runs_per_family(tmp_path / "runs.db", "fashion-mnist") == fashion
+
+
+def test_a_store_of_clothes_only_says_how_to_serve_them(tmp_path):
+    with Store(tmp_path / "runs.db") as store:
+        _run(store, tmp_path, "mlp", "fashion-mnist", 0.8)
+    with pytest.raises(RunDirError, match=r"no finished runs on mnist or mnist-mini.*fashion-mnist \(choose one with --dataset\)"):
+        predict.choose_runs(tmp_path / "runs.db")
+
+
+def test_one_page_never_mixes_digits_and_clothes(tmp_path):
+    with Store(tmp_path / "runs.db") as store:
+        digit_runs = [_run(store, tmp_path, "mlp", "mnist-mini", 0.9), _run(store, tmp_path, "cnn", "mnist", 0.9)]
+        fashion = _run(store, tmp_path, "rnn", "fashion-mnist", 0.9)
+    assert predict.check_one_page(digit_runs) == "digits"
+    with pytest.raises(ConfigError, match="different kinds of images"):
+        predict.check_one_page([*digit_runs, fashion])

@@ -31,13 +31,19 @@ from IPython.display import Image, display
 from mnistlab import backend
 
 # Keras fixes its backend when it is first imported: choose it before anything imports Keras.
-backend.activate(os.environ.get("KERAS_BACKEND", "jax"))
+BACKEND = backend.activate(os.environ.get("KERAS_BACKEND", "jax"))
+if BACKEND != "tensorflow":
+    # Keras imports TensorFlow (where it is installed) even on JAX or PyTorch, to check types when it
+    # saves a model, and TensorFlow then logs a note that its oneDNN kernels are on, which
+    # TF_CPP_MIN_LOG_LEVEL does not silence. Nothing here computes with TensorFlow: turn them off.
+    # Set before TensorFlow loads; the sweep's worker processes inherit it.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 DATASET = "mnist-mini"   # "mnist" for the full 60,000/10,000 (downloaded once)
 # Where this notebook's runs, run store and pictures go: a fresh temporary directory unless set.
 WORK = pathlib.Path(os.environ.get("MNISTLAB_RUNS") or tempfile.mkdtemp(prefix="mnistlab-chapter1-"))
 os.environ["MNISTLAB_RUNS"] = str(WORK)
-print("backend:", backend.resolve("auto", "mlp"), "| work directory:", WORK)
+print("backend:", BACKEND)  # (not WORK: a path of this machine, different every run)
 """)
 
 md("""
@@ -51,7 +57,8 @@ code("""
 from mnistlab import data, plots, presets
 
 dataset = data.load_dataset(DATASET)
-print(dataset.summary())
+# The file's name, not its path (which is this machine's).
+print(f"{dataset.name}: {len(dataset.x_train)} train / {len(dataset.x_test)} test images ({pathlib.Path(str(dataset.source)).name})")
 print("Train labels: ", data.label_counts(dataset.y_train))
 print("Test labels:  ", data.label_counts(dataset.y_test))
 print("The book's counts for the full MNIST training set:", presets.book()["mnist_label_counts"]["train"])
@@ -128,7 +135,8 @@ runs = {}
 with Store() as store:
     for name in LISTINGS:
         config = presets.get(name).build_config(epochs=EPOCHS[name], dataset=DATASET)
-        metrics = rundir.train_and_save(config, dataset=dataset, preset=name, index=store, verbose=0)
+        # log: the first cell said which backend runs (train_and_save would say it again, on stderr, per run).
+        metrics = rundir.train_and_save(config, dataset=dataset, preset=name, index=store, verbose=0, log=lambda line: None)
         runs[name] = pathlib.Path(metrics["run_dir"])
         book = book_listings[name.removeprefix("listing-")]
         print(f"{name}: test accuracy {100 * metrics['test_accuracy']:.1f}% after {EPOCHS[name]} epochs on {dataset.name} "

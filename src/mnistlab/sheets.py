@@ -5,6 +5,12 @@ for the predicted class and the runner-up, and the ten probabilities. Then
 the family's own views: the MLP's hidden units as grids and its first-layer
 templates; the CNN's first-layer kernels and every feature map per layer;
 the RNN's hidden state and its belief after each row.
+
+The two attribution maps share one colour scale (the larger of their
+largest magnitudes), shown by one colour bar, and each says its class's
+probability: a runner-up at 0.0% looks as faint as it is, not as strong as
+the winner. Panel titles are wrapped to their panel's width, so that none
+runs into its neighbour.
 """
 
 import math
@@ -15,6 +21,7 @@ import numpy as np
 from mnistlab import plots
 
 COLUMNS = 4
+TITLE_CHARACTERS = 40  # per line of a panel title: a 4-inch panel holds about 45 at 9 points
 
 
 def mosaic(maps, columns=None):
@@ -43,8 +50,16 @@ def panels(explanation, image):
     attributions = explanation["attributions"]
     method = "integrated gradients" if attributions["method"] == "integrated-gradients" else "occlusion"
     items = [("input (28x28)", "image", image, {"cmap": "gray", "vmin": 0, "vmax": 1})]
-    for target, values in zip(attributions["classes"], attributions["maps"]):
-        items.append((f"{method}: '{labels[target]}' ({100 * explanation['probabilities'][target]:.1f}%)", "signed", values, {}))
+    maps = np.asarray(attributions["maps"])
+    shared_limit = float(np.max(np.abs(maps))) or 1.0  # one scale for both maps: the stronger one sets it
+    roles = {explanation["prediction"]: "predicted", explanation.get("runner_up"): "runner-up"}
+    for position, (target, values) in enumerate(zip(attributions["classes"], maps)):
+        probability = 100 * float(explanation["probabilities"][target])
+        title = f"{method}: '{labels[target]}', {roles.get(target, 'class')} ({probability:.1f}%)"
+        caption = f"sums to {attributions['sums'][position]:+.3f}"
+        if attributions.get("differences") is not None:
+            caption += f"; p(x) - p(blank) = {attributions['differences'][position]:+.3f}"
+        items.append((title, "attribution", values, {"limit": shared_limit, "colour_bar": position == len(maps) - 1, "caption": caption}))
     items.append(("probabilities", "bars", explanation["probabilities"], {}))
     if explanation["family"] == "mlp":
         for layer in explanation["layers"]:
@@ -73,13 +88,18 @@ def write_sheet(explanation, image, path, title):
     figure = plots.plt.figure(figsize=(4 * COLUMNS, 3.9 * rows + 1.4))
     for position, (panel_title, kind, values, options) in enumerate(items):
         axes = figure.add_subplot(rows, COLUMNS, position + 1)
-        axes.set_title(panel_title, fontsize=9)
+        axes.set_title(wrap_title(panel_title), fontsize=9)
         _draw(axes, kind, values, options, explanation)
     figure.suptitle(title, fontsize=12)
     notes = explanation["notes"]
     figure.text(0.02, 0.005, "\n".join(textwrap.wrap(notes["inside"] + " " + notes["attribution"], 190)), fontsize=8, va="bottom")
     figure.tight_layout(rect=(0, 0.06, 1, 0.97))
     return plots.save_figure(figure, path)
+
+
+def wrap_title(title, width=TITLE_CHARACTERS):
+    """A panel title in lines of at most WIDTH characters (its own line breaks kept)."""
+    return "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
 
 
 def _draw(axes, kind, values, options, explanation):
@@ -104,6 +124,17 @@ def _draw(axes, kind, values, options, explanation):
         axes.set_ylabel("rows read")
         axes.set_yticks([0, 6, 13, 20, 27], ["1", "7", "14", "21", "28"])
         axes.set_xlabel("unit")
+        return
+    if kind == "attribution":  # red raises the class, blue lowers it, on the scale both maps share
+        limit = options["limit"]
+        picture = axes.imshow(values, cmap="bwr", vmin=-limit, vmax=limit, interpolation="nearest")
+        if options["colour_bar"]:
+            # Inside the panel's own box (to its right): the panel keeps its size, and the layout sees the bar.
+            bar = axes.figure.colorbar(picture, cax=axes.inset_axes([1.04, 0.0, 0.05, 1.0]))
+            bar.set_label("probability per pixel (both maps)", fontsize=7)
+            bar.ax.tick_params(labelsize=7)
+        axes.text(0.5, -0.02, options["caption"], transform=axes.transAxes, ha="center", va="top", fontsize=8)
+        axes.axis("off")
         return
     if kind == "signed":  # red raises, blue lowers: one symmetric scale around zero
         limit = float(np.nanmax(np.abs(values))) or 1.0

@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mnistlab import data, explain, preprocess
+from mnistlab import batching, data, explain, preprocess
 from mnistlab.errors import ConfigError, MnistlabError, RequestError
 from mnistlab.predict import top_k
 
@@ -61,10 +61,11 @@ IMAGE_REQUEST = {
 }
 
 
-def create_app(predictors, chosen_by=None):
+def create_app(predictors, chosen_by=None, warm=True):
     """The app serving `predictors` (a list of mnistlab.predict.Predictor).
 
     `chosen_by`: how the runs were picked, shown on the page (e.g. "best validation accuracy in the store").
+    `warm`: compile every model for every batch size now (seconds), not in front of the first visitors.
     """
     # The interactive /docs of FastAPI loads Swagger UI from a CDN, blank offline: a local page instead.
     app = FastAPI(title="mnistlab", version="1", description="Draw a digit; see what the MLP, CNN and RNN make of it.", docs_url=None, redoc_url=None)
@@ -72,7 +73,8 @@ def create_app(predictors, chosen_by=None):
 
     @app.exception_handler(MnistlabError)
     async def user_error(request, error):
-        return JSONResponse({"error": str(error)}, status_code=error.http_status)
+        retry = getattr(error, "retry_after_seconds", None)
+        return JSONResponse({"error": str(error)}, status_code=error.http_status, headers={"Retry-After": str(retry)} if retry else None)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, error):
@@ -123,10 +125,14 @@ def create_app(predictors, chosen_by=None):
         image28, info = _decode(body, content_type)
         return json.dumps({"input": np.round(image28, 4).tolist(), "preprocess": info, **answer(image28)}, separators=(",", ":")).encode()
 
+    batcher = batching.Batcher(models.values())
+    if warm:
+        batcher.warm()
+    app.state.batcher = batcher  # tests read how it batched
+
     def _predictions(image28):
         results = []
-        for model_id, predictor in models.items():
-            probabilities = predictor.predict(image28[None])[0]
+        for (model_id, predictor), probabilities in zip(models.items(), batcher.predict(image28)):
             names = data.class_names(predictor.config.dataset)
             results.append({"model": model_id, "family": predictor.family, "preset": predictor.preset, "prediction": int(probabilities.argmax()), "probabilities": [round(float(p), 6) for p in probabilities], "labels": list(names), "top": top_k(probabilities, 3, names)})
         return {"predictions": results}
@@ -245,7 +251,9 @@ def run(run_dirs=None, host="127.0.0.1", port=8000, runtime="keras", store_path=
         described = predictor.describe()
         accuracy = "" if described["test_accuracy"] is None else f", test accuracy {100 * described['test_accuracy']:.1f}% on {described['dataset']}"
         log(f"loaded {described['family']} from {described['run_dir']} ({runtime}{accuracy}) in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
     app = create_app(predictors, chosen_by="best validation accuracy in the run store" if chosen else None)
+    log(f"models compiled for batches of {', '.join(map(str, batching.BUCKETS))} in {time.perf_counter() - started:.1f} s")
     if runtime == "keras":  # the inside view's probe and gradients compile on first use too
         for predictor in predictors:
             started = time.perf_counter()

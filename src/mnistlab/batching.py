@@ -1,0 +1,108 @@
+"""Concurrent requests' images, batched into one call per model.
+
+A model costs far less per image in a batch than called once per image
+(BENCHMARKS.md: the CNN listing on JAX, about 0.5 ms for one image and
+0.2 ms per image in a batch of 32). The server's request threads hand their
+28x28 image to a `Batcher` and wait; one thread takes every image waiting
+(up to `max_batch`), calls each model once, and gives each request its row.
+
+There is no wait bound: the thread takes what is there as soon as the models
+are free, so a lone request is answered at once, and under load the batches
+grow by themselves while the previous one runs. Batches are padded to a few
+fixed sizes (`BUCKETS`), so each model compiles a handful of shapes, all of
+them at warm-up, never in front of a visitor. Padding rows are zeros and do
+not change the other rows (each image is computed on its own).
+
+The queue is bounded: past `max_queue` waiting images a request is refused
+with a 503 (ServerBusy) at once, rather than memory growing without end.
+"""
+
+import concurrent.futures
+import queue
+import threading
+
+import numpy as np
+
+from mnistlab.errors import MnistlabError
+
+BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+class ServerBusy(MnistlabError):
+    """More requests are waiting than the server holds: try again shortly."""
+
+    http_status = 503
+    retry_after_seconds = 1
+
+
+def bucket(count):
+    """The smallest batch size in BUCKETS that holds COUNT images."""
+    return next(size for size in BUCKETS if size >= count)
+
+
+class Batcher:
+    """One thread that runs every model on the images waiting, for many request threads."""
+
+    def __init__(self, predictors, max_batch=BUCKETS[-1], max_queue=1024):
+        if max_batch not in BUCKETS:
+            raise ValueError(f"max_batch must be one of {BUCKETS}")
+        self.predictors = list(predictors)
+        self.max_batch = max_batch
+        self._waiting = queue.Queue(max_queue)
+        self.batches = 0  # how many model rounds ran, and on how many images: for tests and logs
+        self.images = 0
+        self._thread = threading.Thread(target=self._run, name="mnistlab-batcher", daemon=True)
+        self._thread.start()
+
+    def predict(self, image):
+        """Each model's probabilities (a list of (10,) arrays, in predictor order) for one 28x28 image."""
+        future = concurrent.futures.Future()
+        try:
+            self._waiting.put_nowait((np.asarray(image, dtype=np.float32), future))
+        except queue.Full:
+            raise ServerBusy("the server has more drawings waiting than it holds; try again in a moment") from None
+        return future.result()
+
+    def warm(self):
+        """Compile every model for every batch size, before the first visitor."""
+        blank = np.zeros((BUCKETS[-1], 28, 28), dtype=np.float32)
+        for size in BUCKETS:
+            if size <= self.max_batch:
+                for predictor in self.predictors:
+                    predictor.predict(blank[:size])
+
+    def close(self):
+        self._waiting.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self):
+        while True:
+            first = self._waiting.get()
+            if first is None:
+                return
+            items = [first]
+            while len(items) < self.max_batch:
+                try:
+                    item = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:  # close() while requests wait: answer them, then stop
+                    self._answer(items)
+                    return
+                items.append(item)
+            self._answer(items)
+
+    def _answer(self, items):
+        count = len(items)
+        images = np.zeros((bucket(count), 28, 28), dtype=np.float32)
+        images[:count] = np.stack([image for image, _ in items])
+        try:
+            outputs = [predictor.predict(images)[:count] for predictor in self.predictors]
+        except BaseException as error:  # every waiting request learns of it; the thread goes on
+            for _, future in items:
+                future.set_exception(error)
+            return
+        self.batches += 1
+        self.images += count
+        for row, (_, future) in enumerate(items):
+            future.set_result([output[row] for output in outputs])

@@ -115,3 +115,66 @@ def test_the_api_answers_503_with_retry_after_when_the_queue_is_full(predictors)
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert "try again" in response.json()["error"]
     app.state.batcher.close()
+
+
+class _Gate:
+    """An explain function that waits until released, counting what it explained."""
+
+    def __init__(self):
+        self.release, self.started, self.seen = threading.Event(), threading.Event(), []
+
+    def __call__(self, image):
+        self.started.set()
+        self.release.wait(30)
+        self.seen.append(float(image))
+        return {"image": float(image)}
+
+
+def test_a_clients_newer_explanation_replaces_its_waiting_one():
+    gate = _Gate()
+    queue = batching.ExplainQueue(gate, max_waiting=4)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        running = pool.submit(queue.explain, "other", 0.0)
+        assert gate.started.wait(30)
+        older = pool.submit(queue.explain, "learner", 1.0)
+        while "learner" not in queue._waiting:
+            threading.Event().wait(0.01)
+        newer = pool.submit(queue.explain, "learner", 2.0)
+        with pytest.raises(batching.Superseded):
+            older.result(30)
+        gate.release.set()
+        assert running.result(30) == {"image": 0.0} and newer.result(30) == {"image": 2.0}
+    queue.close()
+    assert gate.seen == [0.0, 2.0]  # the replaced drawing was never explained
+
+
+def test_past_capacity_explanations_are_refused_at_once():
+    gate = _Gate()
+    queue = batching.ExplainQueue(gate, max_waiting=2)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        running = pool.submit(queue.explain, "a", 0.0)
+        assert gate.started.wait(30)
+        waiting = [pool.submit(queue.explain, client, 1.0) for client in ("b", "c")]
+        while len(queue._waiting) < 2:
+            threading.Event().wait(0.01)
+        with pytest.raises(batching.ExplainBusy) as refused:
+            queue.explain("d", 1.0)
+        gate.release.set()
+        assert [future.result(30) for future in [running, *waiting]] == [{"image": 0.0}, {"image": 1.0}, {"image": 1.0}]
+    queue.close()
+    assert refused.value.http_status == 503 and refused.value.retry_after_seconds >= 1
+
+
+def test_explanations_wait_while_predictions_are_queued():
+    predictions_waiting = threading.Event()
+    predictions_waiting.set()
+    gate = _Gate()
+    gate.release.set()
+    queue = batching.ExplainQueue(gate, busy=predictions_waiting.is_set)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(queue.explain, "a", 3.0)
+        threading.Event().wait(0.2)
+        assert not gate.started.is_set()  # held back behind the predictions
+        predictions_waiting.clear()
+        assert answer.result(30) == {"image": 3.0}
+    queue.close()

@@ -63,6 +63,10 @@ class Batcher:
             raise ServerBusy("the server has more drawings waiting than it holds; try again in a moment") from None
         return future.result()
 
+    def busy(self):
+        """Whether images wait for the models (the explainer then waits too)."""
+        return not self._waiting.empty()
+
     def warm(self):
         """Compile every model for every batch size, before the first visitor."""
         blank = np.zeros((BUCKETS[-1], 28, 28), dtype=np.float32)
@@ -106,3 +110,82 @@ class Batcher:
         self.images += count
         for row, (_, future) in enumerate(items):
             future.set_result([output[row] for output in outputs])
+
+
+class Superseded(MnistlabError):
+    """A waiting explanation replaced by the same client's newer one."""
+
+    http_status = 409
+
+
+class ExplainQueue:
+    """Explanations one at a time, behind the predictions, at most one waiting per client.
+
+    An explanation costs tens of times a prediction (the CNN's integrated
+    gradients), and a class of learners asks for one after every shown
+    prediction. So: one thread explains, and it starts the next explanation
+    only when no prediction is waiting (`busy()`, the Batcher's queue), so
+    predictions are never queued behind explanations. A client's newer request
+    replaces its older waiting one (answered 409: the page wants only the
+    newest), and past `max_waiting` clients a request is refused at once with
+    503 and Retry-After, which the page shows as "inside view busy" and retries.
+    """
+
+    def __init__(self, explain, busy=lambda: False, max_waiting=8):
+        self._explain = explain  # image -> answer dict
+        self._busy = busy
+        self.max_waiting = max_waiting
+        self._waiting = {}  # client -> (image, future), oldest first
+        self._condition = threading.Condition()
+        self._closed = False
+        self.done = 0
+        self._thread = threading.Thread(target=self._run, name="mnistlab-explainer", daemon=True)
+        self._thread.start()
+
+    def explain(self, client, image):
+        """The explanation of IMAGE for CLIENT (blocking); Superseded or ServerBusy when it cannot be."""
+        future = concurrent.futures.Future()
+        with self._condition:
+            replaced = self._waiting.pop(client, None)
+            if replaced is None and len(self._waiting) >= self.max_waiting:
+                raise ExplainBusy("the inside view is busy (other drawings are being explained); it will try again")
+            self._waiting[client] = (image, future)
+            self._condition.notify()
+        if replaced is not None:
+            replaced[1].set_exception(Superseded("replaced by this client's newer drawing"))
+        return future.result()
+
+    def close(self):
+        with self._condition:
+            self._closed = True
+            self._condition.notify()
+        self._thread.join(timeout=10)
+
+    def _run(self):
+        while True:
+            with self._condition:
+                while not self._waiting and not self._closed:
+                    self._condition.wait()
+                if self._closed:
+                    for _, future in self._waiting.values():
+                        future.set_exception(ServerBusy("the server is stopping"))
+                    return
+            # Predictions first: wait while any is queued (each wait is short, a batch's time).
+            while self._busy():
+                threading.Event().wait(0.002)
+            with self._condition:
+                if not self._waiting:
+                    continue
+                client = next(iter(self._waiting))
+                image, future = self._waiting.pop(client)
+            try:
+                future.set_result(self._explain(image))
+            except BaseException as error:
+                future.set_exception(error)
+            self.done += 1
+
+
+class ExplainBusy(ServerBusy):
+    """Too many clients wait for an explanation."""
+
+    retry_after_seconds = 2

@@ -110,7 +110,10 @@ def create_app(predictors, chosen_by=None, warm=True):
 
     @app.post("/api/explain", openapi_extra=IMAGE_REQUEST)
     async def explain_endpoint(request: Request):
-        return await _respond(request, _explanations)
+        # Who asks: the page's own id for itself (X-Client-Id), else its connection.
+        connection = f"{request.client.host}:{request.client.port}" if request.client else "anonymous"
+        client = request.headers.get("x-client-id") or connection
+        return await _respond(request, lambda image28: explanations.explain(client, image28))
 
     async def _respond(request, answer):
         body = await _read_limited(request)
@@ -149,7 +152,9 @@ def create_app(predictors, chosen_by=None, warm=True):
     def _explanations(image28):
         return {"explanations": [{"model": model_id, "preset": predictor.preset, **explain.to_json(_explainer(model_id).explain(image28), compact=True)} for model_id, predictor in models.items()]}
 
+    explanations = batching.ExplainQueue(_explanations, busy=batcher.busy)
     app.state.explainer = _explainer  # `run` warms each one up before the first visitor
+    app.state.explanations = explanations
 
     return app
 

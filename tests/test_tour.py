@@ -56,7 +56,7 @@ def serve_answers(tmp_path, args):
 
 
 @pytest.mark.slow
-def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch):
+def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, browser_page):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "docs" / "examples").mkdir(parents=True)
     shutil.copy(REPO / "docs" / "examples" / "seven.png", tmp_path / "docs" / "examples" / "seven.png")
@@ -75,6 +75,15 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch):
         if args[0] == "predict":
             # The shipped example is a seven, and the listing's MLP reads it so.
             assert result.stdout.split(": ", 1)[1].startswith("7 "), result.stdout
+        if args[0] == "report":
+            # The table's report as a browser shows it: the book comparison, 4 rows of curves, confusion, mistakes, per-class.
+            report_page = tmp_path / args[args.index("--out") + 1]
+            browser_page.goto(report_page.as_uri())
+            browser_page.wait_for_load_state("load")
+            loaded = browser_page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+            assert len(loaded) == 8 and all(loaded)
+            text = browser_page.inner_text("body")
+            assert "Comparison with the book" in text and "best mean validation accuracy" in text
 
 
 def test_the_readme_python_example_runs_as_printed(tmp_path):

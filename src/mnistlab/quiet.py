@@ -29,6 +29,8 @@ _HEADER = r"\d{4} [\d:.]+\s+\d+ [\w.\-/]+:\d+\] "
 class Benign:
     pattern: str  # matched from the line's start
     why: str
+    # A Python warning prints its source line next, indented: dropped with it.
+    with_source_line: bool = False
 
     def matches(self, line):
         return re.match(self.pattern, line) is not None
@@ -48,16 +50,26 @@ BENIGN = (
         "tf.data's Python side sets a MapDataset attribute that this TensorFlow's C++ op registry does not declare; the op ignores it (it appears once per TensorFlow fit, results unchanged)",
     ),
     Benign(
+        r"\S*keras/src/export/tf2onnx_lib\.py:\d+: FutureWarning: In the future `np\.object` will be defined as the corresponding NumPy scalar\.$",
+        "Keras' ONNX export probes NumPy for the removed np.object alias with hasattr() and handles its absence; NumPy warns on the probe itself",
+        with_source_line=True,
+    ),
+    Benign(
         r"(WARNING:tf2onnx[^ ]*:)?.*TF freezing failed\. Attempting to fix freezing errors\.$",
         "tf2onnx's first freezing attempt of a Keras 3 graph fails and its own second attempt succeeds; export then checks the ONNX model against Keras",
     ),
 )
 
 
-def is_benign(line):
-    """Whether LINE (one line, without or with its newline) is on the known-harmless list."""
+def benign_entry(line):
+    """The BENIGN entry LINE (one line, without or with its newline) matches, or None."""
     line = line.rstrip("\r\n")
-    return any(entry.matches(line) for entry in BENIGN)
+    return next((entry for entry in BENIGN if entry.matches(line)), None)
+
+
+def is_benign(line):
+    """Whether LINE is on the known-harmless list."""
+    return benign_entry(line) is not None
 
 
 def _pump(read_end, original):
@@ -66,11 +78,17 @@ def _pump(read_end, original):
     The pump owns its copy of the original descriptor and closes it when the
     pipe ends, which can be after the block (a child still holding the pipe).
     """
-    writable = True
+    writable, source_line_next = True, False
     with os.fdopen(read_end, "rb") as source, os.fdopen(original, "wb", buffering=0, closefd=True):
         for raw in source:
             try:
-                if is_benign(raw.decode("utf-8", errors="replace")) or not writable:
+                line = raw.decode("utf-8", errors="replace")
+                if source_line_next and line[:1].isspace():  # the dropped warning's source line
+                    source_line_next = False
+                    continue
+                entry = benign_entry(line)
+                source_line_next = bool(entry and entry.with_source_line)
+                if entry is not None or not writable:
                     continue
                 os.write(original, raw)
             except OSError:

@@ -1,39 +1,199 @@
-"""Screenshots for docs/ (usage: python scripts/take_screenshots.py RUNS_ROOT [REPORT_HTML]): the draw-a-digit page with the inside view of all three networks (serve with no runs named: best validation run per family), and a run report."""
-import os, socket, subprocess, sys, time, pathlib, http.client
+"""Every screenshot in docs/, from the current code.
+
+    python scripts/take_screenshots.py [RUNS_ROOT]
+
+docs/serve-screenshot.png: `mnistlab serve` with no runs named (per family, the best validation
+run in RUNS_ROOT's store), a 7 drawn with the mouse, the inside view of all three networks and a
+first-layer CNN map clicked. docs/report-screenshot.png: the top of `mnistlab report` for the CNN
+run served.
+
+RUNS_ROOT (default: a temporary directory) holds the runs and their store; where it has no
+finished runs on digits, the three book listings are trained there first on the built-in
+mnist-mini (`mnistlab listings --dataset mnist-mini`: offline, a few minutes on two cores).
+Passing the same RUNS_ROOT again reuses them.
+
+Fails (exit 1, a message, no screenshot replaced) when the page shows an error (an element of
+class "error" with text, or "internal error" anywhere), the server answers 5xx or logs a
+traceback, the browser logs an error, or the server stops.
+"""
+
+import http.client
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
 from playwright.sync_api import sync_playwright
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
-runs = pathlib.Path(sys.argv[1])
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-env = {**os.environ, "MNISTLAB_RUNS": str(runs)}
-env.pop("KERAS_BACKEND", None)
-server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", "--port", str(port)], env=env)
-try:
-    for _ in range(240):
+DOCS = REPO / "docs"
+STORE = "runs.db"
+
+# The page's own state (see window.mnistlab in src/mnistlab/web/index.html), or an error on screen.
+ERROR_SHOWN = "[...document.querySelectorAll('.error')].some((e) => e.textContent.trim())"
+PREDICTED = f"({ERROR_SHOWN}) || (window.mnistlab.sent > 0 && !window.mnistlab.busy && document.querySelectorAll('.model').length === 3)"
+INSIDE_SHOWN = f"({ERROR_SHOWN}) || (window.mnistlab.insideFor === window.mnistlab.shown && !window.mnistlab.insideBusy && document.querySelectorAll('.inside').length === 3)"
+
+
+class Failed(Exception):
+    """Something on the page or in the server that a published screenshot must not show."""
+
+
+def mnistlab(*args, env, **kwargs):
+    return subprocess.run([sys.executable, "-m", "mnistlab", *map(str, args)], env=env, **kwargs)
+
+
+def chosen_runs(runs, env):
+    """Per family, the run `mnistlab serve` picks from RUNS' store: {family: run_dir}; {} when none."""
+    code = "import json, sys; from mnistlab import predict; print(json.dumps({r['family']: r['run_dir'] for r in predict.choose_runs(sys.argv[1])}))"
+    result = subprocess.run([sys.executable, "-c", code, str(runs / STORE)], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        return {}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def ensure_runs(runs, env):
+    chosen = chosen_runs(runs, env)
+    if set(chosen) != {"mlp", "cnn", "rnn"}:
+        print(f"training the three listings on mnist-mini in {runs}", flush=True)
+        mnistlab("listings", "--dataset", "mnist-mini", "--store", runs / STORE, env=env, check=True)
+        chosen = chosen_runs(runs, env)
+    if set(chosen) != {"mlp", "cnn", "rnn"}:
+        raise Failed(f"no MLP, CNN and RNN runs on digits in {runs} after training them")
+    return chosen
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_health(server, port, log):
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise Failed(f"the server stopped (exit {server.returncode}):\n{log.read_text()}")
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2); c.request("GET", "/healthz"); c.getresponse().read(); break
-        except OSError: time.sleep(0.5)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1050, "height": 720})
-        page.goto(f"http://127.0.0.1:{port}/")
-        page.wait_for_function("document.getElementById('chosen').textContent.length > 0")
-        box = page.locator("#pad").bounding_box()
-        x, y = box["x"], box["y"]
-        page.mouse.move(x + 70, y + 60); page.mouse.down()
-        for i in range(1, 11): page.mouse.move(x + 70 + 14 * i, y + 60)
-        for i in range(1, 16): page.mouse.move(x + 210 - 6 * i, y + 60 + 13 * i)
-        page.mouse.up()
-        page.wait_for_function("window.mnistlab.sent > 0 && !window.mnistlab.busy && document.querySelectorAll('.model').length === 3")
-        page.wait_for_function("window.mnistlab.insideFor === window.mnistlab.shown && !window.mnistlab.insideBusy && document.querySelectorAll('.inside').length === 3")
-        page.locator('.inside[data-family="cnn"] .fmap').nth(5).click()  # an enlarged first-layer map with its kernel
-        page.mouse.move(0, 0)
-        page.screenshot(path=str(REPO / "docs" / "serve-screenshot.png"), full_page=True)
-        if len(sys.argv) > 2:
-            report = pathlib.Path(sys.argv[2])
-            page.goto(report.as_uri())
-            page.screenshot(path=str(REPO / "docs" / "report-screenshot.png"), full_page=False)
-        browser.close()
-finally:
-    server.terminate(); server.wait()
-print("ok")
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            status = connection.getresponse().status
+        except OSError:
+            status = None  # not listening yet: the models are still loading
+        if status == 200:
+            return
+        time.sleep(0.5)
+    raise Failed(f"the server did not answer /healthz within 300 s:\n{log.read_text()}")
+
+
+class Watch:
+    """What the browser saw go wrong: console errors, page errors, 5xx answers."""
+
+    def __init__(self, page):
+        self.problems = []
+        page.on("console", lambda message: self.console(message))
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("response", lambda response: self.response(response))
+
+    def console(self, message):
+        if message.type == "error":
+            self.problems.append(f"console error: {message.text} ({message.location.get('url')})")
+
+    def response(self, response):
+        if response.status >= 500:
+            self.problems.append(f"the server answered {response.status} to {response.request.method} {response.url}")
+
+    def check(self, page, what):
+        shown = page.eval_on_selector_all(".error", "elements => elements.map((e) => e.textContent.trim()).filter(Boolean)")
+        if "internal error" in page.inner_text("body"):
+            shown.append("'internal error' on the page")
+        problems = self.problems + [f"the page shows: {text}" for text in shown]
+        if problems:
+            raise Failed(f"{what}:\n  " + "\n  ".join(problems))
+
+
+def serve_screenshot(browser, url, out):
+    page = browser.new_page(viewport={"width": 1050, "height": 720})
+    watch = Watch(page)
+    page.goto(url)
+    page.wait_for_function(f"({ERROR_SHOWN}) || document.getElementById('chosen').textContent.length > 0")
+    watch.check(page, "the page on loading")
+    box = page.locator("#pad").bounding_box()
+    x, y = box["x"], box["y"]
+    page.mouse.move(x + 70, y + 60)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x + 70 + 14 * i, y + 60)
+    for i in range(1, 16):
+        page.mouse.move(x + 210 - 6 * i, y + 60 + 13 * i)
+    page.mouse.up()
+    page.wait_for_function(PREDICTED, timeout=60000)
+    watch.check(page, "the page after drawing a 7")
+    page.wait_for_function(INSIDE_SHOWN, timeout=120000)
+    watch.check(page, "the page's inside view")
+    page.locator('.inside[data-family="cnn"] .fmap').nth(5).click()  # an enlarged first-layer map with its kernel
+    page.mouse.move(0, 0)
+    watch.check(page, "the page after clicking a CNN map")
+    page.screenshot(path=str(out), full_page=True)
+    watch.check(page, "the page as it was taken")
+    page.close()
+
+
+def report_screenshot(browser, cnn_run, env, work, out):
+    html = work / "report.html"
+    mnistlab("report", cnn_run, "--out", html, env=env, check=True)
+    page = browser.new_page(viewport={"width": 1050, "height": 720})
+    watch = Watch(page)
+    page.goto(html.as_uri())
+    page.wait_for_load_state("load")
+    page.screenshot(path=str(out), full_page=False)
+    watch.check(page, f"the report of {cnn_run}")
+    page.close()
+
+
+def main(argv):
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        sys.exit(__doc__)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="mnistlab-screenshots-"))
+    runs = pathlib.Path(argv[0]).resolve() if argv else work / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if key not in ("KERAS_BACKEND", "MNISTLAB_STORE")}
+    env["MNISTLAB_RUNS"] = str(runs)
+    chromium = os.environ.get("MNISTLAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sys.exit("take_screenshots: Chromium is not installed (apt-get install chromium)")
+    shots = {"serve-screenshot.png": work / "serve-screenshot.png", "report-screenshot.png": work / "report-screenshot.png"}
+    try:
+        chosen = ensure_runs(runs, env)
+        port, log = free_port(), work / "server.log"
+        with open(log, "w") as log_file:
+            server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", "--port", str(port), "--store", str(runs / STORE)], env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            wait_for_health(server, port, log)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+                serve_screenshot(browser, f"http://127.0.0.1:{port}/", shots["serve-screenshot.png"])
+                report_screenshot(browser, chosen["cnn"], env, work, shots["report-screenshot.png"])
+                browser.close()
+            if server.poll() is not None:
+                raise Failed(f"the server stopped (exit {server.returncode}):\n{log.read_text()}")
+        finally:
+            server.terminate()
+            server.wait()
+        if "Traceback" in log.read_text():
+            raise Failed(f"the server logged a traceback:\n{log.read_text()}")
+    except (Failed, subprocess.CalledProcessError) as error:
+        sys.exit(f"take_screenshots: {error}\n(no screenshot in docs/ was replaced; the work is in {work})")
+    for name, taken in shots.items():
+        shutil.copyfile(taken, DOCS / name)
+        print(f"wrote docs/{name}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

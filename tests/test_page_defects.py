@@ -193,3 +193,32 @@ def test_a_whole_session_logs_no_console_error(live_server, browser_page):
     unexpected = [(message.text, message.location.get("url")) for message in messages if message.type == "error"
                   and not (message.text.startswith("Failed to load resource") and message.location.get("url") == live_server + "/api/predict")]
     assert unexpected == []
+
+
+def test_a_busy_inside_view_says_so_and_comes_when_the_server_has_room(live_server, app, browser_page, monkeypatch):
+    """503 from /api/explain (the class fills the explanation queue): the page says 'inside view busy', asks again after Retry-After, then shows it."""
+    from mnistlab import batching
+
+    explanations = app.state.explanations
+    real, full, clients = explanations.explain, threading.Event(), []
+    full.set()
+
+    def busy_while_full(client, image):
+        clients.append(client)
+        if full.is_set():
+            raise batching.ExplainBusy("the inside view is busy (other drawings are being explained); it will try again")
+        return real(client, image)
+
+    monkeypatch.setattr(explanations, "explain", busy_while_full)
+    page = browser_page
+    page.goto(live_server + "/")
+    page.wait_for_function("document.querySelectorAll('#pad').length === 1")
+    draw_stroke(page, SEVEN_TOP + SEVEN_DIAGONAL)
+    wait_until_settled(page)
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('inside view busy')", timeout=30000)
+    refused = page.evaluate("window.mnistlab.insideRefused")
+    full.clear()  # the queue has room again: the page's next try is answered
+    wait_for_inside(page)
+    assert refused >= 1 and page.inner_text("#status") == ""
+    # The page named itself: one id on every request, not its connection's address.
+    assert len(set(clients)) == 1 and ":" not in clients[0]

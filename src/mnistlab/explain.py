@@ -330,8 +330,8 @@ def _rnn_views(model, config):
     copy.set_weights(last.get_weights())
     views.append((last.name, "hidden state after each row", sequence))
     if isinstance(last, layers.Bidirectional):
-        note = ("Bidirectional: after row t the forward half has read rows 1..t but the backward half has read rows 28..t, "
-                "so no belief after t rows is defined; the hidden states of both halves are shown.")
+        note = ("bidirectional: after row t the forward half has read rows 1..t and the backward half rows 28..t, "
+                "so there is no belief after t rows; the layer views give the hidden state after each row, both halves side by side")
         return views, [], note
     # The output layers applied to the hidden state after each row: what it believes after t rows.
     beliefs = model.get_layer("output")(model.get_layer("logits")(sequence))

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Set up everything (every extra, the test tools, Chromium), then run the default test
-# suite (slow tests excluded: add -m slow to run those, or -m "slow or not slow" for all).
+# Set up everything (every extra, the test tools, Chromium), then run EVERY test, the slow
+# ones included, and print the 25 slowest. Arguments go to pytest; one that chooses by
+# marker replaces "all": `bash scripts/run-tests.sh -m "not slow"` is the quick loop
+# (what `.venv/bin/python -m pytest` runs by default), `-m slow` the slow tests alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh all
-exec .venv/bin/python -m pytest "$@"
+marker=(-m "slow or not slow")
+for arg in "$@"; do
+  case "$arg" in
+    -m | -m?* | --markexpr | --markexpr=*) marker=() ;;
+  esac
+done
+exec .venv/bin/python -m pytest "${marker[@]}" --durations=25 "$@"

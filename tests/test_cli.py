@@ -63,6 +63,7 @@ def test_train_prints_book_style_result(tmp_path):
     assert "Test accuracy: " in result.stdout and "Train accuracy (last epoch" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
 def test_other_backends_train_deterministically(tmp_path, backend):
     args = ("train", "--set", "family=cnn", "--set", "filters=8,8", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--backend", backend, "--json")
@@ -74,6 +75,7 @@ def test_other_backends_train_deterministically(tmp_path, backend):
     assert (a["test_accuracy"], a["train_loss"]) == (b["test_accuracy"], b["train_loss"])
 
 
+@pytest.mark.slow
 def test_listings_main_job_runs_offline(tmp_path):
     result = run_cli("listings", "--epochs", "1", "--limit", "300", env={"MNISTLAB_RUNS": str(tmp_path / "runs")})
     assert result.returncode == 0, result.stderr

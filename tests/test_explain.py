@@ -245,7 +245,7 @@ def test_every_variant_has_an_inside(settings, expect, digit):
         assert reading["hidden"].shape == expect["hidden"]
         assert (reading["beliefs"] is not None) == expect["beliefs"]
         if not expect["beliefs"]:
-            assert "no belief after t rows is defined" in reading["note"] and "backward" in explanation["notes"]["inside"]
+            assert "there is no belief after t rows" in reading["note"] and "backward" in explanation["notes"]["inside"]
         else:
             assert reading["beliefs"].shape == (28, 10)
     assert explanation["attributions"]["maps"].shape == (2, 28, 28)
@@ -428,26 +428,6 @@ def test_other_backends_explain_without_warnings_and_double_their_steps(backend)
 
 # --------------------------------------------------------------------------
 # The sheet: one colour scale for both maps, each with its class's probability, and whole titles
-
-
-@pytest.fixture
-def drawn(monkeypatch):
-    """Every figure `mnistlab.plots.save_figure` saves, kept for inspection (it still writes the PNG)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from mnistlab import plots
-
-    figures, save = [], plots.save_figure
-
-    def keep(figure, path):
-        saved = save(figure, path)
-        # Saving closes the figure, which leaves it a bare canvas: give it an Agg one again to draw and measure it.
-        FigureCanvasAgg(figure)
-        figures.append(figure)
-        return saved
-
-    monkeypatch.setattr(plots, "save_figure", keep)
-    return figures
 
 
 def test_sheet_draws_both_maps_on_one_scale_with_their_probabilities(trained_runs, digit, tmp_path, drawn):

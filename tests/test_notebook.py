@@ -1,19 +1,18 @@
 """docs/chapter1.ipynb runs top to bottom on the built-in data, in under 3 minutes, so it never rots."""
 
-import importlib.util
 import re
 
-from conftest import REPO
+import pytest
+
+from conftest import REPO, load_script
 
 NOTEBOOK_LIMIT_SECONDS = 180
 
 
+@pytest.mark.slow  # about 40-100 s: every cell, with three short trainings and a reproduction
 def test_chapter_notebook_runs_top_to_bottom(tmp_path):
     (tmp_path / "home").mkdir(exist_ok=True)  # the kernel's IPython wants a writable HOME (conftest points it here)
-    spec = importlib.util.spec_from_file_location("run_notebook", REPO / "scripts" / "run_notebook.py")
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
-    notebook, seconds = runner.execute(work=tmp_path)  # any cell's error fails here
+    notebook, seconds = load_script("scripts/run_notebook.py").execute(work=tmp_path)  # any cell's error fails here
     text = "\n".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
     # The book's parameter counts, from the models Keras builds.
     for count in ("269,322", "80,266", "75,530"):

@@ -1,24 +1,16 @@
 """People's images to MNIST-style inputs: centring, scaling, inversion, formats, bad files."""
 
-import importlib.util
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, bomb_png, png_bytes
+from conftest import bomb_png, load_script, png_bytes
 from mnistlab import preprocess
 
 
-def _photo_script():
-    spec = importlib.util.spec_from_file_location("measure_photo_agreement", REPO / "scripts" / "measure_photo_agreement.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-render_photo_like = _photo_script().render_photo_like
+render_photo_like = load_script("scripts/measure_photo_agreement.py").render_photo_like
 
 
 # --------------------------------------------------------------------------

@@ -10,17 +10,17 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import run_cli
+from conftest import free_port, run_cli
 from mnistlab.store import Store
 
 pytestmark = [
+    pytest.mark.slow,  # a two-node cluster and four trainings: over a minute
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mount namespaces are Linux's"),
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1) to give the worker node its own mounts"),
 ]
@@ -39,12 +39,6 @@ def try_to_write(path):
 
 print(ray.get(try_to_write.remote(sys.argv[2])))
 """
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -101,7 +95,7 @@ def test_reproduction_on_two_nodes_lands_in_the_drivers_store_and_run_root(two_n
     for run in done:
         run_dir = driver_dir / "runs" / os.path.basename(run["run_dir"])
         assert run["run_dir"] == str(run_dir)
-        assert sorted(path.name for path in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.keras"]
+        assert sorted(path.name for path in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.keras", "worker.log"]  # the worker's log comes back from its node too
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["run_id"] == run["id"] and metrics["run_dir"] == str(run_dir) and metrics["status"] == "done"
     assert "| 4 |" in result.stdout and "1/1" in result.stdout

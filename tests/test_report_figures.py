@@ -9,26 +9,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture
-def drawn(monkeypatch):
-    """Every figure `mnistlab.plots.save_figure` saves, kept for inspection (it still writes the PNG)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from mnistlab import plots
-
-    figures, save = [], plots.save_figure
-
-    def keep(figure, path):
-        saved = save(figure, path)
-        # Saving closes the figure, which leaves it a bare canvas: give it an Agg one again to draw and measure it.
-        FigureCanvasAgg(figure)
-        figures.append(figure)
-        return saved
-
-    monkeypatch.setattr(plots, "save_figure", keep)
-    return figures
-
-
 def history(epochs, seed=0):
     """One run's history rows, as the store gives them: loss and accuracy, train and validation, per epoch."""
     rng = np.random.default_rng(seed)

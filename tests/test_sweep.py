@@ -91,6 +91,7 @@ def _done_count(path):
 REPRODUCE = ("reproduce", "table-1.4.1", "--seeds", "2", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--workers", "2")
 
 
+@pytest.mark.slow
 def test_reproduce_resumes_after_kill_9(tmp_path):
     store_path = tmp_path / "runs.db"
     env = {**os.environ, "MNISTLAB_STORE": str(store_path)}
@@ -171,6 +172,7 @@ def test_training_process_dies_with_its_parent(tmp_path):
     assert _process_gone(pid), "the training outlived its parent"
 
 
+@pytest.mark.slow
 def test_ray_executor_shares_the_store_with_local(tmp_path):
     pytest.importorskip("ray")
     store_path = tmp_path / "runs.db"
@@ -191,6 +193,7 @@ def test_ray_executor_shares_the_store_with_local(tmp_path):
         assert {r["seed"]: r["test_accuracy"] for r in done} == local_runs
 
 
+@pytest.mark.slow
 def test_runs_list_show_compare(tmp_path):
     store_path = tmp_path / "runs.db"
     path = write_sweep(tmp_path, 'seeds = 2\ndataset = "mnist-mini"\n' + TINY + "[grid]\noptimizer = ['adam', 'sgd']\n")
@@ -245,6 +248,7 @@ def _children_running(module):
     return found
 
 
+@pytest.mark.slow
 def test_a_worker_killed_with_sigkill_is_named_with_its_log(tmp_path, mini, monkeypatch):
     """kill -9 of a training worker: the message names the signal and the worker's log, which its run directory holds."""
     import threading

@@ -7,19 +7,16 @@ in one. The one change to the README's lines: `serve` gets a free port.
 
 import http.client
 import json
-import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import REPO, run_cli, run_main
+from conftest import REPO, env_without_backend, free_port, run_cli, run_main
 
-TRAINING = ("train", "reproduce", "listings")
 OWN_PROCESS = ("--backend", "serve")
 
 
@@ -29,15 +26,9 @@ def tour_commands():
     return [shlex.split(line, comments=True)[1:] for line in block.splitlines() if line.startswith("mnistlab ")]
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def serve_answers(tmp_path, args):
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    env = env_without_backend()
     server = subprocess.Popen([sys.executable, "-m", "mnistlab", *args, "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 120
@@ -89,7 +80,7 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, 
 def test_the_readme_python_example_runs_as_printed(tmp_path):
     text = (REPO / "README.md").read_text()
     example = text.split("Everything the CLI does is a library call:", 1)[1].split("```python", 1)[1].split("```", 1)[0]
-    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    env = env_without_backend()
     result = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     # The example's two prints, between Keras' per-epoch lines ("17/17 - 1s - ... - loss: ...").

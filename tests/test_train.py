@@ -245,6 +245,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "tensorflow", "torch"])
 def test_each_family_is_deterministic_on_each_backend(backend):
     """Same seed, same numbers; another seed, other numbers: MLP, CNN and RNN (dropout on) on every backend."""
@@ -258,6 +259,7 @@ def test_each_family_is_deterministic_on_each_backend(backend):
         assert first != other, (backend, family)
 
 
+@pytest.mark.slow
 def test_the_three_listings_learn_the_built_in_data(mini):
     """The book's three models, 3 epochs on mnist-mini's 2,160 training digits: each far above chance (10%)."""
     floors = {"listing-1.3.2": 0.85, "listing-1.4.1": 0.80, "listing-1.5.1": 0.55}

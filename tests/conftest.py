@@ -220,9 +220,8 @@ def client(app):
     return TestClient(app)
 
 
-@pytest.fixture(scope="session")
-def live_server(app):
-    """The app on a real uvicorn server on loopback, in a thread."""
+def serving_in_thread(app):
+    """Run APP on a real uvicorn server on loopback, in a thread; yields its base URL, then stops it."""
     import uvicorn
 
     port = free_port()
@@ -235,6 +234,12 @@ def live_server(app):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app on a real uvicorn server on loopback, in a thread."""
+    yield from serving_in_thread(app)
 
 
 @pytest.fixture

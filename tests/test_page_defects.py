@@ -5,13 +5,12 @@ RNN card that described what it did not draw, a /favicon.ico 404, and errors in 
 import base64
 import io
 import threading
-import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import drawn_png, free_port, png_bytes
+from conftest import drawn_png, png_bytes, serving_in_thread
 from test_page import ONE, SEVEN_DIAGONAL, SEVEN_TOP, draw_stroke, wait_for_inside, wait_until_settled
 
 SEVEN = SEVEN_TOP + SEVEN_DIAGONAL
@@ -113,7 +112,6 @@ def test_a_dropped_image_is_shown_on_the_pad_and_drawing_after_it_starts_anew(li
 
 @pytest.fixture(scope="module")
 def bidirectional_server(tmp_path_factory, mini):
-    import uvicorn
 
     from mnistlab import rundir
     from mnistlab.config import Config
@@ -130,16 +128,8 @@ def bidirectional_server(tmp_path_factory, mini):
             paths.append(scope["path"])
         await app(scope, receive, send)
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(recording, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", paths
-    server.should_exit = True
-    thread.join(timeout=10)
+    for url in serving_in_thread(recording):
+        yield url, paths
 
 
 def test_a_bidirectional_rnn_card_says_once_that_it_has_no_belief_per_row_and_draws_none(bidirectional_server, browser_page):

@@ -26,10 +26,8 @@ def percent(value):
 
 def config_from_args(args):
     """A preset (or the defaults) with the command line's overrides applied and validated."""
-    config = presets.get(args.preset).build_config() if getattr(args, "preset", None) else config_lib.Config()
-    config = config.with_overrides(getattr(args, "set", None) or [])
-    changes = {key: getattr(args, key) for key in ("epochs", "batch_size", "seed", "dataset", "backend", "limit", "precision") if getattr(args, key, None) is not None}
-    return config.replace(**changes)
+    changes = {key: getattr(args, key, None) for key in ("epochs", "batch_size", "seed", "dataset", "backend", "limit", "precision")}
+    return presets.configure(getattr(args, "preset", None), getattr(args, "set", None) or [], **changes)
 
 
 def need(module, what, extra):
@@ -254,6 +252,14 @@ def cmd_serve(args):
     from mnistlab import serve
 
     serve.run(args.run_dirs, host=args.host, port=args.port, runtime=args.runtime, store_path=args.store, dataset=args.dataset, log=lambda line: print(line, flush=True))
+
+
+def cmd_lab(args):
+    need("fastapi", "mnistlab lab", "serve")
+    need("uvicorn", "mnistlab lab", "serve")
+    from mnistlab import lab
+
+    lab.run(host=args.host, port=args.port, workers=args.workers, store_path=args.store, log=lambda line: print(line, flush=True))
 
 
 def cmd_export(args):

@@ -45,7 +45,7 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop")
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adam": 0.001, "rmsprop": 0.001}
 BACKENDS = ("auto", "jax", "tensorflow", "torch")
 PRECISIONS = ("float32", "bf16")
-RUN_STATUSES = ("running", "done", "failed", "diverged", "interrupted")
+RUN_STATUSES = ("queued", "running", "done", "failed", "diverged", "interrupted")  # queued: waiting in the lab
 # Choices of the commands around a config, kept here so the CLI lists them without importing their modules.
 EXECUTORS = ("local", "ray")
 RUNTIMES = ("keras", "onnx")
@@ -202,7 +202,11 @@ class Config:
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
-            object.__setattr__(self, field.name, _coerce(KNOBS[field.name], getattr(self, field.name)))
+            try:
+                object.__setattr__(self, field.name, _coerce(KNOBS[field.name], getattr(self, field.name)))
+            except ConfigError as error:
+                error.field = error.field or field.name
+                raise
         for spec in KNOBS.values():
             if spec.family_defaults and getattr(self, spec.name) is None:
                 object.__setattr__(self, spec.name, spec.family_defaults[self.family])
@@ -211,12 +215,12 @@ class Config:
     def _validate(self):
         """The rules that tie two knobs together (each knob's own rules are in its declaration)."""
         if self.optimizer == "sgd" and self.momentum >= 1:
-            raise ConfigError(f"momentum must be < 1, got {self.momentum}")
+            raise ConfigError(f"momentum must be < 1, got {self.momentum}", field="momentum")
         bad_pools = [i for i in self.pool_after if not 0 <= i < len(self.filters)]
         if bad_pools:
-            raise ConfigError(f"pool_after holds conv layer indexes 0..{len(self.filters) - 1}, got {list(self.pool_after)}")
+            raise ConfigError(f"pool_after holds conv layer indexes 0..{len(self.filters) - 1}, got {list(self.pool_after)}", field="pool_after")
         if self.loss == "categorical_crossentropy" and self.output_activation != "softmax":
-            raise ConfigError(f"categorical_crossentropy needs output_activation=softmax (got {self.output_activation}); use a mean_squared_error or mean_absolute_error loss with other outputs")
+            raise ConfigError(f"categorical_crossentropy needs output_activation=softmax (got {self.output_activation}); use a mean_squared_error or mean_absolute_error loss with other outputs", field="output_activation")
 
     # ------------------------------------------------------------------
 
@@ -255,15 +259,23 @@ class Config:
         changes = {}
         for assignment in assignments:
             if "=" not in assignment:
-                raise ConfigError(f"--set takes key=value, got {assignment!r}")
+                raise ConfigError(f"--set takes key=value, got {assignment!r}", field="set")
             key, raw = (part.strip() for part in assignment.split("=", 1))
-            key = next(iter(_known(_renamed({key: raw}))))
-            changes[key] = parse_value(key, raw)
+            try:
+                key = next(iter(_known(_renamed({key: raw}))))
+            except ConfigError as error:
+                error.field = "set"
+                raise
+            try:
+                changes[key] = parse_value(key, raw)
+            except ConfigError as error:
+                error.field = key
+                raise
         family = changes.get("family", self.family)
         for key in changes:
             owner = KNOBS[key].family
             if owner and owner != family:
-                raise ConfigError(f"{key} applies to {owner} models, but this config builds a {family}; set family={owner} too or drop {key}")
+                raise ConfigError(f"{key} applies to {owner} models, but this config builds a {family}; set family={owner} too or drop {key}", field=key)
         return self.replace(**changes)
 
     def config_hash(self) -> str:

@@ -22,7 +22,11 @@ class DataError(MnistlabError):
 
 
 class ConfigError(MnistlabError):
-    """A configuration key or value is not valid."""
+    """A configuration key or value is not valid; `field` names the key at fault where one is (the lab shows the error beside it)."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
 
 
 class DatasetUnavailable(DataError):

@@ -177,6 +177,22 @@ def describe(config: Config, preset: str | None = None) -> str:
     return " ".join([preset, *changed])
 
 
+def configure(preset: str | None = None, assignments=(), **changes) -> Config:
+    """A preset (or the defaults) with `key=value` overrides (the CLI's --set) and then CHANGES applied, validated.
+
+    How the CLI and the lab both build a config, so that a value one refuses
+    the other refuses with the same message; a ConfigError names its `field`.
+    Changes of None are left out (an option not given).
+    """
+    try:
+        config = get(preset).build_config() if preset else Config()
+    except ConfigError as error:
+        error.field = error.field or "preset"
+        raise
+    config = config.with_overrides(list(assignments))
+    return config.replace(**{key: value for key, value in changes.items() if value is not None})
+
+
 def get(name: str) -> Preset:
     """Look a preset up by name; `table-1.3.2-rowN@three-hidden` selects the other MLP reading."""
     presets = all_presets()

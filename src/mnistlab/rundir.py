@@ -264,8 +264,8 @@ class Recorder:
         return metrics
 
 
-def write_failure(run_dir, config, preset, dataset_hash, error, run_id=None, group=None):
-    """Write metrics.json (status failed) for a run whose worker died before it could; return the metrics.
+def write_failure(run_dir, config, preset, dataset_hash, error, run_id=None, group=None, status="failed"):
+    """Write metrics.json (status failed, or interrupted for a run stopped on purpose) for a run whose worker died before it could; return the metrics.
 
     For the sweep driver, which learns of such a death from the worker's exit.
     """
@@ -274,7 +274,7 @@ def write_failure(run_dir, config, preset, dataset_hash, error, run_id=None, gro
         write_config(run_dir, config, preset)
     now = time.time()
     metrics = {
-        "status": "failed", "error": error, "preset": preset, "family": config.family, "config_hash": config.config_hash(),
+        "status": status, "error": error, "preset": preset, "family": config.family, "config_hash": config.config_hash(),
         "dataset": config.dataset, "dataset_hash": dataset_hash, "backend": config.backend, "seed": config.seed,
         "run_id": run_id, "group": group, "run_dir": str(run_dir), "machine": machine_description(), "pid": os.getpid(),
         "started_at": iso_time((run_dir / CONFIG_FILE).stat().st_mtime), "finished_at": iso_time(now),

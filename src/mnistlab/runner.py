@@ -3,7 +3,9 @@
 Keras fixes its backend at import, so runs that need different backends (the
 CNN on TensorFlow, the MLP on JAX) each get a fresh interpreter. The child is
 `python -m mnistlab.runner` reading a JSON request on stdin and writing the
-metrics as the last line of stdout. The child writes only its run directory;
+metrics as the last line of stdout; asked for progress (the lab), it also
+writes one `MNISTLAB_PROGRESS {json}` line per event as training goes, which
+the parent reads from the pipe as they come. The child writes only its run directory;
 the parent, which drives the runs, is the one that records them in the store.
 """
 
@@ -21,6 +23,7 @@ from mnistlab.config import Config
 from mnistlab.errors import MnistlabError, RunDirError, RunFailed
 
 RESULT_PREFIX = "MNISTLAB_RESULT "
+PROGRESS_PREFIX = "MNISTLAB_PROGRESS "
 
 
 def _die_with_parent(parent_pid):
@@ -52,8 +55,12 @@ def _die_with_parent(parent_pid):
 LOG_TAIL_LINES = 12  # of the worker's log, quoted in the message of a run that died
 
 
-def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=False):
+def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=False, on_start=None, on_progress=None):
     """Train `config` in a child process that writes RUN_DIR; return its metrics dict.
+
+    `on_start(child)`: told the child's `subprocess.Popen` once it runs (the lab
+    kills it to cancel a run). `on_progress(event)`: told each progress event
+    of `train.train` (epoch rows, steps within an epoch) as the child makes it.
 
     The child's stderr (progress, warnings, native log lines) goes to
     RUN_DIR/worker.log, and to this process' stderr too unless `quiet`. A
@@ -68,23 +75,28 @@ def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=Fa
     except OSError as error:
         raise RunDirError(f"{run_dir}: cannot create the run directory ({error.strerror}); choose another --out") from None
     log_path = run_dir / rundir.WORKER_LOG
-    request = {"config": config.to_dict(), "preset": preset, "run_dir": str(run_dir), "run_id": run_id, "group": group, "verbose": 0 if quiet else 2, "parent_pid": os.getpid()}
+    request = {"config": config.to_dict(), "preset": preset, "run_dir": str(run_dir), "run_id": run_id, "group": group, "verbose": 0 if quiet else 2, "parent_pid": os.getpid(), "progress": on_progress is not None}
     kills_before = oom_kills()
     with open(log_path, "ab") as log:
         child = subprocess.Popen([sys.executable, "-m", "mnistlab.runner"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         relay = threading.Thread(target=_relay, args=(child.stderr, log, None if quiet else sys.stderr.buffer), daemon=True)
         relay.start()
+        if on_start is not None:
+            on_start(child)
         # Not communicate(): the relay thread is the one reader of stderr.
         child.stdin.write(json.dumps(request).encode())
         child.stdin.close()
-        stdout = child.stdout.read()
+        result = None
+        # Line by line, as they come: progress events are passed on at once.
+        for raw in child.stdout:
+            line = raw.decode("utf-8", errors="replace")
+            if line.startswith(RESULT_PREFIX):
+                result = json.loads(line[len(RESULT_PREFIX) :])
+            elif line.startswith(PROGRESS_PREFIX) and on_progress is not None:
+                on_progress(json.loads(line[len(PROGRESS_PREFIX) :]))
         child.stdout.close()
         child.wait()
         relay.join()
-    result = None
-    for line in stdout.decode("utf-8", errors="replace").splitlines():
-        if line.startswith(RESULT_PREFIX):
-            result = json.loads(line[len(RESULT_PREFIX) :])
     if result is None:
         cause = how_it_ended(child.returncode, kills_before, oom_kills())
         raise RunFailed(f"training {preset or config.family} (seed {config.seed}) died in its worker process: {cause}; its log is {log_path}" + _tail(log_path))
@@ -150,15 +162,29 @@ def _tail(path, lines=LOG_TAIL_LINES):
     return "; its last lines:\n" + "\n".join("  | " + line for line in text.splitlines()[-lines:])
 
 
+def _progress_writer(stream):
+    """A `progress` function for train.train writing one PROGRESS_PREFIX line per event to STREAM (flushed: the parent reads as they come)."""
+    lock = threading.Lock()  # Keras may call the step hook from its own thread
+
+    def write(event):
+        line = PROGRESS_PREFIX + fileio.dumps(event) + "\n"
+        with lock:
+            stream.write(line)
+            stream.flush()
+
+    return write
+
+
 def _child():
     request = json.loads(sys.stdin.read())
     _die_with_parent(request.get("parent_pid"))
     try:
         config = Config.from_dict(request["config"])
         recorder = rundir.Recorder(request["run_dir"], run_id=request.get("run_id"), group=request.get("group"))
-        # Progress to stderr so that stdout carries only the result line.
+        # Keras' own progress to stderr, so that stdout carries only our lines.
         sys.stdout = sys.stderr
-        metrics = train.train(config, preset=request["preset"], recorder=recorder, verbose=request["verbose"]).metrics
+        progress = _progress_writer(sys.__stdout__) if request.get("progress") else None
+        metrics = train.train(config, preset=request["preset"], recorder=recorder, verbose=request["verbose"], progress=progress).metrics
     except MnistlabError as error:  # the user's: one line
         result = {"error": str(error)}
     except Exception as error:  # a bug: the parent shows the traceback

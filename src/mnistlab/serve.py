@@ -192,11 +192,12 @@ async def _read_limited(request):
 def _decode(body, content_type):
     """Request body -> (28x28 image, preprocessing info); a bad one raises an error carrying its HTTP status."""
     if content_type == "application/json" or body[:1] in (b"{", b"["):
-        return _decode_json(body)
+        return decode_json(body)
     return preprocess.prepare_file(body, name="upload")
 
 
-def _decode_json(body):
+def decode_json(body):
+    """A JSON body {"pixels": 28x28} -> (28x28 image in [0, 1], preprocessing info); the lab's inside view takes it too."""
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

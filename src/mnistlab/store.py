@@ -11,7 +11,10 @@ any moment, even by `kill -9`, leaves the file consistent: a transaction is
 in or out), and in WAL mode many processes can write while others read.
 
 A run is `running` from the moment it starts; it becomes `done`, `failed`,
-`diverged` or `interrupted`. A process that dies without saying so leaves a
+`diverged` or `interrupted`. The lab (`mnistlab.lab`) queues runs first: a
+`queued` row holds the config and how to run it (`launch`), has no run
+directory yet, and becomes `running` when a worker takes it (`start_queued`),
+so queued runs outlive the lab process. A process that dies without saying so leaves a
 `running` row whose pid no longer lives on its host: `reap()` (run whenever a
 store is opened for a sweep or listed) marks it `interrupted`.
 
@@ -34,9 +37,9 @@ from mnistlab import fileio, paths, presets, rundir
 from mnistlab.config import RUN_STATUSES, Config
 from mnistlab.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = RUN_STATUSES
-FINAL_STATUSES = STATUSES[1:]
+FINAL_STATUSES = ("done", "failed", "diverged", "interrupted")
 
 # Each entry upgrades the schema from version N-1 to N; a new version appends
 # one and the store migrates old files in place on open.
@@ -86,6 +89,67 @@ MIGRATIONS = {
             seconds REAL,
             PRIMARY KEY (run_id, epoch)
         );
+    """,
+    # 2: the lab's queue. SQLite cannot change a CHECK constraint in place, so
+    # the runs table is rebuilt (ids and the id sequence kept) with 'queued' as
+    # a status and the launch column; epochs are copied aside first, since
+    # dropping the old runs table would cascade to them.
+    2: """
+        CREATE TABLE runs_v2 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_key TEXT NOT NULL,
+            config_hash TEXT NOT NULL,
+            preset TEXT,
+            group_name TEXT,
+            model TEXT NOT NULL,
+            config_json TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            dataset_hash TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'diverged', 'interrupted')),
+            attempt INTEGER NOT NULL DEFAULT 1,
+            error TEXT,
+            host TEXT,
+            pid INTEGER,
+            machine_json TEXT,
+            versions_json TEXT,
+            metrics_json TEXT,
+            test_accuracy REAL,
+            test_loss REAL,
+            train_accuracy REAL,
+            val_accuracy REAL,
+            mean_epoch_seconds REAL,
+            seconds REAL,
+            run_dir TEXT,
+            started_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finished_at REAL,
+            launch_json TEXT
+        );
+        INSERT INTO runs_v2 SELECT *, NULL FROM runs;
+        DELETE FROM sqlite_sequence WHERE name = 'runs_v2';
+        UPDATE sqlite_sequence SET name = 'runs_v2' WHERE name = 'runs';
+        CREATE TABLE epochs_copy AS SELECT * FROM epochs;
+        DROP TABLE epochs;
+        DROP TABLE runs;
+        ALTER TABLE runs_v2 RENAME TO runs;
+        CREATE TABLE epochs (
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            epoch INTEGER NOT NULL,
+            loss REAL,
+            accuracy REAL,
+            val_loss REAL,
+            val_accuracy REAL,
+            seconds REAL,
+            PRIMARY KEY (run_id, epoch)
+        );
+        INSERT INTO epochs SELECT * FROM epochs_copy;
+        DROP TABLE epochs_copy;
+        CREATE UNIQUE INDEX runs_one_done_per_key ON runs (run_key) WHERE status = 'done';
+        CREATE INDEX runs_by_key ON runs (run_key, status);
+        CREATE INDEX runs_by_preset ON runs (preset);
+        CREATE INDEX runs_by_status ON runs (status)
     """,
 }
 
@@ -239,6 +303,54 @@ class Store:
             [(run_id, row["epoch"], row.get("loss"), row.get("accuracy"), row.get("val_loss"), row.get("val_accuracy"), row.get("seconds")) for row in history or ()],
         )
 
+    # ------------------------------------------------------------------
+    # The lab's queue: a queued row is a run that a worker will start
+
+    def queue_run(self, config: Config, dataset_hash: str, preset: str | None = None, group: str | None = None, launch: dict | None = None) -> dict:
+        """Queue a run, or find the run that already answers for its key: {"run_id", "status", "repeat"}.
+
+        The repeat rule at launch: a key with a done run is that run; a key
+        queued or running is that run (two launches of one setup and seed make
+        one run); otherwise a new `queued` row, a new attempt of the key.
+        """
+        key = config.run_key(dataset_hash)
+        now = time.time()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT id, status FROM runs WHERE run_key = ? AND status IN ('done', 'queued', 'running') ORDER BY status = 'done' DESC, id LIMIT 1", (key,)
+            ).fetchone()
+            if row is not None:
+                return {"run_id": row["id"], "status": row["status"], "repeat": True}
+            attempt = db.execute("SELECT COUNT(*) FROM runs WHERE run_key = ?", (key,)).fetchone()[0] + 1
+            cursor = db.execute(
+                """INSERT INTO runs (run_key, config_hash, preset, group_name, model, config_json, dataset, dataset_hash, backend, seed,
+                                     status, attempt, started_at, updated_at, launch_json)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)""",
+                (key, config.config_hash(), preset, group, config.family, json.dumps(config.to_dict()), config.dataset, dataset_hash, config.backend, config.seed, attempt, now, now, json.dumps(launch or {})),
+            )
+            return {"run_id": cursor.lastrowid, "status": "queued", "repeat": False}
+
+    def start_queued(self, run_id: int, run_dir=None, machine: dict | None = None, pid: int | None = None) -> int:
+        """A queued run taken by a worker of this process: now `running`, with its directory; return its id."""
+        now = time.time()
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE runs SET status = 'running', run_dir = ?, machine_json = ?, host = ?, pid = ?, started_at = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
+                (str(run_dir) if run_dir else None, json.dumps(machine) if machine else None, socket.gethostname(), pid or os.getpid(), now, now, run_id),
+            )
+        if cursor.rowcount != 1:
+            raise StoreError(f"run {run_id} is no longer queued in {self.path}")
+        return run_id
+
+    def cancel_queued(self, run_id: int) -> bool:
+        """Remove a run that is still queued (it never ran: nothing of it is recorded); False if it is not queued."""
+        with self._write() as db:
+            return db.execute("DELETE FROM runs WHERE id = ? AND status = 'queued'", (run_id,)).rowcount == 1
+
+    def queued(self) -> list[dict]:
+        """The queued runs, first queued first."""
+        return [dict(row) for row in self._connection.execute("SELECT * FROM runs WHERE status = 'queued' ORDER BY id")]
+
     def reap(self) -> int:
         """Mark `running` rows of dead processes on this host as `interrupted`; return how many."""
         host = socket.gethostname()
@@ -265,7 +377,7 @@ class Store:
         """One run with its epochs, the JSON columns decoded."""
         run = self.get(run_id)
         run["epochs"] = self.epochs(run_id)
-        for key in ("config_json", "metrics_json", "machine_json", "versions_json"):
+        for key in ("config_json", "metrics_json", "machine_json", "versions_json", "launch_json"):
             value = run.pop(key, None)
             if value:
                 run[key.removesuffix("_json")] = json.loads(value)
@@ -292,6 +404,16 @@ class Store:
         tail = f" LIMIT {int(limit)}" if limit else ""
         return [dict(row) for row in self._connection.execute(f"SELECT * FROM runs {where} ORDER BY id{tail}", values)]
 
+    def select(self, columns: str, where: str = "", values=()) -> list[dict]:
+        """Rows of a few COLUMNS ("id, seed, status"), WHERE a condition of `?` placeholders holds, in id order.
+
+        For views over many runs (the lab's list) that need neither the metrics
+        nor the machine of each; columns and condition are the caller's code, the
+        values are bound.
+        """
+        condition = f"WHERE {where}" if where else ""
+        return [dict(row) for row in self._connection.execute(f"SELECT {columns} FROM runs {condition} ORDER BY id", list(values))]
+
     def reindex(self, root=None) -> int:
         """Rebuild the index from the run directories below ROOT (default: the runs root); return how many.
 
@@ -305,11 +427,17 @@ class Store:
         # Runs with ids first, in id order: ids are kept, and a repeat stays the later one.
         records.sort(key=lambda r: (r["metrics"].get("run_id") is None, r["metrics"].get("run_id") or 0, r["started_at"]))
         with self._write() as db:
+            # Queued runs have no directory yet: they are kept as they are (the lab's queue survives a reindex).
+            queued = [dict(row) for row in db.execute("SELECT * FROM runs WHERE status = 'queued' ORDER BY id")]
             db.execute("DELETE FROM epochs")
             db.execute("DELETE FROM runs")
             taken = {record["metrics"]["run_id"] for record in records if record["metrics"].get("run_id")}
             for record in records:
                 self._insert_record(db, record, taken)
+            for row in queued:
+                if db.execute("SELECT 1 FROM runs WHERE id = ?", (row["id"],)).fetchone():
+                    row["id"] = None  # a directory claimed its id: the next free one
+                db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
         return len(records)
 
     def _insert_record(self, db, record, taken):

@@ -17,6 +17,12 @@ records what comes back.
   root. Nodes need mnistlab installed, and no shared filesystem.
 
 A failed run is retried once, then left recorded as failed; the sweep goes on.
+
+The lab (`mnistlab.lab`) runs its launches through here too, one job per
+call: a job may name a row the lab queued (`queued_run_id`), which the driver
+then starts instead of opening a new one; `on_start` hands the lab a way to
+stop each run, `on_progress` the run's live progress (local workers), and a
+run stopped so ends `interrupted`, not failed.
 """
 
 import concurrent.futures
@@ -45,6 +51,7 @@ class Job:
     key: str
     label: str  # a short name for progress lines
     dataset_hash: str
+    queued_run_id: int | None = None  # a row already queued in the store (the lab's): the first attempt starts it
 
 
 def plan(configs, dataset, group=None):
@@ -66,8 +73,15 @@ class Outcome:
     error: str | None = None
 
 
-def run(jobs, store_path=None, workers=1, executor="local", address=None, log=None, force=False, quiet=True):
-    """Run every job not already done in the store (every job, if `force`); one Outcome per job, in order."""
+def run(jobs, store_path=None, workers=1, executor="local", address=None, log=None, force=False, quiet=True, attempts=MAX_ATTEMPTS, on_start=None, on_progress=None, cancelled=None):
+    """Run every job not already done in the store (every job, if `force`); one Outcome per job, in order.
+
+    For the lab: `attempts` (1: no retry); `on_start(run_id, stop)` is told each
+    run as it starts with a function that stops it; `on_progress(run_id, event)`
+    each progress event of a local worker's training; `cancelled(run_id)` says
+    why a run that ended without its result was stopped on purpose, or None (a
+    stopped run is recorded `interrupted`, with that reason).
+    """
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     if executor not in EXECUTORS:
         raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -93,7 +107,8 @@ def run(jobs, store_path=None, workers=1, executor="local", address=None, log=No
     log(f"{len(jobs)} runs planned: {len(jobs) - len(todo)} already done, {len(todo)} to run with {workers} {executor} worker(s)")
     if todo:
         execute = _run_ray if executor == "ray" else _run_local
-        for index, outcome in execute(todo, _Driver(store_path, log), workers, address, quiet):
+        driver = _Driver(store_path, log, attempts=attempts, on_start=on_start, on_progress=on_progress, cancelled=cancelled)
+        for index, outcome in execute(todo, driver, workers, address, quiet):
             outcomes[index] = outcome
     return [outcomes[index] for index in range(len(jobs))]
 
@@ -101,17 +116,32 @@ def run(jobs, store_path=None, workers=1, executor="local", address=None, log=No
 class _Driver:
     """The one writer: opens a run's row and directory, then records how it ended."""
 
-    def __init__(self, store_path, log):
+    def __init__(self, store_path, log, attempts=MAX_ATTEMPTS, on_start=None, on_progress=None, cancelled=None):
         self.store_path = store_path
         self.log = log
+        self.attempts = attempts
+        self.on_start = on_start or (lambda run_id, stop: None)
+        self.on_progress = on_progress
+        self.cancelled = cancelled or (lambda run_id: None)
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
 
     def open(self, job):
         run_dir = rundir.new_path(job.config, job.preset).resolve()
         with Store(self.store_path) as store:
-            run_id = store.start_run(job.config, job.dataset_hash, preset=job.preset, group=job.group, run_dir=run_dir, machine=rundir.machine_description())
+            if job.queued_run_id is not None:
+                # The lab's queued row becomes this run; a retry would open a row of its own.
+                run_id, job.queued_run_id = job.queued_run_id, None
+                store.start_queued(run_id, run_dir=run_dir, machine=rundir.machine_description())
+            else:
+                run_id = store.start_run(job.config, job.dataset_hash, preset=job.preset, group=job.group, run_dir=run_dir, machine=rundir.machine_description())
         return run_dir, run_id
+
+    def progress_of(self, run_id):
+        """The runner's on_progress for one run, or None where nobody listens."""
+        if self.on_progress is None:
+            return None
+        return lambda event: self.on_progress(run_id, event)
 
     def finished(self, job, run_id, run_dir, metrics):
         with Store(self.store_path) as store:
@@ -121,12 +151,18 @@ class _Driver:
     def failed(self, job, run_id, run_dir, error):
         # A worker that died wrote no metrics.json: the driver records the
         # failure in the directory too, which stays the whole record.
-        metrics = rundir.read_metrics(run_dir) or rundir.write_failure(run_dir, job.config, job.preset, job.dataset_hash, str(error), run_id=run_id, group=job.group)
+        reason = self.cancelled(run_id)  # why it was stopped on purpose, if it was
+        recorded = rundir.read_metrics(run_dir)
+        if reason or (recorded or {}).get("status") == "interrupted":  # stopped: by the lab, or by Ctrl+C reaching the worker too
+            status, message = "interrupted", reason or recorded.get("error") or "interrupted"
+        else:
+            status, message = "failed", str(error)
+        metrics = recorded or rundir.write_failure(run_dir, job.config, job.preset, job.dataset_hash, message, run_id=run_id, group=job.group, status=status)
         with Store(self.store_path) as store:
-            store.finish_run(run_id, "failed", metrics, history=rundir.read_history(run_dir), error=str(error))
-        if getattr(error, "traceback", None):
+            store.finish_run(run_id, status, metrics, history=rundir.read_history(run_dir), error=message)
+        if getattr(error, "traceback", None) and status == "failed":
             self.log(error.traceback.rstrip())
-        return Outcome(job, "failed", error=str(error))
+        return Outcome(job, status, error=message)
 
     def progress(self, total, outcome):
         with self._lock:
@@ -136,16 +172,19 @@ class _Driver:
 def _run_local(todo, driver, workers, address, quiet):
     def work(item):
         index, job = item
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, driver.attempts + 1):
             run_dir, run_id = driver.open(job)
             try:
-                metrics = runner.run_isolated(job.config, run_dir, preset=job.preset, run_id=run_id, group=job.group, quiet=quiet)
+                on_start = lambda child, run_id=run_id: driver.on_start(run_id, child.kill)  # noqa: E731
+                metrics = runner.run_isolated(job.config, run_dir, preset=job.preset, run_id=run_id, group=job.group, quiet=quiet, on_start=on_start, on_progress=driver.progress_of(run_id))
                 outcome = driver.finished(job, run_id, run_dir, metrics)
                 break
             except RunFailed as error:
                 outcome = driver.failed(job, run_id, run_dir, error)
-                if attempt < MAX_ATTEMPTS:
+                if attempt < driver.attempts and outcome.status == "failed":
                     driver.log(f"  {job.label}: failed ({error}); retrying once")
+                else:
+                    break
         driver.progress(len(todo), outcome)
         return index, outcome
 
@@ -162,25 +201,17 @@ def _progress_line(position, total, outcome):
 
 
 def _run_ray(todo, driver, workers, address, quiet):
-    try:
-        import ray
-    except ImportError:
-        raise MissingExtra("--executor ray", "ray") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            # A private local cluster on loopback, sized to the worker count.
-            ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    ray, started_here = connect_ray(address, workers)
     driver.log(f"ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs in the cluster")
     remote_train = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
     pending, attempts = {}, {}
 
     def submit(index, job):
         run_dir, run_id = driver.open(job)
-        pending[remote_train.remote(job, run_dir.name, run_id)] = (index, job, run_dir, run_id)
+        reference = remote_train.remote(job, run_dir.name, run_id)
+        pending[reference] = (index, job, run_dir, run_id)
         attempts[index] = attempts.get(index, 0) + 1
+        driver.on_start(run_id, lambda: ray.cancel(reference, force=True))
 
     for index, job in todo:
         submit(index, job)
@@ -197,7 +228,7 @@ def _run_ray(todo, driver, workers, address, quiet):
             rundir.unpack(result["files"], run_dir)
             if "error" in result:
                 outcome = driver.failed(job, run_id, run_dir, RunFailed(result["error"], traceback=result.get("traceback")))
-                if attempts[index] < MAX_ATTEMPTS:
+                if attempts[index] < driver.attempts and outcome.status == "failed":
                     driver.log(f"  {job.label}: failed ({result['error']}); retrying once")
                     submit(index, job)
                     continue
@@ -210,6 +241,26 @@ def _run_ray(todo, driver, workers, address, quiet):
     finally:
         if started_here:
             ray.shutdown()
+
+
+def connect_ray(address=None, workers=1):
+    """(the ray module, whether this call started it): joined to the cluster at ADDRESS, or a private local one of WORKERS CPUs.
+
+    Where Ray already runs in this process (the lab starts it once for all its
+    Ray runs), that connection is used as it is.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise MissingExtra("--executor ray", "ray") from None
+    if ray.is_initialized():
+        return ray, False
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        # A private local cluster on loopback, sized to the worker count.
+        ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    return ray, True
 
 
 def _ray_task(job, run_name, run_id):

@@ -90,11 +90,14 @@ class Result:
     model: object
 
 
-def _epoch_callback(recorder):
+PROGRESS_SECONDS = 1.0  # within an epoch, at most this long between two progress events (the lab asks for 2 s at most)
+
+
+def _epoch_callback(recorder, progress=None):
     import keras
 
     class EpochRecorder(keras.callbacks.Callback):
-        """Hands each epoch's row to the recorder and stops on a non-finite loss."""
+        """Hands each epoch's row to the recorder (and to `progress`, as {"kind": "epoch", ...}) and stops on a non-finite loss."""
 
         def __init__(self):
             super().__init__()
@@ -110,6 +113,8 @@ def _epoch_callback(recorder):
             row = {"epoch": epoch + 1, **{key: float(logs[key]) if key in logs else None for key in HISTORY_KEYS}, "seconds": round(time.perf_counter() - self._started, 4)}
             self.rows.append(row)
             recorder.epoch(row)
+            if progress is not None:
+                progress({"kind": "epoch", **row, "epochs": self.params.get("epochs"), "time": time.time()})
             if not math.isfinite(row["loss"]):
                 self.diverged_at = epoch + 1
                 self.model.stop_training = True
@@ -117,7 +122,38 @@ def _epoch_callback(recorder):
     return EpochRecorder()
 
 
-def train(config: Config, dataset=None, preset=None, recorder: Recorder | None = None, callbacks=(), verbose=None) -> Result:
+def _step_callback(progress):
+    """A callback telling `progress` the step reached within an epoch, with the running loss and accuracy,
+    at most every PROGRESS_SECONDS ({"kind": "step", ...}, with the POSIX `time` it was made).
+
+    Its own class, added only where someone listens: a batch hook makes Keras call back every step.
+    """
+    import keras
+
+    class StepProgress(keras.callbacks.Callback):
+        async_safe = True  # it only reads the logs: Keras may keep dispatching steps asynchronously
+
+        def __init__(self):
+            super().__init__()
+            self._epoch = 0
+            self._last = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch, self._last = epoch + 1, time.monotonic()
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.monotonic()
+            if now - self._last < PROGRESS_SECONDS:
+                return
+            self._last = now
+            logs = logs or {}
+            progress({"kind": "step", "epoch": self._epoch, "step": batch + 1, "steps": self.params.get("steps"),
+                      **{key: float(logs[key]) for key in ("loss", "accuracy") if key in logs}, "time": time.time()})
+
+    return StepProgress()
+
+
+def train(config: Config, dataset=None, preset=None, recorder: Recorder | None = None, callbacks=(), verbose=None, progress=None) -> Result:
     """Train one run and return its Result (metrics, history, model).
 
     `dataset`: a loaded `data.Dataset` (default: load `config.dataset`).
@@ -125,6 +161,7 @@ def train(config: Config, dataset=None, preset=None, recorder: Recorder | None =
     `recorder`: told start / epoch / finish or fail (a `Recorder`, e.g. `rundir.Recorder`); none by default.
     `callbacks`: more Keras callbacks for `fit` (TensorBoard, early stopping...).
     `verbose`: Keras' fit verbosity (default: a progress bar on a terminal, one line per epoch otherwise).
+    `progress`: a function told each epoch's row and, within an epoch, the step reached (the lab's live curves).
     """
     recorder = recorder or _NoRecorder()
     config = backend_lib.pin(config)
@@ -146,7 +183,7 @@ def train(config: Config, dataset=None, preset=None, recorder: Recorder | None =
     dataset_hash = dataset.content_hash()
     recorder.start(config, preset, dataset.name, dataset_hash)
     try:
-        metrics, history = _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose)
+        metrics, history = _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose, progress)
     except KeyboardInterrupt:
         recorder.fail("interrupted", "interrupted by the user")
         raise
@@ -161,12 +198,14 @@ def train(config: Config, dataset=None, preset=None, recorder: Recorder | None =
     return Result(metrics=recorder.finish(metrics, model), history=history, model=model)
 
 
-def _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose):
+def _fit_and_evaluate(config, model, arrays, recorder, callbacks, verbose, progress=None):
     """Fit, then evaluate on the test set unless the loss diverged; (metrics, history rows)."""
     from mnistlab import models
 
     compiled = models.fit_steps_to_epoch(model, config, len(arrays.x_train))
-    epochs = _epoch_callback(recorder)
+    epochs = _epoch_callback(recorder, progress)
+    if progress is not None:
+        callbacks = [_step_callback(progress), *callbacks]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     x, y, batch_size = backend_lib.fit_inputs(arrays.x_train, arrays.y_train, config.batch_size)

@@ -147,7 +147,7 @@ def _step_callback(progress):
                 return
             self._last = now
             logs = logs or {}
-            progress({"kind": "step", "epoch": self._epoch, "step": batch + 1, "steps": self.params.get("steps"),
+            progress({"kind": "step", "epoch": self._epoch, "epochs": self.params.get("epochs"), "step": batch + 1, "steps": self.params.get("steps"),
                       **{key: float(logs[key]) for key in ("loss", "accuracy") if key in logs}, "time": time.time()})
 
     return StepProgress()

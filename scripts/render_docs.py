@@ -14,6 +14,7 @@ its results give (tests/test_docs.py runs that).
     docs/reproduction.md              docs/tables/*.json, one-seed console     mnistlab reproduce
     BENCHMARKS.md: serving            benchmarks/serve-results.json            benchmarks/serve_load.py
     BENCHMARKS.md: inside view        benchmarks/explain-results.json          benchmarks/explain_bench.py
+    BENCHMARKS.md: the lab            benchmarks/lab-results.json              benchmarks/lab_bench.py
     benchmarks/parity.md              benchmarks/parity-results.json           benchmarks/parity.py
     BENCHMARKS.md                     benchmarks/results-*.json (newest)       benchmarks/bench.py
 """
@@ -77,7 +78,38 @@ def install_sizes_block():
 def benchmarks_page():
     bench = _load(REPO / "benchmarks" / "bench.py")
     newest = sorted((REPO / "benchmarks").glob("results-*.json"))[-1]
-    return bench.render(json.loads(newest.read_text())) + "\n" + serve_section(_json("benchmarks/serve-results.json")) + "\n" + explain_section(_json("benchmarks/explain-results.json"))
+    return bench.render(json.loads(newest.read_text())) + "\n" + serve_section(_json("benchmarks/serve-results.json")) + "\n" + explain_section(_json("benchmarks/explain-results.json")) + "\n" + lab_section(_json("benchmarks/lab-results.json"))
+
+
+def lab_section(results):
+    """The lab: the runs view of 1,000 runs, and how late a curve's point reaches a browser."""
+    machine = ", ".join(f"{key}: {value}" for key, value in results["machine"].items())
+    listing, curve = results["list"], results["curve"]
+    what = curve["what"]
+    met = results["targets_met"]
+    lines = [
+        "## The lab: `mnistlab lab`",
+        "",
+        f"Measured by `python benchmarks/lab_bench.py` on {results['date']} at commit `{results['commit'][:10]}` ({machine}); raw results in `benchmarks/lab-results.json`.",
+        "",
+        f"**Runs view.** `GET /api/runs` over a store of {listing['runs']:,} finished runs ({listing['setups']} setups x 4 seeds, folded into one row per setup "
+        f"with n, mean and 95% interval), after one warm-up call (the first took {listing['first_call_ms']} ms):",
+        "",
+        "| path | calls | p50 ms | p90 ms | max ms |",
+        "|---|---|---|---|---|",
+        f"| in the lab's process (`Lab.list_runs`) | {listing['in_process']['n']} | {listing['in_process']['p50_ms']} | {listing['in_process']['p90_ms']} | {listing['in_process']['max_ms']} |",
+        f"| HTTP, one client ({listing['http']['response_kb']} KB answers) | {listing['http']['n']} | {listing['http']['p50_ms']} | {listing['http']['p90_ms']} | {listing['http']['max_ms']} |",
+        "",
+        f"Target: at most {results['target_list_p50_ms']} ms p50: " + ("**met**." if met["list"] else "**not met**."),
+        "",
+        f"**Live curves.** A run launched through the lab ({what['preset']}, {what['epochs']} epochs of the first {what['limit']:,} {what['dataset']} images, "
+        f"{curve['mean_epoch_seconds']} s per epoch), followed over `GET /api/runs/{{id}}/events` by one HTTP client: each epoch's point arrived "
+        f"{curve['epoch_delay']['p50_ms']} ms p50, {curve['epoch_delay']['max_ms']} ms at most, after the training worker made it at the epoch's end; "
+        f"{curve['step_events']} progress events within epochs, never more than {curve['longest_gap_s']} s apart. "
+        f"Target: a point at most {results['target_delay_s']:g} s after its epoch ends, progress at least every {results['target_delay_s']:g} s: "
+        + ("**met**." if met["curve"] else "**not met**."),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def explain_section(results):

@@ -1,11 +1,14 @@
 """Every screenshot in docs/, from the current code.
 
-    python scripts/take_screenshots.py [RUNS_ROOT]
+    python scripts/take_screenshots.py [--only serve|lab] [RUNS_ROOT]
 
 docs/serve-screenshot.png: `mnistlab serve` with no runs named (per family, the best validation
 run in RUNS_ROOT's store), a 7 drawn with the mouse, the inside view of all three networks and a
 first-layer CNN map clicked. docs/report-screenshot.png: the top of `mnistlab report` for the CNN
-run served.
+run served. docs/lab-*.png: `mnistlab lab` on RUNS_ROOT's store: three seeds of Listing 1.3.2
+(3 epochs of 2,000 mnist-mini images) launched from the form and watched as they train (the runs
+view, a run's live curves), then a finished run's page (curves, confusion matrix, mistakes, inside
+view) and the runs view with the three folded into one row. `--only` takes one of the two sets.
 
 RUNS_ROOT (default: a temporary directory) holds the runs and their store; where it has no
 finished runs on digits, the three book listings are trained there first on the built-in
@@ -156,7 +159,94 @@ def report_screenshot(browser, cnn_run, env, work, out):
     page.close()
 
 
+LAB_SHOTS = ("lab-runs-live.png", "lab-run-live.png", "lab-run.png", "lab-runs.png")
+LAB_FAILED = "[...document.querySelectorAll('.chip')].some((chip) => ['failed', 'diverged'].includes(chip.dataset.status))"
+
+
+def lab_screenshots(browser, url, shots):
+    page = browser.new_page(viewport={"width": 1280, "height": 820})
+    watch = Watch(page)
+    page.goto(url)
+    page.wait_for_function(f"({ERROR_SHOWN}) || window.lab.listShown >= 1")
+    watch.check(page, "the lab on loading")
+    page.fill("input[name=seeds]", "0,1,2")
+    page.fill("input[name=epochs]", "3")
+    page.fill("input[name=limit]", "2000")
+    page.select_option("select[name=dataset]", "mnist-mini")
+    page.click("#launch-button")
+    page.wait_for_function(f"({ERROR_SHOWN}) || window.lab.launched.length === 3")
+    watch.check(page, "the lab after launching")
+    launched = page.evaluate("window.lab.launched.map((run) => run.run_id)")
+    # The runs view while they train: a progress bar that has moved.
+    page.wait_for_function(f"({ERROR_SHOWN}) || ({LAB_FAILED}) || [...document.querySelectorAll('.chip .bar > i')].some((bar) => parseFloat(bar.style.width) > 20)", timeout=300000)
+    page.evaluate("document.querySelector('details').open = false")  # the knobs folded: the runs beside the form
+    watch.check(page, "the runs view while training")
+    page.screenshot(path=str(shots["lab-runs-live.png"]), full_page=False)
+    # A run's page while it trains: its live curve.
+    running = page.evaluate("Number(document.querySelector('.chip[data-status=running]').dataset.runId)")
+    page.goto(f"{url}#/run/{running}")
+    page.wait_for_function(f"({ERROR_SHOWN}) || (window.lab.livePoints >= 1 && document.getElementById('status-chip').dataset.status === 'running')", timeout=300000)
+    watch.check(page, f"run {running}'s page while it trains")
+    page.screenshot(path=str(shots["lab-run-live.png"]), full_page=False)
+    # Finished: the same page with the confusion matrix, mistakes and the inside view.
+    page.wait_for_function(f"({ERROR_SHOWN}) || (window.lab.reportShown === {running} && window.lab.insideShown && window.lab.insideShown.run === {running})", timeout=300000)
+    watch.check(page, f"run {running}'s page when done")
+    page.screenshot(path=str(shots["lab-run.png"]), full_page=True)
+    # All three done: one folded row, n = 3, with its interval and the book's verdict.
+    page.goto(f"{url}#/")
+    page.wait_for_function(f"({ERROR_SHOWN}) || ({LAB_FAILED}) || [...document.querySelectorAll('#runs td.n')].some((cell) => cell.textContent === '3')", timeout=600000)
+    page.evaluate("document.querySelector('details').open = false")
+    watch.check(page, "the runs view when done")
+    if page.evaluate(LAB_FAILED):
+        raise Failed(f"a launched run failed ({launched}): see the lab's log")
+    page.screenshot(path=str(shots["lab-runs.png"]), full_page=False)
+    page.close()
+
+
+def lab_shots(runs, env, work, chromium, shots):
+    port, log = free_port(), work / "lab.log"
+    with open(log, "w") as log_file:
+        server = subprocess.Popen([sys.executable, "-m", "mnistlab", "lab", "--port", str(port), "--workers", "2", "--store", str(runs / STORE)], env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        wait_for_health(server, port, log)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            lab_screenshots(browser, f"http://127.0.0.1:{port}/", shots)
+            browser.close()
+        if server.poll() is not None:
+            raise Failed(f"the lab stopped (exit {server.returncode}):\n{log.read_text()}")
+    finally:
+        server.terminate()
+        server.wait()
+    if "Traceback" in log.read_text() or "internal error" in log.read_text():
+        raise Failed(f"the lab logged an error:\n{log.read_text()}")
+
+
+def serve_shots(runs, env, work, chromium, shots):
+    chosen = ensure_runs(runs, env)
+    port, log = free_port(), work / "server.log"
+    with open(log, "w") as log_file:
+        server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", "--port", str(port), "--store", str(runs / STORE)], env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        wait_for_health(server, port, log)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            serve_screenshot(browser, f"http://127.0.0.1:{port}/", shots["serve-screenshot.png"])
+            report_screenshot(browser, chosen["cnn"], env, work, shots["report-screenshot.png"])
+            browser.close()
+        if server.poll() is not None:
+            raise Failed(f"the server stopped (exit {server.returncode}):\n{log.read_text()}")
+    finally:
+        server.terminate()
+        server.wait()
+    if "Traceback" in log.read_text():
+        raise Failed(f"the server logged a traceback:\n{log.read_text()}")
+
+
 def main(argv):
+    only = None
+    if argv[:1] == ["--only"] and len(argv) >= 2 and argv[1] in ("serve", "lab"):
+        only, argv = argv[1], argv[2:]
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
         sys.exit(__doc__)
     work = pathlib.Path(tempfile.mkdtemp(prefix="mnistlab-screenshots-"))
@@ -167,26 +257,16 @@ def main(argv):
     chromium = os.environ.get("MNISTLAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         sys.exit("take_screenshots: Chromium is not installed (apt-get install chromium)")
-    shots = {"serve-screenshot.png": work / "serve-screenshot.png", "report-screenshot.png": work / "report-screenshot.png"}
+    shots = {}
+    if only != "lab":
+        shots.update({"serve-screenshot.png": work / "serve-screenshot.png", "report-screenshot.png": work / "report-screenshot.png"})
+    if only != "serve":
+        shots.update({name: work / name for name in LAB_SHOTS})
     try:
-        chosen = ensure_runs(runs, env)
-        port, log = free_port(), work / "server.log"
-        with open(log, "w") as log_file:
-            server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", "--port", str(port), "--store", str(runs / STORE)], env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        try:
-            wait_for_health(server, port, log)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-                serve_screenshot(browser, f"http://127.0.0.1:{port}/", shots["serve-screenshot.png"])
-                report_screenshot(browser, chosen["cnn"], env, work, shots["report-screenshot.png"])
-                browser.close()
-            if server.poll() is not None:
-                raise Failed(f"the server stopped (exit {server.returncode}):\n{log.read_text()}")
-        finally:
-            server.terminate()
-            server.wait()
-        if "Traceback" in log.read_text():
-            raise Failed(f"the server logged a traceback:\n{log.read_text()}")
+        if only != "serve":
+            lab_shots(runs, env, work, chromium, shots)
+        if only != "lab":
+            serve_shots(runs, env, work, chromium, shots)
     except (Failed, subprocess.CalledProcessError) as error:
         sys.exit(f"take_screenshots: {error}\n(no screenshot in docs/ was replaced; the work is in {work})")
     for name, taken in shots.items():

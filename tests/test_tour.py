@@ -2,7 +2,8 @@
 
 Commands run in this process where a fresh one proves nothing more (they are
 JAX here); those that need their own process (another backend, a server) run
-in one. The one change to the README's lines: `serve` gets a free port.
+in one. The one change to the README's lines: `serve` and `lab` get a free port (each is started,
+asked /healthz, and stopped).
 """
 
 import http.client
@@ -17,7 +18,8 @@ import pytest
 
 from conftest import REPO, env_without_backend, free_port, run_cli, run_main
 
-OWN_PROCESS = ("--backend", "serve")
+OWN_PROCESS = ("--backend", "serve", "lab")
+SERVERS = ("serve", "lab")
 
 
 def tour_commands():
@@ -54,7 +56,7 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, 
     commands = tour_commands()
     assert len(commands) >= 15 and {"train", "reproduce", "serve", "predict", "explain"} <= {args[0] for args in commands}
     for args in commands:
-        if args[0] == "serve":
+        if args[0] in SERVERS:
             assert serve_answers(tmp_path, args)["status"] == "ok"
             continue
         result = run_cli(*args) if any(flag in args for flag in OWN_PROCESS) else run_main(capsys, *args)

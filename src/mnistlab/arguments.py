@@ -172,6 +172,7 @@ def _add_use_commands(commands):
     sub.add_argument("--runtime", choices=config_lib.RUNTIMES, default="keras", help="keras (default) or onnx")
     sub.add_argument("--dataset", help="with no runs named, serve the best runs on this page's data: digits (default: mnist or mnist-mini), fashion-mnist, or another dataset name")
     _store_option(sub)
+    sub.add_argument("--workers", type=int, default=None, metavar="N", help="model worker processes, each with its share of the cores (default: 2, or 1 on one core; 0: the models in the server's own process)")
     sub.set_defaults(handler="serve")
     sub = commands.add_parser("export", help="export a run to ONNX, Keras or a TensorFlow SavedModel")
     sub.add_argument("run_dir", help="a run directory written by `mnistlab train`")

@@ -9,11 +9,11 @@ the figure). Each level is bounded in count and time. Writes the raw results
 (date, commit, machine) to benchmarks/serve-results.json; BENCHMARKS.md shows
 them (scripts/render_docs.py).
 
-Usage: python benchmarks/serve_load.py [--requests-per-client 20] [--seconds 60]
+Usage: python benchmarks/serve_load.py [--seconds 10] [--workers 0,1,2] [--baseline-src DIR]
 """
 
 import argparse
-import concurrent.futures
+import asyncio
 import contextlib
 import http.client
 import io
@@ -60,44 +60,149 @@ def drawing_png(mini, index=1):
     return buffer.getvalue()
 
 
+def stroke_frames(mini, index, frames=6):
+    """Test digit INDEX as a learner draws it, top to bottom: the PNG the page sends after each stroke update."""
+    from PIL import Image
+
+    ink = np.asarray(Image.fromarray(mini.x_test[index]).resize((200, 200)))
+    rows = np.flatnonzero(ink.max(axis=1) > 64)
+    pngs = []
+    for frame in range(1, frames + 1):
+        shown = ink.copy()
+        shown[rows[0] + (rows[-1] - rows[0]) * frame // frames + 1 :] = 0
+        canvas = np.zeros((280, 280, 4), np.uint8)
+        canvas[40:240, 40:240, :3] = shown[..., None]
+        canvas[..., 3] = 255
+        buffer = io.BytesIO()
+        Image.fromarray(canvas, "RGBA").save(buffer, format="PNG")
+        pngs.append(buffer.getvalue())
+    return pngs
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def client(port, payload, count, deadline):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    latencies, failures = [], 0
-    for _ in range(count):
+# -- the load: its own process (asyncio, raw keep-alive HTTP/1.1), so that the clients'
+# -- cost is small and not tangled with the server's; it shares the machine's cores.
+
+
+async def _post(reader, writer, path, body, client_id):
+    writer.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nX-Client-Id: %s\r\nContent-Length: %d\r\n\r\n" % (path, client_id, len(body)) + body)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
+async def _predicting_client(port, payloads, number, deadline, count, out):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    client_id = b"load-%d" % number
+    for request in range(count):
         if time.perf_counter() > deadline:
             break
         started = time.perf_counter()
-        connection.request("POST", "/api/predict", body=payload, headers={"content-type": "image/png"})
-        response = connection.getresponse()
-        response.read()
-        latencies.append(time.perf_counter() - started)
-        failures += response.status != 200
-    connection.close()
-    return latencies, failures
+        status = await _post(reader, writer, b"/api/predict", payloads[(number + request) % len(payloads)], client_id)
+        out.append((time.perf_counter() - started, status))
+    writer.close()
 
 
-def measure(port, payload, clients, per_client, seconds):
-    deadline = time.perf_counter() + seconds
-    started = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
-        outcomes = list(pool.map(lambda _: client(port, payload, per_client, deadline), range(clients)))
-    wall = time.perf_counter() - started
-    latencies = np.array(sorted(sum((latency for latency, _ in outcomes), [])))
+async def _learner(port, drawings, number, deadline, predictions, explanations, draw_seconds, pause_seconds):
+    """One learner of the class, as the page behaves: while drawing, one prediction in flight, the next
+    sent when it returns; after each shown prediction an explanation, one in flight, the newest waiting
+    (and after a 503, again when Retry-After says)."""
+    predict_connection = await asyncio.open_connection("127.0.0.1", port)
+    explain_connection = await asyncio.open_connection("127.0.0.1", port)
+    client_id = b"learner-%d" % number
+    wanted, wake = [None], asyncio.Event()
+
+    async def explaining():
+        while time.perf_counter() < deadline:
+            await wake.wait()
+            wake.clear()
+            body, wanted[0] = wanted[0], None
+            if body is None:
+                continue
+            started = time.perf_counter()
+            status = await _post(*explain_connection, b"/api/explain", body, client_id)
+            explanations.append((time.perf_counter() - started, status))
+            if status == 503 and wanted[0] is None:
+                await asyncio.sleep(1.0)
+                wanted[0] = body
+            if wanted[0] is not None:
+                wake.set()
+
+    explainer = asyncio.create_task(explaining())
+    drawing = number
+    await asyncio.sleep((number % 10) * pause_seconds / 10)  # the class does not start in step
+    while time.perf_counter() < deadline:
+        frames = drawings[drawing % len(drawings)]
+        stroke_end = time.perf_counter() + draw_seconds
+        update = 0
+        while time.perf_counter() < min(stroke_end, deadline):
+            body = frames[min(update * len(frames) // 12, len(frames) - 1)]  # about 12 updates per drawing
+            started = time.perf_counter()
+            status = await _post(*predict_connection, b"/api/predict", body, client_id)
+            predictions.append((time.perf_counter() - started, status))
+            if status == 200:
+                wanted[0] = body
+                wake.set()
+            update += 1
+            await asyncio.sleep(1 / 60)  # the next pointer move
+        drawing += 1
+        await asyncio.sleep(pause_seconds)  # looking at the answer before drawing again
+    explainer.cancel()
+    for _, writer in (predict_connection, explain_connection):
+        writer.close()
+
+
+def _summary(samples, wall):
+    latencies = np.array(sorted(latency for latency, _ in samples)) if samples else np.zeros(1)
+    statuses = [status for _, status in samples]
     return {
-        "clients": clients,
-        "requests": int(len(latencies)),
-        "failures": int(sum(failures for _, failures in outcomes)),
-        "requests_per_second": round(len(latencies) / wall, 1),
+        "requests": len(samples),
+        "errors": sum(status >= 500 and status != 503 for status in statuses) + sum(400 <= status < 500 and status != 409 for status in statuses),
+        "shed_503": sum(status == 503 for status in statuses),
+        "replaced_409": sum(status == 409 for status in statuses),
+        "requests_per_second": round(len(samples) / wall, 1),
         "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 1),
-        "p95_ms": round(1000 * float(np.percentile(latencies, 95)), 1),
         "p99_ms": round(1000 * float(np.percentile(latencies, 99)), 1),
     }
+
+
+def load_process_main(spec):
+    """The client process: run one load described by SPEC (a dict), print its summary as JSON."""
+    payloads = [pathlib.Path(path).read_bytes() for path in spec["payloads"]]
+    deadline = time.perf_counter() + spec["seconds"]
+
+    async def predicting():
+        out = []
+        await asyncio.gather(*(_predicting_client(spec["port"], payloads, number, deadline, spec["count"], out) for number in range(spec["clients"])))
+        return {"predict": out}
+
+    async def classroom():
+        frames = max(1, spec["frames"])
+        drawings = [payloads[start : start + frames] for start in range(0, len(payloads), frames)]
+        predictions, explanations = [], []
+        await asyncio.gather(*(_learner(spec["port"], drawings, number, deadline, predictions, explanations, spec["draw_seconds"], spec["pause_seconds"]) for number in range(spec["clients"])))
+        return {"predict": predictions, "explain": explanations}
+
+    started = time.perf_counter()
+    samples = asyncio.run(predicting() if spec["mode"] == "predict" else classroom())
+    wall = time.perf_counter() - started
+    print(json.dumps({"clients": spec["clients"], "seconds": round(wall, 2), **{kind: _summary(values, wall) for kind, values in samples.items()}}))
+
+
+def run_load(spec):
+    """SPEC's load from its own process; its summary."""
+    done = subprocess.run([sys.executable, __file__, "--load", json.dumps(spec)], capture_output=True, text=True, timeout=spec["seconds"] + 120, check=True)
+    return json.loads(done.stdout)
 
 
 def mean_ms(work, repeats):
@@ -124,15 +229,21 @@ def profile_request(run_dirs, payload, repeats=300):
 
 
 @contextlib.contextmanager
-def serving(run_dirs, source=None):
-    """`mnistlab serve RUN_DIRS` in its own process, as a user starts it (from SOURCE's src/ if given); yields its port once it answers."""
+def serving(run_dirs, source=None, workers=None, log_path=None):
+    """`mnistlab serve RUN_DIRS [--workers N]` in its own process, as a user starts it (from SOURCE's src/ if given); yields its port once it answers."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
     if source:
         env["PYTHONPATH"] = str(source)
-    server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", *run_dirs, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "mnistlab", "serve", *run_dirs, "--port", str(port)]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    log = open(log_path or os.devnull, "w")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(480):
+            if server.poll() is not None:
+                raise RuntimeError(f"the server stopped (exit {server.returncode}); see {log_path}")
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                 connection.request("GET", "/healthz")
@@ -144,45 +255,73 @@ def serving(run_dirs, source=None):
         yield port
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
+        log.close()
 
 
-def serve_and_measure(run_dirs, payload, source, args):
-    """Start `mnistlab serve` (from SOURCE's src/ if given), warm it up, measure each level."""
-    with serving(run_dirs, source) as port:
-        measure(port, payload, 10, 10, 30)  # warm-up: compiled model calls, thread pool
-        return [measure(port, payload, clients, max(args.requests_per_client, 200 // clients), args.seconds) for clients in LEVELS]
+def measure_server(name, run_dirs, payload_paths, classroom_paths, source, workers, args, scratch):
+    """Start one server, warm it up, then: predict-only at each level, and the classroom replay."""
+    with serving(run_dirs, source, workers, log_path=scratch / f"{name}.log") as port:
+        load = {"port": port, "payloads": payload_paths, "mode": "predict", "count": 10**9}
+        run_load({**load, "clients": 10, "seconds": 3})  # warm-up: compiled model calls, thread pools
+        levels = [{"clients": clients, **run_load({**load, "clients": clients, "seconds": args.seconds})} for clients in LEVELS]
+        classroom = run_load({"port": port, "payloads": classroom_paths, "mode": "classroom", "clients": args.learners, "seconds": args.classroom_seconds, "frames": FRAMES, "draw_seconds": 1.5, "pause_seconds": 2.0, "count": 0})
+    return {"server": name, "source": str(source) if source else "this checkout", "workers": workers, "levels": levels, "classroom": classroom}
+
+
+FRAMES = 6
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests-per-client", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=60, help="time cap per level")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each predict-only level")
+    parser.add_argument("--learners", type=int, default=50)
+    parser.add_argument("--classroom-seconds", type=float, default=20)
+    parser.add_argument("--workers", default="0,1,2", help="the worker counts to measure, comma-separated")
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--baseline-src", metavar="DIR", help="also measure the server from another checkout's src/ (e.g. the commit before a change), in the same run")
+    parser.add_argument("--load", help=argparse.SUPPRESS)  # the client process
     args = parser.parse_args()
+    if args.load:
+        return load_process_main(json.loads(args.load))
     os.environ.setdefault("KERAS_BACKEND", "jax")
     with tempfile.TemporaryDirectory(prefix="mnistlab-serve-load-") as scratch:
-        run_dirs, mini = train_listings(pathlib.Path(scratch))
-        payload = drawing_png(mini)
-        servers = {"current": None}
+        scratch = pathlib.Path(scratch)
+        run_dirs, mini = train_listings(scratch)
+        payload_paths = []
+        for index in range(8):
+            path = scratch / f"drawing-{index}.png"
+            path.write_bytes(drawing_png(mini, index))
+            payload_paths.append(str(path))
+        classroom_paths = []
+        for index in range(10):
+            for frame, png in enumerate(stroke_frames(mini, index, FRAMES)):
+                path = scratch / f"learner-{index}-{frame}.png"
+                path.write_bytes(png)
+                classroom_paths.append(str(path))
+        servers = [(f"workers={count}", None, int(count)) for count in args.workers.split(",")]
         if args.baseline_src:
-            servers["baseline"] = args.baseline_src
-        measured = {name: serve_and_measure(run_dirs, payload, source, args) for name, source in servers.items()}
-        profile = profile_request(run_dirs, payload)
-    levels = measured["current"]
+            servers.append(("baseline", args.baseline_src, None))
+        measured = []
+        for name, source, workers in servers:
+            measured.append(measure_server(name, run_dirs, payload_paths, classroom_paths, source, workers, args, scratch))
+            print(json.dumps(measured[-1]), flush=True)
+        profile = profile_request(run_dirs, pathlib.Path(payload_paths[1]).read_bytes())
     result = {
         **provenance.stamp(REPO),
         "request": "POST /api/predict, a 280x280 RGBA PNG drawing, three models (the book's listings) per request, keep-alive",
-        "levels": levels,
+        "clients_note": "the clients run in one asyncio process on the same machine as the server: they share its cores",
+        "classroom": f"{args.learners} learners, each: drawing for 1.5 s (a prediction in flight at a time, the next after the answer and the next pointer move, {FRAMES} stroke stages of a test digit), then 2 s looking; an explanation after each shown prediction, one in flight, the newest waiting, again after Retry-After on a 503",
+        "servers": measured,
         "profile_ms": profile,
-        "baseline": {"src": args.baseline_src, "levels": measured["baseline"]} if args.baseline_src else None,
     }
     pathlib.Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    for name, rows in measured.items():
-        print(name)
-        for level in rows:
-            print(f"{level['clients']:>3} clients: {level['requests_per_second']:>7.1f} requests/s, p50 {level['p50_ms']} ms, p95 {level['p95_ms']} ms, p99 {level['p99_ms']} ms, {level['failures']} failures")
+    for server in measured:
+        print(server["server"])
+        for level in server["levels"]:
+            print(f"  {level['clients']:>3} clients: {level['predict']['requests_per_second']:>7.1f} requests/s, p50 {level['predict']['p50_ms']} ms, p99 {level['predict']['p99_ms']} ms, {level['predict']['errors']} errors, {level['predict']['shed_503']} shed")
+        room = server["classroom"]
+        print(f"  classroom: predict p50 {room['predict']['p50_ms']} ms p99 {room['predict']['p99_ms']} ms ({room['predict']['shed_503']} shed, {room['predict']['errors']} errors); explain p50 {room['explain']['p50_ms']} ms p99 {room['explain']['p99_ms']} ms, {room['explain']['shed_503']} of {room['explain']['requests']} shed")
 
 
 if __name__ == "__main__":

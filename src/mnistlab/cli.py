@@ -251,7 +251,7 @@ def cmd_serve(args):
     need("uvicorn", "mnistlab serve", "serve")
     from mnistlab import serve
 
-    serve.run(args.run_dirs, host=args.host, port=args.port, runtime=args.runtime, store_path=args.store, dataset=args.dataset, log=lambda line: print(line, flush=True))
+    serve.run(args.run_dirs, host=args.host, port=args.port, runtime=args.runtime, store_path=args.store, dataset=args.dataset, workers=args.workers, log=lambda line: print(line, flush=True))
 
 
 def cmd_lab(args):

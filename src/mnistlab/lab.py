@@ -61,7 +61,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mnistlab import backend as backend_lib
 from mnistlab import config as config_lib
-from mnistlab import data, explain, fileio, presets, rundir, serve, stats, sweep
+from mnistlab import data, engine, explain, fileio, presets, rundir, serve, stats, sweep
 from mnistlab.config import Config
 from mnistlab.errors import ConfigError, DataError, MnistlabError, RequestError
 from mnistlab.store import Store
@@ -510,7 +510,7 @@ class Lab:
             image = test[index].astype(np.float32) / 255.0
             label = int(self._dataset(explainer.config.dataset).y_test[index]) if explainer.config.dataset in BUILTIN_DATASETS else None
         else:
-            image, _ = serve.decode_json(fileio.dumps(request).encode())
+            image, _ = engine.decode_json(fileio.dumps(request).encode())
         explanation = explainer.explain(image)
         return {"input": np.round(image, 4).tolist(), "label": label, **explain.to_json(explanation, compact=True)}
 

@@ -27,6 +27,7 @@ MAX_PIXELS = 25_000_000  # 5000 x 5000: far above any digit photo, far below a b
 INK_THRESHOLD = 0.1  # of the contrast range: what counts as ink for the bounding box
 MIN_CONTRAST = 0.1  # below this the image is taken as blank
 DENOISE_MIN_SIDE = 56  # images at least this large are median-filtered before analysis
+OPAQUE = 250  # an alpha of at least this (0.98 of 255) everywhere: the image is read by its colours
 
 
 def load_image(source, name=None):
@@ -95,9 +96,12 @@ def _to_gray(image):
     """Any Pillow mode -> 2-D float64 in [0, 1]."""
     if image.mode == "P":
         image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema()[0] >= OPAQUE:
+        # Opaque throughout (the web page's canvas): the gray of its colours, read in one step.
+        return _rgb_gray(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "RGB" and "transparency" in image.info):
         alpha = np.asarray(image.getchannel("A"), dtype=np.float64) / 255.0
-        if alpha.min() < 0.98:
+        if alpha.min() < OPAQUE / 255:
             # Ink is what is opaque: white-on-transparent and black-on-transparent alike.
             if alpha.mean() < 0.5:
                 return alpha
@@ -146,11 +150,13 @@ def to_mnist(gray, name="image"):
     peak = float(ink.max())
     if peak - floor < MIN_CONTRAST:
         raise NoDigit(f"{name}: no digit found (the image is blank or has almost no contrast); draw or photograph a digit")
-    ink = np.clip((ink - floor) / (peak - floor), 0, 1)
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    columns = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    # The ink's bounding box first, then the stretch of that box alone: a drawing is a small
+    # part of its canvas. (Clipping to [0, 1] would not change which values pass the threshold.)
+    is_ink = (ink - floor) / (peak - floor) > INK_THRESHOLD
+    rows = np.flatnonzero(is_ink.any(axis=1))
+    columns = np.flatnonzero(is_ink.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, columns[0], columns[-1] + 1
-    cropped = ink[top:bottom, left:right]
+    cropped = np.clip((ink[top:bottom, left:right] - floor) / (peak - floor), 0, 1)
     height, width = cropped.shape
     scale = BOX / max(height, width)
     new_height, new_width = max(1, round(height * scale)), max(1, round(width * scale))

@@ -1,0 +1,188 @@
+"""What the server computes, without HTTP: request bytes in, answer bytes out.
+
+An `Engine` holds the loaded models, their `Batcher` (predictions batched per
+model) and their `ExplainQueue` (explanations one at a time, behind the
+predictions). `answer(kind, client, body, content_type)` decodes the body,
+preprocesses it as `mnistlab predict` does, runs the models and returns a
+`Reply`: HTTP status, Retry-After and the JSON bytes. The same engine runs in
+the server's own process (`serve --workers 0`) or in each worker process of
+`mnistlab.workers` (whose front only moves bytes to it and back), so the
+answers are the same whatever the number of workers.
+"""
+
+import collections
+import dataclasses
+import hashlib
+import json
+import threading
+import time
+
+import numpy as np
+
+from mnistlab import batching, data, explain, preprocess
+from mnistlab.errors import MnistlabError, RequestError
+from mnistlab.predict import top_k
+
+EXPLANATION_CACHE = 256  # explanations kept by input (about 130 KB each for the three listings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    retry_after: int | None = None
+
+
+def error_reply(error: MnistlabError) -> Reply:
+    return Reply(error.http_status, _json({"error": str(error)}), getattr(error, "retry_after_seconds", None))
+
+
+def internal_error_reply(error: BaseException) -> Reply:
+    """A bug: still JSON, naming the error's type (its text may hold paths), and the server goes on."""
+    return Reply(500, _json({"error": f"internal error: {type(error).__name__}"}))
+
+
+def load_predictors(run_dirs, runtime="keras", log=print):
+    """Each run's Predictor, called once (its first call compiles), with one log line per model."""
+    from mnistlab.predict import Predictor
+
+    predictors = []
+    for run_dir in run_dirs:
+        started = time.perf_counter()
+        predictor = Predictor(run_dir, runtime=runtime)
+        predictor.predict(warm_digit()[None])
+        predictors.append(predictor)
+        described = predictor.describe()
+        accuracy = "" if described["test_accuracy"] is None else f", test accuracy {100 * described['test_accuracy']:.1f}% on {described['dataset']}"
+        log(f"loaded {described['family']} from {described['run_dir']} ({runtime}{accuracy}) in {time.perf_counter() - started:.1f} s")
+    return predictors
+
+
+def warm_digit():
+    """A plain stroke: what the models and the inside view are first called on, before any visitor."""
+    digit = np.zeros((28, 28), dtype=np.float32)
+    digit[6:22, 12:16] = 1.0
+    return digit
+
+
+class Engine:
+    """The models, their queues, and the bytes-in, bytes-out answers of /api/predict and /api/explain."""
+
+    def __init__(self, predictors, warm=True):
+        self.models = {predictor.describe()["id"]: predictor for predictor in predictors}
+        self.batcher = batching.Batcher(self.models.values())
+        if warm:
+            self.batcher.warm()
+        self._explainers, self._building = {}, threading.Lock()
+        self.explanations = batching.ExplainQueue(self._explain_all, busy=self.batcher.busy)
+        # The page asks again for a drawing it was refused (503), and a pointer move that does
+        # not change the 28x28 input asks for the same explanation: those are answered from here.
+        self._cache, self._cache_lock = collections.OrderedDict(), threading.Lock()
+        self.cache_hits = self.cache_misses = 0
+
+    def describe(self):
+        return [predictor.describe() for predictor in self.models.values()]
+
+    def warm_inside_views(self, log=print):
+        """Compile each model's inside view (its probe and gradients compile on first use), with a log line each."""
+        for model_id, predictor in self.models.items():
+            if predictor.runtime != "keras":
+                continue
+            started = time.perf_counter()
+            self.explainer(model_id).explain(warm_digit())
+            log(f"inside view of the {predictor.family} ready in {time.perf_counter() - started:.1f} s")
+
+    def answer(self, kind, client, body, content_type) -> Reply:
+        """The reply to one request: KIND 'predict' or 'explain', from CLIENT (whose newer explain replaces its older); 'counts' for `counts()`."""
+        if kind == "counts":
+            return Reply(200, _json(self.counts()))
+        try:
+            image28, info = decode(body, content_type)
+            if kind == "predict":
+                result = self._predictions(image28)
+            elif kind == "explain":
+                result = self._cached_explanation(client, image28)
+            else:
+                raise ValueError(f"unknown kind {kind!r}")
+            return Reply(200, _json({"input": np.round(image28, 4).tolist(), "preprocess": info, **result}))
+        except MnistlabError as error:
+            return error_reply(error)
+        except Exception as error:  # noqa: BLE001 - a bug answers 500; the engine goes on
+            return internal_error_reply(error)
+
+    def _cached_explanation(self, client, image28):
+        key = hashlib.blake2b(image28.tobytes(), digest_size=16).digest()
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                self.cache_hits += 1
+                return self._cache[key]
+            self.cache_misses += 1
+        result = self.explanations.explain(client, image28)
+        with self._cache_lock:
+            self._cache[key] = result
+            while len(self._cache) > EXPLANATION_CACHE:
+                self._cache.popitem(last=False)
+        return result
+
+    def counts(self):
+        """What the engine has done: batches, images, explanations and how many came from the cache."""
+        return {"batches": self.batcher.batches, "images": self.batcher.images, "explained": self.explanations.done, "explain_cache_hits": self.cache_hits, "explain_cache_misses": self.cache_misses}
+
+    def close(self):
+        self.batcher.close()
+        self.explanations.close()
+
+    def explainer(self, model_id):
+        """Each model's Explainer, built on first use (most requests only predict)."""
+        with self._building:
+            if model_id not in self._explainers:
+                self._explainers[model_id] = explain.for_predictor(self.models[model_id])
+            return self._explainers[model_id]
+
+    def _predictions(self, image28):
+        results = []
+        for (model_id, predictor), probabilities in zip(self.models.items(), self.batcher.predict(image28)):
+            names = data.class_names(predictor.config.dataset)
+            results.append({"model": model_id, "family": predictor.family, "preset": predictor.preset, "prediction": int(probabilities.argmax()), "probabilities": [round(float(p), 6) for p in probabilities], "labels": list(names), "top": top_k(probabilities, 3, names)})
+        return {"predictions": results}
+
+    def _explain_all(self, image28):
+        return {"explanations": [{"model": model_id, "preset": predictor.preset, **explain.to_json(self.explainer(model_id).explain(image28), compact=True)} for model_id, predictor in self.models.items()]}
+
+
+def _json(payload):
+    # Serialised here, not by FastAPI: its encoder walks each of the 784 input values in Python.
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def decode(body, content_type):
+    """Request body -> (28x28 image, preprocessing info); a bad one raises an error carrying its HTTP status."""
+    if content_type == "application/json" or body[:1] in (b"{", b"["):
+        return decode_json(body)
+    return preprocess.prepare_file(body, name="upload")
+
+
+def decode_json(body):
+    """A JSON body {"pixels": 28x28} -> (28x28 image in [0, 1], preprocessing info); the lab's inside view takes it too."""
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError(f"malformed JSON ({error})") from None
+    if not isinstance(payload, dict) or "pixels" not in payload:
+        raise RequestError('JSON body must be an object {"pixels": [[...28 numbers...] x 28]}')
+    try:
+        pixels = np.asarray(payload["pixels"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise RequestError("pixels must be a 28x28 array of numbers") from None
+    if pixels.shape != (28, 28):
+        raise RequestError(f"pixels must be 28x28, got shape {list(pixels.shape)}")
+    if not np.all(np.isfinite(pixels)):
+        raise RequestError("pixels must be finite numbers")
+    if pixels.max() > 1.0:
+        pixels = pixels / 255.0  # 0-255 values are accepted too
+    pixels = np.clip(pixels, 0, 1)
+    if pixels.max() < 0.1:
+        raise RequestError("the 28x28 image is empty: draw a digit first", 422)
+    # A ready 28x28 array is taken as the model input, as is (already MNIST-style).
+    return pixels.astype(np.float32), {"inverted": False, "source_shape": [28, 28], "preprocessed": False}

@@ -1,0 +1,294 @@
+"""`mnistlab serve --workers N`: the models in N processes, the HTTP in one.
+
+Why processes: one request costs about a millisecond of Python (PNG
+decoding, preprocessing, JSON), which holds the GIL, so one process uses
+about one core however many it has. Here the front process (uvicorn) only
+reads each request's bytes and hands them over a pipe to a worker process,
+which runs an `engine.Engine` (decoding, the batched models, the inside view)
+and sends the answer's bytes back. Each worker's native thread pools are
+sized so that the workers together use the cores once, not N times over.
+
+Why not uvicorn's own `--workers`: when one of its processes dies, the
+requests it held die with their connections. Here the front holds every
+connection, so a worker that dies (a crash, the kernel's OOM killer) has each
+of its requests in flight answered 503 with Retry-After at once, and a new
+worker is started in its place.
+
+Predictions go to the worker with the fewest requests in flight; a client's
+explanations always to the same worker (by its id), so that its newer
+request replaces its older waiting one there.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import multiprocessing
+import os
+import pickle
+import threading
+import time
+import zlib
+
+from mnistlab import engine as engine_lib
+from mnistlab.batching import ServerBusy
+
+
+def cores():
+    """The cores this process may run on (its affinity, which containers and `taskset` set)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers):
+    return max(1, cores() // max(1, workers))
+
+
+def limit_native_threads(threads):
+    """Size the numeric libraries' thread pools in this process, before any of them is imported.
+
+    Called first thing in a worker process (its own environment, never the
+    server's), so the N workers share the cores instead of each spawning a
+    pool as large as the machine.
+    """
+    threads = str(int(threads))
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ[name] = threads
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    if threads == "1":
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+
+
+class _Worker:
+    """The front's handle on one worker process: its pipe, its requests in flight, what it serves."""
+
+    def __init__(self, number):
+        self.number = number
+        self.process = None
+        self.connection = None
+        self.sending = threading.Lock()
+        self.in_flight = {}  # request id -> (event loop, future)
+        self.ready = threading.Event()
+        self.models = None
+        self.pid = None
+
+
+class WorkerPool:
+    """N worker processes, each an Engine over the same runs; replaced when one dies."""
+
+    def __init__(self, run_dirs, runtime="keras", workers=2, log=print, max_in_flight=1024, inside_views=True):
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.run_dirs = [str(run_dir) for run_dir in run_dirs]
+        self.runtime = runtime
+        self.count = workers
+        self.log = log
+        self.max_in_flight = max_in_flight
+        self.inside_views = inside_views and runtime == "keras"
+        self.restarts = 0
+        self._workers = [_Worker(number) for number in range(workers)]
+        self._ids = itertools.count()
+        self._closing = False
+        self._starting = False
+        self._context = multiprocessing.get_context("spawn")  # a fresh interpreter: one Keras backend each, no forked locks
+
+    # -- starting and stopping -------------------------------------------------
+
+    def start(self, timeout=600):
+        """Start every worker and wait until each has loaded and warmed its models."""
+        self._starting = True
+        for worker in self._workers:
+            self._spawn(worker)
+        try:
+            for worker in self._workers:
+                if not worker.ready.wait(timeout):
+                    raise ServerBusy(f"model worker {worker.number} did not get ready in {timeout} s")
+                if worker.models is None:
+                    raise RuntimeError(f"model worker {worker.number} stopped while loading its models ({_how_it_ended(worker.process)}); the lines above say why")
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self._starting = False
+        return self
+
+    def _spawn(self, worker):
+        parent, child = self._context.Pipe()
+        threads = threads_per_worker(self.count)
+        process = self._context.Process(target=_worker_main, args=(child, self.run_dirs, self.runtime, threads, self.inside_views), name=f"mnistlab-worker-{worker.number}", daemon=True)
+        worker.ready.clear()
+        worker.models = None
+        process.start()
+        child.close()
+        worker.process, worker.connection, worker.pid = process, parent, process.pid
+        threading.Thread(target=self._read, args=(worker, parent, process), name=f"mnistlab-worker-{worker.number}-reader", daemon=True).start()
+
+    def close(self):
+        """Stop every worker (each answers what it holds first); closing twice does nothing more."""
+        if self._closing:
+            return
+        self._closing = True
+        for worker in self._workers:
+            with contextlib.suppress(OSError, ValueError), worker.sending:
+                worker.connection.send_bytes(pickle.dumps(None))
+        for worker in self._workers:
+            if worker.process is None:
+                continue
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+
+    # -- what the front asks --------------------------------------------------
+
+    def describe(self):
+        for worker in self._workers:
+            if worker.models is not None:
+                return worker.models
+        return []
+
+    def status(self):
+        return {"workers": [{"number": worker.number, "pid": worker.pid, "ready": worker.ready.is_set() and worker.models is not None, "in_flight": len(worker.in_flight)} for worker in self._workers], "restarts": self.restarts}
+
+    async def counts(self):
+        """Each ready worker's `Engine.counts()`, summed."""
+        totals = {}
+        for worker in self._ready():
+            reply = await self._send(worker, "counts", None, b"", "")
+            if reply.status == 200:
+                for key, value in json.loads(reply.body).items():
+                    totals[key] = totals.get(key, 0) + value
+        return totals
+
+    def _ready(self):
+        return [worker for worker in self._workers if worker.ready.is_set() and worker.models is not None]
+
+    async def answer(self, kind, client, body, content_type) -> engine_lib.Reply:
+        ready = self._ready()
+        if not ready:
+            return engine_lib.error_reply(ServerBusy("no model worker is ready (one is restarting); try again in a moment"))
+        if sum(len(worker.in_flight) for worker in self._workers) >= self.max_in_flight:
+            return engine_lib.error_reply(ServerBusy("the server has more drawings waiting than it holds; try again in a moment"))
+        if kind == "explain":
+            worker = ready[zlib.crc32(client.encode()) % len(ready)]
+        else:
+            worker = min(ready, key=lambda candidate: len(candidate.in_flight))
+        return await self._send(worker, kind, client, body, content_type)
+
+    async def _send(self, worker, kind, client, body, content_type):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        request_id = next(self._ids)
+        message = pickle.dumps((request_id, kind, client, body, content_type), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            with worker.sending:
+                worker.in_flight[request_id] = (loop, future)
+                worker.connection.send_bytes(message)
+        except (OSError, ValueError):  # the worker died between choosing and sending
+            worker.in_flight.pop(request_id, None)
+            return engine_lib.error_reply(ServerBusy("a model worker stopped; try again in a moment"))
+        return await future
+
+    # -- the reader thread of each worker -------------------------------------
+
+    def _read(self, worker, connection, process):
+        while True:
+            try:
+                message = pickle.loads(connection.recv_bytes())
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "reply":
+                _, request_id, status, retry_after, body = message
+                waiting = worker.in_flight.pop(request_id, None)
+                if waiting is not None:
+                    _resolve(*waiting, engine_lib.Reply(status, body, retry_after))
+            elif kind == "log":
+                self.log(f"worker {worker.number}: {message[1]}" if self.count > 1 else message[1])
+            elif kind == "ready":
+                worker.models = message[1]
+                worker.ready.set()
+        # The pipe closed: the worker ended. Its requests in flight are answered now, not left hanging.
+        process.join(timeout=5)
+        worker.ready.clear()
+        with worker.sending:
+            stranded, worker.in_flight = worker.in_flight, {}
+        for waiting in stranded.values():
+            _resolve(*waiting, engine_lib.error_reply(ServerBusy("the model worker answering this request stopped; try again in a moment")))
+        if self._closing:
+            return
+        if self._starting and worker.models is None:
+            worker.ready.set()  # it died while loading, at start: start() reports it, rather than retrying for ever
+            return
+        self.restarts += 1
+        self.log(f"model worker {worker.number} (pid {worker.pid}) ended ({_how_it_ended(process)}); starting a new one")
+        if worker.models is None:
+            time.sleep(1)  # a replacement that died loading: do not spin
+        self._spawn(worker)
+
+
+def _resolve(loop, future, reply):
+    def settle():
+        if not future.done():
+            future.set_result(reply)
+
+    with contextlib.suppress(RuntimeError):  # the loop closed: the server is gone, nobody waits
+        loop.call_soon_threadsafe(settle)
+
+
+def _how_it_ended(process):
+    code = process.exitcode
+    if code is None:
+        return "still running"
+    if code < 0:
+        import signal
+
+        with contextlib.suppress(ValueError):
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _worker_main(connection, run_dirs, runtime, threads, inside_views):
+    """A worker process: load the models, then answer requests from the pipe until told to stop."""
+    limit_native_threads(threads)
+    import concurrent.futures
+
+    from mnistlab import predict
+
+    sending = threading.Lock()
+
+    def send(message):
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        with sending:
+            connection.send_bytes(data)
+
+    def log(text):
+        send(("log", text))
+
+    predict.activate_for(run_dirs, runtime)
+    predictors = engine_lib.load_predictors(run_dirs, runtime, log=log)
+    engine = engine_lib.Engine(predictors)
+    if inside_views:
+        engine.warm_inside_views(log=log)
+    send(("ready", engine.describe()))
+
+    def handle(request_id, kind, client, body, content_type):
+        reply = engine.answer(kind, client, body, content_type)
+        try:
+            send(("reply", request_id, reply.status, reply.retry_after, reply.body))
+        except (OSError, ValueError):  # the front is gone
+            pass
+
+    # Enough threads for a full batch to gather: each waits on the Batcher, which runs the models.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=96, thread_name_prefix="mnistlab-request") as requests:
+        while True:
+            try:
+                message = pickle.loads(connection.recv_bytes())
+            except (EOFError, OSError):
+                break
+            if message is None:
+                break
+            requests.submit(handle, *message)
+    engine.close()

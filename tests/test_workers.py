@@ -1,0 +1,150 @@
+"""`serve --workers N`: the models in worker processes behind one HTTP front.
+
+The answers must not depend on how many workers there are nor on how the
+requests were batched; a worker that dies has its requests answered 503 (not
+left hanging) and is replaced; SIGTERM lets the requests in flight finish.
+"""
+
+import asyncio
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import drawn_png, env_without_backend, free_port
+
+pytest.importorskip("fastapi")
+
+
+def _pngs(mini, count):
+    """COUNT different drawings: test digits as the page's canvas sends them."""
+    return [drawn_png(mini, index) for index in range(count)]
+
+
+def _answers(pool, bodies):
+    """Every body sent at once through POOL; the parsed replies, in order."""
+
+    async def everything():
+        return await asyncio.gather(*(pool.answer("predict", None, body, "image/png") for body in bodies))
+
+    return asyncio.run(everything())
+
+
+@pytest.fixture(scope="module")
+def single_path(trained_runs, mini):
+    """The reference: each drawing preprocessed and predicted alone, in this process, no batching."""
+    from mnistlab import engine, predict
+
+    predictors = [predict.Predictor(trained_runs[family]) for family in ("mlp", "cnn")]
+    bodies = _pngs(mini, 64)
+    expected = []
+    for body in bodies:
+        image, _ = engine.decode(body, "image/png")
+        expected.append([predictor.predict(image[None])[0] for predictor in predictors])
+    return [trained_runs["mlp"], trained_runs["cnn"]], bodies, expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_answers_are_the_same_for_any_batch_and_worker_count(single_path, workers):
+    from mnistlab.workers import WorkerPool
+
+    run_dirs, bodies, expected = single_path
+    pool = WorkerPool(run_dirs, workers=workers, log=lambda line: None, inside_views=False).start()
+    try:
+        for count in (1, 2, 7, 16, 33, 64):  # every padded batch size the batcher uses, and between them
+            replies = _answers(pool, bodies[:count])
+            for reply, single in zip(replies, expected):
+                assert reply.status == 200, reply.body
+                got = [prediction["probabilities"] for prediction in json.loads(reply.body)["predictions"]]
+                # The answer rounds to 6 decimals; batching itself changes nothing beyond float noise.
+                np.testing.assert_allclose(got, np.array(single), atol=2e-6)
+        if workers == 2:
+            assert all(worker["ready"] for worker in pool.status()["workers"])
+    finally:
+        pool.close()
+
+
+@pytest.mark.slow
+def test_a_killed_worker_has_its_requests_answered_503_and_is_replaced(trained_runs, mini):
+    from mnistlab.workers import WorkerPool
+
+    lines = []
+    pool = WorkerPool([trained_runs["mlp"]], workers=1, log=lines.append, inside_views=False).start()
+    try:
+        first_pid = pool.status()["workers"][0]["pid"]
+        bodies = _pngs(mini, 8) * 40
+
+        async def kill_while_answering():
+            asked = [asyncio.ensure_future(pool.answer("predict", None, body, "image/png")) for body in bodies]
+            await asyncio.sleep(0.05)  # requests in flight
+            os.kill(first_pid, signal.SIGKILL)
+            # None may be left hanging: each is answered within seconds.
+            return await asyncio.wait_for(asyncio.gather(*asked), timeout=30)
+
+        replies = asyncio.run(kill_while_answering())
+        statuses = {reply.status for reply in replies}
+        assert statuses <= {200, 503} and 503 in statuses, statuses
+        refused = next(reply for reply in replies if reply.status == 503)
+        assert refused.retry_after and "try again" in json.loads(refused.body)["error"]
+        deadline = time.time() + 120
+        while not pool.status()["workers"][0]["ready"] and time.time() < deadline:
+            time.sleep(0.2)
+        status = pool.status()
+        assert status["restarts"] == 1 and status["workers"][0]["pid"] != first_pid and status["workers"][0]["ready"]
+        assert any("killed by signal 9 (SIGKILL)" in line and "starting a new one" in line for line in lines), lines
+        assert {reply.status for reply in _answers(pool, bodies[:8])} == {200}
+    finally:
+        pool.close()
+
+
+@pytest.mark.slow
+def test_sigterm_answers_the_requests_in_flight_then_exits(trained_runs, mini):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", str(trained_runs["mlp"]), "--port", str(port), "--workers", "1"], env=env_without_backend(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        # Explanations: one at a time, tens of ms each, so eight of them are still being worked
+        # through when the signal comes (each from its own client: none replaces another).
+        body = drawn_png(mini, 0)
+        sockets = []
+        for number in range(8):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+            sock.sendall(b"POST /api/explain HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nX-Client-Id: c%d\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % (number, len(body)) + body)
+            sockets.append(sock)
+        time.sleep(0.1)  # accepted by the server (sent in full, the answers pending)
+        signalled = time.perf_counter()
+        server.send_signal(signal.SIGTERM)
+        answers = []
+        for sock in sockets:
+            chunks = []
+            while chunk := sock.recv(1 << 16):
+                chunks.append(chunk)
+            answers.append((time.perf_counter(), b"".join(chunks)))
+            sock.close()
+        # uvicorn ends the process by the signal it drained for (-15), as a supervisor expects.
+        assert server.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert [answer.split(b" ", 2)[1] for _, answer in answers] == [b"200"] * 8
+        assert all(json.loads(answer.split(b"\r\n\r\n", 1)[1])["explanations"] for _, answer in answers)
+        assert max(when for when, _ in answers) > signalled  # some were answered after the signal: it drained them
+    finally:
+        if server.poll() is None:
+            server.kill()
+        output = server.communicate()[0]
+    assert "Traceback" not in output, output
+    assert "model worker" in output and "ended" not in output  # the worker was stopped, not found dead

@@ -119,3 +119,34 @@ def test_photo_like_digits_agree_with_clean(mini, trained_runs):
     photos = np.stack([preprocess.prepare_file(render_photo_like(d, rng))[0] for d in digits])
     clean = predictor.predict(digits / 255.0).argmax(axis=1)
     assert (predictor.predict(photos).argmax(axis=1) == clean).mean() >= 0.9
+
+
+def test_libspng_reads_plain_pngs_exactly_as_pillow_does_and_leaves_the_rest_to_it(mini):
+    """The server's fast PNG path (pyspng) gives Pillow's pixels to the bit, or steps aside."""
+    import io
+
+    pytest.importorskip("pyspng")
+    from PIL import Image
+
+    from mnistlab import preprocess
+
+    digit = np.asarray(Image.fromarray(mini.x_test[3]).resize((200, 200)))
+    rgba = np.zeros((200, 200, 4), np.uint8)
+    rgba[..., :3] = np.stack([digit, 255 - digit, digit // 3], -1)
+    rgba[..., 3] = 255
+
+    def png(array, mode, **options):
+        buffer = io.BytesIO()
+        (Image.fromarray(array, mode) if mode else Image.fromarray(array)).save(buffer, format="PNG", **options)
+        return buffer.getvalue()
+
+    for payload in (png(rgba, "RGBA"), png(rgba[..., :3].copy(), "RGB"), png(digit, "L")):
+        fast = preprocess._plain_png(payload)
+        assert fast is not None and np.array_equal(fast, preprocess._from_image_bytes(payload, "x"))
+    transparent = rgba.copy()
+    transparent[..., 3] = digit  # ink by its alpha: Pillow's path reads it
+    sixteen_bit = png(digit.astype(np.uint16) * 257, None)
+    palette = io.BytesIO()
+    Image.fromarray(digit, "L").convert("P").save(palette, format="PNG")
+    for payload in (png(transparent, "RGBA"), sixteen_bit, palette.getvalue(), png(rgba, "RGBA")[:200]):
+        assert preprocess._plain_png(payload) is None

@@ -148,3 +148,27 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(trained_runs, mini):
         output = server.communicate()[0]
     assert "Traceback" not in output, output
     assert "model worker" in output and "ended" not in output  # the worker was stopped, not found dead
+
+
+def test_a_request_costs_at_most_three_times_what_the_benchmark_measured(app, mini):
+    """A loose guard in the quick loop: a 3x slower request path (decode, preprocess, batched models, JSON) fails here.
+
+    The bound is the benchmark's own profile of one request (benchmarks/serve-results.json,
+    measured on the book's listings, larger than these test models), times three; the time
+    is this process' CPU time, which other processes on the machine disturb far less than
+    the wall clock.
+    """
+    import concurrent.futures
+    import pathlib
+
+    profile = json.loads((pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "serve-results.json").read_text())["profile_ms"]
+    budget_ms = 3 * sum(profile.values())
+    engine = app.state.engine
+    bodies = _pngs(mini, 16) * 10
+    engine.answer("predict", None, bodies[0], "image/png")
+    started = time.process_time()
+    with concurrent.futures.ThreadPoolExecutor(8) as threads:
+        replies = list(threads.map(lambda body: engine.answer("predict", None, body, "image/png"), bodies))
+    per_request_ms = 1000 * (time.process_time() - started) / len(bodies)
+    assert {reply.status for reply in replies} == {200}
+    assert per_request_ms <= budget_ms, f"a request took {per_request_ms:.2f} ms of CPU; the benchmark's profile says {sum(profile.values()):.2f} ms"

@@ -47,6 +47,7 @@ import contextlib
 import hmac
 import http.cookies
 import json
+import os
 import pathlib
 import secrets
 import threading
@@ -61,7 +62,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mnistlab import backend as backend_lib
 from mnistlab import config as config_lib
-from mnistlab import data, engine, explain, fileio, presets, rundir, serve, stats, sweep
+from mnistlab import data, engine, explain, fileio, predict, presets, rundir, serve, stats, sweep
 from mnistlab.config import Config
 from mnistlab.errors import ConfigError, DataError, MnistlabError, RequestError
 from mnistlab.store import Store
@@ -178,6 +179,7 @@ class Lab:
         self._cancelled = {}  # run id -> why it was stopped
         self._threads = []
         self._stopping = False
+        self.backend = None
         self._datasets = {}
         self._descriptions = {}
         self._summaries = {}
@@ -190,8 +192,10 @@ class Lab:
 
     def start(self):
         """Mark the runs of a lab that died as interrupted, then start the workers on what is queued."""
+        self.keras_backend()
         with Store(self.store_path) as store:
-            reaped = store.reap()
+            # A restarted lab can get its predecessor's pid (a container's PID 1): those rows are its dead runs.
+            reaped = store.reap(starting_pid=os.getpid())
             queued = len(store.queued())
         if reaped:
             self.log(f"marked {reaped} run(s) of a lab or sweep that was killed as interrupted (POST /api/runs/ID/resume, or Resume on its page, trains it again)")
@@ -201,6 +205,12 @@ class Lab:
         self._threads = [threading.Thread(target=self._work, name=f"mnistlab-lab-worker-{index}", daemon=True) for index in range(self.workers)]
         for thread in self._threads:
             thread.start()
+
+    def stop_taking(self):
+        """Take no more queued runs (the lab is stopping); the runs in progress go on until `stop`."""
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
 
     def stop(self, timeout=60):
         """Stop taking queued runs, stop the trainings in progress (they end interrupted), and wait for the workers."""
@@ -212,10 +222,24 @@ class Lab:
             self._lock.notify_all()
         for thread in self._threads:
             thread.join(timeout)
+        with self._models_lock:
+            for entry in self._models.values():
+                _close_draw_app(entry)
+            self._models.clear()
         if self._ray_started:
             import ray
 
             ray.shutdown()
+
+    def keras_backend(self):
+        """The one Keras backend of every model this process opens (reports, inside views, draw pages).
+
+        A .keras file loads on any backend, and a process cannot switch once Keras runs:
+        a CNN run trained on TensorFlow opens here on this one, as every other run does.
+        """
+        if self.backend is None:
+            self.backend = predict.activate_for([], "keras")
+        return self.backend
 
     # -- the queue's workers -------------------------------------------
 
@@ -233,9 +257,14 @@ class Lab:
                 self._taken.add(row["id"])
             try:
                 self._train(row)
-            except Exception as error:  # a bug: said in the log, and the worker goes on with the queue
-                self.log(f"lab worker: run {row['id']} raised {type(error).__name__}: {error}")
-                self.hub.publish(row["id"], {"kind": "status", "status": "failed", "error": f"{type(error).__name__}: {error}"})
+            except Exception as error:  # noqa: BLE001 - said in the log and on the run; the worker goes on with the queue
+                message = str(error) if isinstance(error, MnistlabError) else f"{type(error).__name__}: {error}"
+                self.log(f"lab worker: run {row['id']} could not run: {message}")
+                # Still queued (it failed before starting, e.g. its Ray cluster is unreachable): mark it failed,
+                # or the next worker would take it again at once, for ever.
+                with Store(self.store_path) as store:
+                    store.fail_queued(row["id"], message)
+                self.hub.publish(row["id"], {"kind": "status", "status": "failed", "error": message})
             finally:
                 with self._lock:
                     self._taken.discard(row["id"])
@@ -486,7 +515,8 @@ class Lab:
             entry = self._models.setdefault(run_id, {"lock": threading.Lock()})
             self._models.move_to_end(run_id)
             while len(self._models) > KEPT_MODELS:
-                self._models.popitem(last=False)
+                _, evicted = self._models.popitem(last=False)
+                _close_draw_app(evicted)
         with entry["lock"]:  # one build per run at a time: a second request waits for the first's
             if what not in entry:
                 entry[what] = build()
@@ -495,12 +525,12 @@ class Lab:
     def report(self, run_id):
         """The test set through the run's model: confusion matrix and the most confident mistakes (with the dataset's class names)."""
         run_dir = self._finished_run_dir(run_id)
-        return self._kept(run_id, "report", lambda: _report_of(run_dir))
+        return self._kept(run_id, "report", lambda: _report_of(run_dir, self.keras_backend()))
 
     def explain(self, run_id, request):
         """The inside view (mnistlab.explain) of the run's model for {"test_index": i} or {"pixels": 28x28}."""
         run_dir = self._finished_run_dir(run_id)
-        explainer = self._kept(run_id, "explainer", lambda: explain.explainer_for(run_dir))
+        explainer = self._kept(run_id, "explainer", lambda: explain.explainer_for(run_dir, backend=self.keras_backend()))
         label = None
         if isinstance(request, dict) and "test_index" in request:
             index = request["test_index"]
@@ -521,6 +551,7 @@ class Lab:
         def build():
             from mnistlab.predict import Predictor
 
+            self.keras_backend()
             return serve.create_app([Predictor(run_dir)], chosen_by=f"run {run_id}, opened from the lab", warm=False)
 
         return self._kept(run_id, "draw", build)
@@ -553,10 +584,17 @@ def _book_test(preset):
         return None
 
 
-def _report_of(run_dir):
+def _close_draw_app(entry):
+    """Stop a draw app's batcher and explainer threads, so that its model can go."""
+    engine = getattr(getattr(entry.get("draw"), "state", None), "engine", None)
+    if engine is not None:
+        engine.close()
+
+
+def _report_of(run_dir, backend):
     from mnistlab import report
 
-    probabilities, labels, images, dataset_name = report.predict_test_set(run_dir)
+    probabilities, labels, images, dataset_name = report.predict_test_set(run_dir, backend=backend)
     predictions = probabilities.argmax(axis=1)
     matrix = report.confusion_matrix(labels, predictions)
     mistakes = report.confident_mistakes(probabilities, labels)
@@ -792,10 +830,12 @@ def create_app(lab, token=None, loopback_only=True):
 
     @app.get("/api/runs/{run_id}/events")
     async def run_events(run_id: int):
+        # The sequence first, then the store: an event published while the store is read is
+        # then still followed (the page may see a status twice, never miss the last one).
+        after = lab.hub.sequence
         detail = await asyncio.to_thread(lab.run_detail, run_id)  # a 404-style error for an unknown run, before the stream starts
 
         async def events():
-            after = lab.hub.sequence
             yield {"kind": "snapshot", "status": detail["status"], "history": detail["history"], "progress": detail["progress"], "seq": after}
             if detail["status"] not in ("queued", "running"):
                 yield {"kind": "end", "status": detail["status"], "seq": after}
@@ -865,4 +905,12 @@ def run(host="127.0.0.1", port=DEFAULT_PORT, workers=1, store_path=None, log=pri
     else:
         log(f"open http://{shown}:{port}/ (Ctrl+C stops; queued runs stay queued)")
     log(f"runs in {lab.store_path}, at most {workers} training at once")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+    class LabServer(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            # At the signal, not after uvicorn's wait for open connections (the page's event stream
+            # is always open): from now no worker takes a queued run, so queued runs stay queued.
+            lab.stop_taking()
+            super().handle_exit(sig, frame)
+
+    LabServer(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)).run()

@@ -168,7 +168,10 @@ def describe(config: Config, preset: str | None = None) -> str:
     """
     if not preset:
         return config.describe()
-    base = get(preset).build_config().to_dict()
+    try:
+        base = get(preset).build_config().to_dict()
+    except ConfigError:  # a run of a preset this mnistlab does not know (an older or newer one): its own description
+        return f"{preset}: {config.describe()}"
     changed = []
     for key, value in config.to_dict().items():
         if key not in RUN_KEYS and base.get(key) != value:

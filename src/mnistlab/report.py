@@ -27,9 +27,9 @@ TOP_MISTAKES = 16
 # Numbers
 
 
-def predict_test_set(run_dir, dataset=None):
-    """(probabilities, labels, images, dataset name) for a run's test set."""
-    model, config = rundir.load_model(run_dir)
+def predict_test_set(run_dir, dataset=None, backend=None):
+    """(probabilities, labels, images, dataset name) for a run's test set (on BACKEND if given, else the run's own)."""
+    model, config = rundir.load_model(run_dir, backend=backend)
     from mnistlab import models  # imports Keras: only once the run's backend is active
 
     dataset = dataset or data.load_dataset(config.dataset)

@@ -124,11 +124,11 @@ def model_path(run_dir):
     return path
 
 
-def load_model(run_dir):
-    """Activate the run's backend (if Keras is not running yet) and load its model: (model, config)."""
+def load_model(run_dir, backend=None):
+    """Activate the run's backend (or BACKEND: a .keras file loads on any) if Keras is not running yet, and load its model: (model, config)."""
     config, _ = read_config(run_dir)
     path = model_path(run_dir)
-    backend_lib.activate(backend_lib.resolve(config.backend, config.family))
+    backend_lib.activate(backend or backend_lib.resolve(config.backend, config.family))
     import keras
 
     return keras.saving.load_model(path), config

@@ -347,15 +347,28 @@ class Store:
         with self._write() as db:
             return db.execute("DELETE FROM runs WHERE id = ? AND status = 'queued'", (run_id,)).rowcount == 1
 
+    def fail_queued(self, run_id: int, error: str) -> bool:
+        """A queued run that could not be started (its Ray cluster unreachable, say): `failed`, with why; False if it is not queued.
+
+        It never ran, so no run directory records it, and `runs reindex` does not bring it back.
+        """
+        now = time.time()
+        with self._write() as db:
+            return db.execute("UPDATE runs SET status = 'failed', error = ?, finished_at = ?, updated_at = ? WHERE id = ? AND status = 'queued'", (error, now, now, run_id)).rowcount == 1
+
     def queued(self) -> list[dict]:
         """The queued runs, first queued first."""
         return [dict(row) for row in self._connection.execute("SELECT * FROM runs WHERE status = 'queued' ORDER BY id")]
 
-    def reap(self) -> int:
-        """Mark `running` rows of dead processes on this host as `interrupted`; return how many."""
+    def reap(self, starting_pid: int | None = None) -> int:
+        """Mark `running` rows of dead processes on this host as `interrupted`; return how many.
+
+        `starting_pid`: the pid of a process that is starting now, so none of the rows with it
+        are its own: a restarted process can get its dead predecessor's pid (a container's PID 1).
+        """
         host = socket.gethostname()
         rows = self._connection.execute("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)).fetchall()
-        dead = [row["id"] for row in rows if row["pid"] is None or not _pid_alive(row["pid"])]
+        dead = [row["id"] for row in rows if row["pid"] is None or row["pid"] == starting_pid or not _pid_alive(row["pid"])]
         if dead:
             with self._write() as db:
                 db.executemany(

@@ -17,12 +17,13 @@ Pure NumPy on arrays of one byte per digit: 30 runs x 10,000 digits take
 milliseconds (benchmarks/seeds_bench.py).
 """
 
-import itertools
+import json
+import pathlib
 
 import numpy as np
 
-from mnistlab import data, rundir
-from mnistlab.errors import ConfigError
+from mnistlab import data, fileio, rundir
+from mnistlab.errors import ConfigError, RunDirError
 
 PERMUTATIONS = 2000  # label shuffles of the groups test; seeded, so an atlas is the same each time it is asked
 PERMUTATION_SEED = 0
@@ -30,11 +31,17 @@ LEVEL = 0.05  # the groups test's significance level (the 95% used everywhere el
 
 
 def _run_info(run_dir):
+    """Who a run is, from its metrics.json and the raw config.json (an atlas of 30 runs does not validate
+    30 configs: `Config.from_dict` is only needed where an older record lacks the figures)."""
     metrics = rundir.read_metrics(run_dir) or {}
-    config, preset = rundir.read_config(run_dir)
+    raw = json.loads(fileio.read_bytes(pathlib.Path(run_dir) / rundir.CONFIG_FILE, RunDirError))
+    config_hash, setup = metrics.get("config_hash"), metrics.get("description")
+    if config_hash is None or setup is None:
+        config, _ = rundir.read_config(run_dir)
+        config_hash, setup = config_hash or config.config_hash(), setup or config.describe()
     return {
-        "run_dir": str(run_dir), "preset": preset, "setup": metrics.get("description") or config.describe(), "config_hash": metrics.get("config_hash") or config.config_hash(),
-        "backend": metrics.get("backend") or config.backend, "seed": config.seed, "dataset": metrics.get("dataset") or config.dataset,
+        "run_dir": str(run_dir), "preset": raw.get("preset"), "setup": setup, "config_hash": config_hash,
+        "backend": metrics.get("backend") or raw.get("backend"), "seed": raw.get("seed"), "dataset": metrics.get("dataset") or raw.get("dataset"),
     }
 
 
@@ -49,13 +56,14 @@ def load(run_dirs):
     labels, dataset_hash = None, None
     for run_dir in run_dirs:
         run_dir = rundir.check(run_dir)
-        record = rundir.read_predictions(run_dir)
+        # The labels once: runs of one dataset hash answered the same test set.
+        record = rundir.read_predictions(run_dir, rundir.PREDICTION_FIELDS if labels is None else ("predicted", "true_probability", "dataset_hash"))
         if record is None:
             missing.append(str(run_dir))
             continue
         if dataset_hash is None:
             labels, dataset_hash = record["labels"], record["dataset_hash"]
-        elif record["dataset_hash"] != dataset_hash or len(record["labels"]) != len(labels):
+        elif record["dataset_hash"] != dataset_hash or len(record["predicted"]) != len(labels):
             raise ConfigError(f"{run_dir} answered another test set than {runs[0]['run_dir']} (dataset hash {record['dataset_hash'][:12]} vs {dataset_hash[:12]}); an atlas compares runs on one dataset: add --dataset")
         runs.append(_run_info(run_dir))
         predicted.append(record["predicted"])
@@ -67,11 +75,8 @@ def load(run_dirs):
 
 def pairwise_disagreement(predicted):
     """(R, R) matrix: the fraction of test digits on which runs i and j give different classes."""
-    count = len(predicted)
-    matrix = np.zeros((count, count))
-    for i, j in itertools.combinations(range(count), 2):
-        matrix[i, j] = matrix[j, i] = np.count_nonzero(predicted[i] != predicted[j]) / predicted.shape[1]
-    return matrix
+    # Run by run against all the others: R passes over (R, N) bytes, no (R, R, N) array held at once.
+    return np.stack([np.count_nonzero(predicted != row, axis=1) for row in predicted]) / predicted.shape[1]
 
 
 def _core(predicted, labels, num_classes):
@@ -119,13 +124,16 @@ def groups_test(predicted, group_of, permutations=PERMUTATIONS, seed=PERMUTATION
     upper = np.triu_indices(len(codes), 1)
     rates = matrix[upper]
 
-    def statistic(labels):
-        same = labels[upper[0]] == labels[upper[1]]
-        return rates[~same].mean() - rates[same].mean()
+    def statistic(labelings):
+        # One row per labeling of the runs, all at once: mean rate of pairs across groups minus within.
+        same = labelings[:, upper[0]] == labelings[:, upper[1]]
+        within = (rates * same).sum(axis=1) / same.sum(axis=1)
+        across = (rates * ~same).sum(axis=1) / (~same).sum(axis=1)
+        return across - within
 
-    observed = statistic(codes)
+    observed = statistic(codes[None, :])[0]
     rng = np.random.default_rng(seed)
-    shuffled = np.array([statistic(rng.permutation(codes)) for _ in range(permutations)])
+    shuffled = statistic(rng.permuted(np.tile(codes, (permutations, 1)), axis=1))
     # +1 on both sides: the observed labeling is one of the relabelings (never p = 0).
     p_value = float((np.count_nonzero(shuffled >= observed - 1e-12) + 1) / (permutations + 1))
     same = codes[upper[0]] == codes[upper[1]]
@@ -158,18 +166,21 @@ def disagreement(run_dirs, by=None, examples=None):
     disagreed = np.flatnonzero(disagree)
     if len(disagreed):
         columns = predicted[:, disagreed]
-        majority = np.array([np.bincount(column, minlength=len(names)).max() for column in columns.T])
+        counts = np.zeros((len(disagreed), len(names)), dtype=np.int32)
+        np.add.at(counts, (np.broadcast_to(np.arange(len(disagreed)), columns.shape), columns), 1)
+        majority = counts.max(axis=1)
         disagreed = disagreed[np.argsort(majority, kind="stable")]
     wrong_everywhere = np.flatnonzero(all_wrong)
     # Where every run is wrong, the most confident (lowest mean probability of the label) first.
     wrong_everywhere = wrong_everywhere[np.argsort(probabilities[:, wrong_everywhere].astype(np.float64).mean(axis=0), kind="stable")]
     limit = slice(None) if examples is None else slice(0, examples)
 
-    def digit(index):
-        return {
-            "index": int(index), "label": int(labels[index]), "answers": predicted[:, index].tolist(),
-            "true_probability": [round(float(value), 4) for value in probabilities[:, index]],
-        }
+    def digits(indexes):
+        # Whole columns at once: converting 30 answers x 1,000s of digits one number at a time is most of the time.
+        answers = predicted[:, indexes].T.tolist()
+        shown = np.round(probabilities[:, indexes].astype(np.float64), 4).T.tolist()
+        return [{"index": index, "label": label, "answers": answer, "true_probability": probability}
+                for index, label, answer, probability in zip(indexes.tolist(), labels[indexes].tolist(), answers, shown)]
 
     result = {
         "runs": runs,
@@ -179,8 +190,8 @@ def disagreement(run_dirs, by=None, examples=None):
         "class_names": list(names),
         "test_digits": int(len(labels)),
         **_summary(predicted, labels, names),
-        "disagreed_digits": [digit(index) for index in disagreed[limit]],
-        "all_wrong_digits": [digit(index) for index in wrong_everywhere[limit]],
+        "disagreed_digits": digits(disagreed[limit]),
+        "all_wrong_digits": digits(wrong_everywhere[limit]),
     }
     if by:
         if by not in runs[0]:

@@ -149,9 +149,12 @@ def evaluate(run_dir, dataset=None) -> dict:
     return {"run_dir": str(run_dir), "dataset": dataset.name, "test_accuracy": test_accuracy, "test_loss": test_loss, "test_samples": len(x_test)}
 
 
-def read_predictions(run_dir) -> dict | None:
-    """predictions.npz as {"predicted", "true_probability", "labels", "dataset_hash"}, or None for a run without one
-    (older runs, and runs that did not finish: `write_predictions_from_model` backfills them)."""
+PREDICTION_FIELDS = ("predicted", "true_probability", "labels", "dataset_hash")
+
+
+def read_predictions(run_dir, fields=PREDICTION_FIELDS) -> dict | None:
+    """predictions.npz as {"predicted", "true_probability", "labels", "dataset_hash"} (or only `fields`), or None for
+    a run without one (older runs, and runs that did not finish: `write_predictions_from_model` backfills them)."""
     import numpy as np
 
     path = pathlib.Path(run_dir) / PREDICTIONS_FILE
@@ -159,10 +162,7 @@ def read_predictions(run_dir) -> dict | None:
         return None
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            return {
-                "predicted": arrays["predicted"], "true_probability": arrays["true_probability"], "labels": arrays["labels"],
-                "dataset_hash": str(arrays["dataset_hash"]),
-            }
+            return {field: str(arrays[field]) if field == "dataset_hash" else arrays[field] for field in fields}
     except (OSError, KeyError, ValueError) as error:
         raise RunDirError(f"{path}: not a predictions file mnistlab wrote ({error}); write it again with `mnistlab runs predictions {run_dir}`") from None
 

@@ -166,6 +166,7 @@ def _add_use_commands(commands):
     sub.add_argument("--format", choices=("html", "csv", "latex", "json"), default="html", help="a table's format (default html, the full report); csv, latex (booktabs) and json export the table alone")
     sub.add_argument("--by", choices=("backend",), help="compare each setup per backend")
     sub.add_argument("--dataset", help="only runs on this dataset name (comparisons)")
+    sub.add_argument("--backend", choices=config_lib.BACKENDS[1:], help="only runs on this backend (comparisons)")
     sub.add_argument("--table-json", help="which reproduction of the table (default: the latest)")
     _store_option(sub)
     sub.set_defaults(handler="report")

@@ -60,7 +60,7 @@ def _book_figure(preset_name):
     return preset.book_test_accuracy, where
 
 
-def setups_of(selectors, store_path=None, dataset=None, by=None):
+def setups_of(selectors, store_path=None, dataset=None, by=None, backend=None):
     """[(name, runs)]: each selector's done runs, one setup each (as `runs compare` selects them);
     with by="backend", each selector's runs split by backend (so a setup run on three backends is three)."""
     groups = []
@@ -68,11 +68,11 @@ def setups_of(selectors, store_path=None, dataset=None, by=None):
         store.reap()
         for spec in selectors:
             if by == "backend":
-                runs = reproduce.find_runs(store, spec, dataset)
-                for backend in sorted({run["backend"] for run in runs}):
-                    groups.append((f"{spec} on {backend}", reproduce.select_runs(store, spec, dataset, backend=backend)))
+                runs = reproduce.find_runs(store, spec, dataset, backend)
+                for name in sorted({run["backend"] for run in runs}):
+                    groups.append((f"{spec} on {name}", reproduce.select_runs(store, spec, dataset, backend=name)))
             elif by is None:
-                groups.append((spec, reproduce.select_runs(store, spec, dataset)))
+                groups.append((spec, reproduce.select_runs(store, spec, dataset, backend)))
             else:
                 raise ConfigError(f"cannot group setups by {by!r}; --by takes backend")
     return groups
@@ -105,9 +105,9 @@ def describe_setup(name, runs):
     }
 
 
-def compare_setups(selectors, store_path=None, dataset=None, by=None):
+def compare_setups(selectors, store_path=None, dataset=None, by=None, backend=None):
     """Several setups side by side (see the module's docstring): {"setups": [...], "comparisons": [...], "by"}."""
-    groups = setups_of(selectors, store_path, dataset, by)
+    groups = setups_of(selectors, store_path, dataset, by, backend)
     if not groups:
         raise ConfigError("name at least one setup to compare")
     setups = [describe_setup(name, runs) for name, runs in groups]

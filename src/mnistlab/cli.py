@@ -199,7 +199,7 @@ def cmd_runs_compare(args):
         print(f"A - B = {result['difference']:+.2f} points, 95% CI [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}] ({result['test']})")
         print(f"Verdict: {result['verdict']}.")
         return
-    result = bands.compare_setups([args.a, *args.b], store_path=args.store, dataset=args.dataset, by=args.by)
+    result = bands.compare_setups([args.a, *args.b], store_path=args.store, dataset=args.dataset, by=args.by, backend=args.backend)
     if args.json:
         return print_json({"setups": [{key: value for key, value in setup.items() if key != "bands"} for setup in result["setups"]], "comparisons": result["comparisons"]})
     for setup in result["setups"]:
@@ -271,7 +271,7 @@ def cmd_report(args):
         return
     if not args.out:
         raise ConfigError("an HTML report needs --out FILE.html (its PNGs go beside it)")
-    result = report.report(args.targets, args.out, store_path=args.store, table_json=args.table_json, by=args.by, dataset=args.dataset)
+    result = report.report(args.targets, args.out, store_path=args.store, table_json=args.table_json, by=args.by, dataset=args.dataset, backend=args.backend)
     print(f"Wrote {result['html']} and {len(result['figures'])} PNGs in {pathlib.Path(result['html']).with_name(pathlib.Path(result['html']).stem + '_files')}")
 
 

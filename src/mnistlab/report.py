@@ -228,11 +228,11 @@ def _digit_sections(run_dir, figures, label):
     ]
 
 
-def report(targets, out, store_path=None, table_json=None, by=None, dataset=None):
+def report(targets, out, store_path=None, table_json=None, by=None, dataset=None, backend=None):
     """A table's report for table-1.x.y, a run directory's for one run directory, else a comparison of setups
     (presets, config hashes, group=NAME) with their seed bands."""
     targets = [targets] if isinstance(targets, (str, pathlib.Path)) else list(targets)
-    if len(targets) == 1 and not by:
+    if len(targets) == 1 and not by and not backend:
         target = str(targets[0])
         if target in TABLES:
             return table_report(target, out, store_path=store_path, table_json=table_json)
@@ -240,7 +240,7 @@ def report(targets, out, store_path=None, table_json=None, by=None, dataset=None
             return run_report(target, out)
     if any(str(target) in TABLES for target in targets):
         raise MnistlabError(f"a table's report takes the table alone: mnistlab report {next(t for t in targets if str(t) in TABLES)} --out ...")
-    return compare_report([str(target) for target in targets], out, store_path=store_path, by=by, dataset=dataset)
+    return compare_report([str(target) for target in targets], out, store_path=store_path, by=by, dataset=dataset, backend=backend)
 
 
 def _percent(value):
@@ -468,9 +468,9 @@ def _fmt_interval(summary):
     return "n/a" if summary["ci_low"] is None else f"[{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
 
 
-def compare_report(selectors, out, store_path=None, by=None, dataset=None):
+def compare_report(selectors, out, store_path=None, by=None, dataset=None, backend=None):
     """HTML report comparing setups over seeds (`bands.compare_setups`): bands, final accuracy, verdicts, atlas."""
-    result = bands_lib.compare_setups(selectors, store_path=store_path, dataset=dataset, by=by)
+    result = bands_lib.compare_setups(selectors, store_path=store_path, dataset=dataset, by=by, backend=backend)
     setups = result["setups"]
     figures = _figures_dir(out)
     title = " vs ".join(setup["name"] for setup in setups)

@@ -145,7 +145,8 @@ def evaluate(run_dir, dataset=None) -> dict:
     if dataset is None or isinstance(dataset, str):
         dataset = data.load_dataset(dataset or config.dataset)
     x_test = data.prepare_images(dataset.x_test, config.input_shape)
-    test_loss, test_accuracy = models.evaluate(model, x_test, data.one_hot(dataset.y_test))
+    # As train() evaluates a run (one pass that also yields the answers), so the figures match its record.
+    test_loss, test_accuracy, _ = models.evaluate_and_predict(model, x_test, data.one_hot(dataset.y_test))
     return {"run_dir": str(run_dir), "dataset": dataset.name, "test_accuracy": test_accuracy, "test_loss": test_loss, "test_samples": len(x_test)}
 
 

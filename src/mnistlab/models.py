@@ -201,11 +201,17 @@ def evaluate_and_predict(model, inputs, one_hot_labels):
     compilation alone is a few percent of a short run). The accuracy is CategoricalAccuracy's,
     to the bit (a float32 count over a float32 total); the loss is the compiled loss per batch of
     EVAL_BATCH_SIZE, averaged weighted by batch size, plus the regularization penalties, as
-    evaluate's loss tracker sums it (equal to float32 rounding: tests/test_train.py).
+    evaluate's loss tracker sums it (equal to float32 rounding: tests/test_seeds.py). A model
+    with an activity penalty is evaluated by Keras (a second pass): see below.
     """
     import keras
 
     probabilities = np.asarray(model.predict(inputs, batch_size=EVAL_BATCH_SIZE, verbose=0))
+    if any(getattr(layer, "activity_regularizer", None) is not None for layer in model.layers):
+        # An activity penalty depends on each batch's activations, which predict does not keep:
+        # only evaluate's own pass can add it (a second pass, for these configs alone).
+        loss, accuracy = evaluate(model, inputs, one_hot_labels)
+        return loss, accuracy, probabilities.astype(np.float64)
     one_hot_labels = np.asarray(one_hot_labels, dtype=probabilities.dtype)
     count = len(probabilities)
     correct = np.count_nonzero(probabilities.argmax(axis=1) == one_hot_labels.argmax(axis=1))

@@ -374,12 +374,15 @@ def bands_figure(setups, path, title, metrics=("val_accuracy", "val_loss")):
     return plots.save_figure(figure, path)
 
 
-def _answers_text(answers, names, short):
+def _answers_text(answers, names, short, most=3):
+    """How the runs answered, commonest first: "4×5 9×3 +1" (answer × runs; +k: k runs gave rarer answers)."""
     counts = {}
     for answer in answers:
         counts[answer] = counts.get(answer, 0) + 1
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return " ".join(f"{(names[answer] if not short else str(answer))}×{count}" for answer, count in ranked)
+    shown = " ".join(f"{(names[answer] if not short else str(answer))}×{count}" for answer, count in ranked[:most])
+    rest = sum(count for _, count in ranked[most:])
+    return shown + (f" +{rest}" if rest else "")
 
 
 def atlas_grid_figure(digits, images, names, path, title, columns=8, limit=32):
@@ -393,11 +396,12 @@ def atlas_grid_figure(digits, images, names, path, title, columns=8, limit=32):
     short = max(map(len, names)) > 2  # garment names are long: answers by class number
     rows = max(1, int(np.ceil(len(digits) / columns)))
     size, caption = images.shape[1], 14  # pixels of a digit, and of the caption band under it
-    mosaic = np.full((rows * (size + caption), columns * (size + 4)), 255, dtype=np.uint8)
-    figure, axis = plt.subplots(figsize=(columns * 1.3, rows * 1.55 + 0.4))
+    gap = 10  # pixels between digits, so neighbouring captions do not run into each other
+    mosaic = np.full((rows * (size + caption), columns * (size + gap)), 255, dtype=np.uint8)
+    figure, axis = plt.subplots(figsize=(columns * 1.45, rows * 1.55 + 0.4))
     for position, digit in enumerate(digits):
         row, column = divmod(position, columns)
-        top, left = row * (size + caption), column * (size + 4) + 2
+        top, left = row * (size + caption), column * (size + gap) + gap // 2
         mosaic[top : top + size, left : left + size] = images[digit["index"]]
         label = names[digit["label"]] if not short else digit["label"]
         axis.text(left + size / 2, top + size + 1, f"#{digit['index']} is {label}\n{_answers_text(digit['answers'], names, short)}", ha="center", va="top", fontsize=6.5)

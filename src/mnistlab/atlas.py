@@ -106,7 +106,7 @@ def _summary(predicted, labels, names):
     }
 
 
-def groups_test(predicted, group_of, permutations=PERMUTATIONS, seed=PERMUTATION_SEED):
+def groups_test(predicted, group_of, permutations=PERMUTATIONS, seed=PERMUTATION_SEED, by="group"):
     """Do runs of different groups disagree more than runs of one group?
 
     The statistic is the mean disagreement rate of pairs across groups minus that of pairs
@@ -146,7 +146,7 @@ def groups_test(predicted, group_of, permutations=PERMUTATIONS, seed=PERMUTATION
         "p_value": p_value,
         "differ": bool(differ),
         "verdict": (
-            f"runs of different groups disagree {'more' if differ else 'no more'} than seeds of one group"
+            f"runs of different {by}s disagree {'more' if differ else 'no more'} than runs of one {by}"
             f" ({100 * rates[~same].mean():.2f}% vs {100 * rates[same].mean():.2f}% of digits, p = {p_value:.3g})"
             + ("" if differ else ": no difference beyond seed noise")
         ),
@@ -202,7 +202,7 @@ def disagreement(run_dirs, by=None, examples=None):
             group: {**_summary(predicted[members], labels, names), "run_dirs": [runs[i]["run_dir"] for i in members]}
             for group, members in _members(group_of).items()
         }
-        result["groups_test"] = groups_test(predicted, group_of)
+        result["groups_test"] = groups_test(predicted, group_of, by=by.replace("_", " "))
     return result
 
 

@@ -212,7 +212,7 @@ def cmd_runs_compare(args):
 
 
 def cmd_runs_disagree(args):
-    from mnistlab import atlas, reproduce, store
+    from mnistlab import atlas, reproduce, rundir, store
 
     with store.Store(args.store) as index:
         run_dirs = list(dict.fromkeys(run["run_dir"] for spec in args.selectors for run in reproduce.find_runs(index, spec, args.dataset)))
@@ -234,7 +234,7 @@ def cmd_runs_disagree(args):
         test = result["groups_test"]
         print(f"  {test['verdict'] if test else f'no test of the groups: each {args.by} needs at least 2 runs (seed noise to compare with)'}")
     if result["missing"]:
-        print(f"  {len(result['missing'])} run(s) without {atlas.rundir.PREDICTIONS_FILE}, left out: {', '.join(result['missing'])}; `mnistlab runs predictions RUN_DIR...` writes them")
+        print(f"  {len(result['missing'])} run(s) without {rundir.PREDICTIONS_FILE}, left out: {', '.join(result['missing'])}; `mnistlab runs predictions RUN_DIR...` writes them")
 
 
 def cmd_runs_predictions(args):

@@ -11,10 +11,12 @@ its results give (tests/test_docs.py runs that).
     README.md: install-platforms      docs/install/matrix.json                 scripts/check_install_matrix.py
     README.md: install-sizes          docs/install/sizes.json                  scripts/measure_install_size.py
     docs/use.md: photo-agreement      docs/use/photo-agreement.json            scripts/measure_photo_agreement.py
+    docs/experiments.md: seeds        docs/seeds/tables/*.json, atlas.json     scripts/make_seeds_figures.py
     docs/reproduction.md              docs/tables/*.json, one-seed console     mnistlab reproduce
     BENCHMARKS.md: serving            benchmarks/serve-results.json            benchmarks/serve_load.py
     BENCHMARKS.md: inside view        benchmarks/explain-results.json          benchmarks/explain_bench.py
     BENCHMARKS.md: the lab            benchmarks/lab-results.json              benchmarks/lab_bench.py
+    BENCHMARKS.md: seeds              benchmarks/seeds-results.json            benchmarks/seeds_bench.py
     benchmarks/parity.md              benchmarks/parity-results.json           benchmarks/parity.py
     BENCHMARKS.md                     benchmarks/results-*.json (newest)       benchmarks/bench.py
 """
@@ -78,7 +80,7 @@ def install_sizes_block():
 def benchmarks_page():
     bench = _load(REPO / "benchmarks" / "bench.py")
     newest = sorted((REPO / "benchmarks").glob("results-*.json"))[-1]
-    return bench.render(json.loads(newest.read_text())) + "\n" + serve_section(_json("benchmarks/serve-results.json")) + "\n" + explain_section(_json("benchmarks/explain-results.json")) + "\n" + lab_section(_json("benchmarks/lab-results.json"))
+    return bench.render(json.loads(newest.read_text())) + "\n" + serve_section(_json("benchmarks/serve-results.json")) + "\n" + explain_section(_json("benchmarks/explain-results.json")) + "\n" + lab_section(_json("benchmarks/lab-results.json")) + "\n" + seeds_section(_json("benchmarks/seeds-results.json"))
 
 
 def lab_section(results):
@@ -143,6 +145,40 @@ def explain_section(results):
         "",
         f"Target: at most {results['target_p50_ms']} ms p50 for the three listings: " + ("**met**, in the process and through HTTP." if met else "**not met**: the stages above say where the time goes."),
     ]
+    return "\n".join(lines) + "\n"
+
+
+def seeds_section(results):
+    """The disagreement atlas' speed against its 200 ms target, and what a run's per-example predictions cost it."""
+    machine = ", ".join(f"{key}: {value}" for key, value in results["machine"].items())
+    timing = results["atlas"]
+    lines = [
+        "## Seeds as the unit: the disagreement atlas and per-example predictions",
+        "",
+        f"Measured by `python benchmarks/seeds_bench.py` on {results['date']} at commit `{results['commit'][:10]}` ({machine})"
+        + (f", {results['conditions']}" if results.get("conditions") else "")
+        + f"; raw results in `benchmarks/seeds-results.json`. What: {results['what']}.",
+        "",
+        "| call | runs x digits | p50 ms | p90 ms | max ms |",
+        "|---|---|---|---|---|",
+        f"| `atlas.disagreement(run_dirs)` (`mnistlab runs disagree`) | {timing['runs']} x {timing['digits']:,} | {timing['atlas']['p50_ms']} | {timing['atlas']['p90_ms']} | {timing['atlas']['max_ms']} |",
+        f"| ... `by=\"backend\"` (3 groups, {timing['groups_test']}) | {timing['runs']} x {timing['digits']:,} | {timing['atlas_by_backend']['p50_ms']} | {timing['atlas_by_backend']['p90_ms']} | {timing['atlas_by_backend']['max_ms']} |",
+        "",
+        f"The first call in the process: {timing['first_call_ms']} ms. One run's predictions.npz for {timing['digits']:,} digits: {timing['file_bytes'] / 1024:.0f} KB. "
+        f"Target: at most {results['target_ms']} ms: " + ("**met**." if results["target_met"] else "**not met**."),
+    ]
+    cost = results.get("predictions")
+    if cost:
+        lines += [
+            "",
+            f"What keeping the predictions costs a run: {cost['preset']} (the MLP, the cheapest run per epoch, so the largest share) on {cost['backend']}, "
+            f"{cost['epochs']} epochs on {cost['train_samples']:,} training images (MNIST's test images tiled 6 times: the training images are not on this machine; the timing is a full-size run's). "
+            f"The run evaluates its {cost['test_samples']:,} test digits and takes their answers from the same pass ({cost['evaluate_seconds']:.2f} s); keeping them adds "
+            f"**{1000 * cost['predictions_seconds']:.1f} ms of {cost['run_seconds']:.1f} s, {100 * cost['share']:.3f}% of the run** (budget: 1%) and a {cost['file_bytes'] / 1024:.0f} KB file. "
+            f"For comparison, a second pass (Keras' evaluate on the same model, a first call as a run's would be) took {cost['keras_evaluate_seconds']:.2f} s ({100 * cost['second_pass_share']:.2f}% of the run). "
+            f"The one pass gives evaluate's figures: the same accuracy {'to the bit' if cost['same_accuracy_as_keras'] else '(NOT the same)'}, " + ("the same loss." if cost["loss_relative_difference"] == 0 else f"the loss within {cost['loss_relative_difference']:.1e} (float32 rounding).") + " "
+            "Every run records its own share: `predictions_seconds` beside `seconds` in metrics.json.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -312,6 +348,26 @@ def photo_agreement_block():
     return "\n".join(lines)
 
 
+def seeds_block():
+    """docs/experiments.md's reproduction across backends: the table, whether backends differ, the atlas' answer."""
+    from mnistlab import reproduce
+
+    [path] = sorted((REPO / "docs" / "seeds" / "tables").glob("table-*.json"))
+    table = json.loads(path.read_text())
+    atlas = _json("docs/seeds/atlas.json")
+    lines = [reproduce.markdown(table["table"], table["rows"], table["context"]).rstrip().replace("### ", "#### ", 1), "", f"Raw: [{path.name}](seeds/tables/{path.name}).", ""]
+    groups = ", ".join(f"{name} {group['disagreed']} ({100 * group['disagreement_rate']:.1f}%)" for name, group in atlas["groups"].items())
+    test = atlas["groups_test"]
+    lines += [
+        f"The atlas of these {len(atlas['runs'])} runs (`mnistlab runs disagree {' '.join(sorted({run['preset'] for run in atlas['runs']}))} --by backend`): "
+        f"they disagree on {atlas['disagreed']} of the {atlas['test_digits']} test digits ({100 * atlas['disagreement_rate']:.1f}%) and all get {atlas['all_wrong']} wrong; "
+        f"within one backend, digits disagreed on: {groups}. Pairs of runs on different backends disagree on {100 * test['across_groups_rate']:.2f}% of the digits, "
+        f"pairs on one backend on {100 * test['within_group_rate']:.2f}% (permutation test, p = {test['p_value']:.3g}): "
+        + ("the backends differ beyond seed noise." if test["differ"] else "no difference beyond seed noise."),
+    ]
+    return "\n".join(lines)
+
+
 def config_keys_block():
     """docs/configuration.md's table of knobs, from their one declaration (mnistlab.config)."""
     from mnistlab import config
@@ -333,6 +389,7 @@ BLOCKS = {
     "README.md": {"install-platforms": install_platforms_block, "install-sizes": install_sizes_block},
     "docs/use.md": {"photo-agreement": photo_agreement_block},
     "docs/configuration.md": {"config-keys": config_keys_block},
+    "docs/experiments.md": {"seeds": seeds_block},
 }
 
 

@@ -1,6 +1,9 @@
 """The run directory is the record: delete the index, rebuild it from the directories, and nothing changes."""
 
 import json
+import pathlib
+
+import numpy as np
 
 from conftest import run_main
 from mnistlab import paths, report, reproduce, rundir
@@ -22,7 +25,10 @@ def _record_runs(dataset, store_path):
             if number == 5:
                 recorder.fail("failed", "ValueError: made up for the test")
                 continue
-            recorder.finish({"status": "done", "epochs": 2, "test_accuracy": 0.7 + 0.005 * number, "train_accuracy": 0.72, "val_accuracy": 0.69, "test_loss": 0.3, "seconds": 1.0 + number, "mean_epoch_seconds": 0.5, "params": 80266}, None)
+            # Test predictions too (predictions.npz, one of RECORD_FILES): the atlas in the report reads them.
+            predicted = np.where(np.arange(len(dataset.y_test)) % (number + 2) == 0, (dataset.y_test + 1) % 10, dataset.y_test)
+            predictions = {"predicted": predicted, "true_probability": np.full(len(predicted), 0.5, np.float16), "labels": dataset.y_test}
+            recorder.finish({"status": "done", "epochs": 2, "test_accuracy": 0.7 + 0.005 * number, "train_accuracy": 0.72, "val_accuracy": 0.69, "test_loss": 0.3, "seconds": 1.0 + number, "mean_epoch_seconds": 0.5, "params": 80266}, None, predictions)
         # A forced repeat of a finished run: recorded as a done repeat, and so again after the rebuild.
         job = jobs[0]
         recorder = rundir.Recorder(rundir.new_path(job.config, job.preset), index=index, group=TABLE)
@@ -56,6 +62,9 @@ def test_deleting_the_index_and_reindexing_changes_nothing(capsys, mini, tmp_pat
         store_path.with_name(store_path.name + suffix).unlink(missing_ok=True)
     result = run_main(capsys, "runs", "reindex", "--store", store_path)
     assert result.returncode == 0 and "Indexed 13 run directories" in result.stdout, result.stdout + result.stderr
+
+    assert all((pathlib.Path(row["run_dirs"][0]) / rundir.PREDICTIONS_FILE).exists() for row in before[1])
+    assert "The digits the seeds disagree on" in before[3]
 
     after = _views(capsys, jobs, store_path, tmp_path, "after")
     assert after[0] == before[0]  # runs list

@@ -24,7 +24,7 @@ def quick_config(**changes):
 def test_run_directory_is_complete_and_reloadable(tmp_path, small_dataset):
     run_dir = tmp_path / "run"
     metrics = rundir.train_and_save(quick_config(), run_dir=run_dir, preset="listing-1.3.2", dataset=small_dataset, verbose=0)
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.keras"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.keras", "predictions.npz"]
     assert METRIC_KEYS <= set(metrics)
     # The book's parameter count and the split of mini-600's 600 digits at validation_split 0.1.
     assert metrics["status"] == "done" and metrics["params"] == presets.book()["listings"]["1.3.2"]["total_params"] and metrics["backend"] == "jax"

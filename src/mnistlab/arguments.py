@@ -10,6 +10,11 @@ import importlib.metadata
 from mnistlab import config as config_lib
 from mnistlab import presets
 
+def _names(text):
+    """A comma-separated list: "jax,tensorflow" -> ["jax", "tensorflow"]."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _knob_option(sub, key, default_text, **options):
     """A flag for one config knob, its type, choices and help taken from the knob's declaration."""
     spec = config_lib.KNOBS[key]
@@ -101,6 +106,8 @@ def _add_training_commands(commands):
     _dataset_option(sub)
     _size_options(sub)
     sub.add_argument("--backend", choices=config_lib.BACKENDS, help="Keras backend for every run (default auto)")
+    sub.add_argument("--backends", type=_names, metavar="B1,B2,...", help="run every row on each of these backends, e.g. jax,tensorflow,torch; the table says whether they differ beyond seed noise")
+    sub.add_argument("--rows", help="only these rows of the table, e.g. 3,4 or 2-4 (default: every row)")
     sub.add_argument("--mlp-reading", choices=presets.MLP_READINGS, default=presets.LISTING_READING, help="how Table 1.3.2's three widths are read (see README)")
     sub.add_argument("--out", help="directory for the .md/.csv/.json table (default: tables/ beside the store)")
     _executor_options(sub)
@@ -114,7 +121,7 @@ def _add_training_commands(commands):
 
 
 def _add_runs_commands(commands):
-    runs = commands.add_parser("runs", help="list, show, compare and re-index stored runs").add_subparsers(dest="runs_command", required=True, metavar="list|show|compare|reindex")
+    runs = commands.add_parser("runs", help="list, show, compare, disagree on and re-index stored runs").add_subparsers(dest="runs_command", required=True, metavar="list|show|compare|disagree|predictions|reindex")
     sub = runs.add_parser("list", help="list runs with their settings")
     sub.add_argument("--status", choices=config_lib.RUN_STATUSES, help="only runs with this status")
     sub.add_argument("--preset", help="only runs of this preset")
@@ -128,10 +135,23 @@ def _add_runs_commands(commands):
     sub.set_defaults(handler="runs_show")
     sub = runs.add_parser("compare", help="is A's test accuracy over seeds different from B's?")
     sub.add_argument("a", help="preset name, config hash (prefix) or group=NAME")
-    sub.add_argument("b", help="the same kinds of name as A")
+    sub.add_argument("b", nargs="*", help="the same kinds of name as A (more than one: every pair is compared)")
     sub.add_argument("--dataset", help="only runs on this dataset name")
+    sub.add_argument("--backend", choices=config_lib.BACKENDS[1:], help="only runs on this backend")
+    sub.add_argument("--by", choices=("backend",), help="split each setup by backend and compare every pair (with A alone: do A's backends agree?)")
     sub.add_argument("--json", action="store_true", help="print as JSON")
     sub.set_defaults(handler="runs_compare")
+    sub = runs.add_parser("disagree", help="the disagreement atlas: the test digits a group of runs answer differently, and those every run gets wrong")
+    sub.add_argument("selectors", nargs="+", metavar="SELECTOR", help="preset name, config hash (prefix), group=NAME or a run directory; several are taken together")
+    sub.add_argument("--dataset", help="only runs on this dataset name")
+    sub.add_argument("--by", choices=("backend", "preset", "config_hash", "seed"), help="also per group of runs, and whether the groups disagree beyond seed noise")
+    sub.add_argument("--examples", type=int, default=20, help="how many digits to list of each kind (default 20; --json lists all)")
+    sub.add_argument("--json", action="store_true", help="print the whole atlas as JSON")
+    sub.set_defaults(handler="runs_disagree")
+    sub = runs.add_parser("predictions", help="write predictions.npz (per-example test predictions) for runs trained before runs kept them")
+    sub.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories with a model.keras")
+    sub.add_argument("--force", action="store_true", help="write it again where it exists")
+    sub.set_defaults(handler="runs_predictions")
     sub = runs.add_parser("reindex", help="rebuild the store from the run directories (nothing is lost with runs.db)")
     sub.add_argument("root", nargs="?", help="directory of run directories (default: $MNISTLAB_RUNS or runs/)")
     sub.set_defaults(handler="runs_reindex")
@@ -140,9 +160,13 @@ def _add_runs_commands(commands):
 
 
 def _add_use_commands(commands):
-    sub = commands.add_parser("report", help="HTML report (with PNGs) of a run directory or a reproduced table")
-    sub.add_argument("target", help="a run directory, or table-1.3.2 / table-1.4.1 / table-1.5.1")
-    sub.add_argument("--out", required=True, help="the HTML file to write; PNGs go to <name>_files/ beside it")
+    sub = commands.add_parser("report", help="HTML report (with PNGs) of a run directory, a reproduced table, or several setups compared over seeds; a table also as CSV, LaTeX or JSON")
+    sub.add_argument("targets", nargs="+", metavar="TARGET", help="a run directory; table-1.3.2 / table-1.4.1 / table-1.5.1; or setups to compare (presets, config hashes, group=NAME)")
+    sub.add_argument("--out", help="the file to write (HTML: PNGs go to <name>_files/ beside it); other formats default to standard output")
+    sub.add_argument("--format", choices=("html", "csv", "latex", "json"), default="html", help="a table's format (default html, the full report); csv, latex (booktabs) and json export the table alone")
+    sub.add_argument("--by", choices=("backend",), help="compare each setup per backend")
+    sub.add_argument("--dataset", help="only runs on this dataset name (comparisons)")
+    sub.add_argument("--backend", choices=config_lib.BACKENDS[1:], help="only runs on this backend (comparisons)")
     sub.add_argument("--table-json", help="which reproduction of the table (default: the latest)")
     _store_option(sub)
     sub.set_defaults(handler="report")

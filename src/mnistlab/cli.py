@@ -11,7 +11,7 @@ import sys
 
 from mnistlab import arguments, backend, fileio, presets, quiet
 from mnistlab import config as config_lib
-from mnistlab.errors import MissingExtra, MnistlabError
+from mnistlab.errors import ConfigError, MissingExtra, MnistlabError
 
 EXIT_DIVERGED = 3
 
@@ -125,6 +125,7 @@ def cmd_reproduce(args):
     results = reproduce.reproduce(
         args.table, seeds=args.seeds, dataset=args.dataset, epochs=args.epochs, limit=args.limit, workers=args.workers,
         executor=args.executor, address=args.address, store_path=args.store, out_dir=args.out, backend=args.backend or "auto", mlp_reading=args.mlp_reading,
+        rows=reproduce.parse_rows(args.rows, args.table) if args.rows else None, backends=args.backends,
     )
     for result in results.values():
         print(result["markdown"])
@@ -185,15 +186,64 @@ def cmd_runs_show(args):
 
 
 def cmd_runs_compare(args):
-    from mnistlab import reproduce
+    from mnistlab import bands, reproduce
 
-    result = reproduce.compare(args.a, args.b, store_path=args.store, dataset=args.dataset)
+    if len(args.b) == 1 and not args.by:
+        result = reproduce.compare(args.a, args.b[0], store_path=args.store, dataset=args.dataset, backend=args.backend)
+        if args.json:
+            return print_json(result)
+        for side in ("a", "b"):
+            print(f"{side.upper()} = {result[side]} ({result['setup_' + side]}): test {result['mean_' + side]:.2f}% over {result['n_' + side]} runs")
+        print(f"A - B = {result['difference']:+.2f} points, 95% CI [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}] ({result['test']})")
+        print(f"Verdict: {result['verdict']}.")
+        return
+    result = bands.compare_setups([args.a, *args.b], store_path=args.store, dataset=args.dataset, by=args.by, backend=args.backend)
+    if args.json:
+        return print_json({"setups": [{key: value for key, value in setup.items() if key != "bands"} for setup in result["setups"]], "comparisons": result["comparisons"]})
+    for setup in result["setups"]:
+        test = setup["test"]
+        interval = "" if test["ci_low"] is None else f", 95% CI [{test['ci_low']:.2f}, {test['ci_high']:.2f}]"
+        print(f"{setup['name']} ({setup['setup']}): test {test['mean']:.2f}% over {test['n']} runs{interval}")
+    for comparison in result["comparisons"]:
+        numbers = "" if comparison.get("difference") is None else f" {comparison['difference']:+.2f} points, 95% CI [{comparison['ci_low']:+.2f}, {comparison['ci_high']:+.2f}];"
+        print(f"{comparison['a']} - {comparison['b']}:{numbers} {comparison['verdict']}")
+
+
+def cmd_runs_disagree(args):
+    from mnistlab import atlas, reproduce, rundir, store
+
+    with store.Store(args.store) as index:
+        run_dirs = list(dict.fromkeys(run["run_dir"] for spec in args.selectors for run in reproduce.find_runs(index, spec, args.dataset)))
+    result = atlas.disagreement(run_dirs, by=args.by)
     if args.json:
         return print_json(result)
-    for side in ("a", "b"):
-        print(f"{side.upper()} = {result[side]} ({result['setup_' + side]}): test {result['mean_' + side]:.2f}% over {result['n_' + side]} runs")
-    print(f"A - B = {result['difference']:+.2f} points, 95% CI [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}] ({result['test']})")
-    print(f"Verdict: {result['verdict']}.")
+    names = result["class_names"]
+    backends = sorted({run["backend"] for run in result["runs"]})
+    print(f"{len(result['runs'])} runs ({', '.join(backends)}) on {result['test_digits']} {result['dataset']} test digits:")
+    print(f"  disagree on {result['disagreed']} ({100 * result['disagreement_rate']:.2f}%); all wrong on {result['all_wrong']}")
+    for kind, digits in (("most contested", result["disagreed_digits"]), ("wrong in every run", result["all_wrong_digits"])):
+        if digits:
+            shown = "; ".join(f"#{digit['index']} label {names[digit['label']]} answers {','.join(names[a] for a in digit['answers'])}" for digit in digits[: args.examples])
+            print(f"  {kind}: {shown}" + (" ..." if len(digits) > args.examples else ""))
+    print("  per class, digits disagreed on: " + ", ".join(f"{entry['name']} {100 * entry['rate']:.1f}%" for entry in result["per_class"]))
+    for group, summary in result.get("groups", {}).items():
+        print(f"  {args.by} {group}: {summary['run_count']} runs, disagree on {summary['disagreed']} ({100 * summary['disagreement_rate']:.2f}%), all wrong on {summary['all_wrong']}")
+    if result.get("by"):
+        test = result["groups_test"]
+        print(f"  {test['verdict'] if test else f'no test of the groups: each {args.by} needs at least 2 runs (seed noise to compare with)'}")
+    if result["missing"]:
+        print(f"  {len(result['missing'])} run(s) without {rundir.PREDICTIONS_FILE}, left out: {', '.join(result['missing'])}; `mnistlab runs predictions RUN_DIR...` writes them")
+
+
+def cmd_runs_predictions(args):
+    from mnistlab import rundir
+
+    for run_dir in args.run_dirs:
+        if (rundir.check(run_dir) / rundir.PREDICTIONS_FILE).exists() and not args.force:
+            print(f"{run_dir}: has {rundir.PREDICTIONS_FILE} already (--force writes it again)")
+            continue
+        result = rundir.write_predictions_from_model(run_dir)
+        print(f"{run_dir}: wrote {rundir.PREDICTIONS_FILE} ({result['test_samples']} test digits, {result['seconds']:.1f} s)")
 
 
 def cmd_runs_reindex(args):
@@ -205,10 +255,22 @@ def cmd_runs_reindex(args):
 
 
 def cmd_report(args):
-    from mnistlab import report
+    from mnistlab import report, tables
 
-    result = report.report(args.target, args.out, store_path=args.store, table_json=args.table_json)
-    print(f"Wrote {result['html']} and {len(result['figures'])} PNGs in {pathlib.Path(result['figures'][0]).parent}")
+    if args.format != "html":
+        if len(args.targets) != 1 or args.targets[0] not in presets.TABLES:
+            raise ConfigError(f"--format {args.format} exports a table: mnistlab report {presets.TABLES[1]} --format {args.format}")
+        text = tables.table_export(tables.table_data(args.targets[0], store_path=args.store, table_json=args.table_json), args.format)
+        if args.out:
+            fileio.write_text(args.out, text)
+            print(f"Wrote {args.out}")
+        else:
+            sys.stdout.write(text)
+        return
+    if not args.out:
+        raise ConfigError("an HTML report needs --out FILE.html (its PNGs go beside it)")
+    result = report.report(args.targets, args.out, store_path=args.store, table_json=args.table_json, by=args.by, dataset=args.dataset, backend=args.backend)
+    print(f"Wrote {result['html']} and {len(result['figures'])} PNGs in {pathlib.Path(result['html']).with_name(pathlib.Path(result['html']).stem + '_files')}")
 
 
 def cmd_figures(args):

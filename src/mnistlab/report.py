@@ -2,9 +2,14 @@
 
 - `run_report(run_dir, out)`: learning curves, confusion matrix, the most
   confidently misclassified test digits, per-class accuracy.
-- `table_report(table, out)`: per-row learning curves (mean and band across
-  seeds), the comparison with the book, and the digit-level figures for the
-  row with the best *validation* accuracy (never chosen on the test set).
+- `table_report(table, out)`: the table as reproduced (`tables`), per-row learning
+  curves (mean and band across seeds), the comparison with the book, whether
+  backends differ, the disagreement atlas of each row's seeds, and the
+  digit-level figures for the row with the best *validation* accuracy (never
+  chosen on the test set).
+- `compare_report(selectors, out)`: several setups side by side (`bands`): learning
+  curves with 95% bands over seeds, final accuracy with its interval, parameter
+  counts, the book's figure, Welch's verdicts, and the atlas of their runs.
 """
 
 import base64
@@ -14,10 +19,11 @@ import pathlib
 
 import numpy as np
 
-from mnistlab import data, fileio, paths, plots, presets, rundir
-from mnistlab.errors import MnistlabError, RunDirError
+from mnistlab import atlas as atlas_lib
+from mnistlab import bands as bands_lib
+from mnistlab import data, fileio, plots, presets, rundir, tables
+from mnistlab.errors import ConfigError, MnistlabError, RunDirError
 from mnistlab.presets import TABLES
-from mnistlab.reproduce import COLUMNS, table_records
 from mnistlab.store import Store
 
 TOP_MISTAKES = 16
@@ -222,13 +228,19 @@ def _digit_sections(run_dir, figures, label):
     ]
 
 
-def report(target, out, store_path=None, table_json=None):
-    """A table's report for table-1.x.y, else a run directory's."""
-    if target in TABLES:
-        return table_report(target, out, store_path=store_path, table_json=table_json)
-    if pathlib.Path(target).is_dir():
-        return run_report(target, out)
-    raise MnistlabError(f"{target!r} is neither a run directory nor one of {', '.join(TABLES)}")
+def report(targets, out, store_path=None, table_json=None, by=None, dataset=None, backend=None):
+    """A table's report for table-1.x.y, a run directory's for one run directory, else a comparison of setups
+    (presets, config hashes, group=NAME) with their seed bands."""
+    targets = [targets] if isinstance(targets, (str, pathlib.Path)) else list(targets)
+    if len(targets) == 1 and not by and not backend:
+        target = str(targets[0])
+        if target in TABLES:
+            return table_report(target, out, store_path=store_path, table_json=table_json)
+        if pathlib.Path(target).is_dir():
+            return run_report(target, out)
+    if any(str(target) in TABLES for target in targets):
+        raise MnistlabError(f"a table's report takes the table alone: mnistlab report {next(t for t in targets if str(t) in TABLES)} --out ...")
+    return compare_report([str(target) for target in targets], out, store_path=store_path, by=by, dataset=dataset, backend=backend)
 
 
 def _percent(value):
@@ -255,14 +267,6 @@ def run_report(run_dir, out):
     return {"html": str(out), "figures": sorted(str(p) for p in figures.iterdir()), "test_accuracy": accuracy}
 
 
-def latest_table_json(table, store_path=None):
-    directory = paths.tables_dir(store_path)
-    candidates = sorted(directory.glob(f"{table}-*.json"), key=lambda p: p.stat().st_mtime)
-    if not candidates:
-        raise MnistlabError(f"no reproduction of {table} found in {directory}; run `mnistlab reproduce {table}` first")
-    return candidates[-1]
-
-
 def _row_run_dirs(row, store_path):
     """A table row's run directories: as the table file records them, or (files from before it did) found by run id in the index."""
     if "run_dirs" in row:
@@ -272,34 +276,230 @@ def _row_run_dirs(row, store_path):
 
 
 def table_report(table, out, store_path=None, table_json=None):
-    """HTML report of a reproduced table: curves per row, the book comparison, and the best-validation row's digits."""
-    table_json = pathlib.Path(table_json) if table_json else latest_table_json(table, store_path)
-    summary = json.loads(table_json.read_text())
+    """HTML report of a reproduced table: the table (as `mnistlab report TABLE --format` exports it), curves per
+    row, the book comparison, whether backends differ, each row's atlas, and the best-validation row's digits."""
+    reproduced = tables.table_data(table, store_path=store_path, table_json=table_json)
+    summary = json.loads(pathlib.Path(reproduced["source"]).read_text())
     rows = summary["rows"]
     figures = _figures_dir(out)
-    sections = []
-    records = table_records(rows)
-    sections.append((f"{table} vs the book ({summary['context']})", _html_table(COLUMNS, [[r[c] for c in COLUMNS] for r in records])))
+    sections = [(f"{table} vs the book ({summary['context']})", tables.to_html(reproduced, page=False))]
     comparison_path = book_comparison_figure(rows, figures / "book-comparison.png", f"{table}: measured vs book")
     sections.append(("Comparison with the book", _image(comparison_path, "book comparison")))
+    if reproduced["backend_comparisons"]:
+        sections.append(("Do the backends agree?", _backend_table(reproduced["backend_comparisons"])))
     best = None
+    atlas_rows = {}
     for row in rows:
         # The run directories are the record: histories and metrics come from them.
         runs = [{"run_dir": run_dir, "metrics": rundir.read_metrics(run_dir) or {}, "history": rundir.read_history(run_dir)} for run_dir in _row_run_dirs(row, store_path)]
         histories = [run["history"] for run in runs if run["history"]]
         if not histories:
             continue
-        path = curves_figure(histories, figures / f"curves-row{row['row']}.png", f"Row {row['row']}: {row['settings']} ({len(histories)} seed(s))")
-        sections.append((f"Learning curves, row {row['row']}", _image(path, f"learning curves row {row['row']}")))
+        label = f"row {row['row']}" + (f" on {row['backend']}" if reproduced["several_backends"] else "")
+        stem = f"row{row['row']}" + (f"-{row['backend']}" if reproduced["several_backends"] else "")
+        path = curves_figure(histories, figures / f"curves-{stem}.png", f"{label.capitalize()}: {row['settings']} ({len(histories)} seed(s))")
+        sections.append((f"Learning curves, {label}", _image(path, f"learning curves {label}")))
+        # One atlas per row: its seeds, on every backend it ran on (grouped by backend then).
+        atlas_rows.setdefault(f"row {row['row']}", []).extend(run["run_dir"] for run in runs)
         validation = np.mean([run["metrics"]["val_accuracy"] for run in runs if run["metrics"].get("val_accuracy") is not None] or [np.nan])
         if best is None or validation > best[0]:
-            best = (validation, row, runs[0])
-    if best is not None and (pathlib.Path(best[2]["run_dir"]) / rundir.MODEL_FILE).exists():
-        _, row, run = best
+            best = (validation, row, runs)
+    if atlas_rows:
+        sections += _atlas_sections(list(atlas_rows.items()), figures, f"row {best[1]['row']}" if best else None, by="backend" if reproduced["several_backends"] else None)
+    if best is not None and (pathlib.Path(best[2][0]["run_dir"]) / rundir.MODEL_FILE).exists():
+        _, row, runs = best
+        run = runs[0]
         seed = run["metrics"].get("seed")
         _, digit_sections = _digit_sections(run["run_dir"], figures, f"row {row['row']} seed {seed}")
         note = f"<p>Row {row['row']} ({html.escape(row['settings'])}) has the best mean <em>validation</em> accuracy; its seed-{seed} run is shown.</p>"
         sections.append(("Best row by validation accuracy", note))
         sections.extend(digit_sections)
     fileio.write_text(out, _page(f"mnistlab report: {table}", sections))
-    return {"html": str(out), "figures": sorted(str(p) for p in figures.iterdir()), "table_json": str(table_json)}
+    return {"html": str(out), "figures": sorted(str(p) for p in figures.iterdir()), "table_json": reproduced["source"]}
+
+
+def _backend_table(comparisons):
+    lines = []
+    for answer in comparisons:
+        for pair in answer["pairs"]:
+            difference = "n/a" if pair.get("difference") is None else f"{pair['difference']:+.2f}"
+            interval = "n/a" if pair.get("ci_low") is None else f"[{pair['ci_low']:+.2f}, {pair['ci_high']:+.2f}]"
+            p_value = "n/a" if pair.get("p_value") is None else f"{pair['p_value']:.3g}"
+            lines.append((answer["row"], f"{pair['a']} - {pair['b']}", f"{pair['n_a']} / {pair['n_b']}", difference, interval, p_value, answer["verdict"]))
+    note = "<p>Welch's t-test per pair of backends on test accuracy over seeds (what <code>mnistlab runs compare</code> computes); a row's backends differ where a pair's p is below 0.05 / pairs (Bonferroni). No verdict below 3 seeds a backend.</p>"
+    return note + _html_table(["row", "backends", "seeds", "difference (points)", "95% CI", "p", "verdict"], lines)
+
+
+# --------------------------------------------------------------------------
+# Seeds as the unit: bands, comparisons of setups, the disagreement atlas
+
+
+SETUP_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
+
+
+def bands_figure(setups, path, title, metrics=("val_accuracy", "val_loss")):
+    """Per setup, the mean over seeds of each metric per epoch and its 95% t-interval as a shaded band
+    (an error bar where there is one epoch, whose band would have no width)."""
+    from matplotlib.ticker import MaxNLocator
+
+    plt = plots.plt
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4))
+    for axis, metric in zip(np.atleast_1d(axes), metrics):
+        longest = 0
+        for position, setup in enumerate(setups):
+            color = SETUP_COLORS[position % len(SETUP_COLORS)]
+            rows = [row for row in setup["bands"][metric] if row["mean"] is not None]
+            if not rows:
+                continue
+            longest = max(longest, len(rows))
+            epochs = np.array([row["epoch"] for row in rows])
+            mean = np.array([row["mean"] for row in rows])
+            low = np.array([np.nan if row["ci_low"] is None else row["ci_low"] for row in rows])
+            high = np.array([np.nan if row["ci_high"] is None else row["ci_high"] for row in rows])
+            count = max(row["n"] for row in rows)
+            axis.plot(epochs, mean, color=color, marker="o" if len(rows) <= 25 else None, markersize=4, label=f"{setup['name']} (n={count})")
+            if len(rows) > 1:
+                axis.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
+            elif not np.isnan(low).all():
+                axis.errorbar(epochs, mean, yerr=[mean - low, high - mean], fmt="none", ecolor=color, capsize=4, alpha=0.7)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if 0 < longest <= 25:
+            axis.set_xlim(0.5, longest + 0.5)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric.replace("_", " "))
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(title + " (mean and 95% t-interval over seeds)")
+    figure.tight_layout()
+    return plots.save_figure(figure, path)
+
+
+def _answers_text(answers, names, short, most=3):
+    """How the runs answered, commonest first: "4×5 9×3 +1" (answer × runs; +k: k runs gave rarer answers)."""
+    counts = {}
+    for answer in answers:
+        counts[answer] = counts.get(answer, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    shown = " ".join(f"{(names[answer] if not short else str(answer))}×{count}" for answer, count in ranked[:most])
+    rest = sum(count for _, count in ranked[most:])
+    return shown + (f" +{rest}" if rest else "")
+
+
+def atlas_grid_figure(digits, images, names, path, title, columns=8, limit=32):
+    """A grid of test digits from an atlas: each with its index, label and how the runs answered (answer x count).
+
+    One image (a mosaic of the digits) with captions, rather than an axes per digit: a
+    report draws several of these, and 32 axes take seconds where one takes a fraction.
+    """
+    plt = plots.plt
+    digits = digits[:limit]
+    short = max(map(len, names)) > 2  # garment names are long: answers by class number
+    rows = max(1, int(np.ceil(len(digits) / columns)))
+    size, caption = images.shape[1], 14  # pixels of a digit, and of the caption band under it
+    gap = 10  # pixels between digits, so neighbouring captions do not run into each other
+    mosaic = np.full((rows * (size + caption), columns * (size + gap)), 255, dtype=np.uint8)
+    figure, axis = plt.subplots(figsize=(columns * 1.45, rows * 1.55 + 0.4))
+    for position, digit in enumerate(digits):
+        row, column = divmod(position, columns)
+        top, left = row * (size + caption), column * (size + gap) + gap // 2
+        mosaic[top : top + size, left : left + size] = images[digit["index"]]
+        label = names[digit["label"]] if not short else digit["label"]
+        axis.text(left + size / 2, top + size + 1, f"#{digit['index']} is {label}\n{_answers_text(digit['answers'], names, short)}", ha="center", va="top", fontsize=6.5)
+    axis.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    if not digits:
+        axis.text(mosaic.shape[1] / 2, mosaic.shape[0] / 2, "none", ha="center", va="center")
+    axis.axis("off")
+    axis.set_title(title, fontsize=9)
+    return plots.save_figure(figure, path)
+
+
+def per_class_disagreement_figure(atlas, path, title):
+    plt = plots.plt
+    names = atlas["class_names"]
+    rates = np.array([100 * entry["rate"] for entry in atlas["per_class"]])
+    figure, axis = plt.subplots(figsize=(7, 3.2))
+    axis.bar(range(len(rates)), rates, color="tab:purple")
+    for digit, value in enumerate(rates):
+        axis.text(digit, value, f"{value:.1f}", ha="center", va="bottom", fontsize=8)
+    rotate = max(map(len, names)) > 2
+    axis.set_xticks(range(len(rates)), names, rotation=30 if rotate else 0, ha="right" if rotate else "center")
+    axis.set_ylabel("digits disagreed on %")
+    axis.set_title(title, fontsize=10)
+    return plots.save_figure(figure, path)
+
+
+def _atlas_sections(groups, figures, shown_label=None, by=None):
+    """Per (label, run dirs) group, the atlas' numbers; the image grids of the group labelled SHOWN_LABEL (else the first with predictions)."""
+    sections, lines, missing, shown = [], [], [], None
+    for label, run_dirs in groups:
+        try:
+            result = atlas_lib.disagreement(run_dirs, by=by)
+        except ConfigError as error:
+            missing.append((label, str(error)))
+            continue
+        lines.append((label, result["run_count"], result["test_digits"], f"{result['disagreed']} ({100 * result['disagreement_rate']:.2f}%)", result["all_wrong"],
+                      (result.get("groups_test") or {}).get("verdict", "") if by else "", len(result["missing"])))
+        if shown is None or label == shown_label:
+            shown = (label, result)
+    if lines:
+        header = ["runs of", "runs", "test digits", "disagreed on", "all wrong", "groups" if by else "", "without predictions"]
+        sections.append(("The digits the seeds disagree on", "<p>Per group of runs: the test digits they do not all answer alike, and those every run gets wrong (candidates for label noise). <code>mnistlab runs disagree</code> gives the same as JSON.</p>" + _html_table(header, lines)))
+    if missing:
+        sections.append(("Runs without predictions", "<p>Runs trained before runs kept their test predictions have no atlas; <code>mnistlab runs predictions RUN_DIR...</code> writes them from the saved models.</p>" + _html_table(["runs of", "why"], missing)))
+    if shown is not None:
+        label, result = shown
+        sections += _atlas_images(result, figures, label)
+    return sections
+
+
+def _atlas_images(result, figures, label, stem="atlas"):
+    try:
+        images = atlas_lib.images_of(result)
+    except MnistlabError as error:  # the dataset is not here (or changed): the numbers stand, the pictures cannot
+        return [(f"Atlas images, {label}", f"<p>{html.escape(str(error))}</p>")]
+    names = result["class_names"]
+    contested = atlas_grid_figure(result["disagreed_digits"], images, names, figures / f"{stem}-disagreed.png", f"{label}: the most contested of {result['disagreed']} digits the {len(result['runs'])} runs disagree on (answer × runs)")
+    wrong = atlas_grid_figure(result["all_wrong_digits"], images, names, figures / f"{stem}-all-wrong.png", f"{label}: {result['all_wrong']} digits every run gets wrong (label noise?)")
+    per_class = per_class_disagreement_figure(result, figures / f"{stem}-per-class.png", f"{label}: digits disagreed on, per class")
+    return [
+        (f"Atlas, {label}: digits the runs disagree on", _image(contested, "digits the runs disagree on")),
+        (f"Atlas, {label}: digits every run gets wrong", _image(wrong, "digits every run gets wrong")),
+        (f"Atlas, {label}: disagreement per class", _image(per_class, "disagreement per class")),
+    ]
+
+
+def _fmt_interval(summary):
+    return "n/a" if summary["ci_low"] is None else f"[{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
+
+
+def compare_report(selectors, out, store_path=None, by=None, dataset=None, backend=None):
+    """HTML report comparing setups over seeds (`bands.compare_setups`): bands, final accuracy, verdicts, atlas."""
+    result = bands_lib.compare_setups(selectors, store_path=store_path, dataset=dataset, by=by, backend=backend)
+    setups = result["setups"]
+    figures = _figures_dir(out)
+    title = " vs ".join(setup["name"] for setup in setups)
+    bands_path = bands_figure(setups, figures / "bands.png", "Validation accuracy and loss per epoch")
+    train_path = bands_figure(setups, figures / "bands-train.png", "Training accuracy and loss per epoch", metrics=("accuracy", "loss"))
+    summary_rows = []
+    for setup in setups:
+        test = setup["test"]
+        book = "n/a" if setup["book_test"] is None else f"{setup['book_test']:.1f} ({setup['book_where']})"
+        in_ci = setup["book_test_in_ci"]
+        summary_rows.append((setup["name"], setup["setup"], setup["dataset"], setup["backend"], test["n"], "n/a" if test["mean"] is None else f"{test['mean']:.2f}",
+                             _fmt_interval(test), setup["params"] if setup["params"] is not None else "n/a", book, "n/a" if in_ci is None else ("yes" if in_ci else "no")))
+    comparison_rows = []
+    for comparison in result["comparisons"]:
+        difference = "n/a" if comparison.get("difference") is None else f"{comparison['difference']:+.2f}"
+        interval = "n/a" if comparison.get("ci_low") is None else f"[{comparison['ci_low']:+.2f}, {comparison['ci_high']:+.2f}]"
+        p_value = "n/a" if comparison.get("p_value") is None else f"{comparison['p_value']:.3g}"
+        comparison_rows.append((comparison["a"], comparison["b"], difference, interval, p_value, comparison["verdict"]))
+    sections = [
+        ("Learning curves with seed bands", _image(bands_path, "validation bands") + _image(train_path, "training bands")),
+        ("Final test accuracy over seeds", _html_table(["name", "setup", "dataset", "backend", "seeds", "test mean %", "95% CI", "parameters", "book test %", "book in CI"], summary_rows)),
+        ("Welch's t-test, pair by pair", "<p>The same numbers as <code>mnistlab runs compare A B</code>; no verdict below 3 seeds a side.</p>" + _html_table(["A", "B", "A - B (points)", "95% CI", "p", "verdict"], comparison_rows)),
+    ]
+    run_dirs = [run_dir for setup in setups for run_dir in setup["run_dirs"]]
+    groups = [("all setups", run_dirs)] + [(setup["name"], setup["run_dirs"]) for setup in setups] if len(setups) > 1 else [(setups[0]["name"], run_dirs)]
+    sections += _atlas_sections(groups, figures, by=by)
+    fileio.write_text(out, _page(f"mnistlab report: {title}", sections))
+    return {"html": str(out), "figures": sorted(str(p) for p in figures.iterdir()), "comparison": result}

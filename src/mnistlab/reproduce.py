@@ -8,15 +8,17 @@ same table as an uninterrupted one.
 
 import csv
 import io
+import itertools
 import json
 import pathlib
 
 from mnistlab import data, fileio, paths, presets, stats, sweep
-from mnistlab.config import Config
+from mnistlab.config import BACKENDS, Config
 from mnistlab.errors import ConfigError
 from mnistlab.store import Store
 
 ALL = "all"
+BACKEND_NAMES = tuple(name for name in BACKENDS if name != "auto")  # what --backends may name
 PERCENT = (0.0, 100.0)  # accuracies in %: an interval never leaves these
 
 
@@ -28,51 +30,114 @@ def expand_tables(table):
     return [table]
 
 
-def plan_table(table, dataset, seeds, epochs=None, limit=None, backend="auto", mlp_reading=presets.LISTING_READING):
-    """Jobs for every row of `table` and every seed in `seeds` (an int N means 0..N-1)."""
+def parse_rows(text, table):
+    """--rows "3,4" (or "2-4") as row numbers of TABLE, checked against the book's table."""
+    count = len(presets.table_rows(table))
+    numbers = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            low, _, high = part.partition("-")
+            numbers += list(range(int(low), int(high or low) + 1))
+        except ValueError:
+            raise ConfigError(f"--rows takes row numbers like 3,4 or 2-4, got {text!r}") from None
+    outside = [number for number in numbers if not 1 <= number <= count]
+    if outside or not numbers:
+        raise ConfigError(f"{table} has rows 1 to {count}; --rows {text} names {', '.join(map(str, outside)) or 'none'}")
+    return sorted(set(numbers))
+
+
+def plan_table(table, dataset, seeds, epochs=None, limit=None, backend="auto", mlp_reading=presets.LISTING_READING, rows=None, backends=None):
+    """Jobs for every row of `table` (or the row numbers in `rows`), every seed in `seeds` (an int N means
+    0..N-1) and every backend in `backends` (default: the one `backend`; each run trains in its own process,
+    so one reproduction can hold every backend)."""
     seeds = sweep.seed_list(seeds)
     configs = []
     for preset in presets.table_rows(table, mlp_reading):
-        changes = {"backend": backend}
-        if epochs:
-            changes["epochs"] = epochs
-        if limit:
-            changes["limit"] = limit
-        for seed in seeds:
-            configs.append((preset.name, preset.build_config(seed=seed, **changes)))
+        if rows and preset.row not in rows:
+            continue
+        for chosen in backends or [backend]:
+            changes = {"backend": chosen}
+            if epochs:
+                changes["epochs"] = epochs
+            if limit:
+                changes["limit"] = limit
+            for seed in seeds:
+                configs.append((preset.name, preset.build_config(seed=seed, **changes)))
     return sweep.plan(configs, dataset, group=table)
 
 
 def summarize_rows(table, jobs, store, mlp_reading=presets.LISTING_READING):
-    """One dict per table row, from the store's done runs of exactly these jobs."""
+    """One dict per table row and backend planned, in the table's order, from the store's done runs of exactly these jobs."""
     rows = []
     by_preset = {}
     for job in jobs:
-        by_preset.setdefault(job.preset, []).append(job)
+        by_preset.setdefault((job.preset, job.config.backend), []).append(job)
     for preset in presets.table_rows(table, mlp_reading):
-        runs = [store.done_run(job.key) for job in by_preset.get(preset.name, [])]
-        finished = [run for run in runs if run is not None]
-        test = stats.summarize([100 * run["test_accuracy"] for run in finished], bounds=PERCENT)
-        train = stats.summarize([100 * run["train_accuracy"] for run in finished], bounds=PERCENT)
-        epoch_seconds = [run["mean_epoch_seconds"] for run in finished if run["mean_epoch_seconds"] is not None]
-        rows.append(
-            {
-                "preset": preset.name,
-                "row": preset.row,
-                "settings": preset.summary,
-                "book_train": preset.book_train_accuracy,
-                "book_test": preset.book_test_accuracy,
-                "runs": len(finished),
-                "planned": len(runs),
-                "test": test,
-                "train": train,
-                "book_test_in_ci": stats.inside(preset.book_test_accuracy, test),
-                "mean_epoch_seconds": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None,
-                "run_ids": [run["id"] for run in finished],
-                "run_dirs": [run["run_dir"] for run in finished],  # the record of each run; the ids only find them in an index
-            }
-        )
+        for (name, backend), planned in by_preset.items():
+            if name != preset.name:
+                continue
+            runs = [store.done_run(job.key) for job in planned]
+            finished = [run for run in runs if run is not None]
+            rows.append(_row(preset, backend, runs, finished))
     return rows
+
+
+def _row(preset, backend, runs, finished):
+    test = stats.summarize([100 * run["test_accuracy"] for run in finished], bounds=PERCENT)
+    train = stats.summarize([100 * run["train_accuracy"] for run in finished], bounds=PERCENT)
+    epoch_seconds = [run["mean_epoch_seconds"] for run in finished if run["mean_epoch_seconds"] is not None]
+    return {
+        "preset": preset.name,
+        "row": preset.row,
+        "settings": preset.summary,
+        "backend": backend,
+        "book_train": preset.book_train_accuracy,
+        "book_test": preset.book_test_accuracy,
+        "runs": len(finished),
+        "planned": len(runs),
+        "test": test,
+        "train": train,
+        "book_test_in_ci": stats.inside(preset.book_test_accuracy, test),
+        "mean_epoch_seconds": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None,
+        "run_ids": [run["id"] for run in finished],
+        "run_dirs": [run["run_dir"] for run in finished],  # the record of each run; the ids only find them in an index
+    }
+
+
+def backend_comparisons(rows):
+    """Per table row reproduced on several backends: do the backends differ beyond seed noise?
+
+    Welch's t-test for every pair of backends (what `runs compare` computes, from the
+    row's n, mean and standard deviation), and one answer per row: the backends differ
+    where a pair's p-value is below 0.05 / (number of pairs) (Bonferroni: with three
+    backends, three chances of a false alarm). No answer below 3 seeds a side.
+    """
+    by_row = {}
+    for row in rows:
+        by_row.setdefault(row["row"], []).append(row)
+    answers = []
+    for number, cells in by_row.items():
+        cells = [cell for cell in cells if cell.get("backend")]
+        if len({cell["backend"] for cell in cells}) < 2:
+            continue
+        pairs = []
+        for a, b in itertools.combinations(cells, 2):
+            if a["test"]["n"] < 2 or b["test"]["n"] < 2:
+                pairs.append({"a": a["backend"], "b": b["backend"], "n_a": a["test"]["n"], "n_b": b["test"]["n"], "p_value": None, "significant": None})
+                continue
+            pairs.append({"a": a["backend"], "b": b["backend"], **stats.compare_summaries(a["test"], b["test"])})
+        threshold = (1 - stats.CONFIDENCE) / len(pairs)
+        decided = all(pair["significant"] is not None for pair in pairs)
+        differ = any(pair["p_value"] < threshold for pair in pairs) if decided else None
+        smallest = min((pair["p_value"] for pair in pairs if pair["p_value"] is not None), default=None)
+        if differ is None:
+            verdict = f"no verdict: a verdict needs at least {stats.MIN_RUNS_FOR_VERDICT} seeds on each backend"
+        else:
+            verdict = (f"backends differ beyond seed noise (smallest p = {smallest:.3g} < {threshold:.3g}, Bonferroni over {len(pairs)} pairs)" if differ
+                       else f"no difference between backends beyond seed noise (smallest p = {smallest:.3g}, Bonferroni threshold {threshold:.3g})")
+        answers.append({"row": number, "preset": cells[0]["preset"], "backends": [cell["backend"] for cell in cells], "pairs": pairs, "threshold": threshold, "differ": differ, "verdict": verdict})
+    return answers
 
 
 def _fmt(value, digits=2):
@@ -86,34 +151,52 @@ def _ci(summary):
 COLUMNS = ("row", "settings", "book train", "book test", "test mean", "test std", "test 95% CI", "train mean", "train std", "train 95% CI", "book test in CI", "runs", "epoch s")
 
 
+def several_backends(rows):
+    return len({row.get("backend") for row in rows}) > 1
+
+
+def columns_for(rows):
+    """The printed columns: COLUMNS, with a backend column after the settings where the rows hold several backends."""
+    return COLUMNS[:2] + ("backend",) + COLUMNS[2:] if several_backends(rows) else COLUMNS
+
+
 def table_records(rows):
-    """Rows as flat records with the printed column names."""
+    """Rows as flat records with the printed column names (`columns_for(rows)`)."""
     records = []
+    with_backend = several_backends(rows)
     for row in rows:
         in_ci = row["book_test_in_ci"]
-        records.append(
-            dict(
-                zip(
-                    COLUMNS,
-                    (
-                        row["row"], row["settings"], _fmt(row["book_train"]), _fmt(row["book_test"], 1),
-                        _fmt(row["test"]["mean"]), _fmt(row["test"]["std"]), _ci(row["test"]),
-                        _fmt(row["train"]["mean"]), _fmt(row["train"]["std"]), _ci(row["train"]),
-                        "n/a" if in_ci is None else ("yes" if in_ci else "no"),
-                        f"{row['runs']}/{row['planned']}", _fmt(row["mean_epoch_seconds"], 1),
-                    ),
-                )
+        record = dict(
+            zip(
+                COLUMNS,
+                (
+                    row["row"], row["settings"], _fmt(row["book_train"]), _fmt(row["book_test"], 1),
+                    _fmt(row["test"]["mean"]), _fmt(row["test"]["std"]), _ci(row["test"]),
+                    _fmt(row["train"]["mean"]), _fmt(row["train"]["std"]), _ci(row["train"]),
+                    "n/a" if in_ci is None else ("yes" if in_ci else "no"),
+                    f"{row['runs']}/{row['planned']}", _fmt(row["mean_epoch_seconds"], 1),
+                ),
             )
         )
+        if with_backend:
+            record["backend"] = row["backend"]
+        records.append(record)
     return records
 
 
 def markdown(table, rows, context):
-    lines = [f"### {table}: book vs measured ({context})", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    columns = columns_for(rows)
+    lines = [f"### {table}: book vs measured ({context})", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for record in table_records(rows):
-        lines.append("| " + " | ".join(str(record[c]) for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join(str(record[c]) for c in columns) + " |")
     lines.append("")
     lines.append("Accuracies in %. Train accuracy is the last epoch's as Keras reports it (dropout on), as in the book. The interval is the 95% t-interval of the mean over seeds, cut to [0, 100]; n/a with a single seed. 'book test in CI' needs at least 3 seeds (n/a below).")
+    comparisons = backend_comparisons(rows)
+    if comparisons:
+        lines += ["", "Do the backends agree? (Welch's t-test for each pair of backends, on test accuracy over seeds)", ""]
+        for answer in comparisons:
+            pairs = "; ".join(f"{pair['a']} - {pair['b']} = {pair['difference']:+.2f} points (p = {pair['p_value']:.3g})" for pair in answer["pairs"] if pair.get("difference") is not None)
+            lines.append(f"- row {answer['row']}: {answer['verdict']}" + (f". {pairs}" if pairs else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -123,29 +206,45 @@ def write_outputs(out_dir, stem, table, rows, context, meta):
     written["md"] = out_dir / f"{stem}.md"
     fileio.write_text(written["md"], markdown(table, rows, context))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=columns_for(rows))
     writer.writeheader()
     writer.writerows(table_records(rows))
     written["csv"] = out_dir / f"{stem}.csv"
     fileio.write_text(written["csv"], buffer.getvalue())
     written["json"] = out_dir / f"{stem}.json"
-    fileio.write_json(written["json"], {"table": table, "context": context, **meta, "rows": rows})
+    fileio.write_json(written["json"], {"table": table, "context": context, **meta, "rows": rows, "backend_comparisons": backend_comparisons(rows)})
     return written
 
 
-def table_naming(table, dataset_name, seed_count, epochs, limit=None, mlp_reading=presets.LISTING_READING):
+def table_naming(table, dataset_name, seed_count, epochs, limit=None, mlp_reading=presets.LISTING_READING, rows=None, backends=None):
     """(file stem, header context) of a reproduced table: every setting that changes it is in both."""
     reading = mlp_reading if table == "table-1.3.2" else None
     context = f"{dataset_name}, {seed_count} seed(s), {epochs} epoch{'' if epochs == 1 else 's'}" + (f", first {limit} training samples" if limit else "") + (f", MLP widths read as {reading}" if reading else "")
     stem = f"{table}-{dataset_name}-s{seed_count}-e{epochs}" + (f"-n{limit}" if limit else "") + (f"-{reading}" if reading else "")
+    if rows:
+        context += ", rows " + ", ".join(map(str, rows))
+        stem += "-r" + "+".join(map(str, rows))
+    if backends:
+        context += ", on " + ", ".join(backends)
+        stem += "-" + "+".join(backends)
     return stem, context
 
 
-def reproduce(table, seeds=3, dataset="auto", epochs=None, limit=None, workers=1, executor="local", address=None, store_path=None, out_dir=None, backend="auto", mlp_reading=presets.LISTING_READING, log=None):
-    """Run (or resume) the reproduction of one table or `all`; return {table: {"rows", "paths", "markdown"}}."""
+def reproduce(table, seeds=3, dataset="auto", epochs=None, limit=None, workers=1, executor="local", address=None, store_path=None, out_dir=None, backend="auto", mlp_reading=presets.LISTING_READING, log=None, rows=None, backends=None):
+    """Run (or resume) the reproduction of one table or `all`; return {table: {"rows", "paths", "markdown"}}.
+
+    `rows`: row numbers (one table only); `backends`: run each row on each of these backends (each run in
+    its own process), and the tables say whether the backends differ beyond seed noise.
+    """
     tables = expand_tables(table)
+    if rows and len(tables) > 1:
+        raise ConfigError("--rows names rows of one table; give the table instead of all")
+    if backends:
+        unknown = [name for name in backends if name not in BACKEND_NAMES]
+        if unknown or len(set(backends)) != len(backends):
+            raise ConfigError(f"--backends takes distinct names among {', '.join(BACKEND_NAMES)}, got {','.join(backends)}")
     loaded = data.load_dataset(dataset or "auto")
-    plans = {name: plan_table(name, loaded, seeds, epochs, limit, backend, mlp_reading) for name in tables}
+    plans = {name: plan_table(name, loaded, seeds, epochs, limit, backend, mlp_reading, rows=rows, backends=backends) for name in tables}
     jobs = [job for name in tables for job in plans[name]]
     sweep.run(jobs, store_path=store_path, workers=workers, executor=executor, address=address, log=log)
     results = {}
@@ -153,12 +252,12 @@ def reproduce(table, seeds=3, dataset="auto", epochs=None, limit=None, workers=1
         out_dir = pathlib.Path(out_dir) if out_dir else paths.tables_dir(store.path)
         seed_count = len(sweep.seed_list(seeds))
         for name in tables:
-            rows = summarize_rows(name, plans[name], store, mlp_reading)
+            summary = summarize_rows(name, plans[name], store, mlp_reading)
             first = plans[name][0].config
-            stem, context = table_naming(name, loaded.name, seed_count, first.epochs, limit, mlp_reading)
-            meta = {"dataset": loaded.name, "dataset_hash": loaded.content_hash(), "seeds": seed_count, "epochs": first.epochs, "limit": limit, "mlp_reading": mlp_reading}
-            written = write_outputs(out_dir, stem, name, rows, context, meta)
-            results[name] = {"rows": rows, "paths": written, "markdown": markdown(name, rows, context)}
+            stem, context = table_naming(name, loaded.name, seed_count, first.epochs, limit, mlp_reading, rows=rows, backends=backends)
+            meta = {"dataset": loaded.name, "dataset_hash": loaded.content_hash(), "seeds": seed_count, "epochs": first.epochs, "limit": limit, "mlp_reading": mlp_reading, "rows_chosen": rows, "backends": backends}
+            written = write_outputs(out_dir, stem, name, summary, context, meta)
+            results[name] = {"rows": summary, "paths": written, "markdown": markdown(name, summary, context)}
     return results
 
 
@@ -178,22 +277,33 @@ def listings(dataset="auto", epochs=None, limit=None, seed=0, store_path=None, l
     return loaded.name, sweep.run(jobs, store_path=store_path, force=True, quiet=False, log=log)
 
 
-def select_runs(store, spec, dataset=None):
+def find_runs(store, spec, dataset=None, backend=None):
+    """Done runs named by a preset, a config-hash prefix, group=NAME or a run directory, however many setups they are."""
+    if spec.startswith("group="):
+        runs = store.runs(status="done", group=spec.split("=", 1)[1])
+    elif spec in presets.all_presets() or "@" in spec:
+        runs = store.runs(status="done", preset=spec)
+    elif pathlib.Path(spec).is_dir():
+        wanted = str(pathlib.Path(spec).resolve())
+        runs = [run for run in store.runs(status="done") if run["run_dir"] and str(pathlib.Path(run["run_dir"]).resolve()) == wanted]
+    else:
+        runs = store.runs(status="done", config_hash=spec)
+    if dataset:
+        runs = [run for run in runs if run["dataset"] == dataset]
+    if backend:
+        runs = [run for run in runs if run["backend"] == backend]
+    if not runs:
+        raise ConfigError(f"no finished runs match {spec!r}; give a preset name, a config hash (see `mnistlab runs list`), group=NAME or a run directory")
+    return runs
+
+
+def select_runs(store, spec, dataset=None, backend=None):
     """Done runs of one setup named by a preset, a config-hash prefix or group=NAME.
 
     A name that matches several setups is refused with the setups listed by
     their settings, so the user can pick one.
     """
-    if spec.startswith("group="):
-        runs = store.runs(status="done", group=spec.split("=", 1)[1])
-    elif spec in presets.all_presets() or "@" in spec:
-        runs = store.runs(status="done", preset=spec)
-    else:
-        runs = store.runs(status="done", config_hash=spec)
-    if dataset:
-        runs = [run for run in runs if run["dataset"] == dataset]
-    if not runs:
-        raise ConfigError(f"no finished runs match {spec!r}; give a preset name, a config hash (see `mnistlab runs list`) or group=NAME")
+    runs = find_runs(store, spec, dataset, backend)
     setups = {}
     for run in runs:
         setups.setdefault((run["config_hash"], run["dataset"], run["backend"]), run)
@@ -201,6 +311,7 @@ def select_runs(store, spec, dataset=None):
         listed = "; ".join(f"{run['config_hash'][:8]} = {_run_description(run)} on {run['dataset']} with {run['backend']}" for run in setups.values())
         # Suggest --dataset only where the setups differ by dataset: otherwise it cannot help.
         by_dataset = " or add --dataset" if len({key[1] for key in setups}) > 1 else ""
+        by_dataset += " or add --backend" if len({key[2] for key in setups}) > 1 else ""
         raise ConfigError(f"{spec!r} matches {len(setups)} setups ({listed}); name one by its config hash{by_dataset}")
     return runs
 
@@ -209,12 +320,18 @@ def _run_description(run):
     return presets.describe(Config.from_dict(json.loads(run["config_json"])), run["preset"])
 
 
-def compare(a, b, store_path=None, dataset=None):
+def compare_runs(runs_a, runs_b):
+    """Welch's t-test of two lists of store rows' test accuracies (in %): what `runs compare`, the report's
+    comparison of setups and the backend comparison of a table all compute."""
+    return stats.compare([100 * run["test_accuracy"] for run in runs_a], [100 * run["test_accuracy"] for run in runs_b])
+
+
+def compare(a, b, store_path=None, dataset=None, backend=None):
     """Is A's test accuracy over seeds different from B's? Welch's t-test on the store's done runs."""
     with Store(store_path) as store:
         store.reap()
-        sides = [select_runs(store, spec, dataset) for spec in (a, b)]
-    result = stats.compare([100 * run["test_accuracy"] for run in sides[0]], [100 * run["test_accuracy"] for run in sides[1]])
+        sides = [select_runs(store, spec, dataset, backend) for spec in (a, b)]
+    result = compare_runs(*sides)
     result["a"], result["b"] = a, b
     result["setup_a"], result["setup_b"] = (_run_description(side[0]) for side in sides)
     return result

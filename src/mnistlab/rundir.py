@@ -3,6 +3,8 @@
     config.json   the resolved config (backend and dataset as actually used) and the preset
     history.csv   per-epoch loss/accuracy/val_loss/val_accuracy/seconds, written after each epoch
     model.keras   the trained model (a finished run only)
+    predictions.npz  per test example, in the dataset's order: predicted class (uint8), probability of the
+                  true class (float16), the label, and the dataset's content hash (a finished run only)
     worker.log    a worker process' stderr, where the run trained in one (sweeps, reproduce)
     metrics.json  written last: status, final figures, run id, timings, versions, machine, pid
 
@@ -39,9 +41,10 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.keras"
+PREDICTIONS_FILE = "predictions.npz"
 WORKER_LOG = "worker.log"  # a worker process' stderr, for runs trained in one (sweeps, reproduce, the lab)
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
-RECORD_FILES = (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, WORKER_LOG, METRICS_FILE)  # metrics.json last: it marks a finished run
+RECORD_FILES = (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE, WORKER_LOG, METRICS_FILE)  # metrics.json last: it marks a finished run
 
 
 def new_path(config, preset=None, root=None):
@@ -142,8 +145,27 @@ def evaluate(run_dir, dataset=None) -> dict:
     if dataset is None or isinstance(dataset, str):
         dataset = data.load_dataset(dataset or config.dataset)
     x_test = data.prepare_images(dataset.x_test, config.input_shape)
-    test_loss, test_accuracy = models.evaluate(model, x_test, data.one_hot(dataset.y_test))
+    # As train() evaluates a run (one pass that also yields the answers), so the figures match its record.
+    test_loss, test_accuracy, _ = models.evaluate_and_predict(model, x_test, data.one_hot(dataset.y_test))
     return {"run_dir": str(run_dir), "dataset": dataset.name, "test_accuracy": test_accuracy, "test_loss": test_loss, "test_samples": len(x_test)}
+
+
+PREDICTION_FIELDS = ("predicted", "true_probability", "labels", "dataset_hash")
+
+
+def read_predictions(run_dir, fields=PREDICTION_FIELDS) -> dict | None:
+    """predictions.npz as {"predicted", "true_probability", "labels", "dataset_hash"} (or only `fields`), or None for
+    a run without one (older runs, and runs that did not finish: `write_predictions_from_model` backfills them)."""
+    import numpy as np
+
+    path = pathlib.Path(run_dir) / PREDICTIONS_FILE
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return {field: str(arrays[field]) if field == "dataset_hash" else arrays[field] for field in fields}
+    except (OSError, KeyError, ValueError) as error:
+        raise RunDirError(f"{path}: not a predictions file mnistlab wrote ({error}); write it again with `mnistlab runs predictions {run_dir}`") from None
 
 
 def find(root=None):
@@ -173,6 +195,36 @@ def write_history(run_dir, rows):
 def save_model(run_dir, model):
     with fileio.atomic_path(pathlib.Path(run_dir) / MODEL_FILE) as temp_path, backend_lib.saving_without_tensorflow_probe():
         model.save(temp_path)
+
+
+def write_predictions(run_dir, predictions, dataset_hash):
+    """RUN_DIR/predictions.npz from `train.compact_predictions`' arrays, with the test set's identity
+    (its dataset's content hash), so that an atlas of several runs can check they answered the same digits."""
+    import numpy as np
+
+    with fileio.atomic_path(pathlib.Path(run_dir) / PREDICTIONS_FILE) as temp_path:
+        # Not compressed: 3 bytes an example is compact already, and an atlas of 30 runs reads them in milliseconds.
+        np.savez(temp_path, predicted=np.asarray(predictions["predicted"], dtype=np.uint8), true_probability=np.asarray(predictions["true_probability"], dtype=np.float16),
+                 labels=np.asarray(predictions["labels"], dtype=np.uint8), dataset_hash=np.array(dataset_hash))
+
+
+def write_predictions_from_model(run_dir) -> dict:
+    """Backfill predictions.npz for a run trained before runs kept them: reload its model, predict its test set.
+
+    Returns {"run_dir", "test_samples", "seconds"}. The run's dataset must still hash as it did (else its
+    answers would be for other digits)."""
+    metrics = read_metrics(run_dir) or {}
+    model, config = load_model(run_dir)
+    from mnistlab import models  # imports Keras: only once the run's backend is active
+
+    dataset = data.load_dataset(config.dataset)
+    recorded = metrics.get("dataset_hash")
+    if recorded and recorded != dataset.content_hash():
+        raise RunDirError(f"{run_dir}: its dataset {config.dataset!r} no longer has the content the run was trained on; its predictions cannot be rebuilt here")
+    started = time.perf_counter()
+    probabilities = models.predict(model, data.prepare_images(dataset.x_test, config.input_shape))
+    write_predictions(run_dir, train.compact_predictions(probabilities, dataset.y_test), recorded or dataset.content_hash())
+    return {"run_dir": str(run_dir), "test_samples": int(len(dataset.y_test)), "seconds": round(time.perf_counter() - started, 3)}
 
 
 def pack(run_dir):
@@ -232,10 +284,12 @@ class Recorder:
         self.history.append(row)
         write_history(self.run_dir, self.history)
 
-    def finish(self, metrics, model):
-        """Save the model of a finished run, write metrics.json last, then index it; return the metrics."""
+    def finish(self, metrics, model, predictions=None):
+        """Save the model (and test predictions) of a finished run, write metrics.json last, then index it; return the metrics."""
         if model is not None and metrics["status"] == "done":
             save_model(self.run_dir, model)
+        if predictions is not None and metrics["status"] == "done":
+            write_predictions(self.run_dir, predictions, self.dataset_hash)
         return self._close(metrics)
 
     def fail(self, status, error):

@@ -53,7 +53,9 @@ def compare(a, b, confidence=CONFIDENCE):
     """Welch's t-test of mean(a) vs mean(b), with Cohen's d and the difference's interval.
 
     Welch's test does not assume equal variances, which two configurations
-    need not have. Returns a dict with a plain-words `verdict`.
+    need not have. Returns a dict with a plain-words `verdict`; below
+    MIN_RUNS_FOR_VERDICT runs on a side the numbers are given but `significant`
+    is None and the verdict says there is none.
     """
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
@@ -90,7 +92,15 @@ def compare_summaries(a, b, confidence=CONFIDENCE):
         cohens_d = difference / pooled_std
     else:  # no spread at all: any difference is infinitely many standard deviations
         cohens_d = math.copysign(math.inf, difference) if difference else 0.0
-    significant = p_value < 1 - confidence
+    enough = min(n_a, n_b) >= MIN_RUNS_FOR_VERDICT
+    significant = bool(p_value < 1 - confidence) if enough else None
+    if not enough:
+        verdict = f"no verdict: {n_a} and {n_b} runs, and a verdict needs at least {MIN_RUNS_FOR_VERDICT} on each side (p = {p_value:.3g}; effect size d = {cohens_d:.2f})"
+    else:
+        verdict = (
+            f"the difference is {'significant' if significant else 'not significant'} at {confidence:.0%} "
+            f"(p = {p_value:.3g}; effect size d = {cohens_d:.2f}, {effect_size_words(cohens_d)})"
+        )
     return {
         "test": "Welch's t-test (two-sided)",
         "n_a": n_a,
@@ -103,12 +113,9 @@ def compare_summaries(a, b, confidence=CONFIDENCE):
         "degrees_of_freedom": float(dof),
         "p_value": p_value,
         "cohens_d": float(cohens_d),
-        "significant": bool(significant),
+        "significant": significant,
         "confidence": confidence,
-        "verdict": (
-            f"the difference is {'significant' if significant else 'not significant'} at {confidence:.0%} "
-            f"(p = {p_value:.3g}; effect size d = {cohens_d:.2f}, {effect_size_words(cohens_d)})"
-        ),
+        "verdict": verdict,
     }
 
 

@@ -69,13 +69,13 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, 
             # The shipped example is a seven, and the listing's MLP reads it so.
             assert result.stdout.split(": ", 1)[1].startswith("7 "), result.stdout
         if args[0] == "report" and "--format" not in args:
-            # The table's report as a browser shows it: the book comparison, 4 rows of curves, the best row's
+            # The table's report as a browser shows it: the book comparison, the 2 reproduced rows' curves, the best row's
             # atlas (contested digits, digits all get wrong, per class), confusion, mistakes, per-class.
             report_page = tmp_path / args[args.index("--out") + 1]
             browser_page.goto(report_page.as_uri())
             browser_page.wait_for_load_state("load")
             loaded = browser_page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
-            assert len(loaded) == 11 and all(loaded)
+            assert len(loaded) == 9 and all(loaded)
             text = browser_page.inner_text("body")
             assert "Comparison with the book" in text and "best mean validation accuracy" in text and "The digits the seeds disagree on" in text
         if args[0] == "report" and "latex" in args:

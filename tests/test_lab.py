@@ -284,3 +284,9 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(tmp_path):
         done_keys = [row["run_key"] for row in rows if row["status"] == "done"]
         assert len(done_keys) == len(set(done_keys)) == 1
         assert len({row["run_dir"] for row in rows if row["run_dir"]}) == len([row for row in rows if row["run_dir"]])  # one directory per run
+
+
+def test_a_run_id_nobody_has_is_a_404_everywhere_it_is_named(client):
+    for method, path in (("get", "/api/runs/987654"), ("get", "/api/runs/987654/events"), ("delete", "/api/runs/987654"), ("get", "/api/runs/987654/report")):
+        answer = getattr(client, method)(path)
+        assert answer.status_code == 404 and "no run with id 987654" in answer.json()["error"], (path, answer.text)

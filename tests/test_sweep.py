@@ -270,9 +270,9 @@ def test_a_worker_killed_with_sigkill_is_named_with_its_log(tmp_path, mini, monk
 
     watcher = threading.Thread(target=kill_first_worker)
     watcher.start()
-    monkeypatch.setattr(sweep, "MAX_ATTEMPTS", 1)  # no retry: the 200-epoch run would only be trained again
     try:
-        (outcome,) = sweep.run(jobs, store_path=tmp_path / "runs.db", log=lambda message: None, quiet=True)
+        # No retry: the 200-epoch run would only be trained again.
+        (outcome,) = sweep.run(jobs, store_path=tmp_path / "runs.db", log=lambda message: None, quiet=True, attempts=1)
     finally:
         watcher.join()
     assert killed, "the worker was never seen running"

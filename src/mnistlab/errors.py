@@ -41,6 +41,12 @@ class StoreError(MnistlabError):
     """The run store cannot be used, or holds no such run."""
 
 
+class UnknownRun(StoreError):
+    """No run has that id (the web APIs answer 404)."""
+
+    http_status = 404
+
+
 class MissingExtra(MnistlabError):
     """A command needs an optional dependency group that is not installed."""
 

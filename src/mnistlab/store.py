@@ -35,7 +35,7 @@ import time
 
 from mnistlab import fileio, paths, presets, rundir
 from mnistlab.config import RUN_STATUSES, Config
-from mnistlab.errors import StoreError
+from mnistlab.errors import StoreError, UnknownRun
 
 SCHEMA_VERSION = 2
 STATUSES = RUN_STATUSES
@@ -383,7 +383,7 @@ class Store:
     def get(self, run_id: int) -> dict:
         row = self._connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise StoreError(f"no run with id {run_id} in {self.path}; `mnistlab runs list` shows the ids")
+            raise UnknownRun(f"no run with id {run_id} in {self.path}; `mnistlab runs list` shows the ids")
         return dict(row)
 
     def show(self, run_id: int) -> dict:

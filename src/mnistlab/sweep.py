@@ -73,7 +73,7 @@ class Outcome:
     error: str | None = None
 
 
-def run(jobs, store_path=None, workers=1, executor="local", address=None, log=None, force=False, quiet=True, attempts=MAX_ATTEMPTS, on_start=None, on_progress=None, cancelled=None):
+def run(jobs, store_path=None, workers=1, executor="local", address=None, log=None, force=False, quiet=True, attempts=None, on_start=None, on_progress=None, cancelled=None):
     """Run every job not already done in the store (every job, if `force`); one Outcome per job, in order.
 
     For the lab: `attempts` (1: no retry); `on_start(run_id, stop)` is told each
@@ -116,10 +116,10 @@ def run(jobs, store_path=None, workers=1, executor="local", address=None, log=No
 class _Driver:
     """The one writer: opens a run's row and directory, then records how it ended."""
 
-    def __init__(self, store_path, log, attempts=MAX_ATTEMPTS, on_start=None, on_progress=None, cancelled=None):
+    def __init__(self, store_path, log, attempts=None, on_start=None, on_progress=None, cancelled=None):
         self.store_path = store_path
         self.log = log
-        self.attempts = attempts
+        self.attempts = MAX_ATTEMPTS if attempts is None else attempts  # read at the call: MAX_ATTEMPTS is the one setting
         self.on_start = on_start or (lambda run_id, stop: None)
         self.on_progress = on_progress
         self.cancelled = cancelled or (lambda run_id: None)

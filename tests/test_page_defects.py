@@ -200,6 +200,7 @@ def test_a_busy_inside_view_says_so_and_comes_when_the_server_has_room(live_serv
         return real(client, image)
 
     monkeypatch.setattr(explanations, "explain", busy_while_full)
+    app.state.engine.forget_explanations()  # an earlier test's same drawing would be answered from the cache, never queued
     page = browser_page
     page.goto(live_server + "/")
     page.wait_for_function("document.querySelectorAll('#pad').length === 1")

@@ -95,7 +95,7 @@ def test_reproduction_on_two_nodes_lands_in_the_drivers_store_and_run_root(two_n
     for run in done:
         run_dir = driver_dir / "runs" / os.path.basename(run["run_dir"])
         assert run["run_dir"] == str(run_dir)
-        assert sorted(path.name for path in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.keras", "worker.log"]  # the worker's log comes back from its node too
+        assert sorted(path.name for path in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.keras", "predictions.npz", "worker.log"]  # the worker's log and its predictions come back from its node too
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["run_id"] == run["id"] and metrics["run_dir"] == str(run_dir) and metrics["status"] == "done"
     assert "| 4 |" in result.stdout and "1/1" in result.stdout

@@ -125,6 +125,11 @@ class Engine:
                 self._cache.popitem(last=False)
         return result
 
+    def forget_explanations(self):
+        """Empty the explanation cache (the next explanation of any drawing is computed again)."""
+        with self._cache_lock:
+            self._cache.clear()
+
     def counts(self):
         """What the engine has done: batches, images, explanations and how many came from the cache."""
         return {"batches": self.batcher.batches, "images": self.batcher.images, "explained": self.explanations.done, "explain_cache_hits": self.cache_hits, "explain_cache_misses": self.cache_misses}

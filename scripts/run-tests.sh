@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything (every extra, the test tools, Chromium), then run EVERY test, the slow
-# ones included, and print the 25 slowest. Arguments go to pytest; one that chooses by
+# ones included, in two processes, and print the 25 slowest. Arguments go to pytest; one that chooses by
 # marker replaces "all": `bash scripts/run-tests.sh -m "not slow"` is the quick loop
 # (what `.venv/bin/python -m pytest` runs by default), `-m slow` the slow tests alone.
 set -euo pipefail
@@ -12,4 +12,8 @@ for arg in "$@"; do
     -m | -m?* | --markexpr | --markexpr=*) marker=() ;;
   esac
 done
-exec .venv/bin/python -m pytest "${marker[@]}" --durations=25 "$@"
+# Two test processes (pytest-xdist), a file each at a time: the suite is mostly trainings and
+# fresh interpreters, which use about one core each. MNISTLAB_TEST_PROCESSES=0 runs in this one.
+processes=(-n "${MNISTLAB_TEST_PROCESSES:-2}" --dist loadfile)
+[ "${MNISTLAB_TEST_PROCESSES:-2}" = 0 ] && processes=()
+exec .venv/bin/python -m pytest "${marker[@]}" "${processes[@]}" --durations=25 "$@"

@@ -65,14 +65,15 @@ def test_train_prints_book_style_result(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
-def test_other_backends_train_deterministically(tmp_path, backend):
-    args = ("train", "--set", "family=cnn", "--set", "filters=8,8", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--backend", backend, "--json")
-    first, second = run_cli(*args, "--out", tmp_path / "a"), run_cli(*args, "--out", tmp_path / "b", "--force")
-    assert first.returncode == 0, first.stderr
-    assert second.returncode == 0, second.stderr
-    a, b = json.loads(first.stdout), json.loads(second.stdout)
-    assert a["backend"] == backend and backend in a["versions"]
-    assert (a["test_accuracy"], a["train_loss"]) == (b["test_accuracy"], b["train_loss"])
+def test_other_backends_train_from_the_cli(tmp_path, backend):
+    # Same seed, same numbers on each backend: test_train's test_each_family_is_deterministic_on_each_backend.
+    # Here: --backend reaches the run, and the run says which backend and versions trained it.
+    result = run_cli("train", "--set", "family=cnn", "--set", "filters=8,8", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--backend", backend, "--json", "--out", tmp_path / "a")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["backend"] == backend and backend in metrics["versions"]
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["status"] == "done"  # one epoch of 300 digits: maybe still at chance
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["test_accuracy"] == metrics["test_accuracy"]
 
 
 @pytest.mark.slow

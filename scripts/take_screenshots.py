@@ -6,9 +6,11 @@ docs/serve-screenshot.png: `mnistlab serve` with no runs named (per family, the 
 run in RUNS_ROOT's store), a 7 drawn with the mouse, the inside view of all three networks and a
 first-layer CNN map clicked. docs/report-screenshot.png: the top of `mnistlab report` for the CNN
 run served. docs/lab-*.png: `mnistlab lab` on RUNS_ROOT's store: three seeds of Listing 1.3.2
-(3 epochs of 2,000 mnist-mini images) launched from the form and watched as they train (the runs
+(6 epochs of 2,000 mnist-mini images) launched from the form and watched as they train (the runs
 view, a run's live curves), then a finished run's page (curves, confusion matrix, mistakes, inside
-view) and the runs view with the three folded into one row. `--only` takes one of the two sets.
+view) and the runs view with the three folded into one row; then three seeds of the same listing without dropout,
+and docs/lab-compare.png: the two setups ticked and compared (curves with 95% seed bands, Welch's verdict).
+`--only` takes one of the two sets.
 
 RUNS_ROOT (default: a temporary directory) holds the runs and their store; where it has no
 finished runs on digits, the three book listings are trained there first on the built-in
@@ -159,7 +161,7 @@ def report_screenshot(browser, cnn_run, env, work, out):
     page.close()
 
 
-LAB_SHOTS = ("lab-runs-live.png", "lab-run-live.png", "lab-run.png", "lab-runs.png")
+LAB_SHOTS = ("lab-runs-live.png", "lab-run-live.png", "lab-run.png", "lab-runs.png", "lab-compare.png")
 LAB_FAILED = "[...document.querySelectorAll('.chip')].some((chip) => ['failed', 'diverged'].includes(chip.dataset.status))"
 
 
@@ -169,11 +171,7 @@ def lab_screenshots(browser, url, shots):
     page.goto(url)
     page.wait_for_function(f"({ERROR_SHOWN}) || window.lab.listShown >= 1")
     watch.check(page, "the lab on loading")
-    page.fill("input[name=seeds]", "0,1,2")
-    page.fill("input[name=epochs]", "3")
-    page.fill("input[name=limit]", "2000")
-    page.select_option("select[name=dataset]", "mnist-mini")
-    page.click("#launch-button")
+    launch_three_seeds(page)
     page.wait_for_function(f"({ERROR_SHOWN}) || window.lab.launched.length === 3")
     watch.check(page, "the lab after launching")
     launched = page.evaluate("window.lab.launched.map((run) => run.run_id)")
@@ -183,7 +181,8 @@ def lab_screenshots(browser, url, shots):
     watch.check(page, "the runs view while training")
     page.screenshot(path=str(shots["lab-runs-live.png"]), full_page=False)
     # A run's page while it trains: its live curve.
-    running = page.evaluate("Number(document.querySelector('.chip[data-status=running]').dataset.runId)")
+    # The running one least far along: the others may end before its page has seen an epoch go by.
+    running = page.evaluate("Number([...document.querySelectorAll('.chip[data-status=running]')].sort((a, b) => parseFloat(a.querySelector('.bar > i').style.width) - parseFloat(b.querySelector('.bar > i').style.width))[0].dataset.runId)")
     page.goto(f"{url}#/run/{running}")
     page.wait_for_function(f"({ERROR_SHOWN}) || (window.lab.livePoints >= 1 && document.getElementById('status-chip').dataset.status === 'running')", timeout=300000)
     watch.check(page, f"run {running}'s page while it trains")
@@ -200,7 +199,32 @@ def lab_screenshots(browser, url, shots):
     if page.evaluate(LAB_FAILED):
         raise Failed(f"a launched run failed ({launched}): see the lab's log")
     page.screenshot(path=str(shots["lab-runs.png"]), full_page=False)
+    # A second setup (no dropout), then the two compared over their seeds.
+    page.evaluate("document.querySelector('details').open = true")
+    launch_three_seeds(page, dropout_rate="0")
+    page.wait_for_function(f"({ERROR_SHOWN}) || window.lab.launched.length === 6")
+    page.wait_for_function(f"({ERROR_SHOWN}) || ({LAB_FAILED}) || [...document.querySelectorAll('#runs td.n')].filter((cell) => cell.textContent === '3').length === 2", timeout=600000)
+    watch.check(page, "the runs view with two setups done")
+    if page.evaluate(LAB_FAILED):
+        raise Failed(f"a launched run failed ({page.evaluate('window.lab.launched')}): see the lab's log")
+    for tick in page.locator("#runs tbody tr input.pick").all():
+        tick.check()
+    page.click("#compare-picked")
+    page.wait_for_function(f"({ERROR_SHOWN}) || window.lab.compareShown === 2", timeout=120000)
+    watch.check(page, "the compare view")
+    page.screenshot(path=str(shots["lab-compare.png"]), full_page=True)
     page.close()
+
+
+def launch_three_seeds(page, **knobs):
+    """Three seeds of Listing 1.3.2 (6 epochs of 2,000 mnist-mini digits), with KNOBS changed, launched from the form."""
+    page.fill("input[name=seeds]", "0,1,2")
+    page.fill("input[name=epochs]", "6")
+    page.fill("input[name=limit]", "2000")
+    page.select_option("select[name=dataset]", "mnist-mini")
+    for name, value in knobs.items():
+        page.fill(f"input[name=knob-{name}]", value)
+    page.click("#launch-button")
 
 
 def lab_shots(runs, env, work, chromium, shots):

@@ -271,3 +271,51 @@ def drawn(monkeypatch):
 
     monkeypatch.setattr(plots, "save_figure", keep)
     return figures
+
+
+# --------------------------------------------------------------------------
+# Constructed runs: the real writer (rundir.Recorder, the store as its index), made-up figures. No training:
+# the seeds, lab and report tests make stores of many finished runs in milliseconds.
+
+
+def record_run(index, config, preset, dataset, test_accuracy, history, predictions=None, group=None, params=1234):
+    """One finished run as `mnistlab train` records it, with the figures given; its metrics."""
+    from mnistlab import rundir
+
+    recorder = rundir.Recorder(rundir.new_path(config, preset), index=index, group=group)
+    recorder.start(config, preset, dataset.name, dataset.content_hash())
+    for row in history:
+        recorder.epoch(row)
+    metrics = {"status": "done", "epochs": len(history), "test_accuracy": test_accuracy, "train_accuracy": history[-1]["accuracy"], "val_accuracy": history[-1]["val_accuracy"],
+               "test_loss": 0.3, "seconds": 1.0, "mean_epoch_seconds": 0.5, "params": params}
+    return recorder.finish(metrics, None, predictions)
+
+
+def made_up_history(rng, epochs, level):
+    accuracy = level + 0.02 * np.arange(epochs) + rng.normal(0, 0.01, epochs)
+    return [{"epoch": e + 1, "loss": float(1 / (e + 1) + rng.normal(0, 0.02)), "accuracy": float(accuracy[e]), "val_loss": float(1.1 / (e + 1) + rng.normal(0, 0.02)),
+             "val_accuracy": float(accuracy[e] - 0.01), "seconds": 0.5} for e in range(epochs)]
+
+
+def made_up_predictions(rng, labels, accuracy):
+    predicted = labels.copy()
+    wrong = rng.random(len(labels)) > accuracy
+    predicted[wrong] = (labels[wrong] + rng.integers(1, 10, wrong.sum())) % 10
+    return {"predicted": predicted.astype(np.uint8), "true_probability": np.where(wrong, 0.1, 0.9).astype(np.float16), "labels": labels.astype(np.uint8)}
+
+
+def reproduced_table(mini, backends=("jax",), seeds=3, table="table-1.4.1"):
+    """TABLE's runs recorded (in the default store) as a reproduction would, and the table files `mnistlab reproduce`
+    writes: ({format: path}, rows)."""
+    from mnistlab import paths, reproduce
+    from mnistlab.store import Store
+
+    rng = np.random.default_rng(3)
+    jobs = reproduce.plan_table(table, mini, seeds=seeds, epochs=2, backends=list(backends))
+    with Store() as index:
+        for number, job in enumerate(jobs):
+            value = 0.7 + 0.01 * job.config.seed + 0.002 * number
+            record_run(index, job.config, job.preset, mini, value, made_up_history(rng, 2, 0.6), made_up_predictions(rng, mini.y_test, value), group=table)
+        rows = reproduce.summarize_rows(table, jobs, index)
+    stem, context = reproduce.table_naming(table, mini.name, seeds, 2, backends=list(backends) if len(backends) > 1 else None)
+    return reproduce.write_outputs(paths.tables_dir(), stem, table, rows, context, {"dataset": mini.name, "seeds": seeds, "epochs": 2}), rows

@@ -1,27 +1,35 @@
 """The lab's API (mnistlab.lab): validation as the CLI's, the repeat rule, cancel, the token and origin checks,
-the folded runs view, Server-Sent Events, and (slow) real trainings: live progress, cancel, kill -9 and restart.
+the folded runs view, Server-Sent Events, the OpenAPI schema of a launch, tables downloaded as the CLI writes them,
+setups compared as `bands.compare_setups` does, and (slow) real trainings: live progress, cancel, kill -9 and restart.
 
 Most tests use a lab with no workers: it queues and shows, and trains nothing, so they cost no training.
 """
 
+import csv
 import http.client
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 
+import jsonschema
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import env_without_backend, free_port, run_main
+from conftest import env_without_backend, free_port, made_up_history, record_run, reproduced_table, run_main
+from mnistlab import bands, presets, stats, tables
+from mnistlab import config as config_lib
 from mnistlab import lab as lab_lib
-from mnistlab import stats
 from mnistlab.store import Store
 
 LOOPBACK = "http://127.0.0.1:8100"
+TABLE = "table-1.4.1"
 SMALL = {"preset": "listing-1.3.2", "epochs": 1, "limit": 600, "dataset": "mnist-mini"}
 
 
@@ -175,6 +183,90 @@ def test_events_are_streamed_as_published_then_the_stream_ends(client, lab):
                 kinds.append(json.loads(line[6:])["kind"])
     # A follower that lags gets the latest step of an epoch, not every one: one or two steps, the rest in order.
     assert [kind for index, kind in enumerate(kinds) if kind != "step" or kinds[index - 1] != "step"] == ["snapshot", "status", "step", "epoch", "status", "end"]
+
+
+def test_the_openapi_schema_describes_a_launch_body_from_the_knobs_declaration(client):
+    operation = client.get("/openapi.json").json()["paths"]["/api/runs"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert tuple(body["properties"]) == lab_lib.LAUNCH_FIELDS and body["additionalProperties"] is False
+    knobs = body["properties"]["set"]["items"]
+    settable = [name for name in config_lib.VALID_KEYS if name not in config_lib.RUN_KEYS]
+    assert list(knobs["x-knobs"]) == settable and "dropout_rate" in settable and "filters" in settable
+    assert knobs["x-knobs"]["dropout_rate"]["description"] == config_lib.KNOBS["dropout_rate"].help
+    assert body["properties"]["backend"]["enum"] == list(config_lib.BACKENDS)
+    # The schema says what the server takes: a launch it queues is valid, a misspelt knob or an unknown field is not.
+    validator = jsonschema.Draft202012Validator(body)
+    assert validator.is_valid({**SMALL, "set": ["dropout_rate=0.2", "filters=8,8"], "seeds": [0, 1]})
+    assert not validator.is_valid({**SMALL, "set": ["dropout_rat=0.1"]}) and not validator.is_valid({**SMALL, "colour": "red"})
+    assert re.search(knobs["pattern"], "hidden_units=64,64") and not re.search(knobs["pattern"], "seed=3")  # seeds have their own field
+
+
+def test_a_reproduced_table_downloads_as_the_cli_writes_it_in_every_format(client, lab, mini, capsys, tmp_path):
+    written, rows = reproduced_table(mini)  # in the lab's store (the tests' default one) and its tables/
+    assert lab.store_path == tmp_path / "runs" / "runs.db"
+    listed = client.get("/api/tables").json()
+    assert [(entry["table"], entry["reproduced"]) for entry in listed["tables"]] == [(table, table == TABLE) for table in presets.TABLES]
+    downloaded = {}
+    for format in tables.FORMATS:
+        answer = client.get(f"/api/tables/{TABLE}", params={"format": format})
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"] == tables.MEDIA_TYPES[format]
+        assert answer.headers["content-disposition"] == f'attachment; filename="{written["json"].stem}{tables.SUFFIXES[format]}"'
+        downloaded[format] = answer.content
+    for format in ("csv", "latex", "json"):  # byte for byte the file `mnistlab report TABLE --format F --out FILE` writes
+        out = tmp_path / f"cli.{format}"
+        assert run_main(capsys, "report", TABLE, "--format", format, "--out", out).returncode == 0
+        assert downloaded[format] == out.read_bytes(), format
+    # HTML: the table `report --format html`'s page holds (test_seeds checks the report embeds this export).
+    assert downloaded["html"] == tables.table_export(tables.table_data(TABLE), "html").encode()
+    data = json.loads(downloaded["json"])
+    shown = [[tables.cells(row)[column] for column in tables.header(data)] for row in data["rows"]]
+    assert list(csv.reader(io.StringIO(downloaded["csv"].decode())))[1:] == shown
+    # Each cell names its runs by id (the page links them), the same runs as the table file's directories.
+    with Store(lab.store_path) as store:
+        for row, reproduced in zip(data["rows"], rows):
+            assert len(row["run_ids"]) == row["seeds"] == 3
+            assert [store.get(run_id)["run_dir"] for run_id in row["run_ids"]] == row["run_dirs"] == reproduced["run_dirs"]
+
+
+def test_a_table_nobody_reproduced_an_unknown_one_or_format_is_a_json_error_naming_the_choices(client, mini):
+    missing = client.get(f"/api/tables/{TABLE}", params={"format": "csv"})
+    assert missing.status_code == 404 and f"mnistlab reproduce {TABLE}" in missing.json()["error"]
+    reproduced_table(mini)
+    unknown = client.get("/api/tables/table-9.9.9", params={"format": "csv"})
+    assert unknown.status_code == 404 and all(table in unknown.json()["error"] for table in presets.TABLES)
+    bad_format = client.get(f"/api/tables/{TABLE}", params={"format": "xlsx"})
+    assert bad_format.status_code == 422 and bad_format.json()["field"] == "format"
+    assert all(f"'{format}'" in bad_format.json()["error"] for format in tables.FORMATS)
+
+
+def record_setups(mini, accuracies, epochs=3):
+    """Finished runs (constructed, no training) of each preset, one per seed, with these test accuracies."""
+    rng = np.random.default_rng(2)
+    with Store() as index:
+        for preset, values in accuracies.items():
+            for seed, value in enumerate(values):
+                config = presets.get(preset).build_config(seed=seed, dataset="mnist-mini", backend="jax", epochs=epochs)
+                record_run(index, config, preset, mini, value, made_up_history(rng, epochs, value - 0.1), params=100 + len(values))
+
+
+def test_compare_is_bands_compare_setups_on_the_same_runs(client, lab, mini):
+    accuracies = {"table-1.4.1-row1": [0.90, 0.91, 0.92], "table-1.4.1-row2": [0.80, 0.805, 0.812], "table-1.4.1-row3": [0.85, 0.86]}
+    record_setups(mini, accuracies)
+    answer = client.get("/api/compare", params=[("setup", name) for name in accuracies])
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == json.loads(json.dumps(bands.compare_setups(list(accuracies), store_path=lab.store_path)))
+    first = answer.json()["setups"][0]
+    assert first["params"] == 103 and first["book_where"] == "Table 1.4.1 row 1" and first["test"]["n"] == 3
+    assert len(first["bands"]["val_accuracy"]) == 3 and first["bands"]["val_accuracy"][0]["ci_low"] is not None
+    verdicts = {(c["a"], c["b"]): c for c in answer.json()["comparisons"]}
+    assert verdicts[("table-1.4.1-row1", "table-1.4.1-row2")]["significant"] is True
+    assert verdicts[("table-1.4.1-row1", "table-1.4.1-row3")]["significant"] is None  # two seeds: numbers, no verdict
+    assert verdicts[("table-1.4.1-row1", "table-1.4.1-row3")]["p_value"] is not None
+    nobody = client.get("/api/compare", params={"setup": "table-1.5.1-row1"})
+    assert nobody.status_code == 400 and "no finished runs match 'table-1.5.1-row1'" in nobody.json()["error"]
+    assert client.get("/api/compare").status_code == 422
+    assert client.get("/api/compare", params={"setup": "table-1.4.1-row1", "by": "colour"}).json()["field"] == "by"
 
 
 # --------------------------------------------------------------------------

@@ -14,40 +14,12 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from conftest import assert_one_line_error, run_cli, run_main
-from mnistlab import atlas, bands, paths, presets, reproduce, rundir, stats, tables, train
+from conftest import assert_one_line_error, made_up_history, made_up_predictions, record_run, reproduced_table, run_cli, run_main
+from mnistlab import atlas, bands, presets, reproduce, rundir, stats, tables, train
 from mnistlab.errors import ConfigError
 from mnistlab.store import Store
 
 TABLE = "table-1.4.1"
-
-
-# --------------------------------------------------------------------------
-# Constructed runs: the real writer (rundir.Recorder, the store as its index), made-up figures
-
-
-def record_run(index, config, preset, dataset, test_accuracy, history, predictions=None, group=None, params=1234):
-    """One finished run as `mnistlab train` records it, with the figures given; its metrics."""
-    recorder = rundir.Recorder(rundir.new_path(config, preset), index=index, group=group)
-    recorder.start(config, preset, dataset.name, dataset.content_hash())
-    for row in history:
-        recorder.epoch(row)
-    metrics = {"status": "done", "epochs": len(history), "test_accuracy": test_accuracy, "train_accuracy": history[-1]["accuracy"], "val_accuracy": history[-1]["val_accuracy"],
-               "test_loss": 0.3, "seconds": 1.0, "mean_epoch_seconds": 0.5, "params": params}
-    return recorder.finish(metrics, None, predictions)
-
-
-def made_up_history(rng, epochs, level):
-    accuracy = level + 0.02 * np.arange(epochs) + rng.normal(0, 0.01, epochs)
-    return [{"epoch": e + 1, "loss": float(1 / (e + 1) + rng.normal(0, 0.02)), "accuracy": float(accuracy[e]), "val_loss": float(1.1 / (e + 1) + rng.normal(0, 0.02)),
-             "val_accuracy": float(accuracy[e] - 0.01), "seconds": 0.5} for e in range(epochs)]
-
-
-def made_up_predictions(rng, labels, accuracy):
-    predicted = labels.copy()
-    wrong = rng.random(len(labels)) > accuracy
-    predicted[wrong] = (labels[wrong] + rng.integers(1, 10, wrong.sum())) % 10
-    return {"predicted": predicted.astype(np.uint8), "true_probability": np.where(wrong, 0.1, 0.9).astype(np.float16), "labels": labels.astype(np.uint8)}
 
 
 def setup_config(preset, seed, **changes):
@@ -166,21 +138,8 @@ def _latex_rows(text):
     return rows
 
 
-def _reproduced_table(mini, backends=("jax",), seeds=3):
-    """Table 1.4.1's runs recorded as a reproduction would, and the table file `mnistlab reproduce` writes."""
-    rng = np.random.default_rng(3)
-    jobs = reproduce.plan_table(TABLE, mini, seeds=seeds, epochs=2, backends=list(backends))
-    with Store() as index:
-        for number, job in enumerate(jobs):
-            value = 0.7 + 0.01 * job.config.seed + 0.002 * number
-            record_run(index, job.config, job.preset, mini, value, made_up_history(rng, 2, 0.6), made_up_predictions(rng, mini.y_test, value), group=TABLE)
-        rows = reproduce.summarize_rows(TABLE, jobs, index)
-    stem, context = reproduce.table_naming(TABLE, mini.name, seeds, 2, backends=list(backends) if len(backends) > 1 else None)
-    return reproduce.write_outputs(paths.tables_dir(), stem, TABLE, rows, context, {"dataset": mini.name, "seeds": seeds, "epochs": 2}), rows
-
-
 def test_table_formats_agree_with_each_other_and_with_the_table_file(mini, capsys, tmp_path):
-    written, rows = _reproduced_table(mini)
+    written, rows = reproduced_table(mini)
     exported = {}
     for format in ("csv", "latex", "json"):
         result = run_main(capsys, "report", TABLE, "--format", format)
@@ -208,7 +167,7 @@ def test_table_formats_agree_with_each_other_and_with_the_table_file(mini, capsy
 
 
 def test_latex_compiles_as_a_booktabs_table(mini, tmp_path):
-    _reproduced_table(mini)
+    reproduced_table(mini)
     text = tables.table_export(tables.table_data(TABLE), "latex")
     assert "\\toprule" in text and "\\midrule" in text and "\\bottomrule" in text
     if shutil.which("pdflatex") is None:
@@ -416,7 +375,7 @@ def test_backend_comparisons_say_whether_backends_differ_beyond_seed_noise():
 
 
 def test_tables_and_the_atlas_group_by_backend(mini, capsys, tmp_path):
-    written, rows = _reproduced_table(mini, backends=("jax", "torch"))
+    written, rows = reproduced_table(mini, backends=("jax", "torch"))
     data = tables.table_data(TABLE, table_json=written["json"])
     assert data["several_backends"] and data["backends"] == ["jax", "torch"] and "backend" in tables.header(data)
     assert [(row["row"], row["backend"]) for row in data["rows"]] == [(row, backend) for row in (1, 2, 3, 4) for backend in ("jax", "torch")]

@@ -47,6 +47,12 @@ class UnknownRun(StoreError):
     http_status = 404
 
 
+class NotFound(MnistlabError):
+    """A named thing that is not there: a table with no reproduction, a name that is no table (the web APIs answer 404)."""
+
+    http_status = 404
+
+
 class MissingExtra(MnistlabError):
     """A command needs an optional dependency group that is not installed."""
 

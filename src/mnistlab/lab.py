@@ -11,6 +11,9 @@
     POST   /api/runs/{id}/resume    queue an interrupted or failed run again (same setup and seed)
     GET    /api/runs/{id}/report    confusion matrix and most confident mistakes on the test set
     POST   /api/runs/{id}/explain   the inside view of the run's model for a test digit or drawn pixels
+    GET    /api/compare             setups side by side over seeds (bands.compare_setups): ?setup=A&setup=B, by, backend, dataset
+    GET    /api/tables              the chapter's tables, and which the store has a reproduction of
+    GET    /api/tables/{table}      a reproduced table as `mnistlab report TABLE --format F` writes it: ?format=html|csv|latex|json
     GET    /draw/{id}/              the draw page of `mnistlab serve`, with this run
     GET    /healthz, /openapi.json, /docs
 
@@ -53,18 +56,19 @@ import secrets
 import threading
 import time
 import urllib.parse
+from typing import Literal
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mnistlab import backend as backend_lib
 from mnistlab import config as config_lib
-from mnistlab import data, engine, explain, fileio, predict, presets, rundir, serve, stats, sweep
+from mnistlab import bands, data, engine, explain, fileio, predict, presets, rundir, serve, stats, sweep, tables
 from mnistlab.config import Config
-from mnistlab.errors import ConfigError, DataError, MnistlabError, RequestError
+from mnistlab.errors import ConfigError, DataError, MnistlabError, NotFound, RequestError
 from mnistlab.store import Store
 
 PAGE = pathlib.Path(__file__).parent / "web" / "lab.html"
@@ -447,6 +451,7 @@ class Lab:
         return {
             "key": f"{first['config_hash']}:{first['dataset_hash'][:16]}:{first['backend']}",
             "setup": self.describe(first),
+            "config_hash": first["config_hash"],
             "preset": first["preset"],
             "family": first["model"],
             "dataset": first["dataset"],
@@ -556,6 +561,34 @@ class Lab:
 
         return self._kept(run_id, "draw", build)
 
+    # -- seeds as the unit: setups compared, the chapter's tables ------
+
+    def compare(self, selectors, by=None, backend=None, dataset=None):
+        """Setups side by side over their seeds: `bands.compare_setups`, the numbers of `mnistlab runs compare` and `report A B`."""
+        if not selectors:
+            raise RequestError("name the setups to compare: ?setup=A&setup=B (presets, config hashes or group=NAME)", 422)
+        return bands.compare_setups(selectors, store_path=self.store_path, dataset=dataset or None, by=by or None, backend=backend or None)
+
+    def tables(self):
+        """The chapter's tables, each with the reproduction the lab exports (the newest `mnistlab reproduce` wrote) where there is one."""
+        listed = []
+        for table in presets.TABLES:
+            try:
+                reproduced = tables.table_data(table, store_path=self.store_path)
+            except NotFound:
+                listed.append({"table": table, "reproduced": False})
+                continue
+            except MnistlabError as error:  # a table file that cannot be read: said beside its table, the others still listed
+                listed.append({"table": table, "reproduced": False, "error": str(error)})
+                continue
+            listed.append({"table": table, "reproduced": True, "context": reproduced["context"], "source": reproduced["source"], "rows": len(reproduced["rows"])})
+        return {"tables": listed, "formats": list(tables.FORMATS)}
+
+    def table(self, table, format):
+        """(text, file name) of the reproduced TABLE in FORMAT: what `mnistlab report TABLE --format FORMAT` writes."""
+        reproduced = tables.table_data(table, store_path=self.store_path)
+        return tables.table_export(reproduced, format), pathlib.Path(reproduced["source"]).stem + tables.SUFFIXES[format]
+
 
 def _seeds(value):
     if isinstance(value, bool) or not isinstance(value, (int, list)):
@@ -640,6 +673,24 @@ def schema():
         "sorts": list(SORTS),
         "config_schema": config_lib.json_schema(),
     }
+
+
+def launch_schema():
+    """The JSON Schema of a launch (POST /api/runs), for /openapi.json: its fields, the run settings' schemas and the
+    keys `set` takes, all from the knobs' one declaration (`config.json_schema()`)."""
+    knobs = config_lib.json_schema()["properties"]
+    settable = [name for name in config_lib.VALID_KEYS if name not in config_lib.RUN_KEYS]
+    run = schema()["run"]
+    properties = {
+        "preset": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "a listing or table row of the book (`mnistlab presets` lists them); none: the family's defaults"},
+        "set": {"type": "array", "description": "key=value overrides, as --set takes them; the keys and their values are the knobs' (x-knobs)",
+                "items": {"type": "string", "pattern": f"^({'|'.join(settable)})=", "x-knobs": {name: knobs[name] for name in settable}}},
+        "seeds": {"anyOf": [{"type": "array", "items": {"type": "integer"}, "maxItems": MAX_SEEDS}, {"type": "integer", "minimum": 1, "maximum": MAX_SEEDS}], "default": [0], "description": run["seeds"]["help"] + "; a count N means 0..N-1"},
+        **{name: {key: value for key, value in knobs[name].items() if key != "default"} for name in ("epochs", "limit", "dataset", "backend")},
+        "executor": {"type": "string", "enum": run["executor"]["choices"], "default": run["executor"]["default"], "description": run["executor"]["help"]},
+        "address": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "the Ray cluster's address, for executor ray (default: a local Ray)"},
+    }
+    return {"title": "Launch", "type": "object", "properties": properties, "additionalProperties": False}
 
 
 def _event_stream(events):
@@ -779,7 +830,8 @@ def create_app(lab, token=None, loopback_only=True):
     async def validation_error(request, error):
         first = error.errors()[0] if error.errors() else {}
         field = str(first.get("loc", ["", ""])[-1]) if first.get("loc") else None
-        return JSONResponse({"error": f"invalid request: {first.get('msg', error)}", "field": field}, status_code=422)
+        where = f"{field}: " if field else ""
+        return JSONResponse({"error": f"invalid request: {where}{first.get('msg', error)}", "field": field}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request, error):  # a bug: still JSON, and the lab keeps serving
@@ -802,7 +854,7 @@ def create_app(lab, token=None, loopback_only=True):
     def get_schema():
         return schema()
 
-    @app.post("/api/runs", status_code=202)
+    @app.post("/api/runs", status_code=202, openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": launch_schema()}}}})
     async def launch(request: Request):
         try:
             body = json.loads(await request.body() or b"{}")
@@ -864,6 +916,21 @@ def create_app(lab, token=None, loopback_only=True):
             raise RequestError(f"malformed JSON ({error})") from None
         return await asyncio.to_thread(lab.explain, run_id, body)
 
+    @app.get("/api/compare")
+    def compare(setup: list[str] = Query(default=[], description="a setup: a preset, a config hash or group=NAME; two or more to compare"),
+                by: Literal["backend"] | None = None, backend: str | None = None, dataset: str | None = None):
+        # Serialised as list_runs is (bands for every epoch of every setup: many numbers).
+        return Response(fileio.dumps(lab.compare(setup, by=by, backend=backend, dataset=dataset), separators=(",", ":")), media_type="application/json")
+
+    @app.get("/api/tables")
+    def list_tables():
+        return lab.tables()
+
+    @app.get("/api/tables/{table}")
+    def get_table(table: str, format: Literal[tables.FORMATS] = "json"):
+        text, filename = lab.table(table, format)
+        return Response(text.encode("utf-8"), media_type=tables.MEDIA_TYPES[format], headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
     app.mount("/draw", DrawPages(lab))
     return Guard(app, token=token, loopback_only=loopback_only)
 
@@ -881,6 +948,9 @@ Every error is <code>{"error": "...", "field": "..."}</code> with a 4xx status; 
 <li><code>GET /api/runs/{id}/events</code>, <code>GET /api/events</code>: Server-Sent Events, one JSON object per event
 (<code>kind</code>: snapshot, status, step, epoch, end).</li>
 <li><code>GET /api/runs/{id}/report</code>, <code>POST /api/runs/{id}/explain</code> <code>{"test_index": i}</code> or <code>{"pixels": 28x28}</code>.</li>
+<li><code>GET /api/compare?setup=A&amp;setup=B&amp;by=backend&amp;backend=&amp;dataset=</code>: setups side by side over their seeds
+(per epoch mean and 95% band, final test accuracy with its interval, parameters, the book's figure, Welch's test for each pair: the numbers of <code>mnistlab runs compare</code>).</li>
+<li><code>GET /api/tables</code>, <code>GET /api/tables/{table}?format=html|csv|latex|json</code>: a reproduced table as a download, the bytes <code>mnistlab report TABLE --format F</code> writes.</li>
 <li><code>GET /api/schema</code>: the launch form's knobs; <code>GET /healthz</code>.</li>
 </ul></body></html>"""
 

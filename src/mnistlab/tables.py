@@ -16,19 +16,24 @@ import io
 import json
 import pathlib
 
-from mnistlab import fileio, paths, reproduce
-from mnistlab.errors import ConfigError, MnistlabError
+from mnistlab import fileio, paths, presets, reproduce
+from mnistlab.errors import ConfigError, MnistlabError, NotFound
 
 FORMATS = ("html", "csv", "latex", "json")
+# How each format goes out as a file: its name's suffix and its media type (the lab's downloads).
+SUFFIXES = {"html": ".html", "csv": ".csv", "latex": ".tex", "json": ".json"}
+MEDIA_TYPES = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "latex": "application/x-latex; charset=utf-8", "json": "application/json"}
 HEADER = ("row", "settings", "backend", "seeds", "test mean", "test 95% CI", "book test", "verdict")
 
 
 def latest_table_json(table, store_path=None):
     """The newest table file `mnistlab reproduce TABLE` wrote beside the store."""
+    if table not in presets.TABLES:
+        raise NotFound(f"no chapter table {table!r}; the tables are {', '.join(presets.TABLES)}")
     directory = paths.tables_dir(store_path)
     candidates = sorted(directory.glob(f"{table}-*.json"), key=lambda path: (path.stat().st_mtime, path.name))
     if not candidates:
-        raise MnistlabError(f"no reproduction of {table} found in {directory}; run `mnistlab reproduce {table}` first")
+        raise NotFound(f"no reproduction of {table} found in {directory}; run `mnistlab reproduce {table}` first")
     return candidates[-1]
 
 
@@ -136,7 +141,9 @@ def to_html(data, page=True):
 
 
 def to_json(data):
-    return fileio.dumps(data, "table", indent=2) + "\n"
+    """The structure, with the header and each row's printed cells (what the other formats show) beside its figures."""
+    shown = {**data, "header": header(data), "rows": [{**row, "cells": cells(row)} for row in data["rows"]]}
+    return fileio.dumps(shown, "table", indent=2) + "\n"
 
 
 def table_export(data, format):

@@ -1,3 +1,4 @@
+import json
 import pytest
 
 from mnistlab import stats
@@ -40,6 +41,13 @@ def test_seed_noise_is_not_significant():
 
 def test_identical_deterministic_runs():
     assert stats.compare([98.0, 98.0], [98.0, 98.0])["p_value"] == 1.0
+
+
+def test_no_spread_with_a_difference_is_strict_json():
+    # Deterministic repeats on both sides, different means: d is infinite, which JSON cannot hold (the lab's answers).
+    result = stats.compare([98.0, 98.0, 98.0], [97.0, 97.0, 97.0])
+    assert result["cohens_d"] is None and "d = inf" in result["verdict"] and result["significant"]
+    json.dumps(result, allow_nan=False)
 
 
 def test_needs_two_runs_per_side():

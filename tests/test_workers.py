@@ -172,3 +172,29 @@ def test_a_request_costs_at_most_three_times_what_the_benchmark_measured(app, mi
     per_request_ms = 1000 * (time.process_time() - started) / len(bodies)
     assert {reply.status for reply in replies} == {200}
     assert per_request_ms <= budget_ms, f"a request took {per_request_ms:.2f} ms of CPU; the benchmark's profile says {sum(profile.values()):.2f} ms"
+
+
+def test_a_workers_batch_gets_the_replies_each_request_gets_alone(app, mini):
+    """Engine.predict_many (how a worker answers every request waiting on its pipe) against answer() one by one, bad bodies among them."""
+    import io
+
+    from PIL import Image
+
+    engine = app.state.engine
+    blank = io.BytesIO()
+    Image.new("RGBA", (280, 280), (0, 0, 0, 255)).save(blank, format="PNG")
+    bodies = [*_pngs(mini, 3), b"not an image at all", *_pngs(mini, 2), blank.getvalue()]
+    many = engine.predict_many([(body, "image/png") for body in bodies])
+    alone = [engine.answer("predict", None, body, "image/png") for body in bodies]
+    assert [reply.status for reply in many] == [reply.status for reply in alone] == [200, 200, 200, 415, 200, 200, 422]
+    for batched, single in zip(many, alone):
+        if single.status != 200:
+            assert batched.body == single.body  # the same one-line error
+            continue
+        got_answer, want_answer = json.loads(batched.body), json.loads(single.body)
+        assert got_answer["input"] == want_answer["input"] and got_answer["preprocess"] == want_answer["preprocess"]
+        for got, want in zip(got_answer["predictions"], want_answer["predictions"]):
+            assert got["model"] == want["model"] and got["labels"] == want["labels"]
+            np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=2e-6)
+    # The input is written as the short decimals it was rounded to, not float32's long tails.
+    assert all(len(repr(value)) <= 6 for row in json.loads(alone[0].body)["input"] for value in row)

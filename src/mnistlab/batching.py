@@ -96,6 +96,25 @@ class Batcher:
                 items.append(item)
             self._answer(items)
 
+    def run(self, images):
+        """Each model's probabilities ((N, 10) arrays, in predictor order) for N 28x28 images, in this thread.
+
+        In batches of at most `max_batch`, each padded to its bucket: the call the
+        Batcher's thread makes, for a caller that gathers its own batch (a worker
+        process reading every request waiting on its pipe, `Engine.predict_many`).
+        """
+        images = np.asarray(images, dtype=np.float32)
+        outputs = [[] for _ in self.predictors]
+        for start in range(0, len(images), self.max_batch):
+            chunk = images[start : start + self.max_batch]
+            padded = np.zeros((bucket(len(chunk)), 28, 28), dtype=np.float32)
+            padded[: len(chunk)] = chunk
+            for output, predictor in zip(outputs, self.predictors):
+                output.append(predictor.predict(padded)[: len(chunk)])
+        self.batches += 1
+        self.images += len(images)
+        return [np.concatenate(output) for output in outputs]
+
     def _answer(self, items):
         count = len(items)
         images = np.zeros((bucket(count), 28, 28), dtype=np.float32)

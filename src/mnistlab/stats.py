@@ -112,7 +112,7 @@ def compare_summaries(a, b, confidence=CONFIDENCE):
         "ci_high": difference + half_width,
         "degrees_of_freedom": float(dof),
         "p_value": p_value,
-        "cohens_d": float(cohens_d),
+        "cohens_d": float(cohens_d) if math.isfinite(cohens_d) else None,  # JSON has no Infinity: no spread at all, as the verdict says
         "significant": significant,
         "confidence": confidence,
         "verdict": verdict,

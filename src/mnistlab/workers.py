@@ -30,7 +30,7 @@ import threading
 import time
 import zlib
 
-from mnistlab import engine as engine_lib
+from mnistlab import batching, engine as engine_lib
 from mnistlab.batching import ServerBusy
 
 
@@ -274,21 +274,38 @@ def _worker_main(connection, run_dirs, runtime, threads, inside_views):
         engine.warm_inside_views(log=log)
     send(("ready", engine.describe()))
 
-    def handle(request_id, kind, client, body, content_type):
-        reply = engine.answer(kind, client, body, content_type)
+    def reply(request_id, answered):
         try:
-            send(("reply", request_id, reply.status, reply.retry_after, reply.body))
+            send(("reply", request_id, answered.status, answered.retry_after, answered.body))
         except (OSError, ValueError):  # the front is gone
             pass
 
-    # Enough threads for a full batch to gather: each waits on the Batcher, which runs the models.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=96, thread_name_prefix="mnistlab-request") as requests:
-        while True:
+    def handle(request_id, kind, client, body, content_type):
+        reply(request_id, engine.answer(kind, client, body, content_type))
+
+    # Predictions: this thread reads every request waiting on the pipe and answers the
+    # predictions among them as one batch (Engine.predict_many): no thread per request, no
+    # hand-over to the Batcher's thread. Explanations (and counts) wait for their queue in
+    # threads of their own; the ExplainQueue holds at most a few per client, the rest get 503.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="mnistlab-explain") as waiting:
+        stopping = False
+        while not stopping:
             try:
-                message = pickle.loads(connection.recv_bytes())
+                messages = [pickle.loads(connection.recv_bytes())]
+                while len(messages) < batching.BUCKETS[-1] and connection.poll():
+                    messages.append(pickle.loads(connection.recv_bytes()))
             except (EOFError, OSError):
                 break
-            if message is None:
-                break
-            requests.submit(handle, *message)
+            predictions = []
+            for message in messages:
+                if message is None:
+                    stopping = True  # answer what came before it, then stop
+                elif message[1] == "predict":
+                    predictions.append(message)
+                else:
+                    waiting.submit(handle, *message)
+            if predictions:
+                answers = engine.predict_many([(body, content_type) for _, _, _, body, content_type in predictions])
+                for (request_id, *_), answered in zip(predictions, answers):
+                    reply(request_id, answered)
     engine.close()

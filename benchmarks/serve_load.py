@@ -9,7 +9,7 @@ the figure). Each level is bounded in count and time. Writes the raw results
 (date, commit, machine) to benchmarks/serve-results.json; BENCHMARKS.md shows
 them (scripts/render_docs.py).
 
-Usage: python benchmarks/serve_load.py [--seconds 10] [--workers 0,1,2] [--baseline-src DIR]
+Usage: python benchmarks/serve_load.py [--seconds 10] [--workers 0,1,2] [--baseline-src [NAME=]DIR]...
 """
 
 import argparse
@@ -279,7 +279,7 @@ def main():
     parser.add_argument("--classroom-seconds", type=float, default=20)
     parser.add_argument("--workers", default="0,1,2", help="the worker counts to measure, comma-separated")
     parser.add_argument("--out", default=str(OUT))
-    parser.add_argument("--baseline-src", metavar="DIR", help="also measure the server from another checkout's src/ (e.g. the commit before a change), in the same run")
+    parser.add_argument("--baseline-src", metavar="[NAME=]DIR", action="append", default=[], help="also measure the server from another checkout's src/ (e.g. the commit before a change), in the same run, with its default workers; NAME labels it (default: baseline); may be given more than once")
     parser.add_argument("--load", help=argparse.SUPPRESS)  # the client process
     args = parser.parse_args()
     if args.load:
@@ -300,8 +300,9 @@ def main():
                 path.write_bytes(png)
                 classroom_paths.append(str(path))
         servers = [(f"workers={count}", None, int(count)) for count in args.workers.split(",")]
-        if args.baseline_src:
-            servers.append(("baseline", args.baseline_src, None))
+        for other in args.baseline_src:
+            name, _, source = other.rpartition("=")
+            servers.append((name or "baseline", source, None))
         measured = []
         for name, source, workers in servers:
             measured.append(measure_server(name, run_dirs, payload_paths, classroom_paths, source, workers, args, scratch))

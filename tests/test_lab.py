@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import env_without_backend, free_port, made_up_history, record_run, reproduced_table, run_main
+from conftest import drawn_png, env_without_backend, free_port, made_up_history, record_run, reproduced_table, run_main
 from mnistlab import bands, presets, stats, tables
 from mnistlab import config as config_lib
 from mnistlab import lab as lab_lib
@@ -312,6 +312,17 @@ def test_a_launch_trains_with_live_progress_and_a_running_run_is_cancelled(tmp_p
         inside = client.post(f"/api/runs/{first}/explain", json={"test_index": 0}).json()
         assert inside["family"] == "mlp" and inside["layers"] and inside["label"] is not None
         assert client.post(f"/api/runs/{first}/explain", json={"test_index": -1}).status_code == 400
+        # A drawing from the run page's pad (PNG bytes): preprocessed as the draw page's, then explained.
+        from mnistlab import data, engine, explain
+
+        png = drawn_png(data.load_dataset("mnist-mini"), 3)
+        drawn = client.post(f"/api/runs/{first}/explain", content=png, headers={"Content-Type": "image/png"}).json()
+        image, _ = engine.decode(png, "image/png")
+        np.testing.assert_allclose(drawn["input"], image, atol=1e-4)
+        alone = explain.explainer_for(run["run_dir"]).explain(image)
+        assert drawn["prediction"] == alone["prediction"] and drawn["label"] is None
+        refused = client.post(f"/api/runs/{first}/explain", content=b"not a picture", headers={"Content-Type": "image/png"})
+        assert refused.status_code == 415 and refused.json()["error"]
         assert client.get(f"/draw/{first}/api/models").json()["models"][0]["family"] == "mlp"
 
 

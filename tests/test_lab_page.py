@@ -146,6 +146,15 @@ def test_a_two_seed_launch_is_watched_live_and_folds_into_one_row(tmp_path, brow
         browser_page.wait_for_function(f"window.lab.reportShown === {first} && window.lab.insideShown && window.lab.insideShown.run === {first}", timeout=240_000)
         assert browser_page.locator("#status-chip").get_attribute("data-status") == "done"
         assert browser_page.locator("#mistakes figure").count() > 0 and browser_page.locator("#inside .layer").count() >= 2
+        # A digit drawn on the run page's own pad: its inside view replaces the test digit's.
+        box = browser_page.locator("#lab-pad").bounding_box()
+        browser_page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+        browser_page.mouse.down()
+        for step in range(1, 11):
+            browser_page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.2 + 0.06 * step))
+        browser_page.mouse.up()
+        browser_page.wait_for_function(f"window.lab.insideShown.run === {first} && window.lab.insideShown.drawn", timeout=120_000)
+        assert browser_page.locator("#inside p").first.text_content().startswith("Your drawing: the MLP says")
         browser_page.goto(f"{url}/#/")
         browser_page.wait_for_function("[...document.querySelectorAll('#runs td.n')].some((cell) => cell.textContent === '2')", timeout=240_000)
         assert browser_page.locator("#runs tbody tr").count() == 1

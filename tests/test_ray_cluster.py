@@ -3,7 +3,8 @@
 The head node offers no CPUs, so every training runs on the second node.
 That node is started in its own mount namespace where the driver's run
 root and store are read-only, as they would be on another machine: every
-run must still land in the driver's store and run root, through the driver.
+run must still land in the driver's store and run root, through the driver,
+and its live progress (the lab's curves) must reach the driver as it trains.
 """
 
 import json
@@ -41,11 +42,24 @@ print(ray.get(try_to_write.remote(sys.argv[2])))
 """
 
 
-@pytest.fixture
-def two_node_cluster(tmp_path):
+# A run on the worker node, its progress events timed where the driver receives them.
+PROGRESS = """
+import json, sys, time
+from mnistlab import data, presets, sweep
+dataset = data.load_dataset("mnist-mini")
+jobs = sweep.plan([("listing-1.4.1", presets.configure("listing-1.4.1", [], seed=0, epochs=3, limit=2000, batch_size=32))], dataset, group="progress")
+received = []
+outcome = sweep.run(jobs, store_path=sys.argv[2], executor="ray", address=sys.argv[1], log=lambda line: None,
+                    on_progress=lambda run_id, event: received.append({"run_id": run_id, "received": time.time(), **event}))[0]
+print(json.dumps({"status": outcome.status, "ended": time.time(), "events": received}))
+"""
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster(tmp_path_factory):
     pytest.importorskip("ray")
     ray_cli = str(pathlib.Path(sys.executable).parent / "ray")
-    driver_dir = tmp_path / "driver"
+    driver_dir = tmp_path_factory.mktemp("cluster") / "driver"
     driver_dir.mkdir()
     port = free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
@@ -99,3 +113,19 @@ def test_reproduction_on_two_nodes_lands_in_the_drivers_store_and_run_root(two_n
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["run_id"] == run["id"] and metrics["run_dir"] == str(run_dir) and metrics["status"] == "done"
     assert "1/1" in result.stdout
+
+
+def test_a_run_on_another_node_sends_its_progress_to_the_driver_as_it_trains(two_node_cluster):
+    """The lab's live curves for Ray runs: each epoch's event reaches the driver while the run goes on, in order."""
+    address, driver_dir = two_node_cluster
+    result = subprocess.run([sys.executable, "-c", PROGRESS, address, str(driver_dir / "progress.db")], capture_output=True, text=True, timeout=300, env={**os.environ, "MNISTLAB_RUNS": str(driver_dir / "runs")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == "done"
+    epochs = [event for event in answer["events"] if event["kind"] == "epoch"]
+    assert [event["epoch"] for event in epochs] == [1, 2, 3]
+    # Sent from the node as each epoch ended (its own clock, the same machine's here), received
+    # within a second, and the first before the last epoch ended: live, not replayed at the end.
+    assert all(event["received"] - event["time"] < 1.0 for event in epochs)
+    assert epochs[0]["received"] < epochs[-1]["time"]
+    assert all(event["run_id"] == epochs[0]["run_id"] for event in answer["events"])

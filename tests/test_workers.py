@@ -57,7 +57,7 @@ def test_answers_are_the_same_for_any_batch_and_worker_count(single_path, worker
     from mnistlab.workers import WorkerPool
 
     run_dirs, bodies, expected = single_path
-    pool = WorkerPool(run_dirs, workers=workers, log=lambda line: None, inside_views=False).start()
+    pool = WorkerPool(run_dirs, workers=workers, log=lambda line: None, inside_views=False, explain_worker=False).start()
     try:
         for count in (1, 2, 7, 16, 33, 64):  # every padded batch size the batcher uses, and between them
             replies = _answers(pool, bodies[:count])
@@ -77,7 +77,7 @@ def test_a_killed_worker_has_its_requests_answered_503_and_is_replaced(trained_r
     from mnistlab.workers import WorkerPool
 
     lines = []
-    pool = WorkerPool([trained_runs["mlp"]], workers=1, log=lines.append, inside_views=False).start()
+    pool = WorkerPool([trained_runs["mlp"]], workers=1, log=lines.append, inside_views=False, explain_worker=False).start()
     try:
         first_pid = pool.status()["workers"][0]["pid"]
         bodies = _pngs(mini, 8) * 40
@@ -101,6 +101,59 @@ def test_a_killed_worker_has_its_requests_answered_503_and_is_replaced(trained_r
         assert status["restarts"] == 1 and status["workers"][0]["pid"] != first_pid and status["workers"][0]["ready"]
         assert any("killed by signal 9 (SIGKILL)" in line and "starting a new one" in line for line in lines), lines
         assert {reply.status for reply in _answers(pool, bodies[:8])} == {200}
+    finally:
+        pool.close()
+
+
+def test_explanations_run_in_a_process_of_their_own_below_the_predictions(trained_runs, mini):
+    """Predictions never wait for explanations: with the explain worker frozen, they are answered all the same.
+
+    The explain worker runs at a lower priority (nice 10 more than the model
+    workers), so that on cores the predictions fill, the kernel gives them the
+    cores first; when it dies, its requests are answered 503 and it is replaced.
+    """
+    from mnistlab.workers import EXPLAIN_NICENESS, WorkerPool
+
+    lines = []
+    pool = WorkerPool([trained_runs["mlp"]], workers=1, log=lines.append, inside_views=False).start()
+    try:
+        workers = pool.status()["workers"]
+        assert [worker["role"] for worker in workers] == ["predict", "explain"]
+        predicting, explaining = workers[0]["pid"], workers[1]["pid"]
+        if hasattr(os, "getpriority"):
+            # (nice values stop at 19: under `nice -n 19 pytest` both are 19)
+            assert os.getpriority(os.PRIO_PROCESS, explaining) == min(19, os.getpriority(os.PRIO_PROCESS, predicting) + EXPLAIN_NICENESS)
+        bodies = _pngs(mini, 8)
+
+        async def with_the_explainer_frozen():
+            os.kill(explaining, signal.SIGSTOP)
+            try:
+                waiting = asyncio.ensure_future(pool.answer("explain", "learner-1", bodies[0], "image/png"))
+                predictions = await asyncio.wait_for(asyncio.gather(*(pool.answer("predict", None, body, "image/png") for body in bodies)), timeout=30)
+                still_waiting = not waiting.done()
+            finally:
+                os.kill(explaining, signal.SIGCONT)
+            return predictions, still_waiting, await asyncio.wait_for(waiting, timeout=60)
+
+        predictions, still_waiting, explained = asyncio.run(with_the_explainer_frozen())
+        assert {reply.status for reply in predictions} == {200} and still_waiting
+        assert explained.status == 200 and json.loads(explained.body)["explanations"][0]["model"]
+
+        async def kill_while_explaining():
+            os.kill(explaining, signal.SIGSTOP)  # so that every request is still in flight when it dies
+            asked = [asyncio.ensure_future(pool.answer("explain", f"learner-{number}", body, "image/png")) for number, body in enumerate(bodies)]
+            await asyncio.sleep(0.2)
+            os.kill(explaining, signal.SIGKILL)
+            return await asyncio.wait_for(asyncio.gather(*asked), timeout=30)
+
+        refused = asyncio.run(kill_while_explaining())
+        assert {reply.status for reply in refused} == {503} and all(reply.retry_after for reply in refused)
+        assert {reply.status for reply in _answers(pool, bodies)} == {200}  # the model worker never noticed
+        deadline = time.time() + 120
+        while not pool.status()["workers"][1]["ready"] and time.time() < deadline:
+            time.sleep(0.2)
+        assert pool.status()["workers"][1]["pid"] != explaining
+        assert any(line.startswith("explain worker (pid") and "starting a new one" in line for line in lines), lines
     finally:
         pool.close()
 

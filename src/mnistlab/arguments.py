@@ -196,7 +196,7 @@ def _add_use_commands(commands):
     sub.add_argument("--runtime", choices=config_lib.RUNTIMES, default="keras", help="keras (default) or onnx")
     sub.add_argument("--dataset", help="with no runs named, serve the best runs on this page's data: digits (default: mnist or mnist-mini), fashion-mnist, or another dataset name")
     _store_option(sub)
-    sub.add_argument("--workers", type=int, default=None, metavar="N", help="model worker processes, each with its share of the cores (default: 2, or 1 on one core; 0: the models in the server's own process)")
+    sub.add_argument("--workers", type=int, default=None, metavar="N", help="model worker processes, each with its share of the cores, plus one explain worker at a lower priority (default: 2, or 1 on one core; 0: the models and explanations in the server's own process)")
     sub.set_defaults(handler="serve")
     sub = commands.add_parser("lab", help="launch, watch and open runs in the browser (needs the 'serve' extra)")
     sub.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only); any other address asks every request for the token printed at start")

@@ -10,7 +10,7 @@
     DELETE /api/runs/{id}           cancel a queued or running run
     POST   /api/runs/{id}/resume    queue an interrupted or failed run again (same setup and seed)
     GET    /api/runs/{id}/report    confusion matrix and most confident mistakes on the test set
-    POST   /api/runs/{id}/explain   the inside view of the run's model for a test digit or drawn pixels
+    POST   /api/runs/{id}/explain   the inside view of the run's model for a test digit, 28x28 pixels or a drawing (PNG)
     GET    /api/compare             setups side by side over seeds (bands.compare_setups): ?setup=A&setup=B, by, backend, dataset
     GET    /api/tables              the chapter's tables, and which the store has a reproduction of
     GET    /api/tables/{table}      a reproduced table as `mnistlab report TABLE --format F` writes it: ?format=html|csv|latex|json
@@ -532,8 +532,9 @@ class Lab:
         run_dir = self._finished_run_dir(run_id)
         return self._kept(run_id, "report", lambda: _report_of(run_dir, self.keras_backend()))
 
-    def explain(self, run_id, request):
-        """The inside view (mnistlab.explain) of the run's model for {"test_index": i} or {"pixels": 28x28}."""
+    def explain(self, run_id, request, content_type="application/json"):
+        """The inside view (mnistlab.explain) of the run's model for {"test_index": i}, {"pixels": 28x28},
+        or an image's bytes (a drawing on the run page, a photo), preprocessed as `mnistlab predict` and the draw page do."""
         run_dir = self._finished_run_dir(run_id)
         explainer = self._kept(run_id, "explainer", lambda: explain.explainer_for(run_dir, backend=self.keras_backend()))
         label = None
@@ -544,6 +545,8 @@ class Lab:
                 raise RequestError(f"test_index must be an integer in [0, {len(test) - 1}], got {index!r}")
             image = test[index].astype(np.float32) / 255.0
             label = int(self._dataset(explainer.config.dataset).y_test[index]) if explainer.config.dataset in BUILTIN_DATASETS else None
+        elif isinstance(request, bytes):
+            image, _ = engine.decode(request, content_type)
         else:
             image, _ = engine.decode_json(fileio.dumps(request).encode())
         explanation = explainer.explain(image)
@@ -910,8 +913,12 @@ def create_app(lab, token=None, loopback_only=True):
 
     @app.post("/api/runs/{run_id}/explain")
     async def run_explain(run_id: int, request: Request):
+        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        raw = await serve.read_limited(request)  # at most the draw page's upload limit (413 past it)
+        if content_type.startswith("image/"):  # a drawing from the run page, as the draw page sends it
+            return await asyncio.to_thread(lab.explain, run_id, raw, content_type)
         try:
-            body = json.loads(await request.body() or b"{}")
+            body = json.loads(raw or b"{}")
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RequestError(f"malformed JSON ({error})") from None
         return await asyncio.to_thread(lab.explain, run_id, body)
@@ -947,7 +954,7 @@ Every error is <code>{"error": "...", "field": "..."}</code> with a 4xx status; 
 <li><code>GET /api/runs/{id}</code>, <code>DELETE /api/runs/{id}</code> (cancel), <code>POST /api/runs/{id}/resume</code>.</li>
 <li><code>GET /api/runs/{id}/events</code>, <code>GET /api/events</code>: Server-Sent Events, one JSON object per event
 (<code>kind</code>: snapshot, status, step, epoch, end).</li>
-<li><code>GET /api/runs/{id}/report</code>, <code>POST /api/runs/{id}/explain</code> <code>{"test_index": i}</code> or <code>{"pixels": 28x28}</code>.</li>
+<li><code>GET /api/runs/{id}/report</code>, <code>POST /api/runs/{id}/explain</code> <code>{"test_index": i}</code>, <code>{"pixels": 28x28}</code>, or a drawing's PNG bytes (<code>Content-Type: image/png</code>), preprocessed as the draw page's.</li>
 <li><code>GET /api/compare?setup=A&amp;setup=B&amp;by=backend&amp;backend=&amp;dataset=</code>: setups side by side over their seeds
 (per epoch mean and 95% band, final test accuracy with its interval, parameters, the book's figure, Welch's test for each pair: the numbers of <code>mnistlab runs compare</code>).</li>
 <li><code>GET /api/tables</code>, <code>GET /api/tables/{table}?format=html|csv|latex|json</code>: a reproduced table as a download, the bytes <code>mnistlab report TABLE --format F</code> writes.</li>

@@ -127,7 +127,7 @@ def create_app(predictors=None, chosen_by=None, warm=True, pool=None):
 
     @app.post("/api/predict", openapi_extra=IMAGE_REQUEST)
     async def predict_endpoint(request: Request):
-        body = await _read_limited(request)
+        body = await read_limited(request)
         return _response(await answer("predict", None, body, _content_type(request)))
 
     @app.post("/api/explain", openapi_extra=IMAGE_REQUEST)
@@ -135,7 +135,7 @@ def create_app(predictors=None, chosen_by=None, warm=True, pool=None):
         # Who asks: the page's own id for itself (X-Client-Id), else its connection.
         connection = f"{request.client.host}:{request.client.port}" if request.client else "anonymous"
         client = request.headers.get("x-client-id") or connection
-        body = await _read_limited(request)
+        body = await read_limited(request)
         return _response(await answer("explain", client, body, _content_type(request)))
 
     return app
@@ -161,7 +161,7 @@ def _response(reply):
     return Response(reply.body, status_code=reply.status, media_type="application/json", headers={"Retry-After": str(reply.retry_after)} if reply.retry_after else None)
 
 
-async def _read_limited(request):
+async def read_limited(request):
     """The request body, at most MAX_UPLOAD_BYTES; a larger one gets the 413 JSON.
 
     The body is read (and dropped) up to DRAIN_LIMIT before answering 413:
@@ -231,8 +231,10 @@ def run(run_dirs=None, host="127.0.0.1", port=8000, runtime="keras", store_path=
         app.state.engine.warm_inside_views(log=log)
     else:
         threads = workers_lib.threads_per_worker(workers)
-        log(f"starting {workers} model worker process{'es' if workers > 1 else ''} ({threads} thread{'s' if threads > 1 else ''} each, {workers_lib.cores()} cores)")
-        pool = workers_lib.WorkerPool(run_dirs, runtime=runtime, workers=workers, log=log).start()
+        pool = workers_lib.WorkerPool(run_dirs, runtime=runtime, workers=workers, log=log)
+        explaining = " and an explain worker at a lower priority" if pool.has_explain_worker else ""
+        log(f"starting {workers} model worker process{'es' if workers > 1 else ''}{explaining} ({threads} thread{'s' if threads > 1 else ''} each, {workers_lib.cores()} cores)")
+        pool.start()
         app = create_app(chosen_by=chosen_by, pool=pool)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log(f"warning: listening on {host}, reachable from other machines")

@@ -21,11 +21,13 @@ A failed run is retried once, then left recorded as failed; the sweep goes on.
 The lab (`mnistlab.lab`) runs its launches through here too, one job per
 call: a job may name a row the lab queued (`queued_run_id`), which the driver
 then starts instead of opening a new one; `on_start` hands the lab a way to
-stop each run, `on_progress` the run's live progress (local workers), and a
-run stopped so ends `interrupted`, not failed.
+stop each run, `on_progress` the run's live progress (from a local worker's
+pipe, or from a Ray task through a queue actor), and a run stopped so ends
+`interrupted`, not failed.
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import itertools
 import pathlib
@@ -41,6 +43,7 @@ from mnistlab.errors import ConfigError, MissingExtra, RunFailed
 from mnistlab.store import Store
 
 MAX_ATTEMPTS = 2  # the first try and one retry
+PROGRESS_QUEUE = 1000  # Ray progress events waiting for the driver at most (past it, a task drops its events)
 
 
 @dataclasses.dataclass
@@ -78,7 +81,7 @@ def run(jobs, store_path=None, workers=1, executor="local", address=None, log=No
 
     For the lab: `attempts` (1: no retry); `on_start(run_id, stop)` is told each
     run as it starts with a function that stops it; `on_progress(run_id, event)`
-    each progress event of a local worker's training; `cancelled(run_id)` says
+    each progress event of a run's training (local or on Ray); `cancelled(run_id)` says
     why a run that ended without its result was stopped on purpose, or None (a
     stopped run is recorded `interrupted`, with that reason).
     """
@@ -205,10 +208,11 @@ def _run_ray(todo, driver, workers, address, quiet):
     driver.log(f"ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs in the cluster")
     remote_train = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
     pending, attempts = {}, {}
+    relay = _ProgressRelay(driver.on_progress) if driver.on_progress is not None else None
 
     def submit(index, job):
         run_dir, run_id = driver.open(job)
-        reference = remote_train.remote(job, run_dir.name, run_id)
+        reference = remote_train.remote(job, run_dir.name, run_id, relay.queue if relay else None)
         pending[reference] = (index, job, run_dir, run_id)
         attempts[index] = attempts.get(index, 0) + 1
         driver.on_start(run_id, lambda: ray.cancel(reference, force=True))
@@ -219,6 +223,8 @@ def _run_ray(todo, driver, workers, address, quiet):
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             index, job, run_dir, run_id = pending.pop(ready[0])
+            if relay is not None:
+                relay.flush()  # the task's last events before its outcome, never after
             try:
                 result = ray.get(ready[0])
             except Exception as error:  # the Ray worker itself died: its first line as the message, all of it kept
@@ -239,8 +245,66 @@ def _run_ray(todo, driver, workers, address, quiet):
             driver.progress(len(todo), outcome)
             yield index, outcome
     finally:
+        if relay is not None:
+            relay.close()
         if started_here:
             ray.shutdown()
+
+
+class _ProgressRelay:
+    """A Ray task's progress events to the driver's `on_progress`, wherever the task runs.
+
+    A node shares no filesystem nor pipe with the driver, so each task puts its
+    events, (run id, event), on a queue actor (`ray.util.queue.Queue`, which
+    asks for no CPU, so that it never waits behind the trainings for one), and
+    a thread here takes them off as they come.
+    """
+
+    def __init__(self, on_progress):
+        from ray.util.queue import Queue
+
+        self.on_progress = on_progress
+        self.queue = Queue(maxsize=PROGRESS_QUEUE, actor_options={"num_cpus": 0})
+        self._lock = threading.Lock()  # one taker at a time, so that events keep their order
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pass_on, name="mnistlab-ray-progress", daemon=True)
+        self._thread.start()
+
+    def _pass_on(self):
+        from ray.exceptions import RayError
+        from ray.util.queue import Empty
+
+        while not self._stop.is_set():
+            with self._lock:
+                try:
+                    run_id, event = self.queue.get(timeout=0.5)
+                except Empty:
+                    continue
+                except RayError:  # the queue actor is gone: Ray is shutting down
+                    return
+                self.on_progress(run_id, event)
+
+    def flush(self):
+        """Pass on every event waiting now (a task that has returned has put all of its own)."""
+        from ray.util.queue import Empty
+
+        with self._lock:
+            while True:
+                try:
+                    run_id, event = self.queue.get_nowait()
+                except Empty:
+                    return
+                self.on_progress(run_id, event)
+
+    def close(self):
+        import ray
+
+        self._stop.set()
+        self._thread.join(timeout=5)
+        from ray.exceptions import RayError
+
+        with contextlib.suppress(RayError):  # Ray already down: the actor went with it
+            ray.kill(self.queue.actor)
 
 
 def connect_ray(address=None, workers=1):
@@ -263,12 +327,27 @@ def connect_ray(address=None, workers=1):
     return ray, True
 
 
-def _ray_task(job, run_name, run_id):
-    """On a Ray node: train in a scratch directory and return the run's files (the node writes nothing of the driver's)."""
+def _ray_task(job, run_name, run_id, progress_queue=None):
+    """On a Ray node: train in a scratch directory and return the run's files (the node writes nothing of the driver's).
+
+    `progress_queue`: where the driver listens for this run's progress (a `_ProgressRelay`'s queue), or None.
+    """
+    on_progress = None
+    if progress_queue is not None:
+        from ray.exceptions import RayError
+        from ray.util.queue import Full
+
+        def on_progress(event):
+            # A full queue means the driver is behind: this event is dropped, the next (a later
+            # step, or the epoch) says more. A RayError means the driver is gone, and this run's
+            # result with it. Neither is a reason to stop the training.
+            with contextlib.suppress(Full, RayError):
+                progress_queue.put_nowait((run_id, event))
+
     with tempfile.TemporaryDirectory(prefix="mnistlab-") as scratch:
         run_dir = pathlib.Path(scratch) / run_name
         try:
-            metrics = runner.run_isolated(job.config, run_dir, preset=job.preset, run_id=run_id, group=job.group, quiet=True)
+            metrics = runner.run_isolated(job.config, run_dir, preset=job.preset, run_id=run_id, group=job.group, quiet=True, on_progress=on_progress)
         except RunFailed as error:
             return {"error": str(error), "traceback": error.traceback, "files": rundir.pack(run_dir) if run_dir.exists() else {}}
         return {"metrics": metrics, "files": rundir.pack(run_dir)}

@@ -14,9 +14,15 @@ connection, so a worker that dies (a crash, the kernel's OOM killer) has each
 of its requests in flight answered 503 with Retry-After at once, and a new
 worker is started in its place.
 
-Predictions go to the worker with the fewest requests in flight; a client's
-explanations always to the same worker (by its id), so that its newer
-request replaces its older waiting one there.
+Predictions go to the model worker with the fewest requests in flight.
+Explanations go to a process of their own, the explain worker, which runs at
+a lower scheduling priority (nice 10): an explanation costs tens of
+predictions (the CNN's integrated gradients), and on a machine whose cores
+the predictions fill, a queue inside each worker is not enough; the kernel
+has to give the predictions the cores first. The explain worker takes what
+the predictions leave, and past its queue answers 503 (the page retries).
+Every explanation reaching one process also means a client's newer request
+always replaces its older waiting one.
 """
 
 import asyncio
@@ -31,7 +37,7 @@ import time
 import zlib
 
 from mnistlab import batching, engine as engine_lib
-from mnistlab.batching import ServerBusy
+from mnistlab.batching import ExplainBusy, ServerBusy
 
 
 def cores():
@@ -61,11 +67,16 @@ def limit_native_threads(threads):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
 
 
+EXPLAIN_NICENESS = 10  # the explain worker's nice value: a tenth of a model worker's share of a busy core
+
+
 class _Worker:
     """The front's handle on one worker process: its pipe, its requests in flight, what it serves."""
 
-    def __init__(self, number):
+    def __init__(self, number, explains=False):
         self.number = number
+        self.explains = explains  # the explain worker (explanations only, at a lower priority)
+        self.name = "explain worker" if explains else f"model worker {number}"
         self.process = None
         self.connection = None
         self.sending = threading.Lock()
@@ -78,7 +89,10 @@ class _Worker:
 class WorkerPool:
     """N worker processes, each an Engine over the same runs; replaced when one dies."""
 
-    def __init__(self, run_dirs, runtime="keras", workers=2, log=print, max_in_flight=1024, inside_views=True):
+    def __init__(self, run_dirs, runtime="keras", workers=2, log=print, max_in_flight=1024, inside_views=True, explain_worker=None):
+        """`workers` model worker processes; `explain_worker`: explanations in a process of their own,
+        at a lower priority (default: with the keras runtime, the only one with an inside view);
+        False leaves them to the model workers. `inside_views`: compile the inside views at start."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.run_dirs = [str(run_dir) for run_dir in run_dirs]
@@ -89,10 +103,19 @@ class WorkerPool:
         self.inside_views = inside_views and runtime == "keras"
         self.restarts = 0
         self._workers = [_Worker(number) for number in range(workers)]
+        if explain_worker is None:
+            explain_worker = runtime == "keras"
+        self._explainer = _Worker(workers, explains=True) if explain_worker else None
+        if self._explainer is not None:
+            self._workers.append(self._explainer)
         self._ids = itertools.count()
         self._closing = False
         self._starting = False
         self._context = multiprocessing.get_context("spawn")  # a fresh interpreter: one Keras backend each, no forked locks
+
+    @property
+    def has_explain_worker(self):
+        return self._explainer is not None
 
     # -- starting and stopping -------------------------------------------------
 
@@ -104,9 +127,9 @@ class WorkerPool:
         try:
             for worker in self._workers:
                 if not worker.ready.wait(timeout):
-                    raise ServerBusy(f"model worker {worker.number} did not get ready in {timeout} s")
+                    raise ServerBusy(f"{worker.name} did not get ready in {timeout} s")
                 if worker.models is None:
-                    raise RuntimeError(f"model worker {worker.number} stopped while loading its models ({_how_it_ended(worker.process)}); the lines above say why")
+                    raise RuntimeError(f"{worker.name} stopped while loading its models ({_how_it_ended(worker.process)}); the lines above say why")
         except BaseException:
             self.close()
             raise
@@ -117,7 +140,11 @@ class WorkerPool:
     def _spawn(self, worker):
         parent, child = self._context.Pipe()
         threads = threads_per_worker(self.count)
-        process = self._context.Process(target=_worker_main, args=(child, self.run_dirs, self.runtime, threads, self.inside_views), name=f"mnistlab-worker-{worker.number}", daemon=True)
+        # A model worker warms its inside views only when it is the one explaining; the explain
+        # worker does not warm the batched predictions (it predicts one drawing at a time).
+        role = "explain" if worker.explains else ("both" if self._explainer is None else "predict")
+        inside_views = self.inside_views and role != "predict"
+        process = self._context.Process(target=_worker_main, args=(child, self.run_dirs, self.runtime, threads, inside_views, role), name=f"mnistlab-{worker.name.replace(' ', '-')}", daemon=True)
         worker.ready.clear()
         worker.models = None
         process.start()
@@ -149,7 +176,7 @@ class WorkerPool:
         return []
 
     def status(self):
-        return {"workers": [{"number": worker.number, "pid": worker.pid, "ready": worker.ready.is_set() and worker.models is not None, "in_flight": len(worker.in_flight)} for worker in self._workers], "restarts": self.restarts}
+        return {"workers": [{"number": worker.number, "role": "explain" if worker.explains else "predict", "pid": worker.pid, "ready": worker.ready.is_set() and worker.models is not None, "in_flight": len(worker.in_flight)} for worker in self._workers], "restarts": self.restarts}
 
     async def counts(self):
         """Each ready worker's `Engine.counts()`, summed."""
@@ -166,11 +193,18 @@ class WorkerPool:
 
     async def answer(self, kind, client, body, content_type) -> engine_lib.Reply:
         ready = self._ready()
+        if kind == "explain" and self._explainer is not None:
+            if self._explainer not in ready:
+                return engine_lib.error_reply(ExplainBusy("the inside view is restarting; it will try again"))
+            if len(self._explainer.in_flight) >= self.max_in_flight:
+                return engine_lib.error_reply(ExplainBusy("the inside view is busy (other drawings are being explained); it will try again"))
+            return await self._send(self._explainer, kind, client, body, content_type)
+        ready = [worker for worker in ready if not worker.explains]
         if not ready:
             return engine_lib.error_reply(ServerBusy("no model worker is ready (one is restarting); try again in a moment"))
         if sum(len(worker.in_flight) for worker in self._workers) >= self.max_in_flight:
             return engine_lib.error_reply(ServerBusy("the server has more drawings waiting than it holds; try again in a moment"))
-        if kind == "explain":
+        if kind == "explain":  # no explain worker: a client's explanations always to the same model worker
             worker = ready[zlib.crc32(client.encode()) % len(ready)]
         else:
             worker = min(ready, key=lambda candidate: len(candidate.in_flight))
@@ -205,7 +239,7 @@ class WorkerPool:
                 if waiting is not None:
                     _resolve(*waiting, engine_lib.Reply(status, body, retry_after))
             elif kind == "log":
-                self.log(f"worker {worker.number}: {message[1]}" if self.count > 1 else message[1])
+                self.log(f"{worker.name}: {message[1]}" if len(self._workers) > 1 else message[1])
             elif kind == "ready":
                 worker.models = message[1]
                 worker.ready.set()
@@ -222,7 +256,7 @@ class WorkerPool:
             worker.ready.set()  # it died while loading, at start: start() reports it, rather than retrying for ever
             return
         self.restarts += 1
-        self.log(f"model worker {worker.number} (pid {worker.pid}) ended ({_how_it_ended(process)}); starting a new one")
+        self.log(f"{worker.name} (pid {worker.pid}) ended ({_how_it_ended(process)}); starting a new one")
         if worker.models is None:
             time.sleep(1)  # a replacement that died loading: do not spin
         self._spawn(worker)
@@ -250,9 +284,16 @@ def _how_it_ended(process):
     return f"exit code {code}"
 
 
-def _worker_main(connection, run_dirs, runtime, threads, inside_views):
-    """A worker process: load the models, then answer requests from the pipe until told to stop."""
+def _worker_main(connection, run_dirs, runtime, threads, inside_views, role="both"):
+    """A worker process: load the models, then answer requests from the pipe until told to stop.
+
+    `role`: "predict" (a model worker beside an explain worker), "explain" (the
+    explain worker: lower priority, no batched warm-up) or "both".
+    """
     limit_native_threads(threads)
+    if role == "explain":
+        with contextlib.suppress(AttributeError, OSError):  # os.nice: not on Windows, where it runs at the same priority
+            os.nice(EXPLAIN_NICENESS)
     import concurrent.futures
 
     from mnistlab import predict
@@ -269,7 +310,7 @@ def _worker_main(connection, run_dirs, runtime, threads, inside_views):
 
     predict.activate_for(run_dirs, runtime)
     predictors = engine_lib.load_predictors(run_dirs, runtime, log=log)
-    engine = engine_lib.Engine(predictors)
+    engine = engine_lib.Engine(predictors, warm=role != "explain")
     if inside_views:
         engine.warm_inside_views(log=log)
     send(("ready", engine.describe()))

@@ -80,6 +80,18 @@ def test_past_its_bound_the_queue_refuses_at_once_with_503(predictors, mini):
     assert refused.value.http_status == 503 and refused.value.retry_after_seconds >= 1
 
 
+def test_after_close_a_prediction_is_refused_not_left_waiting(predictors, mini):
+    """The lab closes a run's models when it lets them go; a request still holding them gets 503 at once."""
+    batcher = batching.Batcher([predictors[0]])
+    assert len(batcher.predict(_digits(mini, 1)[0])) == 1
+    batcher.close()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        late = pool.submit(batcher.predict, _digits(mini, 1)[0])
+        with pytest.raises(batching.ServerBusy, match="closed"):
+            late.result(timeout=10)
+    batcher.close()  # twice: nothing more
+
+
 def test_a_model_that_fails_fails_its_batch_and_the_batcher_goes_on(predictors, mini):
     class Broken:
         def __init__(self):

@@ -389,6 +389,29 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(tmp_path):
         assert len({row["run_dir"] for row in rows if row["run_dir"]}) == len([row for row in rows if row["run_dir"]])  # one directory per run
 
 
+@pytest.mark.slow
+def test_ctrl_c_mid_run_leaves_it_interrupted_and_the_queue_queued(tmp_path):
+    port = free_port()
+    server = lab_process(tmp_path, port)
+    try:
+        answering(port, server)
+        running = call(port, "POST", "/api/runs", {**SMALL, "epochs": 40})[1]["runs"][0]["run_id"]
+        queued = [run["run_id"] for run in call(port, "POST", "/api/runs", {**SMALL, "seeds": [1, 2]})[1]["runs"]]
+        wait_for(lambda: call(port, "GET", f"/api/runs/{running}")[1]["history"])  # mid-run: an epoch written, more to come
+        server.send_signal(signal.SIGINT)  # what Ctrl+C in its terminal sends
+        output = server.communicate(timeout=90)[0]
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode in (0, -signal.SIGINT, 130) and "Traceback" not in output, output
+    with Store(tmp_path / "runs" / "runs.db") as store:
+        stopped = store.get(running)
+        assert stopped["status"] == "interrupted" and [store.get(run_id)["status"] for run_id in queued] == ["queued", "queued"]
+        assert store.count() == 3
+    # The run directory says so too: the record, not only the index.
+    assert json.loads((tmp_path / "runs" / stopped["run_dir"] / "metrics.json").read_text())["status"] == "interrupted"
+
+
 def test_a_run_id_nobody_has_is_a_404_everywhere_it_is_named(client):
     for method, path in (("get", "/api/runs/987654"), ("get", "/api/runs/987654/events"), ("delete", "/api/runs/987654"), ("get", "/api/runs/987654/report")):
         answer = getattr(client, method)(path)

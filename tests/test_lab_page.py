@@ -155,6 +155,8 @@ def test_a_two_seed_launch_is_watched_live_and_folds_into_one_row(tmp_path, brow
         browser_page.mouse.up()
         browser_page.wait_for_function(f"window.lab.insideShown.run === {first} && window.lab.insideShown.drawn", timeout=120_000)
         assert browser_page.locator("#inside p").first.text_content().startswith("Your drawing: the MLP says")
+        browser_page.click("#pad-clear")  # the drawing gone, its inside view goes too
+        browser_page.wait_for_function("window.lab.insideShown === null && document.querySelectorAll('#inside .layer').length === 0")
         browser_page.goto(f"{url}/#/")
         browser_page.wait_for_function("[...document.querySelectorAll('#runs td.n')].some((cell) => cell.textContent === '2')", timeout=240_000)
         assert browser_page.locator("#runs tbody tr").count() == 1

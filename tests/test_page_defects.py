@@ -1,9 +1,11 @@
 """The draw-a-digit page in Chromium, for defects it had: a selected outline on every CNN tile, a failed
 drop that left the earlier drawing's results, a dropped image never shown on the pad, a bidirectional
-RNN card that described what it did not draw, a /favicon.ico 404, and errors in the console."""
+RNN card that described what it did not draw, a /favicon.ico 404, errors in the console, and a
+"Draw a digit" title over models of clothes."""
 
 import base64
 import io
+import json
 import threading
 
 import numpy as np
@@ -41,6 +43,21 @@ def drop_file(page, data, name, mime):
 
 def selected_tiles(page):
     return page.eval_on_selector_all('.inside[data-family="cnn"] .fmap.selected', "tiles => tiles.map(t => [t.dataset.layer, t.dataset.index])")
+
+
+def test_the_title_follows_the_models_dataset(live_server, browser_page):
+    page = browser_page
+    page.goto(live_server + "/")
+    page.wait_for_function("document.title.includes('(')")  # the models listed
+    assert page.locator("h1").text_content() == "Draw a digit" and page.title().startswith("mnistlab: draw a digit (")
+    models = json.loads(page.evaluate("fetch('api/models').then((r) => r.text())"))
+    for model in models["models"]:
+        model["dataset"] = "fashion-mnist"
+    # The same page over Fashion-MNIST runs (what `serve --dataset fashion-mnist` lists).
+    page.route("**/api/models", lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(models)))
+    page.goto(live_server + "/")
+    page.wait_for_function("document.title.includes('clothing')")
+    assert page.locator("h1").text_content() == "Draw a piece of clothing"
 
 
 def test_no_feature_map_is_selected_until_one_is_clicked(live_server, browser_page):

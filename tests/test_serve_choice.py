@@ -43,3 +43,28 @@ def test_one_page_never_mixes_digits_and_clothes(tmp_path):
     assert predict.check_one_page(digit_runs) == "digits"
     with pytest.raises(ConfigError, match="different kinds of images"):
         predict.check_one_page([*digit_runs, fashion])
+
+
+def test_explain_chooses_by_dataset_as_serve_does(tmp_path, monkeypatch, capsys):
+    """`mnistlab explain IMAGE` with no run: digits by default, `--dataset fashion-mnist` for clothes (the error says so)."""
+    import numpy as np
+
+    from conftest import assert_one_line_error, png_bytes, run_main
+    from mnistlab import explain
+
+    with Store(tmp_path / "runs.db") as store:
+        fashion = _run(store, tmp_path, "mlp", "fashion-mnist", 0.8)
+    image = tmp_path / "shirt.png"
+    image.write_bytes(png_bytes(np.pad(np.full((14, 14), 255, dtype=np.uint8), 7)))
+    assert_one_line_error(run_main(capsys, "explain", image, "--out", tmp_path / "out", "--store", tmp_path / "runs.db"), "choose one with --dataset")
+
+    class Chosen(Exception):
+        pass
+
+    def explainer_for(run_dir, backend="auto"):
+        raise Chosen(str(run_dir))  # the run it would explain with (these runs' models are empty files)
+
+    monkeypatch.setattr(explain, "explainer_for", explainer_for)
+    with pytest.raises(Chosen) as chosen:
+        run_main(capsys, "explain", image, "--out", tmp_path / "out", "--store", tmp_path / "runs.db", "--dataset", "fashion-mnist")
+    assert str(chosen.value) == fashion

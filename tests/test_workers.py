@@ -112,7 +112,7 @@ def test_explanations_run_in_a_process_of_their_own_below_the_predictions(traine
     workers), so that on cores the predictions fill, the kernel gives them the
     cores first; when it dies, its requests are answered 503 and it is replaced.
     """
-    from mnistlab.workers import EXPLAIN_NICENESS, WorkerPool
+    from mnistlab.workers import EXPLAIN_IN_FLIGHT, EXPLAIN_NICENESS, WorkerPool
 
     lines = []
     pool = WorkerPool([trained_runs["mlp"]], workers=1, log=lines.append, inside_views=False).start()
@@ -126,18 +126,23 @@ def test_explanations_run_in_a_process_of_their_own_below_the_predictions(traine
         bodies = _pngs(mini, 8)
 
         async def with_the_explainer_frozen():
+            # A class's worth of explanations (more than the pipe to a stopped process holds)
+            # while it cannot read them: the front must neither block on its pipe nor queue them all.
             os.kill(explaining, signal.SIGSTOP)
             try:
-                waiting = asyncio.ensure_future(pool.answer("explain", "learner-1", bodies[0], "image/png"))
-                predictions = await asyncio.wait_for(asyncio.gather(*(pool.answer("predict", None, body, "image/png") for body in bodies)), timeout=30)
-                still_waiting = not waiting.done()
+                asked = [asyncio.ensure_future(pool.answer("explain", f"learner-{number}", bodies[number % len(bodies)], "image/png")) for number in range(48)]
+                predictions = await asyncio.wait_for(asyncio.gather(*(pool.answer("predict", None, body, "image/png") for body in bodies * 4)), timeout=30)
+                await asyncio.sleep(0.2)
+                shed = [future.result() for future in asked if future.done()]
             finally:
                 os.kill(explaining, signal.SIGCONT)
-            return predictions, still_waiting, await asyncio.wait_for(waiting, timeout=60)
+            return predictions, shed, await asyncio.wait_for(asyncio.gather(*asked), timeout=120)
 
-        predictions, still_waiting, explained = asyncio.run(with_the_explainer_frozen())
-        assert {reply.status for reply in predictions} == {200} and still_waiting
-        assert explained.status == 200 and json.loads(explained.body)["explanations"][0]["model"]
+        predictions, shed, explained = asyncio.run(with_the_explainer_frozen())
+        assert {reply.status for reply in predictions} == {200}
+        # At most EXPLAIN_IN_FLIGHT reach the worker (a request being handed over can count twice for a moment).
+        assert 48 - EXPLAIN_IN_FLIGHT <= len(shed) < 48 and {reply.status for reply in shed} == {503}
+        assert {reply.status for reply in explained} <= {200, 503} and any(reply.status == 200 and json.loads(reply.body)["explanations"][0]["model"] for reply in explained)
 
         async def kill_while_explaining():
             os.kill(explaining, signal.SIGSTOP)  # so that every request is still in flight when it dies
@@ -206,16 +211,21 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(trained_runs, mini):
 def test_a_request_costs_at_most_three_times_what_the_benchmark_measured(app, mini):
     """A loose guard in the quick loop: a 3x slower request path (decode, preprocess, batched models, JSON) fails here.
 
-    The bound is the benchmark's own profile of one request (benchmarks/serve-results.json,
-    measured on the book's listings, larger than these test models), times three; the time
-    is this process' CPU time, which other processes on the machine disturb far less than
-    the wall clock.
+    The bound comes from the benchmark's own profile of one request
+    (benchmarks/serve-results.json): 2.5 times the work every request does
+    whatever the models (decoding, preprocessing, the JSON answer: most of a
+    request), plus its models' time once (the book's listings, larger than
+    these test models, so an upper bound for them). A path three times slower
+    than the profile's is over it; a machine up to about 2.5 times slower than
+    the benchmark's is not. The time is this process' CPU time, which other
+    processes on the machine disturb far less than the wall clock.
     """
     import concurrent.futures
     import pathlib
 
     profile = json.loads((pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "serve-results.json").read_text())["profile_ms"]
-    budget_ms = 3 * sum(profile.values())
+    every_request = profile["decode_and_preprocess"] + profile["json_answer"]
+    budget_ms = 2.5 * every_request + sum(value for key, value in profile.items() if key.startswith("model_"))
     engine = app.state.engine
     bodies = _pngs(mini, 16) * 10
     engine.answer("predict", None, bodies[0], "image/png")

@@ -186,6 +186,7 @@ def _add_use_commands(commands):
     sub.add_argument("--out", required=True, help="directory for the sheets (IMAGE-FAMILY-RUN.png) and numbers (.json)")
     sub.add_argument("--method", choices=config_lib.ATTRIBUTION_METHODS, default="auto", help="attribution: integrated gradients from a blank image (auto, where the backend has gradients) or occlusion")
     sub.add_argument("--backend", choices=config_lib.BACKENDS, default="auto", help="Keras backend to run the models on")
+    sub.add_argument("--dataset", help="with no run directory named, the best runs on this data: digits (default: mnist or mnist-mini), fashion-mnist, or another dataset name")
     _store_option(sub)
     sub.add_argument("--json", action="store_true", help="print as JSON")
     sub.set_defaults(handler="explain")

@@ -51,16 +51,20 @@ class Batcher:
         self._waiting = queue.Queue(max_queue)
         self.batches = 0  # how many model rounds ran, and on how many images: for tests and logs
         self.images = 0
+        self._closing, self._closed = threading.Lock(), False
         self._thread = threading.Thread(target=self._run, name="mnistlab-batcher", daemon=True)
         self._thread.start()
 
     def predict(self, image):
         """Each model's probabilities (a list of (10,) arrays, in predictor order) for one 28x28 image."""
         future = concurrent.futures.Future()
-        try:
-            self._waiting.put_nowait((np.asarray(image, dtype=np.float32), future))
-        except queue.Full:
-            raise ServerBusy("the server has more drawings waiting than it holds; try again in a moment") from None
+        with self._closing:  # a request after close() would wait for ever: nobody serves the queue then
+            if self._closed:
+                raise ServerBusy("these models were closed (the server is stopping, or the lab let them go); try again in a moment")
+            try:
+                self._waiting.put_nowait((np.asarray(image, dtype=np.float32), future))
+            except queue.Full:
+                raise ServerBusy("the server has more drawings waiting than it holds; try again in a moment") from None
         return future.result()
 
     def busy(self):
@@ -76,7 +80,12 @@ class Batcher:
                     predictor.predict(blank[:size])
 
     def close(self):
-        self._waiting.put(None)
+        """Answer what waits, then stop; a later predict() is refused (ServerBusy), not left waiting."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._waiting.put(None)
         self._thread.join(timeout=10)
 
     def _run(self):

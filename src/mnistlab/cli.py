@@ -301,7 +301,7 @@ def cmd_explain(args):
     from mnistlab import explain
 
     run_dirs, images = explain.split_paths(args.paths)
-    results = explain.explain_files(run_dirs, images, args.out, method=args.method, backend=args.backend, store_path=args.store)
+    results = explain.explain_files(run_dirs, images, args.out, method=args.method, backend=args.backend, store_path=args.store, dataset=args.dataset)
     if args.json:
         return print_json(results)
     for result in results:

@@ -438,17 +438,18 @@ def split_paths(paths):
     return run_dirs, images
 
 
-def explain_files(run_dirs, images, out_dir, method="auto", backend="auto", store_path=None) -> list[dict]:
+def explain_files(run_dirs, images, out_dir, method="auto", backend="auto", store_path=None, dataset=None) -> list[dict]:
     """Per image and run: a PNG sheet and the numbers as JSON in OUT_DIR, with `predict`'s preprocessing.
 
-    No run directories: per family, the run with the best validation accuracy in the store.
+    No run directories: per family, the run with the best validation accuracy in the store among
+    the runs on `dataset`'s page (default: digits, as `serve` chooses).
     """
     from mnistlab import sheets
 
     if method not in ATTRIBUTION_METHODS:
         raise ConfigError(f"--method must be one of {', '.join(ATTRIBUTION_METHODS)}, got {method!r}")
     prepared = [(pathlib.Path(path), *preprocess.prepare_file(path)) for path in images]  # a bad file fails before loading models
-    run_dirs = [rundir.check(run_dir) for run_dir in run_dirs] or [pathlib.Path(run_dir) for run_dir in predict.best_runs_per_family(store_path)]
+    run_dirs = [rundir.check(run_dir) for run_dir in run_dirs] or [pathlib.Path(run_dir) for run_dir in predict.best_runs_per_family(store_path, dataset or predict.DEFAULT_PAGE)]
     for run_dir in run_dirs:
         rundir.model_path(run_dir)  # a run without a model fails before any work
     out_dir = pathlib.Path(out_dir)

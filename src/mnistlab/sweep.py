@@ -205,10 +205,8 @@ def _progress_line(position, total, outcome):
 
 def _run_ray(todo, driver, workers, address, quiet):
     ray, started_here = connect_ray(address, workers)
-    driver.log(f"ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs in the cluster")
     remote_train = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
-    pending, attempts = {}, {}
-    relay = _ProgressRelay(driver.on_progress) if driver.on_progress is not None else None
+    pending, attempts, relay = {}, {}, None
 
     def submit(index, job):
         run_dir, run_id = driver.open(job)
@@ -217,9 +215,11 @@ def _run_ray(todo, driver, workers, address, quiet):
         attempts[index] = attempts.get(index, 0) + 1
         driver.on_start(run_id, lambda: ray.cancel(reference, force=True))
 
-    for index, job in todo:
-        submit(index, job)
-    try:
+    try:  # from here on, whatever fails (a run that cannot start too) closes the relay and the Ray started here
+        driver.log(f"ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs in the cluster")
+        relay = _ProgressRelay(driver.on_progress) if driver.on_progress is not None else None
+        for index, job in todo:
+            submit(index, job)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             index, job, run_dir, run_id = pending.pop(ready[0])

@@ -26,6 +26,7 @@ always replaces its older waiting one.
 """
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import json
@@ -68,6 +69,9 @@ def limit_native_threads(threads):
 
 
 EXPLAIN_NICENESS = 10  # the explain worker's nice value: a tenth of a model worker's share of a busy core
+# Explanations the front lets reach the explain worker at once: its queue holds 8 pages and
+# explains one, so more would only wait to be refused there. Past it, 503 at the front.
+EXPLAIN_IN_FLIGHT = 16
 
 
 class _Worker:
@@ -81,6 +85,7 @@ class _Worker:
         self.connection = None
         self.sending = threading.Lock()
         self.in_flight = {}  # request id -> (event loop, future)
+        self.sends_waiting = 0  # requests handed to the sending thread, not yet written to the pipe
         self.ready = threading.Event()
         self.models = None
         self.pid = None
@@ -106,8 +111,13 @@ class WorkerPool:
         if explain_worker is None:
             explain_worker = runtime == "keras"
         self._explainer = _Worker(workers, explains=True) if explain_worker else None
+        self._explain_sends = None
         if self._explainer is not None:
             self._workers.append(self._explainer)
+            # Writes to the explain worker's pipe happen in this thread, never in the event loop:
+            # a starved (or stopped) explain worker stops reading, its pipe fills, and a write
+            # blocks; in the loop it would stop every prediction with it.
+            self._explain_sends = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnistlab-explain-send")
         self._ids = itertools.count()
         self._closing = False
         self._starting = False
@@ -166,6 +176,8 @@ class WorkerPool:
             worker.process.join(timeout=10)
             if worker.process.is_alive():
                 worker.process.kill()
+        if self._explain_sends is not None:
+            self._explain_sends.shutdown(wait=False, cancel_futures=True)
 
     # -- what the front asks --------------------------------------------------
 
@@ -196,7 +208,7 @@ class WorkerPool:
         if kind == "explain" and self._explainer is not None:
             if self._explainer not in ready:
                 return engine_lib.error_reply(ExplainBusy("the inside view is restarting; it will try again"))
-            if len(self._explainer.in_flight) >= self.max_in_flight:
+            if len(self._explainer.in_flight) + self._explainer.sends_waiting >= EXPLAIN_IN_FLIGHT:
                 return engine_lib.error_reply(ExplainBusy("the inside view is busy (other drawings are being explained); it will try again"))
             return await self._send(self._explainer, kind, client, body, content_type)
         ready = [worker for worker in ready if not worker.explains]
@@ -215,13 +227,24 @@ class WorkerPool:
         future = loop.create_future()
         request_id = next(self._ids)
         message = pickle.dumps((request_id, kind, client, body, content_type), protocol=pickle.HIGHEST_PROTOCOL)
-        try:
+
+        def send():
             with worker.sending:
                 worker.in_flight[request_id] = (loop, future)
                 worker.connection.send_bytes(message)
+
+        try:
+            if worker.explains:
+                worker.sends_waiting += 1  # counted at once against EXPLAIN_IN_FLIGHT (the loop's thread alone touches it)
+                try:
+                    await loop.run_in_executor(self._explain_sends, send)
+                finally:
+                    worker.sends_waiting -= 1
+            else:
+                send()  # a model worker reads its pipe all the time; a thread hop would cost more than it saves
         except (OSError, ValueError):  # the worker died between choosing and sending
             worker.in_flight.pop(request_id, None)
-            return engine_lib.error_reply(ServerBusy("a model worker stopped; try again in a moment"))
+            return engine_lib.error_reply(ServerBusy(f"the {worker.name} stopped; try again in a moment"))
         return await future
 
     # -- the reader thread of each worker -------------------------------------

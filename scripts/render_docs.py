@@ -12,6 +12,7 @@ its results give (tests/test_docs.py runs that).
     README.md: install-sizes          docs/install/sizes.json                  scripts/measure_install_size.py
     docs/use.md: photo-agreement      docs/use/photo-agreement.json            scripts/measure_photo_agreement.py
     docs/experiments.md: seeds        docs/seeds/tables/*.json, atlas.json     scripts/make_seeds_figures.py
+    docs/experiments.md: backends-fashion  docs/seeds/fashion/*.json          scripts/reproduce_fashion_backends.py
     docs/reproduction.md              docs/tables/*.json, one-seed console     mnistlab reproduce
     BENCHMARKS.md: serving            benchmarks/serve-results.json            benchmarks/serve_load.py
     BENCHMARKS.md: inside view        benchmarks/explain-results.json          benchmarks/explain_bench.py
@@ -210,7 +211,8 @@ def serve_section(results):
         f"Measured by `python benchmarks/serve_load.py` on {results['date']} at commit `{results['commit'][:10]}` "
         f"({machine}); raw results in `benchmarks/serve-results.json`. Request: {results['request']}. Note: {results['clients_note']}.",
         "Each server is `mnistlab serve` started as a user starts it; `workers=0` keeps the models in the server's own process, "
-        "`workers=N` puts them in N worker processes behind one HTTP front (`mnistlab.workers`); `baseline` is the server before that change.",
+        "`workers=N` puts them in N worker processes behind one HTTP front (`mnistlab.workers`), and one explain worker at a lower priority; "
+        "`baseline` is the server before that issue, and any other named server the commit its name gives, each with its own default workers.",
         "",
         *rows,
         "",
@@ -349,23 +351,38 @@ def photo_agreement_block():
 
 
 def seeds_block():
-    """docs/experiments.md's reproduction across backends: the table, whether backends differ, the atlas' answer."""
+    """docs/experiments.md's small reproduction across backends (mnist-mini): the table, whether backends differ, the atlas' answer."""
+    [path] = sorted((REPO / "docs" / "seeds" / "tables").glob("table-*.json"))
+    return _backends_block(path, REPO / "docs" / "seeds" / "atlas.json")
+
+
+def fashion_backends_block():
+    """docs/experiments.md's full-size reproduction across backends (Fashion-MNIST), by scripts/reproduce_fashion_backends.py."""
+    folder = REPO / "docs" / "seeds" / "fashion"
+    [path] = sorted(folder.glob("table-*.json"))
+    return _backends_block(path, *sorted(folder.glob("atlas-row*.json")))
+
+
+def _backends_block(table_path, *atlas_paths):
+    """A reproduced table (its markdown, with the backend verdicts), its raw file, and each atlas' answer."""
     from mnistlab import reproduce
 
-    [path] = sorted((REPO / "docs" / "seeds" / "tables").glob("table-*.json"))
-    table = json.loads(path.read_text())
-    atlas = _json("docs/seeds/atlas.json")
-    lines = [reproduce.markdown(table["table"], table["rows"], table["context"]).rstrip().replace("### ", "#### ", 1), "", f"Raw: [{path.name}](seeds/tables/{path.name}).", ""]
-    groups = ", ".join(f"{name} {group['disagreed']} ({100 * group['disagreement_rate']:.1f}%)" for name, group in atlas["groups"].items())
-    test = atlas["groups_test"]
-    lines += [
-        f"The atlas of these {len(atlas['runs'])} runs (`mnistlab runs disagree {' '.join(sorted({run['preset'] for run in atlas['runs']}))} --by backend`): "
-        f"they disagree on {atlas['disagreed']} of the {atlas['test_digits']} test digits ({100 * atlas['disagreement_rate']:.1f}%) and all get {atlas['all_wrong']} wrong; "
-        f"within one backend, digits disagreed on: {groups}. Pairs of runs on different backends disagree on {100 * test['across_groups_rate']:.2f}% of the digits, "
-        f"pairs on one backend on {100 * test['within_group_rate']:.2f}% (permutation test, p = {test['p_value']:.3g}): "
-        + ("the backends differ beyond seed noise." if test["differ"] else "no difference beyond seed noise."),
-    ]
-    return "\n".join(lines)
+    table = json.loads(table_path.read_text())
+    link = table_path.relative_to(REPO / "docs").as_posix()
+    lines = [reproduce.markdown(table["table"], table["rows"], table["context"]).rstrip().replace("### ", "#### ", 1), "", f"Raw: [{table_path.name}]({link}).", ""]
+    for atlas_path in atlas_paths:
+        atlas = json.loads(atlas_path.read_text())
+        groups = ", ".join(f"{name} {group['disagreed']} ({100 * group['disagreement_rate']:.1f}%)" for name, group in atlas["groups"].items())
+        test = atlas["groups_test"]
+        lines += [
+            f"The atlas of these {len(atlas['runs'])} runs (`mnistlab runs disagree {' '.join(sorted({run['preset'] for run in atlas['runs']}))} --by backend`): "
+            f"they disagree on {atlas['disagreed']} of the {atlas['test_digits']} test digits ({100 * atlas['disagreement_rate']:.1f}%) and all get {atlas['all_wrong']} wrong; "
+            f"within one backend, digits disagreed on: {groups}. Pairs of runs on different backends disagree on {100 * test['across_groups_rate']:.2f}% of the digits, "
+            f"pairs on one backend on {100 * test['within_group_rate']:.2f}% (permutation test, p = {test['p_value']:.3g}): "
+            + ("the backends differ beyond seed noise." if test["differ"] else "no difference beyond seed noise."),
+            "",
+        ]
+    return "\n".join(lines).rstrip()
 
 
 def config_keys_block():
@@ -389,7 +406,7 @@ BLOCKS = {
     "README.md": {"install-platforms": install_platforms_block, "install-sizes": install_sizes_block},
     "docs/use.md": {"photo-agreement": photo_agreement_block},
     "docs/configuration.md": {"config-keys": config_keys_block},
-    "docs/experiments.md": {"seeds": seeds_block},
+    "docs/experiments.md": {"seeds": seeds_block, "backends-fashion": fashion_backends_block},
 }
 
 

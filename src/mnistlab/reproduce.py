@@ -7,6 +7,7 @@ same table as an uninterrupted one.
 """
 
 import csv
+import datetime
 import io
 import itertools
 import json
@@ -255,10 +256,24 @@ def reproduce(table, seeds=3, dataset="auto", epochs=None, limit=None, workers=1
             summary = summarize_rows(name, plans[name], store, mlp_reading)
             first = plans[name][0].config
             stem, context = table_naming(name, loaded.name, seed_count, first.epochs, limit, mlp_reading, rows=rows, backends=backends)
-            meta = {"dataset": loaded.name, "dataset_hash": loaded.content_hash(), "seeds": seed_count, "epochs": first.epochs, "limit": limit, "mlp_reading": mlp_reading, "rows_chosen": rows, "backends": backends}
+            meta = {"dataset": loaded.name, "dataset_hash": loaded.content_hash(), "seeds": seed_count, "epochs": first.epochs, "limit": limit, "mlp_reading": mlp_reading, "rows_chosen": rows, "backends": backends,
+                    # Where the numbers come from: when the table was written, and the machines and versions its runs recorded.
+                    "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **_provenance_of(store, summary)}
             written = write_outputs(out_dir, stem, name, summary, context, meta)
             results[name] = {"rows": summary, "paths": written, "markdown": markdown(name, summary, context)}
     return results
+
+
+def _provenance_of(store, rows):
+    """{"machines", "versions"}: each distinct machine and set of library versions the table's runs recorded."""
+    machines, versions = [], []
+    for run_id in (run_id for row in rows for run_id in row["run_ids"]):
+        run = store.get(run_id)
+        for seen, column in ((machines, "machine_json"), (versions, "versions_json")):
+            value = json.loads(run[column]) if run[column] else None
+            if value is not None and value not in seen:
+                seen.append(value)
+    return {"machines": machines, "versions": versions}
 
 
 LISTINGS = ("listing-1.3.2", "listing-1.4.1", "listing-1.5.1")

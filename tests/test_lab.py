@@ -350,15 +350,21 @@ def answering(port, server):
     wait_for(ready, timeout=120)
 
 
+def mid_run_with_a_queue(port, server, queued_seeds):
+    """A lab answering, with a long run launched and mid-run (an epoch written, more to come), and runs of QUEUED_SEEDS queued behind it."""
+    answering(port, server)
+    running = call(port, "POST", "/api/runs", {**SMALL, "epochs": 40})[1]["runs"][0]["run_id"]
+    queued = [run["run_id"] for run in call(port, "POST", "/api/runs", {**SMALL, "seeds": queued_seeds})[1]["runs"]]
+    wait_for(lambda: call(port, "GET", f"/api/runs/{running}")[1]["history"])
+    return running, queued
+
+
 @pytest.mark.slow
 def test_kill_9_mid_run_loses_and_duplicates_nothing(tmp_path):
     port = free_port()
     server = lab_process(tmp_path, port)
     try:
-        answering(port, server)
-        running = call(port, "POST", "/api/runs", {**SMALL, "epochs": 40})[1]["runs"][0]["run_id"]
-        queued = [run["run_id"] for run in call(port, "POST", "/api/runs", {**SMALL, "seeds": [1]})[1]["runs"]]
-        wait_for(lambda: call(port, "GET", f"/api/runs/{running}")[1]["history"])  # mid-run: an epoch written, more to come
+        running, queued = mid_run_with_a_queue(port, server, [1])
     finally:
         os.kill(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
@@ -394,10 +400,7 @@ def test_ctrl_c_mid_run_leaves_it_interrupted_and_the_queue_queued(tmp_path):
     port = free_port()
     server = lab_process(tmp_path, port)
     try:
-        answering(port, server)
-        running = call(port, "POST", "/api/runs", {**SMALL, "epochs": 40})[1]["runs"][0]["run_id"]
-        queued = [run["run_id"] for run in call(port, "POST", "/api/runs", {**SMALL, "seeds": [1, 2]})[1]["runs"]]
-        wait_for(lambda: call(port, "GET", f"/api/runs/{running}")[1]["history"])  # mid-run: an epoch written, more to come
+        running, queued = mid_run_with_a_queue(port, server, [1, 2])
         server.send_signal(signal.SIGINT)  # what Ctrl+C in its terminal sends
         output = server.communicate(timeout=90)[0]
     finally:

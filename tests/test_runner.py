@@ -40,3 +40,16 @@ def test_the_workers_stderr_is_kept_in_its_run_directory(tmp_path):
     runner.run_isolated(Config(**TINY), tmp_path / "run", quiet=False)
     log = (tmp_path / "run" / "worker.log").read_text()
     assert "val_accuracy: " in log  # Keras' epoch line, written by the worker to its stderr
+
+
+def test_a_child_stopped_as_it_starts_is_a_run_that_ended_not_a_broken_pipe(tmp_path):
+    """The lab stops a run cancelled (or the lab stopping) in on_start, before its request is written:
+    that must end as RunFailed saying how the child ended (the lab records it interrupted), never as a
+    BrokenPipeError that leaves its row `running`."""
+
+    def stop_at_once(child):
+        child.kill()
+        child.wait()  # its end of the pipe is closed before the request is written
+
+    with pytest.raises(RunFailed, match=r"killed by signal 9 \(SIGKILL\)"):
+        runner.run_isolated(Config(family="mlp", hidden_units=(8,), epochs=1, limit=100, dataset="mnist-mini"), tmp_path / "run", on_start=stop_at_once)

@@ -9,6 +9,7 @@ the parent reads from the pipe as they come. The child writes only its run direc
 the parent, which drives the runs, is the one that records them in the store.
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -83,9 +84,13 @@ def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=Fa
         relay.start()
         if on_start is not None:
             on_start(child)
-        # Not communicate(): the relay thread is the one reader of stderr.
-        child.stdin.write(json.dumps(request).encode())
-        child.stdin.close()
+        # Not communicate(): the relay thread is the one reader of stderr. A child stopped by
+        # on_start (a run cancelled, or the lab stopping, as it started) has closed its end: that
+        # is how it ended, said below as for any child that ends early, not a BrokenPipeError.
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.write(json.dumps(request).encode())
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.close()
         result = None
         # Line by line, as they come: progress events are passed on at once.
         for raw in child.stdout:

@@ -212,29 +212,33 @@ def test_a_request_costs_at_most_three_times_what_the_benchmark_measured(app, mi
     """A loose guard in the quick loop: a 3x slower request path (decode, preprocess, batched models, JSON) fails here.
 
     The bound comes from the benchmark's own profile of one request
-    (benchmarks/serve-results.json): 2.5 times the work every request does
-    whatever the models (decoding, preprocessing, the JSON answer: most of a
-    request), plus its models' time once (the book's listings, larger than
-    these test models, so an upper bound for them). A path three times slower
-    than the profile's is over it; a machine up to about 2.5 times slower than
-    the benchmark's is not. The time is this process' CPU time, which other
-    processes on the machine disturb far less than the wall clock.
+    (benchmarks/serve-results.json): twice the work every request does whatever
+    the models (decoding, preprocessing, the JSON answer: most of a request;
+    the models run batched, mostly in their own threads, for a small share).
+    Here a request costs about 0.9 ms of this thread's time against a bound of
+    about 2.5 ms: a path three times slower is over it, a machine up to about
+    2.5 times slower than this one is not.
     """
-    import concurrent.futures
     import pathlib
 
     profile = json.loads((pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "serve-results.json").read_text())["profile_ms"]
     every_request = profile["decode_and_preprocess"] + profile["json_answer"]
-    budget_ms = 2.5 * every_request + sum(value for key, value in profile.items() if key.startswith("model_"))
+    budget_ms = 2 * every_request
     engine = app.state.engine
-    bodies = _pngs(mini, 16) * 10
-    engine.answer("predict", None, bodies[0], "image/png")
-    started = time.process_time()
-    with concurrent.futures.ThreadPoolExecutor(8) as threads:
-        replies = list(threads.map(lambda body: engine.answer("predict", None, body, "image/png"), bodies))
-    per_request_ms = 1000 * (time.process_time() - started) / len(bodies)
+    requests = [(body, "image/png") for body in _pngs(mini, 16)]
+    engine.predict_many(requests)
+    # A worker's path (Engine.predict_many: decode, preprocess, the batched models, JSON), timed in
+    # this thread's own CPU time, so that other tests' threads and processes running beside it
+    # (pytest-xdist) add nothing; the best of three rounds, as interference only ever adds.
+    rounds = []
+    for _ in range(3):
+        started = time.thread_time()
+        for _ in range(10):
+            replies = engine.predict_many(requests)
+        rounds.append(1000 * (time.thread_time() - started) / (10 * len(requests)))
+    per_request_ms = min(rounds)
     assert {reply.status for reply in replies} == {200}
-    assert per_request_ms <= budget_ms, f"a request took {per_request_ms:.2f} ms of CPU; the benchmark's profile says {sum(profile.values()):.2f} ms"
+    assert per_request_ms <= budget_ms, f"a request took {per_request_ms:.2f} ms of CPU (rounds: {rounds}); the budget from the benchmark's profile is {budget_ms:.2f} ms"
 
 
 def test_a_workers_batch_gets_the_replies_each_request_gets_alone(app, mini):

@@ -162,6 +162,30 @@ async def _learner(port, drawings, number, deadline, predictions, explanations, 
         writer.close()
 
 
+async def _attacker(port, bombs, number, deadline, out):
+    """A hostile client: sends large-dimension PNGs (tiny files, huge pictures) to /api/predict without a pause."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    client_id = b"attacker-%d" % number
+    request = number
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        status = await _post(reader, writer, b"/api/predict", bombs[request % len(bombs)], client_id)
+        out.append((time.perf_counter() - started, status))
+        request += 1
+    writer.close()
+
+
+def _attack_summary(samples, wall):
+    """What the hostile clients got: each answer's status counted, and how long each took."""
+    latencies = np.array(sorted(latency for latency, _ in samples)) if samples else np.zeros(1)
+    statuses = {}
+    for _, status in samples:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    return {"requests": len(samples), "statuses": statuses, "server_errors": sum(status >= 500 for _, status in samples),
+            "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 1), "p99_ms": round(1000 * float(np.percentile(latencies, 99)), 1),
+            "max_ms": round(1000 * float(latencies.max()), 1), "requests_per_second": round(len(samples) / wall, 1)}
+
+
 def _summary(samples, wall):
     latencies = np.array(sorted(latency for latency, _ in samples)) if samples else np.zeros(1)
     statuses = [status for _, status in samples]
@@ -189,14 +213,19 @@ def load_process_main(spec):
     async def classroom():
         frames = max(1, spec["frames"])
         drawings = [payloads[start : start + frames] for start in range(0, len(payloads), frames)]
-        predictions, explanations = [], []
-        await asyncio.gather(*(_learner(spec["port"], drawings, number, deadline, predictions, explanations, spec["draw_seconds"], spec["pause_seconds"]) for number in range(spec["clients"])))
-        return {"predict": predictions, "explain": explanations}
+        predictions, explanations, attacks = [], [], []
+        bombs = [pathlib.Path(path).read_bytes() for path in spec.get("bombs", ())]
+        await asyncio.gather(
+            *(_learner(spec["port"], drawings, number, deadline, predictions, explanations, spec["draw_seconds"], spec["pause_seconds"]) for number in range(spec["clients"])),
+            *(_attacker(spec["port"], bombs, number, deadline, attacks) for number in range(spec.get("attackers", 0))),
+        )
+        return {"predict": predictions, "explain": explanations, **({"attack": attacks} if bombs else {})}
 
     started = time.perf_counter()
     samples = asyncio.run(predicting() if spec["mode"] == "predict" else classroom())
     wall = time.perf_counter() - started
-    print(json.dumps({"clients": spec["clients"], "seconds": round(wall, 2), **{kind: _summary(values, wall) for kind, values in samples.items()}}))
+    summaries = {kind: (_attack_summary if kind == "attack" else _summary)(values, wall) for kind, values in samples.items()}
+    print(json.dumps({"clients": spec["clients"], "seconds": round(wall, 2), **summaries}))
 
 
 def run_load(spec):

@@ -50,6 +50,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$lock" -nt "$stamp
   [ ${#constraints[@]} -gt 0 ] || echo "setup: no lock for this platform and Python; taking the newest versions pyproject.toml allows" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "${constraints[@]}" -e ".$extras" 2>&1 | grep -v "^WARNING: Location" >&2 || true
   modules="'mnistlab', 'keras', 'jax', 'tensorflow'"
-  [ "$profile" = all ] && modules="$modules, 'torch', 'ray', 'fastapi', 'onnxruntime', 'tensorboard', 'pytest', 'playwright'"
+  [ "$profile" = all ] && modules="$modules, 'torch', 'ray', 'fastapi', 'onnxruntime', 'tensorboard', 'pytest', 'playwright', 'hypothesis', 'schemathesis'"
   .venv/bin/python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ($modules)))" && touch "$stamp"
 fi

@@ -30,7 +30,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 # the order collected: the heaviest files first keeps the two workers busy to the end (longest
 # first), instead of one worker starting the README tour while the other has nothing left. From
 # `--durations=0` of a full run on 2 cores (seconds, about): order only; no test depends on it.
-HEAVIEST_FIRST = ("test_train.py", "test_tour.py", "test_cli.py", "test_ray_cluster.py", "test_sweep.py", "test_explain.py", "test_notebook.py", "test_workers.py", "test_export.py", "test_models.py", "test_seeds.py", "test_page.py")
+HEAVIEST_FIRST = ("test_tour.py", "test_train.py", "test_sweep.py", "test_notebook.py", "test_workers.py", "test_ray_cluster.py", "test_cli.py", "test_explain.py", "test_seeds.py", "test_models.py", "test_serve.py", "test_page_defects.py", "test_export.py", "test_lab.py", "test_lab_page.py", "test_page.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -48,3 +48,29 @@ def test_read_errors_are_one_line_of_the_given_kind(tmp_path, make, message):
     with pytest.raises(DataError, match=message) as caught:
         fileio.read_bytes(path, DataError)
     assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_atomic_path_never_changes_the_process_umask(tmp_path, monkeypatch):
+    """Other threads create files while one is written: a moment of umask 0 would make theirs world-writable."""
+    calls = []
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o022)
+    fileio.write_json(tmp_path / "a.json", {"a": 1})
+    with fileio.atomic_path(tmp_path / "b.bin") as temp_path:
+        temp_path.write_bytes(b"b")
+    assert calls == []
+
+
+def test_whatever_wrote_the_file_it_is_synced_before_the_rename_and_the_directory_after(tmp_path, monkeypatch):
+    """A file written by another library (Keras, NumPy, Pillow) through atomic_path reaches the disk before it
+    replaces the old one: fsync of the file, then the rename, then fsync of the directory."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda descriptor: events.append(("fsync", os.path.realpath(f"/proc/self/fd/{descriptor}"))) or real_fsync(descriptor))
+    monkeypatch.setattr(os, "replace", lambda source, target: events.append(("replace", str(target))) or real_replace(source, target))
+    path = tmp_path / "predictions.npz"
+    with fileio.atomic_path(path) as temp_path:
+        import numpy as np
+
+        np.savez(temp_path, a=np.arange(3))  # a writer that is not ours
+        written = os.path.realpath(temp_path)
+    assert events == [("fsync", written), ("replace", str(path)), ("fsync", os.path.realpath(tmp_path))]

@@ -78,7 +78,7 @@ def test_the_form_schema_is_the_knob_declaration(client):
     ({"set": ["dropout_rat=0.1"]}, "set", ["--set", "dropout_rat=0.1"]),
     ({"set": ["filters=8,8"]}, "filters", ["--set", "filters=8,8"]),
     ({"epochs": 0}, "epochs", ["--epochs", "0"]),
-    ({"dataset": "no-such-data"}, "dataset", ["--dataset", "no-such-data"]),
+    ({"dataset": "no-such-data"}, "dataset", None),  # the lab takes dataset names only; the CLI takes paths too
     ({"preset": "listing-9"}, "preset", None),
     ({"seeds": ["a"]}, "seeds", None),
     ({"executor": "slurm"}, "executor", None),
@@ -126,7 +126,10 @@ def test_runs_differing_only_by_seed_fold_into_one_row_with_the_clis_statistics(
     folded = answer["groups"][0]
     expected = stats.summarize([90.0, 92.0, 91.0], bounds=(0.0, 100.0))
     assert folded["test"]["mean"] == pytest.approx(expected["mean"]) and folded["test"]["ci_low"] == pytest.approx(expected["ci_low"])
-    assert folded["seeds"] == [0, 1, 2] and folded["book_in_interval"] is False  # the book's 98.5% is outside [88.5, 93.5]
+    assert folded["seeds"] == [0, 1, 2] and folded["book_test"] == 98.5
+    # 98.5% lies outside [88.5, 93.5], but these runs are 1 epoch of 600 mnist-mini images: the figure, and no verdict.
+    assert folded["book_comparable"] is False and folded["book_in_interval"] is None
+    assert folded["book_reason"] == "book: MNIST, 20 epochs; this: mnist-mini, 1 epoch, first 600 images"
     single = answer["groups"][1]
     assert single["setup"] == "listing-1.3.2 +dropout_rate=0.2 +epochs=1 +limit=600"  # what sets it apart from its preset
     assert single["test"]["ci_low"] is None and single["book_in_interval"] is None  # one seed: no interval, no verdict
@@ -326,14 +329,18 @@ def test_a_launch_trains_with_live_progress_and_a_running_run_is_cancelled(tmp_p
         assert client.get(f"/draw/{first}/api/models").json()["models"][0]["family"] == "mlp"
 
 
+PROCESS_TOKEN = "the-lab-process-token-of-the-tests"
+
+
 def lab_process(tmp_path, port):
-    env = env_without_backend({"MNISTLAB_RUNS": str(tmp_path / "runs")})
+    env = env_without_backend({"MNISTLAB_RUNS": str(tmp_path / "runs"), "MNISTLAB_LAB_TOKEN": PROCESS_TOKEN})
     return subprocess.Popen([sys.executable, "-m", "mnistlab", "lab", "--port", str(port), "--workers", "1"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def call(port, method, path, body=None):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request(method, path, body=json.dumps(body) if body is not None else None, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"token {PROCESS_TOKEN}"}
+    connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
     response = connection.getresponse()
     return response.status, json.loads(response.read())
 

@@ -37,7 +37,7 @@ KNOBS = [
     dict(family="mlp", hidden_units=(16,), output_activation="tanh", loss="mean_absolute_error"),
     dict(family="cnn", filters=(8, 8), padding="same", strides=(2, 2), pool_after=(0,), pooling="average"),
     dict(family="cnn", filters=(8, 8), kernel_size=(3, 5), pool_size=(1, 2), pool_after=(0, 1)),
-    dict(family="cnn", filters=(8,), batch_norm=True, pool_after=(), kernel_l2=1e-3),
+    dict(family="cnn", filters=(8,), batch_norm=True, batch_norm_momentum=0.9, pool_after=(), kernel_l2=1e-3),
     dict(family="rnn", cell="lstm", rnn_units=(16,)),
     dict(family="rnn", cell="gru", rnn_units=(16, 8), recurrent_dropout=0.1),
     dict(family="rnn", cell="lstm", rnn_units=(8,), bidirectional=True),
@@ -91,6 +91,7 @@ def assert_knobs_reached_the_model(config, model):
         names = [type(layer).__name__ for layer in layers]
         assert names.count(pool_class) == len(config.pool_after) and {tuple(c["pool_size"]) for layer, c in zip(layers, configs) if type(layer).__name__ == pool_class} <= {config.pool_size}
         assert ("BatchNormalization" in names) == config.batch_norm
+        assert {c["momentum"] for layer, c in zip(layers, configs) if type(layer).__name__ == "BatchNormalization"} <= {config.batch_norm_momentum}
     else:
         recurrent = [layer.forward_layer if type(layer).__name__ == "Bidirectional" else layer for layer in layers]
         cell_class = {"simple": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[config.cell]

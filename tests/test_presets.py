@@ -70,3 +70,14 @@ def test_unknown_preset_suggests():
         presets.get("listing-1.3.3")
     with pytest.raises(ConfigError, match="unknown table"):
         presets.table_rows("table-9")
+
+
+def test_a_config_that_changed_its_family_leaves_its_preset():
+    """`train listing-1.3.2 --set family=cnn` builds no MLP of the book: its run is a custom setup, not the listing."""
+    from mnistlab.config import Config
+
+    cnn = presets.configure("listing-1.3.2", ["family=cnn"])
+    assert cnn.family == "cnn" and presets.kept("listing-1.3.2", cnn) is None
+    assert presets.kept("listing-1.3.2", presets.configure("listing-1.3.2", ["hidden_units=64"])) == "listing-1.3.2"
+    assert presets.kept(None, Config()) is None
+    assert presets.kept("a-preset-of-an-older-mnistlab", Config()) == "a-preset-of-an-older-mnistlab"

@@ -124,8 +124,9 @@ def test_a_run_on_another_node_sends_its_progress_to_the_driver_as_it_trains(two
     assert answer["status"] == "done"
     epochs = [event for event in answer["events"] if event["kind"] == "epoch"]
     assert [event["epoch"] for event in epochs] == [1, 2, 3]
-    # Sent from the node as each epoch ended (its own clock, the same machine's here), received
-    # within a second, and the first before the last epoch ended: live, not replayed at the end.
-    assert all(event["received"] - event["time"] < 1.0 for event in epochs)
+    # Sent from the node as each epoch ended (its own clock, the same machine's here), received after
+    # it was sent, and the first before the last epoch ended: live, not replayed at the end. (No bound
+    # in seconds: a slower machine takes longer for everything; the order is what says "live".)
+    assert all(event["received"] >= event["time"] for event in epochs)
     assert epochs[0]["received"] < epochs[-1]["time"]
     assert all(event["run_id"] == epochs[0]["run_id"] for event in answer["events"])

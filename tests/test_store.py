@@ -1,5 +1,6 @@
 """The run store: schema, keys, reaping, and consistency when a writer is killed mid-write."""
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -121,3 +122,63 @@ def test_kill_9_mid_write_leaves_the_store_consistent(tmp_path, delay):
         # Two writers with the same seeds: one done run per key, repeats keyed apart.
         keys = [run["run_key"] for run in store.runs(status="done")]
         assert len(keys) == len(set(keys))
+
+
+HOLD_WRITE_LOCK = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    connection.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+    connection.execute("COMMIT")
+    """
+)
+
+
+def test_a_reader_never_waits_for_a_writer(tmp_path):
+    """Opening and reading an up-to-date store takes no write lock: it answers while another process holds one.
+
+    The writer holds its lock far longer (30 s) than a read may take; the read is checked against the
+    writer still holding it when the read is done, not against a clock.
+    """
+    path = tmp_path / "runs.db"
+    with Store(path) as store:
+        run_id = store.start_run(Config(seed=1), HASH)
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_WRITE_LOCK, str(path), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        with Store(path) as store:
+            assert store.get(run_id)["status"] == "running"
+            assert [run["id"] for run in store.runs()] == [run_id]
+        assert writer.poll() is None  # the read was done while the writer still held its lock
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_reindex_records_where_each_run_directory_really_is(tmp_path):
+    from mnistlab import rundir
+
+    runs = tmp_path / "runs"
+    directory = runs / "moved-copy"
+    directory.mkdir(parents=True)
+    config = Config(seed=2)
+    (directory / rundir.CONFIG_FILE).write_text(json.dumps({"preset": None, **config.to_dict()}))
+    metrics = {"status": "done", "run_id": 7, "test_accuracy": 0.5, "run_dir": "/etc", "dataset_hash": HASH}
+    (directory / rundir.METRICS_FILE).write_text(json.dumps(metrics))
+    with Store(runs / "runs.db") as store:
+        assert store.reindex(runs) == 1
+        assert store.get(7)["run_dir"] == str(directory.resolve())
+        assert store.show(7)["metrics"]["run_dir"] == str(directory.resolve())
+
+
+def test_reindex_is_refused_while_a_run_is_training(tmp_path):
+    with Store(tmp_path / "runs.db") as store:
+        run_id = store.start_run(Config(), HASH)  # running, in this (living) process
+        with pytest.raises(MnistlabError, match=f"runs {run_id} .* still training"):
+            store.reindex(tmp_path)
+        assert store.get(run_id)["status"] == "running"  # nothing changed
+        store.finish_run(run_id, "done", {"test_accuracy": 0.5})
+        store.reindex(tmp_path)

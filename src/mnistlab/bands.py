@@ -4,16 +4,18 @@
 of each history column (the same interval `stats.summarize` gives a table
 cell). `compare_setups(selectors)` puts several setups side by side: per
 setup its runs, parameter count, the book's figure where the setup is a book
-preset, its final test accuracy over seeds and its bands; and per pair of
-setups the numbers `mnistlab runs compare` gives (the same function), with no
-verdict below 3 seeds a side. Everything is plain data (lists, dicts,
-numbers), for the report, the CLI's JSON and the lab.
+preset (with a verdict only where the runs are the book's setup:
+`book.comparable`), its final test accuracy over seeds and its bands; and per
+pair of setups the numbers `mnistlab runs compare` gives (the same function),
+with no verdict below 3 seeds a side. A seed counts once (`seeds.select_counted`:
+the newest of its finished runs; the others are said as repeats). Everything is
+plain data (lists, dicts, numbers), for the report, the CLI's JSON and the lab.
 """
 
 import itertools
 import json
 
-from mnistlab import presets, reproduce, rundir, stats
+from mnistlab import book, presets, reproduce, rundir, seeds, stats
 from mnistlab.config import Config
 from mnistlab.errors import ConfigError
 from mnistlab.store import Store
@@ -46,22 +48,8 @@ def _setup_of(run):
     return presets.describe(config, run["preset"])
 
 
-def _book_figure(preset_name):
-    """The book's test accuracy (%) for a preset that is a book row or listing, and where the book gives it."""
-    if not preset_name:
-        return None, None
-    try:
-        preset = presets.get(preset_name)
-    except ConfigError:
-        return None, None
-    if preset.book_test_accuracy is None:
-        return None, None
-    where = f"{preset.table.replace('table-', 'Table ')} row {preset.row}" if preset.table else preset.name.replace("listing-", "Listing ")
-    return preset.book_test_accuracy, where
-
-
 def setups_of(selectors, store_path=None, dataset=None, by=None, backend=None):
-    """[(name, runs)]: each selector's done runs, one setup each (as `runs compare` selects them);
+    """[(name, runs)]: each selector's done runs (repeats of a seed too), one setup each (as `runs compare` selects them);
     with by="backend", each selector's runs split by backend (so a setup run on three backends is three)."""
     groups = []
     with Store(store_path) as store:
@@ -78,14 +66,15 @@ def setups_of(selectors, store_path=None, dataset=None, by=None, backend=None):
     return groups
 
 
-def describe_setup(name, runs):
-    """One setup's side of the comparison: runs, parameters, book figure, final test accuracy over seeds, bands."""
+def describe_setup(name, runs, repeats=()):
+    """One setup's side of the comparison: runs (those that count, one per seed; REPEATS set aside), parameters,
+    book figure, final test accuracy over seeds, bands."""
     run_dirs = [run["run_dir"] for run in runs]
     metrics = [rundir.read_metrics(run_dir) or {} for run_dir in run_dirs]
     histories = [rundir.read_history(run_dir) for run_dir in run_dirs]
     params = sorted({m["params"] for m in metrics if m.get("params") is not None})
-    book, book_where = _book_figure(runs[0]["preset"])
     test = stats.summarize([100 * run["test_accuracy"] for run in runs], bounds=PERCENT)
+    against = book.against_book(runs, runs[0]["preset"], test)
     return {
         "name": name,
         "setup": _setup_of(runs[0]),
@@ -97,9 +86,13 @@ def describe_setup(name, runs):
         "run_ids": [run["id"] for run in runs],
         "run_dirs": run_dirs,
         "params": params[0] if len(params) == 1 else (params or None),
-        "book_test": book,
-        "book_where": book_where,
-        "book_test_in_ci": stats.inside(book, test),
+        "repeats": seeds.repeats_summary(runs, repeats),
+        "book_test": against["book_test"],
+        "book_where": against["book_where"],
+        # The verdict only where the runs are the book's setup; elsewhere None, and why (shown greyed beside the figure).
+        "book_comparable": against["comparable"],
+        "book_reason": against["reason"],
+        "book_test_in_ci": against["inside"],
         "test": test,
         "bands": bands(histories),
     }
@@ -107,12 +100,12 @@ def describe_setup(name, runs):
 
 def compare_setups(selectors, store_path=None, dataset=None, by=None, backend=None):
     """Several setups side by side (see the module's docstring): {"setups": [...], "comparisons": [...], "by"}."""
-    groups = setups_of(selectors, store_path, dataset, by, backend)
+    groups = [(name, *seeds.select_counted(runs)) for name, runs in setups_of(selectors, store_path, dataset, by, backend)]
     if not groups:
         raise ConfigError("name at least one setup to compare")
-    setups = [describe_setup(name, runs) for name, runs in groups]
+    setups = [describe_setup(name, counted, repeats) for name, counted, repeats in groups]
     comparisons = []
-    for (a, runs_a), (b, runs_b) in itertools.combinations(zip(setups, [runs for _, runs in groups]), 2):
+    for (a, runs_a), (b, runs_b) in itertools.combinations(zip(setups, [counted for _, counted, _ in groups]), 2):
         if a["test"]["n"] < 2 or b["test"]["n"] < 2:
             comparisons.append({"a": a["name"], "b": b["name"], "n_a": a["test"]["n"], "n_b": b["test"]["n"], "significant": None,
                                 "verdict": f"no comparison: {a['test']['n']} and {b['test']['n']} runs (Welch's test needs 2 a side, a verdict {stats.MIN_RUNS_FOR_VERDICT})"})

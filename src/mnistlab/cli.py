@@ -51,9 +51,12 @@ def cmd_presets(args):
 
 
 def cmd_keys(args):
-    for key in config_lib.describe_keys(args.family):
+    keys = config_lib.describe_keys(args.family)
+    # Columns as wide as their longest entry, and a space between: no two ever run together.
+    widths = {column: max(len(str(key[column])) for key in keys) for column in ("name", "type", "default")}
+    for key in keys:
         allowed = ", ".join(key["choices"] + [f"{alias}={value}" for alias, value in key["aliases"].items()]) or key["bounds"]
-        print(f"{key['name']:<18} {key['type']:<12} default {key['default']!s:<22} {key['help']}" + (f" [{allowed}]" if allowed else ""))
+        print(f"{key['name']:<{widths['name']}}  {key['type']:<{widths['type']}}  default {key['default']!s:<{widths['default']}}  {key['help']}" + (f" [{allowed}]" if allowed else ""))
 
 
 def cmd_data(args):
@@ -86,11 +89,15 @@ def cmd_train(args):
 
     with store.Store(args.store) as index:
         metrics = rundir.train_and_save(config_from_args(args), preset=args.preset, run_dir=args.out, index=index, force=args.force, verbose=0 if args.json else None, tensorboard=args.tensorboard)
+    if "given_at" in metrics:
+        print(f"this run is already done as run {metrics['run_id']} ({metrics['run_dir']}); {metrics['given_at']} is that run now (--force trains it again)", file=sys.stderr)
     if args.json:
         print_json(metrics)
     elif metrics["status"] == "done":
         print(f"Train accuracy (last epoch, as Keras reports it): {percent(metrics['train_accuracy'])}")
         print(f"Test accuracy: {percent(metrics['test_accuracy'])}")
+        for note in metrics.get("notes", ()):
+            print(f"note: {note}")
         print(f"Run {metrics['run_id']} saved in {metrics['run_dir']}")
     if metrics["status"] == "diverged":
         print(f"error: training diverged (loss became {metrics['train_loss']} at epoch {metrics['diverged_at_epoch']}); lower the learning rate or change the loss", file=sys.stderr)
@@ -185,6 +192,18 @@ def cmd_runs_show(args):
     print(store.format_run(run))
 
 
+def _seeds_words(count, repeats):
+    """'3 seeds', and the repeats of a seed set aside (each seed counts once), in words."""
+    return f"{count} seed{'s' if count != 1 else ''}" + (f" ({repeats['words']})" if repeats["count"] else "")
+
+
+def _book_words(figure, where, held, reason, inside):
+    """The book's figure beside a setup: with the verdict where the setup is the book's, else why not (book.against_book)."""
+    from mnistlab import book
+
+    return "" if figure is None else f"; book {figure}% ({where}): {book.verdict_words(held, reason, inside)}"
+
+
 def cmd_runs_compare(args):
     from mnistlab import bands, reproduce
 
@@ -193,7 +212,9 @@ def cmd_runs_compare(args):
         if args.json:
             return print_json(result)
         for side in ("a", "b"):
-            print(f"{side.upper()} = {result[side]} ({result['setup_' + side]}): test {result['mean_' + side]:.2f}% over {result['n_' + side]} runs")
+            against = result["book_" + side]
+            book = _book_words(against["book_test"], against["book_where"], against["comparable"], against["reason"], against["inside"])
+            print(f"{side.upper()} = {result[side]} ({result['setup_' + side]}): test {result['mean_' + side]:.2f}% over {_seeds_words(result['n_' + side], result['repeats_' + side])}{book}")
         print(f"A - B = {result['difference']:+.2f} points, 95% CI [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}] ({result['test']})")
         print(f"Verdict: {result['verdict']}.")
         return
@@ -203,17 +224,21 @@ def cmd_runs_compare(args):
     for setup in result["setups"]:
         test = setup["test"]
         interval = "" if test["ci_low"] is None else f", 95% CI [{test['ci_low']:.2f}, {test['ci_high']:.2f}]"
-        print(f"{setup['name']} ({setup['setup']}): test {test['mean']:.2f}% over {test['n']} runs{interval}")
+        book = _book_words(setup["book_test"], setup["book_where"], setup["book_comparable"], setup["book_reason"], setup["book_test_in_ci"])
+        print(f"{setup['name']} ({setup['setup']}): test {test['mean']:.2f}% over {_seeds_words(test['n'], setup['repeats'])}{interval}{book}")
     for comparison in result["comparisons"]:
         numbers = "" if comparison.get("difference") is None else f" {comparison['difference']:+.2f} points, 95% CI [{comparison['ci_low']:+.2f}, {comparison['ci_high']:+.2f}];"
         print(f"{comparison['a']} - {comparison['b']}:{numbers} {comparison['verdict']}")
 
 
 def cmd_runs_disagree(args):
-    from mnistlab import atlas, reproduce, rundir, store
+    from mnistlab import atlas, reproduce, rundir, seeds, store
 
     with store.Store(args.store) as index:
-        run_dirs = list(dict.fromkeys(run["run_dir"] for spec in args.selectors for run in reproduce.find_runs(index, spec, args.dataset)))
+        runs = [run for spec in args.selectors for run in reproduce.find_runs(index, spec, args.dataset)]
+    # One run per seed (a repeat of a seed would count its answers twice); run directories once each.
+    counted, _ = seeds.select_counted(list({run["id"]: run for run in runs}.values()))
+    run_dirs = list(dict.fromkeys(run["run_dir"] for run in counted))
     result = atlas.disagreement(run_dirs, by=args.by)
     if args.json:
         return print_json(result)
@@ -321,7 +346,10 @@ def cmd_lab(args):
     need("uvicorn", "mnistlab lab", "serve")
     from mnistlab import lab
 
-    lab.run(host=args.host, port=args.port, workers=args.workers, store_path=args.store, log=lambda line: print(line, flush=True))
+    lab.run(
+        host=args.host, port=args.port, workers=args.workers, store_path=args.store, log=lambda line: print(line, flush=True),
+        no_token=args.no_token, ray_address=args.ray_address, datasets=args.dataset,
+    )
 
 
 def cmd_export(args):

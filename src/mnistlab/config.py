@@ -24,6 +24,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import typing
 from collections.abc import Mapping
 
@@ -52,6 +53,19 @@ RUNTIMES = ("keras", "onnx")
 EXPORT_FORMATS = ("onnx", "keras", "saved_model")
 ATTRIBUTION_METHODS = ("auto", "integrated-gradients", "occlusion")  # mnistlab explain --method
 
+# Upper bounds of the numeric knobs. Every knob has one, so that a launch from the lab or a sweep file
+# cannot ask for a model or a run that no machine holds (hidden_units=10**9, epochs=10**30). They are
+# generous for 28x28 images: far above the book's sizes, far below what exhausts a laptop.
+IMAGE_SIDE = 28  # kernels, strides and pools are at most the image
+MAX_UNITS = 8192  # per Dense or recurrent layer (the book: 256)
+MAX_FILTERS = 1024  # per Conv2D layer (the book: 64)
+MAX_LAYERS = 16  # hidden, conv or recurrent layers (the book: 2 or 3)
+MAX_EPOCHS = 1000  # the book: 20
+MAX_BATCH_SIZE = 60_000  # a whole MNIST training set
+MAX_TRAINING_IMAGES = 10_000_000
+MAX_PENALTY = 10.0  # L1/L2 factors (the book: 1e-4 to 1e-3)
+MAX_SEED = 2**32 - 1  # NumPy's seeds are 32-bit
+
 
 @dataclasses.dataclass(frozen=True)
 class Knob:
@@ -70,6 +84,7 @@ class Knob:
     exclusive_maximum: float | None = None
     family_defaults: Mapping[str, object] = dataclasses.field(default_factory=dict)  # a default of None means this family's
     min_items: int = 0  # lists: how many entries at least
+    max_items: int | None = None  # lists: how many entries at most
     renamed_from: tuple[str, ...] = ()  # earlier names, still read from old run directories and sweep files
     run_setting: bool = False  # where and how it runs: recorded, not part of config_hash()
     # False for a knob added after runs were recorded: at its default it is
@@ -144,12 +159,12 @@ class Config:
         choices=ACTIVATIONS, aliases={"none": "linear"}, family_defaults={"mlp": "relu", "cnn": "relu", "rnn": "tanh"},
     )
     dropout_rate: float = knob(0.0, "dropout after each hidden layer (rnn: on the inputs of each step)", minimum=0, exclusive_maximum=1)
-    kernel_l1: float = knob(0.0, "L1 penalty on hidden layers' weights", minimum=0)
-    kernel_l2: float = knob(0.0, "L2 penalty on hidden layers' weights", minimum=0)
-    bias_l1: float = knob(0.0, "L1 penalty on hidden layers' biases", minimum=0)
-    bias_l2: float = knob(0.0, "L2 penalty on hidden layers' biases", minimum=0)
-    activity_l1: float = knob(0.0, "L1 penalty on hidden layers' outputs", minimum=0)
-    activity_l2: float = knob(0.0, "L2 penalty on hidden layers' outputs", minimum=0)
+    kernel_l1: float = knob(0.0, "L1 penalty on hidden layers' weights", minimum=0, maximum=MAX_PENALTY)
+    kernel_l2: float = knob(0.0, "L2 penalty on hidden layers' weights", minimum=0, maximum=MAX_PENALTY)
+    bias_l1: float = knob(0.0, "L1 penalty on hidden layers' biases", minimum=0, maximum=MAX_PENALTY)
+    bias_l2: float = knob(0.0, "L2 penalty on hidden layers' biases", minimum=0, maximum=MAX_PENALTY)
+    activity_l1: float = knob(0.0, "L1 penalty on hidden layers' outputs", minimum=0, maximum=MAX_PENALTY)
+    activity_l2: float = knob(0.0, "L2 penalty on hidden layers' outputs", minimum=0, maximum=MAX_PENALTY)
     output_activation: str = knob("softmax", "activation of the 10-unit output layer", choices=OUTPUT_ACTIVATIONS)
     kernel_initializer: str = knob(
         "glorot_uniform", "how the hidden layers' weights start (Keras' default, glorot_uniform; he_* suit relu)",
@@ -157,44 +172,48 @@ class Config:
     )
 
     # MLP: one Dense layer per entry.
-    hidden_units: tuple[int, ...] = knob((256, 256), "one Dense layer per width, e.g. 256,256", family="mlp", minimum=1, min_items=1)
+    hidden_units: tuple[int, ...] = knob((256, 256), "one Dense layer per width, e.g. 256,256", family="mlp", minimum=1, maximum=MAX_UNITS, min_items=1, max_items=MAX_LAYERS)
 
     # CNN: one Conv2D per entry of `filters`; pooling after the conv layers
     # whose 0-based indexes are in `pool_after`.
-    filters: tuple[int, ...] = knob((64, 64, 64), "one Conv2D layer per entry, e.g. 64,64,64", family="cnn", minimum=1, min_items=1)
-    kernel_size: tuple[int, int] = knob((3, 3), "convolution kernel, one number (square) or a pair, e.g. 3 or 3,5", family="cnn", minimum=1)
-    strides: tuple[int, int] = knob((1, 1), "convolution strides, one number or a pair", family="cnn", minimum=1)
+    filters: tuple[int, ...] = knob((64, 64, 64), "one Conv2D layer per entry, e.g. 64,64,64", family="cnn", minimum=1, maximum=MAX_FILTERS, min_items=1, max_items=MAX_LAYERS)
+    kernel_size: tuple[int, int] = knob((3, 3), "convolution kernel, one number (square) or a pair, e.g. 3 or 3,5", family="cnn", minimum=1, maximum=IMAGE_SIDE)
+    strides: tuple[int, int] = knob((1, 1), "convolution strides, one number or a pair", family="cnn", minimum=1, maximum=IMAGE_SIDE)
     padding: str = knob("valid", "valid (shrinks the map) or same (keeps its size)", family="cnn", choices=("valid", "same"))
-    pool_after: tuple[int, ...] = knob((0, 1), "0-based conv layer indexes followed by pooling", family="cnn", minimum=0)
-    pool_size: tuple[int, int] = knob((2, 2), "pooling window, one number or a pair", family="cnn", minimum=1)
+    pool_after: tuple[int, ...] = knob((0, 1), "0-based conv layer indexes followed by pooling", family="cnn", minimum=0, maximum=MAX_LAYERS - 1, max_items=MAX_LAYERS)
+    pool_size: tuple[int, int] = knob((2, 2), "pooling window, one number or a pair", family="cnn", minimum=1, maximum=IMAGE_SIDE)
     pooling: str = knob("max", "max or average pooling", family="cnn", choices=("max", "average"), aliases={"avg": "average"})
     batch_norm: bool = knob(False, "batch normalization between each convolution and its activation", family="cnn")
+    batch_norm_momentum: float = knob(
+        0.99, "how slowly batch norm's moving mean and variance (used at test time) follow the batches (Keras: 0.99; "
+        "a short training needs less, e.g. 0.9)", family="cnn", minimum=0, exclusive_maximum=1, hashed_at_default=False,
+    )
 
     # RNN: one recurrent layer per entry of `rnn_units` (more than one = stacked).
     cell: str = knob("simple", "recurrent cell: simple (SimpleRNN), lstm or gru", family="rnn", choices=("simple", "lstm", "gru"))
-    rnn_units: tuple[int, ...] = knob((256,), "one recurrent layer per width; more than one = stacked", family="rnn", minimum=1, min_items=1)
+    rnn_units: tuple[int, ...] = knob((256,), "one recurrent layer per width; more than one = stacked", family="rnn", minimum=1, maximum=MAX_UNITS, min_items=1, max_items=MAX_LAYERS)
     bidirectional: bool = knob(False, "read the rows both ways (Bidirectional wrapper)", family="rnn")
     recurrent_dropout: float = knob(0.0, "dropout on the recurrent state", family="rnn", minimum=0, exclusive_maximum=1)
 
     # Training.
     loss: str = knob("categorical_crossentropy", "training loss", choices=LOSSES)
     optimizer: str = knob("adam", "sgd, adam or rmsprop", choices=OPTIMIZERS)
-    learning_rate: float | None = knob(None, "step size (default: Keras' for the optimizer: sgd 0.01, adam/rmsprop 0.001)", exclusive_minimum=0)
-    momentum: float = knob(0.0, "sgd and rmsprop momentum", minimum=0)
+    learning_rate: float | None = knob(None, "step size (default: Keras' for the optimizer: sgd 0.01, adam/rmsprop 0.001)", exclusive_minimum=0, maximum=1e6)
+    momentum: float = knob(0.0, "sgd and rmsprop momentum", minimum=0, maximum=1)
     nesterov: bool = knob(False, "sgd: Nesterov momentum")
-    decay: float = knob(0.0, "Keras 2's decay: lr / (1 + decay * step)", minimum=0)
+    decay: float = knob(0.0, "Keras 2's decay: lr / (1 + decay * step)", minimum=0, maximum=1)
     beta_1: float = knob(0.9, "adam: first-moment decay", exclusive_minimum=0, exclusive_maximum=1)
     beta_2: float = knob(0.999, "adam: second-moment decay", exclusive_minimum=0, exclusive_maximum=1)
     rho: float = knob(0.9, "rmsprop: decay of the squared-gradient average", exclusive_minimum=0, exclusive_maximum=1)
-    epsilon: float = knob(1e-7, "adam and rmsprop: numerical stability term", exclusive_minimum=0)
-    batch_size: int = knob(128, "samples per gradient step", minimum=1)
-    epochs: int = knob(20, "passes over the training data", minimum=1)
+    epsilon: float = knob(1e-7, "adam and rmsprop: numerical stability term", exclusive_minimum=0, maximum=1)
+    batch_size: int = knob(128, "samples per gradient step", minimum=1, maximum=MAX_BATCH_SIZE)
+    epochs: int = knob(20, "passes over the training data", minimum=1, maximum=MAX_EPOCHS)
     validation_split: float = knob(0.1, "fraction of the training data held out for validation (never the test set)", minimum=0, exclusive_maximum=1)
-    limit: int | None = knob(None, "train on only the first N training images", minimum=1)
+    limit: int | None = knob(None, "train on only the first N training images", minimum=1, maximum=MAX_TRAINING_IMAGES)
     precision: str = knob("float32", "float32, or bf16 mixed precision", choices=PRECISIONS, aliases={"fp32": "float32", "bfloat16": "bf16", "mixed_bfloat16": "bf16"})
 
     # Where and how it runs: recorded, but not part of config_hash().
-    seed: int = knob(0, "random seed: same seed, backend and data give the same run", run_setting=True)
+    seed: int = knob(0, "random seed: same seed, backend and data give the same run", minimum=0, maximum=MAX_SEED, run_setting=True)
     dataset: str = knob("auto", "mnist, fashion-mnist, mnist-mini, auto, an idx directory or a .npz file", run_setting=True)
     backend: str = knob("auto", "Keras backend: auto, jax, tensorflow or torch", choices=BACKENDS, run_setting=True)
 
@@ -296,6 +315,20 @@ class Config:
     def run_key(self, dataset_hash: str) -> str:
         """What makes two runs the same run: config hash, dataset content, backend and seed."""
         return f"{self.config_hash()}:{dataset_hash[:16]}:{self.backend}:{self.seed}"
+
+    def batch_norm_note(self, steps: int) -> str | None:
+        """Why a short batch-norm training can test badly, or None: its moving averages, which the test uses,
+        still lean on their start (mean 0, variance 1) after STEPS updates at this momentum."""
+        if self.family != "cnn" or not self.batch_norm:
+            return None
+        weight_of_start = self.batch_norm_momentum**steps
+        if weight_of_start < 0.05:
+            return None
+        return (
+            f"batch norm's moving statistics, which the test uses, had {steps} training steps at momentum {self.batch_norm_momentum:g}: "
+            f"{100 * weight_of_start:.0f}% of them is still their starting value, so test accuracy can be far below training's; "
+            f"train more epochs or --set batch_norm_momentum=0.9"
+        )
 
     def describe(self) -> str:
         """A short human description of the model, e.g. 'mlp 256-256 relu dropout 0.45'."""
@@ -416,10 +449,13 @@ def _coerce(spec, value):
             if len(value) != 2:
                 raise ConfigError(f"{key} takes one number or a pair, got {list(value)}")
             if not all(spec.within_bounds(v) for v in value):
-                raise ConfigError(f"{key} must be positive, got {list(value)}")
-        elif len(value) < spec.min_items or not all(spec.within_bounds(v) for v in value):
-            what = "needs at least one positive width" if spec.min_items else f"entries must be {spec.bounds_text()}"
-            raise ConfigError(f"{key} {what}, got {list(value)}")
+                raise ConfigError(f"{key} entries must be {spec.bounds_text()}, got {list(value)}")
+        elif len(value) < spec.min_items:
+            raise ConfigError(f"{key} needs at least one positive width, got {list(value)}")
+        elif spec.max_items is not None and len(value) > spec.max_items:
+            raise ConfigError(f"{key} takes at most {spec.max_items} entries, got {len(value)}")
+        elif not all(spec.within_bounds(v) for v in value):
+            raise ConfigError(f"{key} entries must be {spec.bounds_text()}, got {_shown_list(value)}")
         return value
     if base is bool:
         if not isinstance(value, bool):
@@ -433,7 +469,12 @@ def _coerce(spec, value):
     elif base is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer too large for a float (JSON allows 10**400)
+            raise ConfigError(f"{key} must be {spec.bounds_text()}, got a number too large") from None
+        if not math.isfinite(value):  # NaN passes every bound check (it fails every comparison)
+            raise ConfigError(f"{key} must be a finite number, got {value}")
     elif base is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, got {value!r}")
@@ -443,8 +484,19 @@ def _coerce(spec, value):
             raise ConfigError(f"{key} must be one of {', '.join(spec.choices)}, got {value!r}{hint}")
         return value
     if not spec.within_bounds(value):
-        raise ConfigError(f"{key} must be {spec.bounds_text()}, got {value}")
+        raise ConfigError(f"{key} must be {spec.bounds_text()}, got {_shown_number(value)}")
     return value
+
+
+def _shown_number(value):
+    """A number for an error message: a huge integer (10**30) shortened, not printed whole."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} digits)"
+
+
+def _shown_list(values):
+    shown = ", ".join(_shown_number(v) for v in values[:8])
+    return f"[{shown}{', ...' if len(values) > 8 else ''}]"
 
 
 # --------------------------------------------------------------------------
@@ -462,6 +514,8 @@ def describe_keys(family: str | None = None) -> list[dict]:
         if family and spec.family and spec.family != family:
             continue
         default = spec.family_defaults.get(family, None) if spec.family_defaults and family else spec.default
+        if spec.name == "family" and family:
+            default = family  # `keys cnn` lists a CNN's keys: its family is cnn
         if spec.family_defaults and not family:
             default = "per family: " + ", ".join(f"{name} {value}" for name, value in spec.family_defaults.items())
         keys.append({
@@ -495,6 +549,8 @@ def json_schema(family: str | None = None) -> dict:
                 items[name] = getattr(spec, bound)
         if spec.min_items:
             schema["minItems"] = spec.min_items
+        if spec.max_items is not None:
+            schema["maxItems"] = spec.max_items
         if spec.choices:
             schema["enum"] = list(spec.choices)
         if spec.optional:

@@ -9,8 +9,10 @@ backend.
 """
 
 import dataclasses
+import difflib
 import gzip
 import hashlib
+import os
 import pathlib
 import struct
 import sys
@@ -304,7 +306,13 @@ def load_dataset(spec: str | None = "auto", allow_download: bool = True, notice=
         return read_idx_dir(path)
     if path.suffix == ".npz" or path.is_file():
         return read_npz(path)
-    raise DataError(f"unknown dataset {spec!r}: use one of {', '.join(BUILTIN_NAMES)}, auto, a directory of idx files or a .npz file")
+    names = (*BUILTIN_NAMES, "auto")
+    close = difflib.get_close_matches(spec, names, n=1, cutoff=0.5) or [name for name in names if name.startswith(spec.lower())][:1]
+    if close and os.sep not in spec:
+        raise DataError(f"unknown dataset {spec!r} (did you mean {close[0]}?): use one of {', '.join(names)}, a directory of idx files or a .npz file")
+    if os.sep in spec or (os.altsep and os.altsep in spec) or spec.startswith((".", "~")):
+        raise DataError(f"{spec}: no such file or directory; a dataset path is a directory of idx files or a .npz file")
+    raise DataError(f"unknown dataset {spec!r}: use one of {', '.join(names)}, a directory of idx files or a .npz file")
 
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")

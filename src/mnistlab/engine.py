@@ -24,6 +24,10 @@ from mnistlab.errors import MnistlabError, RequestError
 from mnistlab.predict import top_k
 
 EXPLANATION_CACHE = 256  # explanations kept by input (about 130 KB each for the three listings)
+# A JSON body of 28x28 numbers takes about 20 KB, even spelled out and indented; parsing the 5 MB
+# an upload may be would cost ~100 ms of CPU and tens of MB of Python lists.
+MAX_JSON_BYTES = 256 * 1024
+PRIVATE_FIELDS = ("run_dir",)  # of Predictor.describe(): kept from the API's answers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +86,9 @@ class Engine:
         self.cache_hits = self.cache_misses = 0
 
     def describe(self):
-        return [predictor.describe() for predictor in self.models.values()]
+        """What /api/models shows of each model: its run's name (its id), settings and accuracy; no path on this machine,
+        since anyone who can open the page reads it (the log line of each model at start names its directory)."""
+        return [{key: value for key, value in predictor.describe().items() if key not in PRIVATE_FIELDS} for predictor in self.models.values()]
 
     def warm_inside_views(self, log=print):
         """Compile each model's inside view (its probe and gradients compile on first use), with a log line each."""
@@ -213,18 +219,25 @@ def _json(payload):
 
 
 def decode(body, content_type):
-    """Request body -> (28x28 image, preprocessing info); a bad one raises an error carrying its HTTP status."""
+    """Request body -> (28x28 image, preprocessing info); a bad one raises an error carrying its HTTP status.
+
+    Images are read within the server's limits (`preprocess.SERVER`), whatever their size or compression.
+    """
     if content_type == "application/json" or body[:1] in (b"{", b"["):
         return decode_json(body)
-    return preprocess.prepare_file(body, name="upload")
+    return preprocess.prepare_file(body, name="upload", limits=preprocess.SERVER)
 
 
 def decode_json(body):
     """A JSON body {"pixels": 28x28} -> (28x28 image in [0, 1], preprocessing info); the lab's inside view takes it too."""
+    if len(body) > MAX_JSON_BYTES:
+        raise RequestError(f"a JSON body is at most {MAX_JSON_BYTES // 1024} KiB (28x28 numbers take about 20), this one is {len(body):,} bytes", 413)
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RequestError(f"malformed JSON ({error})") from None
+    except RecursionError:
+        raise RequestError("malformed JSON: nested too deeply") from None
     if not isinstance(payload, dict) or "pixels" not in payload:
         raise RequestError('JSON body must be an object {"pixels": [[...28 numbers...] x 28]}')
     try:

@@ -78,6 +78,12 @@ class ImageTooLarge(ImageError):
     http_status = 413
 
 
+class ImageTooComplex(ImageError):
+    """An image whose structure (its PNG chunks, its JPEG's segments or scans) would cost more to read than its reader allows."""
+
+    http_status = 422
+
+
 class NoDigit(ImageError):
     """A readable image with nothing to classify."""
 
@@ -90,6 +96,16 @@ class RequestError(MnistlabError):
     def __init__(self, message, http_status=400):
         super().__init__(message)
         self.http_status = http_status
+
+
+class QueueFull(MnistlabError):
+    """The lab's queue holds as many runs as it may: try again later (429, with Retry-After)."""
+
+    http_status = 429
+
+    def __init__(self, message, retry_after=60):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class RunFailed(MnistlabError):

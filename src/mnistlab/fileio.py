@@ -4,7 +4,7 @@ import contextlib
 import json
 import os
 import pathlib
-import tempfile
+import secrets
 
 
 @contextlib.contextmanager
@@ -13,26 +13,62 @@ def atomic_path(path, suffix=None):
 
     The temporary file lives in the same directory so that `os.replace` is an
     atomic rename on POSIX. On any exception the temporary file is removed and
-    `path` is left exactly as it was.
+    `path` is left exactly as it was. Whatever wrote the temporary file (Keras,
+    NumPy, Pillow, ours), its bytes reach the disk before the rename, and the
+    rename before this returns: after a power cut the file is the old one or the
+    new one, never an empty or torn one.
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the real extension last: some writers (Keras, matplotlib) choose the
     # format from it.
     suffix = suffix if suffix is not None else "".join(path.suffixes)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{suffix}", dir=path.parent)
-    os.close(handle)
-    temp_path = pathlib.Path(temp_name)
-    # mkstemp creates 0600 files; give the result the mode a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temp_path, 0o666 & ~umask)
+    temp_path = _new_file_beside(path, suffix)
     try:
         yield temp_path
+        _sync(temp_path)
         os.replace(temp_path, path)
+        _sync_directory(path.parent)
     finally:
         if temp_path.exists():
             temp_path.unlink()
+
+
+def _new_file_beside(path, suffix):
+    """A new empty file next to PATH with the mode a plain open() gives (0666 less the umask, applied by the
+    kernel): never the process-wide umask read by setting it, which other threads would create files under."""
+    while True:
+        candidate = path.parent / f".{path.stem}.{secrets.token_hex(6)}.part{suffix}"
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return candidate
+        except FileExistsError:
+            continue
+
+
+def _sync(path):
+    """fsync a file (or each file of a directory a writer made, such as a SavedModel) to the disk."""
+    if path.is_dir():
+        for inner in sorted(path.rglob("*")):
+            if inner.is_file():
+                _sync(inner)
+        _sync_directory(path)
+        return
+    _fsync(path)
+
+
+def _sync_directory(directory):
+    """fsync a directory, so that a rename into it is on the disk (POSIX; Windows has no such call)."""
+    if os.name != "nt":
+        _fsync(directory)
+
+
+def _fsync(path):
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def read_bytes(path, error=None, missing_hint=""):
@@ -53,10 +89,7 @@ def read_bytes(path, error=None, missing_hint=""):
 
 def write_bytes(path, payload):
     with atomic_path(path) as temp_path:
-        with open(temp_path, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+        temp_path.write_bytes(payload)  # atomic_path syncs it before the rename
 
 
 def write_text(path, text):

@@ -2,7 +2,7 @@
 
     GET    /                        the page (web/lab.html): the runs view, the launch form, run pages
     GET    /api/schema              the form: presets, each family's knobs (from their one declaration), run settings
-    POST   /api/runs                launch {"preset", "set", "seeds", "epochs", "limit", "dataset", "backend", "executor", "address"}
+    POST   /api/runs                launch {"preset", "set", "seeds", "epochs", "limit", "dataset", "backend", "executor"}
     GET    /api/runs                runs folded by setup (seeds together): ?status, preset, family, dataset, backend, q, sort, order, fold
     GET    /api/runs/{id}           settings, status, metrics, history, live progress
     GET    /api/runs/{id}/events    Server-Sent Events: the run's progress as its training worker reports it
@@ -37,11 +37,15 @@ dies with the lab, and the store's reaper marks its row at the next start);
 its directory has no metrics.json, and POST /api/runs/{id}/resume queues the
 same setup and seed again, as a new attempt of the same key.
 
-Security. On a loopback address nothing is asked, but a request must name a
-loopback host (no DNS rebinding) and one that changes anything must come from
-the lab's own origin (no cross-site launches). On any other address every
-request needs the token printed at start (`?token=`, then a cookie, or
-`Authorization: Bearer`), as Jupyter does, and changes pass the same-origin check.
+Security: the lab trusts no one by default, as Jupyter does. Every request,
+on a loopback address too, needs the token printed at start (`?token=`, then a
+cookie whose name carries the port, or `Authorization: token T` / `Bearer T`);
+`MNISTLAB_LAB_TOKEN` sets it, `--no-token` drops it on loopback only. On
+loopback a request must also name a loopback host (no DNS rebinding), and one
+that changes anything must come from the lab's own origin (no cross-site
+launches). No page of it may be framed; no referrer leaves it. A launch names
+its dataset (the built-in ones, or those given at start), never a path; the Ray
+cluster is the one given at start (`--ray-address`), never one a request names.
 """
 
 import asyncio
@@ -55,29 +59,34 @@ import pathlib
 import secrets
 import threading
 import time
+import typing
 import urllib.parse
 from typing import Literal
 
 import numpy as np
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mnistlab import backend as backend_lib
 from mnistlab import config as config_lib
-from mnistlab import bands, data, engine, explain, fileio, predict, presets, rundir, serve, stats, sweep, tables
+from mnistlab import bands, book, data, engine, explain, fileio, predict, presets, rundir, seeds, serve, stats, sweep, tables
 from mnistlab.config import Config
-from mnistlab.errors import ConfigError, DataError, MnistlabError, NotFound, RequestError
+from mnistlab.errors import ConfigError, DataError, MnistlabError, NotFound, QueueFull, RequestError
 from mnistlab.store import Store
 
 PAGE = pathlib.Path(__file__).parent / "web" / "lab.html"
 DEFAULT_PORT = 8100
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-TOKEN_COOKIE = "mnistlab_lab_token"
+LOOPBACK_HOSTS = serve.LOOPBACK_NAMES
+TOKEN_COOKIE = "mnistlab_lab_token"  # + "_PORT": two labs on one machine keep their own
+TOKEN_VARIABLE = "MNISTLAB_LAB_TOKEN"  # as JUPYTER_TOKEN: a token chosen by the user, not printed
 BUILTIN_DATASETS = ("auto", "mnist", "fashion-mnist", "mnist-mini")
-LAUNCH_FIELDS = ("preset", "set", "seeds", "epochs", "limit", "dataset", "backend", "executor", "address")
+LAUNCH_FIELDS = ("preset", "set", "seeds", "epochs", "limit", "dataset", "backend", "executor")
 MAX_SEEDS = 50  # per launch: a typo of 1000 seeds should not fill the queue
+MAX_QUEUED = 1000  # runs waiting at once; past it a launch is answered 429
+MAX_LAUNCH_BYTES = 64 * 1024  # a launch body is a few hundred bytes
+MAX_RUN_ID = 2**63 - 1  # SQLite's integers: a larger id is no run (and not an OverflowError)
 HEARTBEAT_SECONDS = 15  # an SSE comment this often keeps proxies from closing a quiet stream
 KEPT_MODELS = 4  # runs whose model (inside view, report, draw page) the lab keeps loaded
 PERCENT = (0.0, 100.0)
@@ -169,7 +178,9 @@ class Hub:
 class Lab:
     """The run store seen from the lab: launches into its queue, workers that train from it, views of its runs."""
 
-    def __init__(self, store_path=None, workers=1, log=None):
+    def __init__(self, store_path=None, workers=1, log=None, ray_address=None, datasets=None):
+        """`ray_address`: the Ray cluster of every Ray run (None: a private local Ray); `datasets`: {name: path}
+        of the datasets a launch may name besides the built-in ones (a request names one, never a path)."""
         if workers < 0:
             raise ConfigError(f"workers must be >= 0, got {workers}", field="workers")
         with Store(store_path) as store:  # a store that cannot be opened is refused here, with its one-line error
@@ -191,6 +202,11 @@ class Lab:
         self._models_lock = threading.Lock()
         self._ray_lock = threading.Lock()
         self._ray_started = False
+        self.ray_address = ray_address
+        self.datasets = dict(datasets or {})
+        clash = sorted(set(self.datasets) & set(BUILTIN_DATASETS))
+        if clash:
+            raise ConfigError(f"dataset name {clash[0]!r} is a built-in dataset's; give yours another name (--dataset NAME=PATH)", field="dataset")
 
     # -- lifecycle -----------------------------------------------------
 
@@ -282,7 +298,8 @@ class Lab:
         run_id = row["id"]
         config = Config.from_dict(json.loads(row["config_json"]))
         launch = json.loads(row["launch_json"] or "{}")
-        executor, address = launch.get("executor", "local"), launch.get("address")
+        # The cluster is the one given at start, whatever an older row's launch says.
+        executor, address = launch.get("executor", "local"), self.ray_address
         job = sweep.Job(config, row["preset"], row["group_name"], row["run_key"], f"run {run_id}: {presets.describe(config, row['preset'])} seed {config.seed}", row["dataset_hash"], queued_run_id=run_id)
         if executor == "ray":
             self._connect_ray(address)
@@ -320,6 +337,9 @@ class Lab:
         jobs, launch = self.plan(request)
         answers = []
         with Store(self.store_path) as store:
+            waiting = store.count("queued")
+            if waiting + len(jobs) > MAX_QUEUED:
+                raise QueueFull(f"{waiting} runs are waiting in the queue, at most {MAX_QUEUED} may; launch again when some have trained", retry_after=60)
             for job in jobs:
                 answer = store.queue_run(job.config, job.dataset_hash, preset=job.preset, launch=launch)
                 answers.append({"run_id": answer["run_id"], "status": answer["status"]})
@@ -333,6 +353,8 @@ class Lab:
         """(sweep jobs, how to run them) for a launch request; a ConfigError (naming its field) for anything wrong."""
         if not isinstance(request, dict):
             raise ConfigError("a launch is a JSON object: {\"preset\", \"set\", \"seeds\", \"epochs\", \"limit\", \"dataset\", \"backend\", \"executor\"}", field=None)
+        if "address" in request:  # joining a cluster a request names would run what it sends back, in this process
+            raise ConfigError("a launch cannot name a Ray cluster: the lab uses the one given at its start (mnistlab lab --ray-address ADDRESS)", field="address")
         unknown = [key for key in request if key not in LAUNCH_FIELDS]
         if unknown:
             raise ConfigError(f"unknown launch field {unknown[0]!r}; the fields are {', '.join(LAUNCH_FIELDS)}", field=unknown[0])
@@ -344,20 +366,31 @@ class Lab:
             raise ConfigError('set must be a list of "key=value" strings, as --set takes them', field="set")
         seeds = _seeds(request.get("seeds", [0]))
         executor = request.get("executor") or "local"
-        if executor not in config_lib.EXECUTORS:
+        if not isinstance(executor, str) or executor not in config_lib.EXECUTORS:
             raise ConfigError(f"executor must be one of {', '.join(config_lib.EXECUTORS)}, got {executor!r}", field="executor")
-        address = request.get("address") or None
-        if address is not None and (executor != "ray" or not isinstance(address, str)):
-            raise ConfigError("address is the address of a Ray cluster, for executor ray", field="address")
         if executor == "ray" and not backend_lib.installed("ray"):
             raise ConfigError("executor ray needs the 'ray' extra: in your mnistlab clone, pip install -e \".[ray]\"", field="executor")
         changes = {key: request.get(key) for key in ("epochs", "limit", "dataset", "backend")}
         for key, value in changes.items():
             if value is not None and (isinstance(value, bool) or not isinstance(value, int if key in ("epochs", "limit") else str)):
-                raise ConfigError(f"{key} must be {'an integer' if key in ('epochs', 'limit') else 'a string'}, got {value!r}", field=key)
+                raise ConfigError(f"{key} must be {'an integer' if key in ('epochs', 'limit') else 'a string'}, got {_shown(value)}", field=key)
+        if changes["dataset"] is not None:
+            changes["dataset"] = self.dataset_path(changes["dataset"])
         configs = [(preset, presets.configure(preset, assignments, seed=seed, **changes)) for seed in seeds]
         dataset = self._dataset(configs[0][1].dataset)
-        return sweep.plan(configs, dataset), {"executor": executor, "address": address}
+        return sweep.plan(configs, dataset), {"executor": executor}
+
+    def dataset_names(self):
+        return (*BUILTIN_DATASETS, *self.datasets)
+
+    def dataset_path(self, name):
+        """What a dataset name of a request stands for. Anything but a name the lab knows gets one answer,
+        whether or not a file of that name exists (no file-existence oracle)."""
+        if name in BUILTIN_DATASETS:
+            return name
+        if name in self.datasets:
+            return str(self.datasets[name])
+        return _refuse_dataset(self.dataset_names())
 
     def _dataset(self, spec):
         """A loaded dataset (the built-in ones loaded once: their content is what keys a run)."""
@@ -394,7 +427,7 @@ class Lab:
         if row["status"] not in ("interrupted", "failed"):
             raise RequestError(f"run {run_id} is {row['status']}: only interrupted or failed runs are resumed", 409)
         config = Config.from_dict(json.loads(row["config_json"]))
-        launch = json.loads(row["launch_json"] or "{}") or {"executor": "local", "address": None}
+        launch = {"executor": json.loads(row["launch_json"] or "{}").get("executor", "local")}
         with Store(self.store_path) as store:
             answer = store.queue_run(config, row["dataset_hash"], preset=row["preset"], group=row["group_name"], launch=launch)
         if not answer["repeat"]:
@@ -444,9 +477,12 @@ class Lab:
 
     def _group(self, members):
         first = members[0]
-        done = [member for member in members if member["status"] == "done"]
+        # One run per seed: the newest finished one counts; a repeat of a seed is shown as such, never as a seed.
+        done, repeats = seeds.select_counted(members)
+        repeat_of = {repeat["id"]: repeat["repeat_of"] for repeat in repeats}
         test = self._summary(tuple(100 * member["test_accuracy"] for member in done))
-        book = _book_test(first["preset"])
+        # The book's figure; a verdict against it only where the runs are the book's setup (book.comparable).
+        against = book.against_book(done, first["preset"], test)
         statuses = collections.Counter(member["status"] for member in members)
         return {
             "key": f"{first['config_hash']}:{first['dataset_hash'][:16]}:{first['backend']}",
@@ -458,18 +494,21 @@ class Lab:
             "backend": first["backend"],
             "n": len(done),
             "runs": len(members),
+            "repeats": seeds.repeats_summary(done, repeats),
             "statuses": dict(statuses),
             "seeds": sorted({member["seed"] for member in members}),
             "test": test,
             "val_mean": _mean([100 * member["val_accuracy"] for member in done if member["val_accuracy"] is not None]),
             "train_mean": _mean([100 * member["train_accuracy"] for member in done if member["train_accuracy"] is not None]),
             "seconds_mean": _mean([member["seconds"] for member in done if member["seconds"] is not None]),
-            "book_test": book,
-            # The CLI's rule: whether the book's figure lies in the interval says nothing below 3 seeds (None).
-            "book_in_interval": stats.inside(book, test),
+            "book_test": against["book_test"],
+            "book_where": against["book_where"],
+            "book_comparable": against["comparable"],
+            "book_reason": against["reason"],
+            "book_in_interval": against["inside"],
             "started_at": max(member["started_at"] for member in members),
             "members": [
-                {"run_id": member["id"], "seed": member["seed"], "status": member["status"], "error": member["error"],
+                {"run_id": member["id"], "seed": member["seed"], "status": member["status"], "error": member["error"], "repeat_of": repeat_of.get(member["id"]),
                  "test_accuracy": member["test_accuracy"], "seconds": member["seconds"], "progress": self.hub.latest(member["id"]) if member["status"] == "running" else None}
                 for member in sorted(members, key=lambda member: (member["seed"], member["id"]))
             ],
@@ -487,7 +526,11 @@ class Lab:
         """One run: settings and what differs from its preset, status, metrics, history (as far as it went), its setup's other runs."""
         with Store(self.store_path) as store:
             run = store.show(run_id)
-            siblings = store.select("id, seed, status, test_accuracy", "config_hash = ? AND dataset_hash = ? AND backend = ? AND id != ?", [run["config_hash"], run["dataset_hash"], run["backend"], run_id])
+            setup = store.select("id, seed, status, test_accuracy, config_hash, dataset, dataset_hash, backend, finished_at", "config_hash = ? AND dataset_hash = ? AND backend = ?", [run["config_hash"], run["dataset_hash"], run["backend"]])
+        # Which of the setup's finished runs are repeats of a seed (seeds.select_counted: the newest counts), this one included.
+        repeat_of = {repeat["id"]: repeat["repeat_of"] for repeat in seeds.select_counted(setup)[1]}
+        siblings = [{"id": other["id"], "seed": other["seed"], "status": other["status"], "test_accuracy": other["test_accuracy"], "repeat_of": repeat_of.get(other["id"])}
+                    for other in setup if other["id"] != run_id]
         config = Config.from_dict(run["config"])
         history = run.pop("epochs")
         if not history and run.get("run_dir"):
@@ -502,7 +545,7 @@ class Lab:
             "test_accuracy": run["test_accuracy"], "val_accuracy": run["val_accuracy"], "train_accuracy": run["train_accuracy"],
             "seconds": run["seconds"], "started_at": run["started_at"], "finished_at": run["finished_at"], "run_dir": run["run_dir"],
             "launch": run.get("launch"), "labels": list(data.class_names(run["dataset"])), "has_model": bool(run["run_dir"]) and (pathlib.Path(run["run_dir"]) / rundir.MODEL_FILE).exists(),
-            "siblings": siblings,
+            "siblings": siblings, "repeat_of": repeat_of.get(run_id),
         }
 
     # -- a finished run's model: report, inside view, draw page --------
@@ -593,11 +636,27 @@ class Lab:
         return tables.table_export(reproduced, format), pathlib.Path(reproduced["source"]).stem + tables.SUFFIXES[format]
 
 
+def _refuse_dataset(names):
+    raise ConfigError(f"dataset must be one of {', '.join(names)}; other datasets are given when the lab starts: mnistlab lab --dataset NAME=PATH", field="dataset")
+
+
+def _shown(value, limit=60):
+    """A client's value in an error message, cut short (a message never carries a whole body back)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _seeds(value):
     if isinstance(value, bool) or not isinstance(value, (int, list)):
-        raise ConfigError(f"seeds must be a list of integers (or a count N, meaning 0..N-1), got {value!r}", field="seeds")
+        raise ConfigError(f"seeds must be a list of integers (or a count N, meaning 0..N-1), got {_shown(value)}", field="seeds")
+    if isinstance(value, list) and len(value) > MAX_SEEDS:
+        raise ConfigError(f"seeds must be at most {MAX_SEEDS} different integers, got {len(value)}", field="seeds")
     if isinstance(value, list) and not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in value):
-        raise ConfigError(f"seeds must be integers, got {value!r}", field="seeds")
+        raise ConfigError(f"seeds must be integers, got {_shown(value)}", field="seeds")
+    if isinstance(value, int) and not 1 <= value <= MAX_SEEDS:
+        raise ConfigError(f"seeds as a count must be in [1, {MAX_SEEDS}], got {_shown(value)}", field="seeds")
+    if isinstance(value, list) and not all(0 <= seed <= config_lib.MAX_SEED for seed in value):
+        raise ConfigError(f"seeds must be in [0, {config_lib.MAX_SEED}], got {_shown(value)}", field="seeds")
     try:
         seeds = sweep.seed_list(value)
     except ConfigError as error:
@@ -609,15 +668,6 @@ def _seeds(value):
 
 def _mean(values):
     return sum(values) / len(values) if values else None
-
-
-def _book_test(preset):
-    if not preset:
-        return None
-    try:
-        return presets.get(preset).book_test_accuracy
-    except ConfigError:  # a preset of an older mnistlab: no book figure to show
-        return None
 
 
 def _close_draw_app(entry):
@@ -650,7 +700,7 @@ def _report_of(run_dir, backend):
 # The web app
 
 
-def schema():
+def schema(datasets=BUILTIN_DATASETS):
     """What the launch form is made of: presets, each family's knobs (their one declaration), the run settings."""
     form_keys = [key for key in config_lib.VALID_KEYS if key not in config_lib.RUN_KEYS and key not in ("epochs", "limit", "family")]
     families = {}
@@ -668,9 +718,9 @@ def schema():
             "seeds": {"default": [0], "help": "seeds to train, e.g. 0,1,2: each is one run; runs differing only by seed fold into one row"},
             "epochs": {"help": config_lib.KNOBS["epochs"].help, "minimum": 1},
             "limit": {"help": config_lib.KNOBS["limit"].help, "minimum": 1},
-            "dataset": {"choices": list(BUILTIN_DATASETS), "default": "auto", "help": config_lib.KNOBS["dataset"].help},
+            "dataset": {"choices": list(datasets), "default": "auto", "help": "mnist, fashion-mnist, mnist-mini, auto (mnist, or mnist-mini offline), or a dataset given when the lab started"},
             "backend": {"choices": list(config_lib.BACKENDS), "default": "auto", "help": config_lib.KNOBS["backend"].help},
-            "executor": {"choices": list(config_lib.EXECUTORS), "default": "local", "help": "local processes on this machine, or Ray tasks (needs the 'ray' extra) on a local Ray or the cluster at address"},
+            "executor": {"choices": list(config_lib.EXECUTORS), "default": "local", "help": "local processes on this machine, or Ray tasks (needs the 'ray' extra) on a local Ray or the cluster given at start (--ray-address)"},
         },
         "statuses": list(config_lib.RUN_STATUSES),
         "sorts": list(SORTS),
@@ -689,9 +739,10 @@ def launch_schema():
         "set": {"type": "array", "description": "key=value overrides, as --set takes them; the keys and their values are the knobs' (x-knobs)",
                 "items": {"type": "string", "pattern": f"^({'|'.join(settable)})=", "x-knobs": {name: knobs[name] for name in settable}}},
         "seeds": {"anyOf": [{"type": "array", "items": {"type": "integer"}, "maxItems": MAX_SEEDS}, {"type": "integer", "minimum": 1, "maximum": MAX_SEEDS}], "default": [0], "description": run["seeds"]["help"] + "; a count N means 0..N-1"},
-        **{name: {key: value for key, value in knobs[name].items() if key != "default"} for name in ("epochs", "limit", "dataset", "backend")},
+        **{name: {key: value for key, value in knobs[name].items() if key != "default"} for name in ("epochs", "limit")},
+        "dataset": {"type": "string", "description": run["dataset"]["help"]},
+        "backend": {key: value for key, value in knobs["backend"].items() if key != "default"},
         "executor": {"type": "string", "enum": run["executor"]["choices"], "default": run["executor"]["default"], "description": run["executor"]["help"]},
-        "address": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "the Ray cluster's address, for executor ray (default: a local Ray)"},
     }
     return {"title": "Launch", "type": "object", "properties": properties, "additionalProperties": False}
 
@@ -710,13 +761,21 @@ def _event_stream(events):
 
 
 class Guard:
-    """ASGI middleware: the token on non-loopback addresses, loopback Host names on loopback, same origin for changes.
+    """ASGI middleware: the token, loopback Host names on loopback, same origin for changes, no framing, no referrer.
 
     Pure ASGI rather than FastAPI's @middleware: that one buffers through a
     task per request and has trouble with streams that never end (SSE).
     """
 
     SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+    # On every answer: no page of the lab inside another site's frame (clickjacking), and no address of
+    # it (which may carry ?token=) sent to another site as a referrer.
+    HEADERS = (
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", b"frame-ancestors 'none'"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-content-type-options", b"nosniff"),
+    )
 
     def __init__(self, app, token=None, loopback_only=False):
         self.app = app
@@ -724,52 +783,60 @@ class Guard:
         self.loopback_only = loopback_only
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             return await self.app(scope, receive, send)
+        if scope["type"] != "http":  # websockets and whatever comes next: the lab serves none
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": 1008})
+            return None
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
         refusal = self._refusal(scope, headers, query)
         if refusal is not None:
             status, message = refusal
-            return await JSONResponse({"error": message, "field": None}, status_code=status)(scope, receive, send)
+            return await JSONResponse({"error": message, "field": None}, status_code=status, headers=dict((k.decode(), v.decode()) for k, v in self.HEADERS))(scope, receive, send)
         given_in_query = self.token is not None and query.get("token", [None])[0] is not None
 
-        async def send_with_cookie(message):
-            if given_in_query and message["type"] == "http.response.start":
-                # The page's own requests (fetch, EventSource) then carry it as a cookie.
-                cookie = f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
-                message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie.encode("latin-1"))]}
+        async def send_guarded(message):
+            if message["type"] == "http.response.start":
+                extra = list(self.HEADERS)
+                if given_in_query:  # the page's own requests (fetch, EventSource) then carry it as a cookie
+                    cookie = f"{token_cookie(scope)}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+                    extra.append((b"set-cookie", cookie.encode("latin-1")))
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        return await self.app(scope, receive, send_with_cookie)
+        return await self.app(scope, receive, send_guarded)
 
     def _refusal(self, scope, headers, query):
         host = headers.get("host", "")
-        if self.loopback_only and _hostname(host) not in LOOPBACK_HOSTS:
-            return 403, f"this lab answers to a loopback name (127.0.0.1 or localhost), not {host!r}"
+        if self.loopback_only and serve.hostname(host) not in LOOPBACK_HOSTS:
+            return 403, f"this lab answers to a loopback name (127.0.0.1 or localhost), not {_shown(host)}"
         if self.token is not None:
-            given = query.get("token", [None])[0] or _bearer(headers.get("authorization", "")) or _cookie(headers.get("cookie", ""), TOKEN_COOKIE)
-            if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
-                return 401, "this lab needs its token: open the address printed at its start (…/?token=…), or send Authorization: Bearer TOKEN"
+            given = query.get("token", [None])[0] or _authorization(headers.get("authorization", "")) or _cookie(headers.get("cookie", ""), token_cookie(scope))
+            if not given or not hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode()):
+                return 401, "this lab needs its token: open the address printed at its start (…/?token=…), or send Authorization: token TOKEN"
         if scope["method"] not in self.SAFE_METHODS:
             origin = headers.get("origin")
             own = f"{scope.get('scheme', 'http')}://{host}"
             if origin is not None and origin != own:
-                return 403, f"a change from another origin ({origin}) is refused: use the lab's own page at {own}"
+                return 403, f"a change from another origin ({_shown(origin)}) is refused: use the lab's own page at {_shown(own)}"
             if origin is None and headers.get("sec-fetch-site") not in (None, "same-origin", "none"):
                 return 403, "a change from another site is refused: use the lab's own page"
         return None
 
 
-def _hostname(host):
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+def token_cookie(scope):
+    """The token cookie's name, with the port the lab listens on: cookies ignore ports, so two labs on one
+    machine would otherwise overwrite each other's."""
+    server = scope.get("server") or (None, None)
+    return f"{TOKEN_COOKIE}_{server[1]}" if server[1] else TOKEN_COOKIE
 
 
-def _bearer(value):
+def _authorization(value):
+    """The token of an `Authorization: token T` (Jupyter's) or `Authorization: Bearer T` header."""
     scheme, _, credentials = value.partition(" ")
-    return credentials.strip() if scheme.lower() == "bearer" else None
+    return credentials.strip() if scheme.lower() in ("bearer", "token") else None
 
 
 def _cookie(value, name):
@@ -790,7 +857,8 @@ class DrawPages:
     async def __call__(self, scope, receive, send):
         path = scope["path"][len(scope.get("root_path", "")):]
         run_text, _, rest = path.lstrip("/").partition("/")
-        if not run_text.isdigit():
+        # isdigit() alone takes "²" (which int() refuses); a run id is ASCII digits, and at most SQLite's integers.
+        if not (run_text.isascii() and run_text.isdigit() and len(run_text) <= 18):
             return await JSONResponse({"error": "the draw page is /draw/RUN_ID/", "field": None}, status_code=404)(scope, receive, send)
         if not rest and not path.endswith("/"):
             return await RedirectResponse(f"{scope.get('root_path', '')}/{run_text}/", status_code=307)(scope, receive, send)
@@ -800,6 +868,33 @@ class DrawPages:
             return await JSONResponse({"error": str(error), "field": None}, status_code=error.http_status)(scope, receive, send)
         child = {**scope, "root_path": f"{scope.get('root_path', '')}/{run_text}"}
         return await app(child, receive, send)
+
+
+# A run id in a path: a positive SQLite integer (a larger one is a 422, not an OverflowError).
+RunId = typing.Annotated[int, Path(ge=1, le=MAX_RUN_ID, description="a run's id (mnistlab runs list)")]
+
+
+async def read_at_most(request, limit, what):
+    """The request's body, refused with 413 past LIMIT bytes, before more of it is read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise RequestError(f"{what} is at most {limit // 1024} KiB, this one is {int(declared):,} bytes", 413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestError(f"{what} is at most {limit // 1024} KiB", 413)
+    return bytes(body)
+
+
+def json_body(raw):
+    """A JSON body as Python values (an empty body is {}), or a 400 saying what is wrong with it."""
+    try:
+        return json.loads(raw or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError(f"malformed JSON ({error})") from None
+    except RecursionError:
+        raise RequestError("malformed JSON: nested too deeply") from None
 
 
 def create_app(lab, token=None, loopback_only=True):
@@ -823,7 +918,7 @@ def create_app(lab, token=None, loopback_only=True):
 
     @app.exception_handler(MnistlabError)
     async def user_error(request, error):
-        return JSONResponse({"error": str(error), "field": getattr(error, "field", None)}, status_code=error.http_status)
+        return JSONResponse({"error": str(error), "field": getattr(error, "field", None)}, status_code=error.http_status, headers=getattr(error, "headers", None))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, error):
@@ -855,14 +950,11 @@ def create_app(lab, token=None, loopback_only=True):
 
     @app.get("/api/schema")
     def get_schema():
-        return schema()
+        return schema(lab.dataset_names())
 
     @app.post("/api/runs", status_code=202, openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": launch_schema()}}}})
     async def launch(request: Request):
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RequestError(f"malformed JSON ({error})") from None
+        body = json_body(await read_at_most(request, MAX_LAUNCH_BYTES, "a launch"))
         return {"runs": await asyncio.to_thread(lab.launch, body)}
 
     @app.get("/api/runs")
@@ -872,19 +964,19 @@ def create_app(lab, token=None, loopback_only=True):
         return Response(fileio.dumps(answer, separators=(",", ":")), media_type="application/json")
 
     @app.get("/api/runs/{run_id}")
-    def get_run(run_id: int):
+    def get_run(run_id: RunId):
         return lab.run_detail(run_id)
 
     @app.delete("/api/runs/{run_id}", status_code=202)
-    def cancel(run_id: int):
+    def cancel(run_id: RunId):
         return lab.cancel(run_id)
 
     @app.post("/api/runs/{run_id}/resume", status_code=202)
-    def resume(run_id: int):
+    def resume(run_id: RunId):
         return lab.resume(run_id)
 
     @app.get("/api/runs/{run_id}/events")
-    async def run_events(run_id: int):
+    async def run_events(run_id: RunId):
         # The sequence first, then the store: an event published while the store is read is
         # then still followed (the page may see a status twice, never miss the last one).
         after = lab.hub.sequence
@@ -908,20 +1000,16 @@ def create_app(lab, token=None, loopback_only=True):
         return _event_stream(lab.hub.follow(None, after=after))
 
     @app.get("/api/runs/{run_id}/report")
-    def run_report(run_id: int):
+    def run_report(run_id: RunId):
         return lab.report(run_id)
 
     @app.post("/api/runs/{run_id}/explain")
-    async def run_explain(run_id: int, request: Request):
+    async def run_explain(run_id: RunId, request: Request):
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         raw = await serve.read_limited(request)  # at most the draw page's upload limit (413 past it)
         if content_type.startswith("image/"):  # a drawing from the run page, as the draw page sends it
             return await asyncio.to_thread(lab.explain, run_id, raw, content_type)
-        try:
-            body = json.loads(raw or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RequestError(f"malformed JSON ({error})") from None
-        return await asyncio.to_thread(lab.explain, run_id, body)
+        return await asyncio.to_thread(lab.explain, run_id, json_body(raw))
 
     @app.get("/api/compare")
     def compare(setup: list[str] = Query(default=[], description="a setup: a preset, a config hash or group=NAME; two or more to compare"),
@@ -966,22 +1054,54 @@ def is_loopback(host):
     return host in LOOPBACK_HOSTS
 
 
-def run(host="127.0.0.1", port=DEFAULT_PORT, workers=1, store_path=None, log=print):
+def choose_token(host, no_token=False, environ=os.environ):
+    """The lab's token: MNISTLAB_LAB_TOKEN if set, else a fresh random one; None only for --no-token on loopback."""
+    if no_token:
+        if not is_loopback(host):
+            raise ConfigError(f"--no-token is for a loopback address only; a lab on {host} is reachable from other machines and needs its token", field="no_token")
+        return None
+    chosen = environ.get(TOKEN_VARIABLE, "")
+    if chosen and len(chosen) < 16:
+        raise ConfigError(f"{TOKEN_VARIABLE} must be at least 16 characters (it is all that stands between the lab and other users)", field="token")
+    return chosen or secrets.token_urlsafe(24)
+
+
+def parse_datasets(specs):
+    """--dataset NAME=PATH options as {name: path}: the datasets a launch may name besides the built-in ones."""
+    datasets = {}
+    for spec in specs or ():
+        name, equals, where = spec.partition("=")
+        if not equals or not name or not where:
+            raise ConfigError(f"--dataset takes NAME=PATH (a name launches use, and an idx directory or .npz file), got {spec!r}", field="dataset")
+        path = pathlib.Path(where).expanduser()
+        if not path.exists():
+            raise ConfigError(f"--dataset {name}: no such file or directory: {path}", field="dataset")
+        datasets[name] = path.resolve()
+    return datasets
+
+
+def run(host="127.0.0.1", port=DEFAULT_PORT, workers=1, store_path=None, log=print, no_token=False, ray_address=None, datasets=None):
     """Serve the lab until interrupted (Ctrl+C: queued runs stay queued, runs in progress end interrupted)."""
     import uvicorn
 
+    from mnistlab import serve
+
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    lab = Lab(store_path, workers=workers, log=log)
-    token = None if is_loopback(host) else secrets.token_urlsafe(24)
+    token = choose_token(host, no_token)
+    datasets = parse_datasets(datasets)
+    listening = serve.bind(host, port)  # before anything is loaded: a busy port is one line, at once
+    lab = Lab(store_path, workers=workers, log=log, ray_address=ray_address, datasets=datasets)
     app = create_app(lab, token=token, loopback_only=is_loopback(host))
     shown = f"[{host}]" if ":" in host else host
-    if token:
+    if not is_loopback(host):
         log(f"warning: listening on {host}, reachable from other machines; every request needs the token")
-        log(f"open http://{shown}:{port}/?token={token} (Ctrl+C stops; queued runs stay queued)")
-    else:
+    if token is None:
+        log("warning: --no-token: any process or user of this machine can launch, cancel and read runs")
         log(f"open http://{shown}:{port}/ (Ctrl+C stops; queued runs stay queued)")
-    log(f"runs in {lab.store_path}, at most {workers} training at once")
+    else:
+        log(f"open http://{shown}:{port}/?token={token} (Ctrl+C stops; queued runs stay queued)")
+    log(f"runs in {lab.store_path}, at most {workers} training at once" + (f"; Ray runs on {ray_address}" if ray_address else ""))
 
     class LabServer(uvicorn.Server):
         def handle_exit(self, sig, frame):
@@ -990,4 +1110,4 @@ def run(host="127.0.0.1", port=DEFAULT_PORT, workers=1, store_path=None, log=pri
             lab.stop_taking()
             super().handle_exit(sig, frame)
 
-    LabServer(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)).run()
+    LabServer(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)).run(sockets=[listening])

@@ -87,7 +87,7 @@ def build_cnn(config):
             # Batch norm sits between the convolution and its activation, and
             # makes the convolution's bias redundant.
             x = layers.Conv2D(filters, use_bias=False, **conv_kwargs)(x)
-            x = layers.BatchNormalization(dtype=dtype)(x)
+            x = layers.BatchNormalization(momentum=config.batch_norm_momentum, dtype=dtype)(x)
             x = layers.Activation(config.activation, dtype=dtype)(x)
         else:
             x = layers.Conv2D(filters, activation=config.activation, **conv_kwargs)(x)
@@ -250,7 +250,10 @@ def plot(model, path):
     if shutil.which("dot") is None:
         raise MnistlabError("Graphviz is not installed: apt-get install graphviz (Debian/Ubuntu) or brew install graphviz (macOS)")
     export_format = pathlib.Path(path).suffix.lower().lstrip(".")
-    dot = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=True, show_layer_activations=True, dpi=96 if export_format == "png" else None)
+    dot = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=True, show_layer_activations=True, dpi=96)
+    if export_format == "svg":
+        # Removed, not set to None: pydot writes a None attribute as a bare `dpi` statement, which Graphviz draws as a node.
+        dot.obj_dict["attributes"].pop("dpi", None)
     with fileio.atomic_path(path) as temp_path:
         dot.write(str(temp_path), format=export_format)
     return path

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 
 from mnistlab import backend as backend_lib
-from mnistlab import data, presets, preprocess, rundir
+from mnistlab import data, presets, preprocess, rundir, seeds
 from mnistlab.config import RUNTIMES
 from mnistlab.errors import ConfigError, MissingExtra, RequestError, RunDirError
 from mnistlab.store import Store
@@ -138,10 +138,17 @@ def predict_files(run_dir, paths, top: int = 3, runtime: str = "keras", backend:
     return results
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".npy")  # what predict's images are
+
+
 def predict_runs(paths, top: int = 3, runtime: str = "keras", backend: str = "auto", show_input_dir=None) -> list[dict]:
     """`mnistlab predict RUN_DIR... IMAGE...`: every image through every run; one dict per (run, image), with its run_dir."""
     run_dirs = [path for path in paths if (pathlib.Path(path) / rundir.CONFIG_FILE).is_file()]
     images = [path for path in paths if path not in run_dirs]
+    # A first path that is no image and no run directory was meant as a run: say what is wrong with it.
+    first = pathlib.Path(paths[0]) if paths else None
+    if not run_dirs and first is not None and (first.is_dir() or not first.exists()) and first.suffix.lower() not in IMAGE_SUFFIXES:
+        rundir.check(first)  # names it: no such directory, or no config.json in it
     if not run_dirs:
         raise ConfigError(f"no run directory given: pass one or more directories that `mnistlab train` wrote, then images (e.g. `mnistlab predict RUN_DIR digit.png`); {paths[0]} is not one")
     if not images:
@@ -171,15 +178,16 @@ def choose_runs(store_path=None, page=DEFAULT_PAGE) -> list[dict]:
     datasets = page_datasets(page)
     chosen, others = {}, set()
     with Store(store_path) as store:
-        for run in store.runs(status="done"):
-            if not run["run_dir"] or not (pathlib.Path(run["run_dir"]) / rundir.MODEL_FILE).exists():
-                continue
-            if run["dataset"] not in datasets:
-                others.add(run["dataset"])
-                continue
-            score = run["val_accuracy"] if run["val_accuracy"] is not None else -1.0
-            if run["model"] not in chosen or score > chosen[run["model"]]["val_accuracy"]:
-                chosen[run["model"]] = {"run_dir": run["run_dir"], "family": run["model"], "dataset": run["dataset"], "val_accuracy": score}
+        servable = [run for run in store.runs(status="done") if run["run_dir"] and (pathlib.Path(run["run_dir"]) / rundir.MODEL_FILE).exists()]
+    # One candidate per seed, as every statistic counts runs (seeds.select_counted): the best of a seed's
+    # repeats would be chosen on noise, not on its setup.
+    for run in seeds.select_counted(servable)[0]:
+        if run["dataset"] not in datasets:
+            others.add(run["dataset"])
+            continue
+        score = run["val_accuracy"] if run["val_accuracy"] is not None else -1.0
+        if run["model"] not in chosen or score > chosen[run["model"]]["val_accuracy"]:
+            chosen[run["model"]] = {"run_dir": run["run_dir"], "family": run["model"], "dataset": run["dataset"], "val_accuracy": score}
     if not chosen:
         elsewhere = f"; the store has runs on {', '.join(sorted(others))} (choose one with --dataset)" if others else ""
         raise RunDirError(f"no finished runs on {' or '.join(datasets)} with a saved model in the run store{elsewhere}; train some first (e.g. `mnistlab listings`) or pass run directories")

@@ -196,6 +196,18 @@ def configure(preset: str | None = None, assignments=(), **changes) -> Config:
     return config.replace(**{key: value for key, value in changes.items() if value is not None})
 
 
+def kept(name: str | None, config: Config) -> str | None:
+    """The preset a run of CONFIG is recorded under: NAME, unless the config left it by changing the family (a
+    listing-1.3.2 with family=cnn is no MLP of the book, but a custom setup), or NAME is unknown."""
+    if not name:
+        return None
+    try:
+        family = get(name).build_config().family
+    except ConfigError:
+        return name  # a preset of an older mnistlab: kept as it was recorded
+    return name if family == config.family else None
+
+
 def get(name: str) -> Preset:
     """Look a preset up by name; `table-1.3.2-rowN@three-hidden` selects the other MLP reading."""
     presets = all_presets()

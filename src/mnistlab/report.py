@@ -21,8 +21,8 @@ import numpy as np
 
 from mnistlab import atlas as atlas_lib
 from mnistlab import bands as bands_lib
-from mnistlab import data, fileio, plots, presets, rundir, tables
-from mnistlab.errors import ConfigError, MnistlabError, RunDirError
+from mnistlab import data, fileio, plots, presets, reproduce, rundir, tables
+from mnistlab.errors import ConfigError, MnistlabError, NotFound, RunDirError
 from mnistlab.presets import TABLES
 from mnistlab.store import Store
 
@@ -163,7 +163,14 @@ def book_comparison_figure(rows, path, title):
     highs = np.array([row["test"]["ci_high"] if row["test"]["ci_high"] is not None else np.nan for row in rows])
     errors = np.vstack([means - lows, highs - means])
     axis.errorbar(positions, means, yerr=np.nan_to_num(errors), fmt="o", color="tab:blue", capsize=4, label="measured test (mean, 95% CI)")
-    axis.plot(positions, [row["book_test"] for row in rows], "r*", markersize=11, label="book test")
+    # The book's figure: red where the row is held against it (full MNIST, the book's epochs, 3 seeds or more:
+    # book.comparable), grey where it is only shown.
+    held = np.array([bool(row.get("comparable")) for row in rows])
+    figures = np.array([np.nan if row["book_test"] is None else row["book_test"] for row in rows], dtype=float)
+    if held.any():
+        axis.plot(positions[held], figures[held], "r*", markersize=11, label="book test")
+    if not held.all():
+        axis.plot(positions[~held], figures[~held], "*", color=tables.GREYED, markersize=11, label="book test (not comparable: other data, epochs or settings, or under 3 seeds)")
     axis.set_xticks(positions)
     axis.set_xticklabels([f"row {row['row']}" for row in rows], rotation=45 if len(rows) > 6 else 0)
     axis.set_ylabel("test accuracy %")
@@ -181,10 +188,25 @@ def _embed(path):
     return "data:image/png;base64," + base64.b64encode(pathlib.Path(path).read_bytes()).decode("ascii")
 
 
+class _Markup(str):
+    """A table cell that is HTML already (a greyed book figure), not text to escape."""
+
+
 def _html_table(header, rows):
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, _Markup) else html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _book_cell(setup):
+    """A setup's book figure: with its verdict where the setup is held against the book, else greyed with the reason."""
+    if setup["book_test"] is None:
+        return "n/a"
+    figure = f"{setup['book_test']:.1f} ({setup['book_where']})"
+    if setup["book_comparable"]:
+        return figure
+    return _Markup(f"<span class='not-comparable' style='color:{tables.GREYED}' title='{html.escape(setup['book_reason'])}'>{html.escape(figure)}"
+                   f"<br><small>not comparable: {html.escape(setup['book_reason'])}</small></span>")
 
 
 def _page(title, sections):
@@ -238,6 +260,8 @@ def report(targets, out, store_path=None, table_json=None, by=None, dataset=None
             return table_report(target, out, store_path=store_path, table_json=table_json)
         if pathlib.Path(target).is_dir():
             return run_report(target, out)
+        if target.startswith("table-") and "@" not in target and "-row" not in target:  # a table's name, mistyped
+            raise NotFound(f"{target} is no table of the chapter; the tables are {', '.join(TABLES)}")
     if any(str(target) in TABLES for target in targets):
         raise MnistlabError(f"a table's report takes the table alone: mnistlab report {next(t for t in targets if str(t) in TABLES)} --out ...")
     return compare_report([str(target) for target in targets], out, store_path=store_path, by=by, dataset=dataset, backend=backend)
@@ -279,7 +303,7 @@ def table_report(table, out, store_path=None, table_json=None):
     """HTML report of a reproduced table: the table (as `mnistlab report TABLE --format` exports it), curves per
     row, the book comparison, whether backends differ, each row's atlas, and the best-validation row's digits."""
     reproduced = tables.table_data(table, store_path=store_path, table_json=table_json)
-    summary = json.loads(pathlib.Path(reproduced["source"]).read_text())
+    summary = reproduce.with_book_rule(json.loads(pathlib.Path(reproduced["source"]).read_text()))
     rows = summary["rows"]
     figures = _figures_dir(out)
     sections = [(f"{table} vs the book ({summary['context']})", tables.to_html(reproduced, page=False))]
@@ -483,10 +507,10 @@ def compare_report(selectors, out, store_path=None, by=None, dataset=None, backe
     summary_rows = []
     for setup in setups:
         test = setup["test"]
-        book = "n/a" if setup["book_test"] is None else f"{setup['book_test']:.1f} ({setup['book_where']})"
         in_ci = setup["book_test_in_ci"]
-        summary_rows.append((setup["name"], setup["setup"], setup["dataset"], setup["backend"], test["n"], "n/a" if test["mean"] is None else f"{test['mean']:.2f}",
-                             _fmt_interval(test), setup["params"] if setup["params"] is not None else "n/a", book, "n/a" if in_ci is None else ("yes" if in_ci else "no")))
+        seed_count = f"{test['n']}" + (f" ({setup['repeats']['words']})" if setup["repeats"]["count"] else "")  # a repeat of a seed counts once
+        summary_rows.append((setup["name"], setup["setup"], setup["dataset"], setup["backend"], seed_count, "n/a" if test["mean"] is None else f"{test['mean']:.2f}",
+                             _fmt_interval(test), setup["params"] if setup["params"] is not None else "n/a", _book_cell(setup), "n/a" if in_ci is None else ("yes" if in_ci else "no")))
     comparison_rows = []
     for comparison in result["comparisons"]:
         difference = "n/a" if comparison.get("difference") is None else f"{comparison['difference']:+.2f}"

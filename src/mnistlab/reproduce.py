@@ -13,7 +13,7 @@ import itertools
 import json
 import pathlib
 
-from mnistlab import data, fileio, paths, presets, stats, sweep
+from mnistlab import book, data, fileio, paths, presets, seeds, stats, sweep
 from mnistlab.config import BACKENDS, Config
 from mnistlab.errors import ConfigError
 from mnistlab.store import Store
@@ -69,7 +69,8 @@ def plan_table(table, dataset, seeds, epochs=None, limit=None, backend="auto", m
 
 
 def summarize_rows(table, jobs, store, mlp_reading=presets.LISTING_READING):
-    """One dict per table row and backend planned, in the table's order, from the store's done runs of exactly these jobs."""
+    """One dict per table row and backend planned, in the table's order, from the store's done runs of exactly these jobs
+    (of each, the run that counts: `seeds.select_counted`; a forced repeat is counted once, and said)."""
     rows = []
     by_preset = {}
     for job in jobs:
@@ -78,16 +79,18 @@ def summarize_rows(table, jobs, store, mlp_reading=presets.LISTING_READING):
         for (name, backend), planned in by_preset.items():
             if name != preset.name:
                 continue
-            runs = [store.done_run(job.key) for job in planned]
+            runs, repeats = seeds.counted_of_jobs(store, planned)
             finished = [run for run in runs if run is not None]
-            rows.append(_row(preset, backend, runs, finished))
+            rows.append(_row(preset, backend, runs, finished, repeats))
     return rows
 
 
-def _row(preset, backend, runs, finished):
-    test = stats.summarize([100 * run["test_accuracy"] for run in finished], bounds=PERCENT)
-    train = stats.summarize([100 * run["train_accuracy"] for run in finished], bounds=PERCENT)
+def _row(preset, backend, runs, finished, repeats=()):
+    test = stats.summarize([100 * run["test_accuracy"] for run in finished if run["test_accuracy"] is not None], bounds=PERCENT)
+    # A run may record no train accuracy (one whose metrics say less, as a made-up or an old record): it adds none.
+    train = stats.summarize([100 * run["train_accuracy"] for run in finished if run["train_accuracy"] is not None], bounds=PERCENT)
     epoch_seconds = [run["mean_epoch_seconds"] for run in finished if run["mean_epoch_seconds"] is not None]
+    against = book.against_book(finished, preset, test)
     return {
         "preset": preset.name,
         "row": preset.row,
@@ -99,7 +102,11 @@ def _row(preset, backend, runs, finished):
         "planned": len(runs),
         "test": test,
         "train": train,
-        "book_test_in_ci": stats.inside(preset.book_test_accuracy, test),
+        # The verdict only where the runs are the book's setup (book.comparable); elsewhere None, and why.
+        "comparable": against["comparable"],
+        "comparable_reason": against["reason"],
+        "book_test_in_ci": against["inside"],
+        "repeats": seeds.repeats_summary(finished, repeats),
         "mean_epoch_seconds": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None,
         "run_ids": [run["id"] for run in finished],
         "run_dirs": [run["run_dir"] for run in finished],  # the record of each run; the ids only find them in an index
@@ -149,7 +156,9 @@ def _ci(summary):
     return "n/a" if summary["ci_low"] is None else f"[{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
 
 
-COLUMNS = ("row", "settings", "book train", "book test", "test mean", "test std", "test 95% CI", "train mean", "train std", "train 95% CI", "book test in CI", "runs", "epoch s")
+COLUMNS = ("row", "settings", "book train", "book test", "test mean", "test std", "test 95% CI", "train mean", "train std", "train 95% CI", "book test in CI", "comparable", "runs", "epoch s", "comparable reason")
+# The markdown leaves the reason out of the table (one note under it says it once).
+MARKDOWN_LEFT_OUT = ("comparable reason",)
 
 
 def several_backends(rows):
@@ -175,7 +184,9 @@ def table_records(rows):
                     _fmt(row["test"]["mean"]), _fmt(row["test"]["std"]), _ci(row["test"]),
                     _fmt(row["train"]["mean"]), _fmt(row["train"]["std"]), _ci(row["train"]),
                     "n/a" if in_ci is None else ("yes" if in_ci else "no"),
+                    "yes" if row["comparable"] else "no",
                     f"{row['runs']}/{row['planned']}", _fmt(row["mean_epoch_seconds"], 1),
+                    "" if row["comparable"] else row["comparable_reason"],
                 ),
             )
         )
@@ -186,12 +197,23 @@ def table_records(rows):
 
 
 def markdown(table, rows, context):
-    columns = columns_for(rows)
+    columns = [column for column in columns_for(rows) if column not in MARKDOWN_LEFT_OUT]
     lines = [f"### {table}: book vs measured ({context})", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for record in table_records(rows):
         lines.append("| " + " | ".join(str(record[c]) for c in columns) + " |")
     lines.append("")
-    lines.append("Accuracies in %. Train accuracy is the last epoch's as Keras reports it (dropout on), as in the book. The interval is the 95% t-interval of the mean over seeds, cut to [0, 100]; n/a with a single seed. 'book test in CI' needs at least 3 seeds (n/a below).")
+    lines.append("Accuracies in %. Train accuracy is the last epoch's as Keras reports it (dropout on), as in the book. The interval is the 95% t-interval of the mean over seeds, cut to [0, 100]; n/a with a single seed. "
+                 f"'book test in CI' is said only where a row is 'comparable' with the book: full MNIST ({book.BOOK_TRAINING_IMAGES:,} training images), the book's epochs and settings, at least {stats.MIN_RUNS_FOR_VERDICT} seeds (n/a elsewhere).")
+    by_reason = {}
+    for row in rows:
+        if not row["comparable"]:
+            by_reason.setdefault(row["comparable_reason"], {})[row["row"]] = None
+    if by_reason:
+        notes = [f"row{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}: {reason}" for reason, numbers in by_reason.items()]
+        lines += ["", "Not held against the book (its figure is shown, without a verdict): " + "; ".join(notes) + "."]
+    repeats = [f"row {row['row']}" + (f" on {row['backend']}" if several_backends(rows) else "") + f": {row['repeats']['words']}" for row in rows if (row.get("repeats") or {}).get("count")]
+    if repeats:
+        lines += ["", "Repeats of a seed count once (the newest run): " + "; ".join(repeats) + "."]
     comparisons = backend_comparisons(rows)
     if comparisons:
         lines += ["", "Do the backends agree? (Welch's t-test for each pair of backends, on test accuracy over seeds)", ""]
@@ -199,6 +221,25 @@ def markdown(table, rows, context):
             pairs = "; ".join(f"{pair['a']} - {pair['b']} = {pair['difference']:+.2f} points (p = {pair['p_value']:.3g})" for pair in answer["pairs"] if pair.get("difference") is not None)
             lines.append(f"- row {answer['row']}: {answer['verdict']}" + (f". {pairs}" if pairs else ""))
     return "\n".join(lines) + "\n"
+
+
+def with_book_rule(saved):
+    """SAVED (a table file `reproduce` wrote) with each row's "comparable" and "comparable_reason", and its verdict
+    only where comparable: as written since the rule was, or for a file from before, by the same rule
+    (`book.comparable`) on the runs the file records: its dataset and content, epochs, limit, and one seed per run."""
+    rows = []
+    for row in saved["rows"]:
+        if "comparable" not in row:
+            try:
+                config = presets.get(row["preset"]).build_config(**{key: saved[key] for key in ("epochs", "limit") if saved.get(key)})
+                runs = [{"dataset": saved.get("dataset"), "dataset_hash": saved.get("dataset_hash"), "config_hash": config.config_hash(),
+                         "seed": seed, "config_json": json.dumps(config.to_dict())} for seed in range(row["runs"])]
+            except ConfigError:  # a row of a preset this mnistlab does not know: no book figure to hold it against
+                runs = []
+            against = book.against_book(runs, row["preset"], row["test"])
+            row = {**row, "comparable": against["comparable"], "comparable_reason": against["reason"], "book_test_in_ci": against["inside"]}
+        rows.append(row)
+    return {**saved, "rows": rows}
 
 
 def write_outputs(out_dir, stem, table, rows, context, meta):
@@ -337,16 +378,23 @@ def _run_description(run):
 
 def compare_runs(runs_a, runs_b):
     """Welch's t-test of two lists of store rows' test accuracies (in %): what `runs compare`, the report's
-    comparison of setups and the backend comparison of a table all compute."""
+    comparison of setups and the backend comparison of a table all compute. The rows are the runs that
+    count (`seeds.select_counted`): one per seed."""
     return stats.compare([100 * run["test_accuracy"] for run in runs_a], [100 * run["test_accuracy"] for run in runs_b])
 
 
 def compare(a, b, store_path=None, dataset=None, backend=None):
-    """Is A's test accuracy over seeds different from B's? Welch's t-test on the store's done runs."""
+    """Is A's test accuracy over seeds different from B's? Welch's t-test on the store's done runs, one per seed
+    (a repeat of a seed is set aside, and said: "repeats_a"); beside each side, the book's figure ("book_a")
+    and the verdict against it only where the side is the book's setup (`book.against_book`)."""
     with Store(store_path) as store:
         store.reap()
-        sides = [select_runs(store, spec, dataset, backend) for spec in (a, b)]
-    result = compare_runs(*sides)
+        sides = [seeds.select_counted(select_runs(store, spec, dataset, backend)) for spec in (a, b)]
+    result = compare_runs(*(counted for counted, _ in sides))
     result["a"], result["b"] = a, b
-    result["setup_a"], result["setup_b"] = (_run_description(side[0]) for side in sides)
+    for name, (counted, repeats) in zip(("a", "b"), sides):
+        result[f"setup_{name}"] = _run_description(counted[0])
+        result[f"repeats_{name}"] = seeds.repeats_summary(counted, repeats)
+        test = stats.summarize([100 * run["test_accuracy"] for run in counted], bounds=PERCENT)
+        result[f"book_{name}"] = book.against_book(counted, counted[0]["preset"], test)
     return result

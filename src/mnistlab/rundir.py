@@ -27,6 +27,7 @@ import json
 import os
 import pathlib
 import platform
+import shutil
 import socket
 import sys
 import time
@@ -352,6 +353,24 @@ class AlreadyDone(MnistlabError):
     """The same run (config, dataset, backend, seed) has already finished."""
 
 
+def give_finished_run(done, out):
+    """Make OUT the finished run DONE (a store row): a link to its directory (a copy where links cannot be made,
+    as on Windows without the right); return OUT. A link is no second record: reindex does not follow it."""
+    out, source = pathlib.Path(out), pathlib.Path(done["run_dir"]).resolve()
+    if out.exists() or out.is_symlink():
+        if out.resolve() == source:
+            return out
+        if not out.is_dir() or any(out.iterdir()):
+            raise AlreadyDone(f"this run is already done as run {done['id']} ({source}), and {out} holds something else; choose another --out, or --force to train it again")
+        out.rmdir()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.symlink_to(os.path.relpath(source, out.parent.resolve()), target_is_directory=True)
+    except OSError:
+        shutil.copytree(source, out)
+    return out
+
+
 def train_and_save(config: Config, dataset=None, preset: str | None = None, run_dir=None, index: Index | None = None, group: str | None = None, force: bool = False, callbacks=(), verbose=None, tensorboard=None, log=None) -> dict:
     """Train CONFIG and record it: the run directory, and the store when `index` is given.
 
@@ -366,6 +385,9 @@ def train_and_save(config: Config, dataset=None, preset: str | None = None, run_
     if index is not None and not force:
         pinned = backend_lib.pin(config)
         done = index.done_run(pinned.run_key(dataset.content_hash()))
+        if done is not None and run_dir is not None:
+            # The user named a directory and wants it: the finished run is given there, not trained again.
+            return {**read_metrics(done["run_dir"]), "given_at": str(give_finished_run(done, run_dir))}
         if done is not None:
             raise AlreadyDone(f"this run is already done as run {done['id']} ({done['run_dir']}); use --force to train it again")
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))

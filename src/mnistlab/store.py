@@ -193,6 +193,7 @@ class Store:
     def _open(self):
         self._connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self._connection.row_factory = sqlite3.Row
+        # Asking the journal mode takes no lock; switching it (a new file) takes a moment of exclusive access.
         if self._connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             self._connection.execute("PRAGMA journal_mode=WAL")
         # NORMAL is crash-safe in WAL mode (a crash loses at most the last
@@ -221,7 +222,24 @@ class Store:
             raise
         self._connection.execute("COMMIT")
 
+    def _stored_version(self):
+        """The schema version the file says, read without a lock (0 for a new file)."""
+        try:
+            row = self._connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError as error:
+            if "no such table" not in str(error):
+                raise
+            return 0
+        return int(row["value"]) if row else 0
+
     def _migrate(self):
+        # Read first, lock only to change: an open of an up-to-date store (every open but the first
+        # after an upgrade) takes no write lock, so a reader never waits behind a writer (WAL).
+        version = self._stored_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: written by a newer mnistlab (schema {version} > {SCHEMA_VERSION}); upgrade mnistlab")
+        if version == SCHEMA_VERSION:
+            return
         with self._write() as db:
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -436,6 +454,10 @@ class Store:
         that never finished: it comes back as `interrupted`. The old index is
         replaced in one transaction, after every directory has been read.
         """
+        live = self.live_runs()
+        if live:
+            shown = ", ".join(f"{row['id']} (pid {row['pid']})" for row in live[:5])
+            raise StoreError(f"runs {shown} are still training and writing this index; reindex when they have finished (or stop them)")
         records = [_record_of(directory) for directory in rundir.find(root)]
         # Runs with ids first, in id order: ids are kept, and a repeat stays the later one.
         records.sort(key=lambda r: (r["metrics"].get("run_id") is None, r["metrics"].get("run_id") or 0, r["started_at"]))
@@ -453,8 +475,17 @@ class Store:
                 db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
         return len(records)
 
+    def live_runs(self) -> list[dict]:
+        """The `running` rows whose process still lives on this host."""
+        rows = self._connection.execute("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (socket.gethostname(),)).fetchall()
+        return [dict(row) for row in rows if row["pid"] is not None and _pid_alive(row["pid"])]
+
     def _insert_record(self, db, record, taken):
+        # The directory is where the record was found, whatever its metrics.json says: a moved copy is
+        # indexed where it now lies, and a crafted one cannot point the index elsewhere.
         config, metrics = record["config"], record["metrics"]
+        if metrics:
+            metrics = {**metrics, "run_dir": str(record["run_dir"])}
         wanted = metrics.get("run_id")
         run_id = wanted if wanted and not db.execute("SELECT 1 FROM runs WHERE id = ?", (wanted,)).fetchone() else None
         if run_id is None:  # no id recorded (or two directories claim one): the next id free of every recorded one

@@ -38,6 +38,7 @@ import tomllib
 
 from mnistlab import backend as backend_lib
 from mnistlab import data, fileio, presets, rundir, runner, stats
+from mnistlab import seeds as seeds_lib  # "seeds" is also what a sweep is run with
 from mnistlab.config import EXECUTORS, Config
 from mnistlab.errors import ConfigError, MissingExtra, RunFailed
 from mnistlab.store import Store
@@ -62,6 +63,7 @@ def plan(configs, dataset, group=None):
     dataset_hash = dataset.content_hash()
     jobs = []
     for preset, config in configs:
+        preset = presets.kept(preset, config)
         config = backend_lib.pin(config.replace(dataset=data.pinned_name(config.dataset, dataset)), in_this_process=False)
         label = f"{presets.describe(config, preset)} seed {config.seed}"
         jobs.append(Job(config, preset, group, config.run_key(dataset_hash), label, dataset_hash))
@@ -426,8 +428,8 @@ def run_file(path, dataset=None, store_path=None, workers=1, executor="local", a
     outcomes = run(jobs, store_path=store_path, workers=workers, executor=executor, address=address, log=log)
     points = {}
     with Store(store_path) as store:
-        for job in jobs:
-            finished = store.done_run(job.key)
+        counted, _ = seeds_lib.counted_of_jobs(store, jobs)  # of each job, the run that counts (the newest, where repeated)
+        for job, finished in zip(jobs, counted):
             label = ", ".join(f"{key}={getattr(job.config, key)}" for key in grid_keys) or presets.describe(job.config, job.preset)
             points.setdefault(label, []).append(None if finished is None else 100 * finished["test_accuracy"])
     summaries = [{"label": label, "summary": stats.summarize(values, bounds=(0.0, 100.0))} for label, values in points.items()]

@@ -2,9 +2,11 @@
 
 `table_data(table)` reads the table file `mnistlab reproduce` wrote (tables/<stem>.json,
 the latest by default) into one structure: per row (and backend) its settings, n
-seeds, test accuracy mean with its 95% t-interval, the book's figure and the
-verdict (is the book's figure inside the interval; none below 3 seeds), the run
-directories behind the cell, and where the table was reproduced on several
+seeds, test accuracy mean with its 95% t-interval, the book's figure, whether the
+row is comparable with it (`book.comparable`: full MNIST, the book's epochs and
+settings, at least 3 seeds) and the verdict (is the book's figure inside the
+interval) where it is, or why not where it is not (the figure then shown greyed
+in HTML), the run directories behind the cell, and where the table was reproduced on several
 backends, whether they differ beyond seed noise. `table_export(data, format)`
 writes it as CSV, LaTeX (a booktabs tabular), HTML or JSON: every format is made
 from the same formatted cells (`cells`), so they cannot disagree.
@@ -16,14 +18,15 @@ import io
 import json
 import pathlib
 
-from mnistlab import fileio, paths, presets, reproduce
+from mnistlab import book, fileio, paths, presets, reproduce
 from mnistlab.errors import ConfigError, MnistlabError, NotFound
 
 FORMATS = ("html", "csv", "latex", "json")
 # How each format goes out as a file: its name's suffix and its media type (the lab's downloads).
 SUFFIXES = {"html": ".html", "csv": ".csv", "latex": ".tex", "json": ".json"}
 MEDIA_TYPES = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "latex": "application/x-latex; charset=utf-8", "json": "application/json"}
-HEADER = ("row", "settings", "backend", "seeds", "test mean", "test 95% CI", "book test", "verdict")
+GREYED = "#8a9099"  # the colour of a book figure shown without a verdict (HTML)
+HEADER = ("row", "settings", "backend", "seeds", "test mean", "test 95% CI", "book test", "comparable", "verdict")
 
 
 def latest_table_json(table, store_path=None):
@@ -37,9 +40,13 @@ def latest_table_json(table, store_path=None):
     return candidates[-1]
 
 
-def verdict_words(in_ci, n):
+def verdict_words(in_ci, comparable=True, reason=""):
+    """The verdict cell: the book's figure inside or outside the interval where the row is comparable with the
+    book, else why it is not held against it (e.g. "book: MNIST, 10 epochs; this: fashion-mnist, 10 epochs")."""
+    if not comparable:
+        return book.verdict_words(comparable, reason, in_ci)
     if in_ci is None:
-        return "no verdict" + (f" ({n} seed{'s' if n != 1 else ''}; needs 3)" if n < 3 else "")
+        return "no verdict"
     return "book inside CI" if in_ci else "book outside CI"
 
 
@@ -52,6 +59,7 @@ def table_data(table, store_path=None, table_json=None):
         raise MnistlabError(f"{path}: not a table file `mnistlab reproduce` wrote ({error})") from None
     if saved.get("table", table) != table:
         raise ConfigError(f"{path} holds {saved['table']}, not {table}")
+    saved = reproduce.with_book_rule(saved)  # a file from before the rule: the same rule on what it records
     rows = []
     for row in saved["rows"]:
         test = row["test"]
@@ -59,8 +67,10 @@ def table_data(table, store_path=None, table_json=None):
             "row": row["row"], "preset": row["preset"], "settings": row["settings"], "backend": row.get("backend"),
             "seeds": row["runs"], "planned": row["planned"],
             "test_mean": test["mean"], "test_std": test["std"], "test_ci_low": test["ci_low"], "test_ci_high": test["ci_high"],
-            "book_test": row["book_test"], "book_train": row["book_train"], "book_test_in_ci": row["book_test_in_ci"],
-            "verdict": verdict_words(row["book_test_in_ci"], row["runs"]),
+            "book_test": row["book_test"], "book_train": row["book_train"],
+            "comparable": row["comparable"], "comparable_reason": row["comparable_reason"], "book_test_in_ci": row["book_test_in_ci"],
+            "verdict": verdict_words(row["book_test_in_ci"], row["comparable"], row["comparable_reason"]),
+            "repeats": row.get("repeats"),
             "run_ids": row.get("run_ids", []), "run_dirs": row.get("run_dirs", []),
         })
     return {
@@ -81,7 +91,8 @@ def cells(row):
     interval = "n/a" if row["test_ci_low"] is None else f"[{row['test_ci_low']:.2f}, {row['test_ci_high']:.2f}]"
     return {
         "row": str(row["row"]), "settings": row["settings"], "backend": row["backend"] or "", "seeds": f"{row['seeds']}/{row['planned']}",
-        "test mean": _number(row["test_mean"]), "test 95% CI": interval, "book test": _number(row["book_test"], 1), "verdict": row["verdict"],
+        "test mean": _number(row["test_mean"]), "test 95% CI": interval, "book test": _number(row["book_test"], 1),
+        "comparable": "yes" if row["comparable"] else "no", "verdict": row["verdict"],
     }
 
 
@@ -107,8 +118,9 @@ def latex_escape(text):
 def to_latex(data):
     """A booktabs tabular (\\usepackage{booktabs}), ready to \\input in a paper."""
     columns = header(data)
-    align = "".join("l" if column in ("settings", "backend", "verdict") else ("c" if column == "test 95% CI" else "r") for column in columns)
-    titles = {"row": "Row", "settings": "Settings", "backend": "Backend", "seeds": "Seeds", "test mean": "Test (\\%)", "test 95% CI": "95\\% CI", "book test": "Book (\\%)", "verdict": "Verdict"}
+    align = "".join("l" if column in ("settings", "backend", "verdict") else ("c" if column in ("test 95% CI", "comparable") else "r") for column in columns)
+    titles = {"row": "Row", "settings": "Settings", "backend": "Backend", "seeds": "Seeds", "test mean": "Test (\\%)", "test 95% CI": "95\\% CI", "book test": "Book (\\%)",
+              "comparable": "Comparable", "verdict": "Verdict"}
     lines = [
         f"% {latex_escape(data['table'])}: {latex_escape(data['context'] or '')}. Generated by mnistlab report --format latex.",
         f"\\begin{{tabular}}{{{align}}}",
@@ -125,14 +137,16 @@ def to_latex(data):
 
 def to_html(data, page=True):
     """An HTML table (a whole page, or with page=False the <table> alone, for a report); each row carries
-    its run ids and directories (data-run-ids, data-run-dirs), so a page can link a cell to its runs."""
+    its run ids and directories (data-run-ids, data-run-dirs), so a page can link a cell to its runs. The book's
+    figure of a row not comparable with the book is greyed, with the reason as its title."""
     columns = header(data)
     head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
     body = []
     for row in data["rows"]:
         shown = cells(row)
-        attributes = f" data-run-ids='{html.escape(json.dumps(row['run_ids']))}' data-run-dirs='{html.escape(json.dumps(row['run_dirs']))}'"
-        body.append(f"<tr{attributes}>" + "".join(f"<td>{html.escape(shown[column])}</td>" for column in columns) + "</tr>")
+        attributes = f" data-run-ids='{html.escape(json.dumps(row['run_ids']))}' data-run-dirs='{html.escape(json.dumps(row['run_dirs']))}' data-comparable='{str(row['comparable']).lower()}'"
+        greyed = {} if row["comparable"] else {"book test": f" class='not-comparable' style='color: {GREYED}' title='{html.escape(row['comparable_reason'])}'"}
+        body.append(f"<tr{attributes}>" + "".join(f"<td{greyed.get(column, '')}>{html.escape(shown[column])}</td>" for column in columns) + "</tr>")
     table = f"<table class='mnistlab-table'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     if not page:
         return table

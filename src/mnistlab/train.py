@@ -17,7 +17,7 @@ import time
 import typing
 
 from mnistlab import backend as backend_lib
-from mnistlab import data
+from mnistlab import data, presets
 from mnistlab.config import Config
 from mnistlab.errors import MnistlabError
 
@@ -223,6 +223,7 @@ def train(config: Config, dataset=None, preset=None, recorder: Recorder | None =
     `progress`: a function told each epoch's row and, within an epoch, the step reached (the lab's live curves).
     """
     recorder = recorder or _NoRecorder()
+    preset = presets.kept(preset, config)
     config = backend_lib.pin(config)
     backend_lib.check_precision(config)
     backend_lib.activate(config.backend)
@@ -296,6 +297,11 @@ def _fit_and_evaluate(config, model, arrays, test_labels, recorder, callbacks, v
         "mean_epoch_seconds": round(sum(row["seconds"] for row in epochs.rows) / len(epochs.rows), 4),
         "compile": compiled,
     }
+    # What a reader of the result should know to read it right (said where the result is printed).
+    steps = len(epochs.rows) * -(-len(arrays.x_train) // config.batch_size)
+    notes = [note for note in (config.batch_norm_note(steps),) if note]
+    if notes:
+        metrics["notes"] = notes
     predictions = None
     if epochs.diverged_at:
         metrics["diverged_at_epoch"] = epochs.diverged_at

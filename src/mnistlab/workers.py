@@ -72,6 +72,9 @@ EXPLAIN_NICENESS = 10  # the explain worker's nice value: a tenth of a model wor
 # Explanations the front lets reach the explain worker at once: its queue holds 8 pages and
 # explains one, so more would only wait to be refused there. Past it, 503 at the front.
 EXPLAIN_IN_FLIGHT = 16
+# Seconds each worker has to answer /healthz: one that does not (stopped, or stuck) is reported as
+# such, and the answer comes all the same, within this.
+HEALTH_TIMEOUT = 1.0
 
 
 class _Worker:
@@ -89,6 +92,7 @@ class _Worker:
         self.ready = threading.Event()
         self.models = None
         self.pid = None
+        self.probe = None  # the health request still waiting for this worker's answer, if any
 
 
 class WorkerPool:
@@ -190,15 +194,39 @@ class WorkerPool:
     def status(self):
         return {"workers": [{"number": worker.number, "role": "explain" if worker.explains else "predict", "pid": worker.pid, "ready": worker.ready.is_set() and worker.models is not None, "in_flight": len(worker.in_flight)} for worker in self._workers], "restarts": self.restarts}
 
-    async def counts(self):
-        """Each ready worker's `Engine.counts()`, summed."""
+    async def health(self, timeout=HEALTH_TIMEOUT):
+        """Every worker asked at once for its `Engine.counts()`, each given TIMEOUT seconds: {"workers": each one's
+        `status()` line with "ok" (and "error" when not), "restarts", "counts": summed over those that answered}.
+
+        A worker that does not answer in time is reported, not waited for. Its
+        question stays pending: the next call waits on that same one rather than
+        sending another, so that a stopped worker's pipe never fills with them.
+        """
+        loop = asyncio.get_running_loop()
+
+        async def check(worker, line):
+            if not (worker.ready.is_set() and worker.models is not None):
+                return {**line, "ok": False, "error": "not ready (loading its models)"}
+            if worker.probe is None or worker.probe.get_loop() is not loop:
+                worker.probe = asyncio.ensure_future(self._send(worker, "counts", None, b"", ""))
+            probe = worker.probe
+            done, _ = await asyncio.wait({probe}, timeout=timeout)
+            if not done:
+                return {**line, "ok": False, "error": f"no answer within {timeout:g} s"}
+            if worker.probe is probe:
+                worker.probe = None
+            reply = probe.result()
+            if reply.status != 200:
+                return {**line, "ok": False, "error": json.loads(reply.body).get("error", f"answered {reply.status}")}
+            return {**line, "ok": True, "counts": json.loads(reply.body)}
+
+        status = self.status()
+        checked = await asyncio.gather(*(check(worker, line) for worker, line in zip(self._workers, status["workers"])))
         totals = {}
-        for worker in self._ready():
-            reply = await self._send(worker, "counts", None, b"", "")
-            if reply.status == 200:
-                for key, value in json.loads(reply.body).items():
-                    totals[key] = totals.get(key, 0) + value
-        return totals
+        for line in checked:
+            for key, value in line.pop("counts", {}).items():
+                totals[key] = totals.get(key, 0) + value
+        return {"workers": checked, "restarts": status["restarts"], "counts": totals}
 
     def _ready(self):
         return [worker for worker in self._workers if worker.ready.is_set() and worker.models is not None]

@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import pathlib
+import secrets
 import shutil
 import socket
 import subprocess
@@ -79,14 +80,17 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def wait_for_health(server, port, log):
+LAB_TOKEN = secrets.token_urlsafe(24)  # the lab asks for its token on every address
+
+
+def wait_for_health(server, port, log, query=""):
     deadline = time.time() + 300
     while time.time() < deadline:
         if server.poll() is not None:
             raise Failed(f"the server stopped (exit {server.returncode}):\n{log.read_text()}")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
+            connection.request("GET", "/healthz" + query)
             status = connection.getresponse().status
         except OSError:
             status = None  # not listening yet: the models are still loading
@@ -168,7 +172,7 @@ LAB_FAILED = "[...document.querySelectorAll('.chip')].some((chip) => ['failed', 
 def lab_screenshots(browser, url, shots):
     page = browser.new_page(viewport={"width": 1280, "height": 820})
     watch = Watch(page)
-    page.goto(url)
+    page.goto(url + f"?token={LAB_TOKEN}")  # as the lab prints it; the page keeps it as a cookie and drops it from the address
     page.wait_for_function(f"({ERROR_SHOWN}) || window.lab.listShown >= 1")
     watch.check(page, "the lab on loading")
     launch_three_seeds(page)
@@ -230,9 +234,9 @@ def launch_three_seeds(page, **knobs):
 def lab_shots(runs, env, work, chromium, shots):
     port, log = free_port(), work / "lab.log"
     with open(log, "w") as log_file:
-        server = subprocess.Popen([sys.executable, "-m", "mnistlab", "lab", "--port", str(port), "--workers", "2", "--store", str(runs / STORE)], env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        server = subprocess.Popen([sys.executable, "-m", "mnistlab", "lab", "--port", str(port), "--workers", "2", "--store", str(runs / STORE)], env={**env, "MNISTLAB_LAB_TOKEN": LAB_TOKEN}, stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        wait_for_health(server, port, log)
+        wait_for_health(server, port, log, query=f"?token={LAB_TOKEN}")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
             lab_screenshots(browser, f"http://127.0.0.1:{port}/", shots)

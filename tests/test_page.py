@@ -36,7 +36,7 @@ def slow_network(page, latency_ms=800):
 RECORD_RENDERS = """() => {
   window.renders = [];
   new MutationObserver(() => {
-    if (document.querySelectorAll('.model').length)
+    if (document.querySelectorAll('.model.answered').length)
       window.renders.push({at: performance.now(), input: document.getElementById('input28').toDataURL()});
   }).observe(document.getElementById('models'), {childList: true});
 }"""
@@ -60,11 +60,12 @@ def test_page_draws_and_shows_three_predictions(live_server, browser_page):
     about = page.eval_on_selector_all(".model .about", "cards => cards.map(c => c.textContent)")
     assert all("test " in text and "% on mnist-mini" in text for text in about), about
     page.click("#clear")
-    assert page.locator(".model").count() == 0
+    # The cards stay, one per model, waiting for the next drawing: no prediction on them.
+    assert page.locator(".model").count() == 3 and page.locator(".model.answered").count() == 0
     draw_stroke(page, ONE)
     page.click("#clear")
     wait_until_settled(page)
-    assert page.locator(".model").count() == 0
+    assert page.locator(".model.answered").count() == 0
 
 
 def test_page_clear_drops_a_late_answer(live_server, browser_page):
@@ -75,7 +76,7 @@ def test_page_clear_drops_a_late_answer(live_server, browser_page):
     page.click("#clear")  # the stroke's answers are still on their way
     wait_until_settled(page)
     assert page.evaluate("window.mnistlab.dropped") >= 1
-    assert page.locator(".model").count() == 0
+    assert page.locator(".model.answered").count() == 0
 
 
 def test_page_undo_never_shows_the_undone_stroke(live_server, browser_page):
@@ -128,7 +129,7 @@ def test_page_clear_right_after_the_last_move_drops_its_answer(live_server, brow
     }""")
     wait_until_settled(page)
     assert page.evaluate("window.mnistlab.dropped") >= 1
-    assert page.locator(".model").count() == 0
+    assert page.locator(".model.answered").count() == 0
 
 
 def wait_for_inside(page):

@@ -89,7 +89,7 @@ def test_a_failed_drop_shows_its_error_and_nothing_of_the_earlier_drawing(live_s
     wait_for_inside(page)
     assert page.locator(".model").count() == 3 and not page.evaluate(INPUT_IS_BLANK)
     drop_file(page, make(), name, mime)
-    assert page.locator(".model").count() == 0, "the earlier drawing's predictions are still shown"
+    assert page.locator(".model.answered").count() == 0, "the earlier drawing's predictions are still shown"
     assert page.locator(".inside").count() == 0
     assert page.evaluate(INPUT_IS_BLANK), "the earlier drawing's input is still shown"
     assert max(map(max, page.evaluate(PAD_PIXELS))) < 20, "the earlier drawing is still on the pad"

@@ -45,7 +45,7 @@ def test_overrides_parse_types():
     assert config.batch_norm is True
     assert config.padding == "same"
     assert config.learning_rate == 0.01
-    assert Config(family="cnn").with_overrides(["kernel_size=5"]).kernel_size == (5, 5)
+    assert Config(family="cnn").with_overrides(["kernel_size=5", "pool_after=0"]).kernel_size == (5, 5)
 
 
 def test_unknown_key_suggests_the_right_one():

@@ -97,3 +97,48 @@ def test_every_numeric_knob_declares_a_maximum():
             assert spec.maximum is not None or spec.exclusive_maximum is not None, spec.name
         if spec.is_list:
             assert spec.max_items is not None, spec.name
+
+
+@pytest.mark.parametrize("name", ["listing-1.3.2", "listing-1.4.1", "listing-1.5.1"])
+def test_the_parameter_estimate_is_the_books_count(name):
+    """The bound on a model's size is computed from the knobs; for the listings it is the book's own count."""
+    from mnistlab import presets
+
+    expected = {"listing-1.3.2": 269_322, "listing-1.4.1": 80_266, "listing-1.5.1": 75_530}[name]  # the book's Listings
+    assert presets.get(name).build_config().parameter_estimate() == expected
+
+
+def test_the_parameter_estimate_is_what_keras_builds():
+    from mnistlab import models
+
+    for values in (
+        dict(family="cnn", batch_norm=True, padding="same", filters=(32, 64, 128), kernel_size=(3, 5)),
+        dict(family="cnn", filters=(8, 8), strides=(2, 2), padding="same", pool_after=(0,), pooling="average"),
+        dict(family="rnn", cell="lstm", rnn_units=(128, 64), bidirectional=True),
+        dict(family="rnn", cell="gru", rnn_units=(16, 8)),
+        dict(family="mlp", hidden_units=(32, 16, 8)),
+    ):
+        config = Config(**values)
+        assert config.parameter_estimate() == models.build_model(config, compile=False).count_params(), values
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        (["family=cnn", "kernel_size=28", "pool_after="], "kernel_size", "conv layer 2 leaves the 28x28 image no pixels"),
+        (["family=cnn", "kernel_size=28"], "pool_size", "the pooling after conv layer 1 leaves the 28x28 image no pixels"),
+        (["family=cnn", "pool_size=28"], "pool_size", "the pooling after conv layer 1"),
+        (["hidden_units=" + ",".join(["8192"] * 16)], "hidden_units", "parameters; mnistlab builds at most 50,000,000"),
+        (["family=rnn", "cell=lstm", "rnn_units=" + ",".join(["8192"] * 16)], "rnn_units", "parameters"),
+    ],
+)
+def test_a_model_that_cannot_be_built_or_held_is_refused_naming_the_knob(overrides, field, words):
+    with pytest.raises(ConfigError) as refused:
+        Config().with_overrides(overrides)
+    assert refused.value.field == field and words in str(refused.value), str(refused.value)
+
+
+def test_a_long_value_is_not_echoed_whole():
+    with pytest.raises(ConfigError) as refused:
+        Config().with_overrides(["epochs=" + "9" * 5000])
+    assert len(str(refused.value)) < 200, len(str(refused.value))

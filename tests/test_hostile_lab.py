@@ -198,3 +198,41 @@ def test_nested_json_in_an_explain_body_is_a_400_not_a_500(client, lab):
         store.finish_run(run_id, "done", {"test_accuracy": 0.5})
     response = client.post(f"/api/runs/{run_id}/explain", content=b"[" * 60_000, headers={**AUTHORIZED, "Content-Type": "application/json"})
     assert response.status_code in (400, 404, 409, 422), response.text
+
+
+@pytest.mark.parametrize("assignment", ["dataset=/nonexistent/x.npz", "dataset=/etc/passwd", "dataset=/etc", "dataset=mnist-mini"])
+def test_set_cannot_name_a_dataset_path_either(client, lab, assignment):
+    refused = client.post("/api/runs", json={**SMALL, "set": [assignment]}, headers=AUTHORIZED)
+    assert refused.status_code == 400 and refused.json()["field"] == "dataset"
+    assert refused.json()["error"].startswith("dataset must be one of auto, mnist, fashion-mnist, mnist-mini;")
+    assert queued(lab) == []
+
+
+def test_run_settings_are_launch_fields_not_set_keys(client, lab):
+    refused = client.post("/api/runs", json={**SMALL, "set": ["seed=5"]}, headers=AUTHORIZED)
+    assert refused.status_code == 400 and refused.json()["field"] == "set" and "seeds" in refused.json()["error"]
+
+
+@pytest.mark.parametrize("body", [b'{"seeds": [' + b"9" * 5000 + b"]}", b'{"epochs": ' + b"9" * 5000 + b"}"])
+def test_an_integer_json_cannot_read_is_a_400(client, body):
+    refused = client.post("/api/runs", content=body, headers={**AUTHORIZED, "Content-Type": "application/json"})
+    assert refused.status_code == 400 and "malformed JSON" in refused.json()["error"] and len(refused.json()["error"]) < 300
+
+
+def test_launches_side_by_side_cannot_pass_the_queue_bound(lab, monkeypatch):
+    import concurrent.futures
+
+    monkeypatch.setattr(lab_lib, "MAX_QUEUED", 10)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda seed: _launch_or_refusal(lab, {**SMALL, "seeds": list(range(seed * 8, seed * 8 + 8))}), range(4)))
+    assert len(queued(lab)) <= 10 and answers.count("refused") >= 3, answers
+
+
+def _launch_or_refusal(lab, request):
+    from mnistlab.errors import QueueFull
+
+    try:
+        lab.launch(request)
+        return "queued"
+    except QueueFull:
+        return "refused"

@@ -230,7 +230,7 @@ def test_api_explain_on_the_onnx_runtime_is_a_409_json(tmp_path, trained_runs, m
     pixels = mini.x_test[1] / 255
     response = client.post("/api/explain", json={"pixels": pixels.tolist()})
     assert response.status_code == 409, response.text
-    assert response.json() == {"error": "the inside view needs the Keras runtime (ONNX gives no layer outputs): serve without --runtime onnx"}
+    assert response.json() == {"error": "the inside view needs the Keras runtime (ONNX gives no layer outputs): serve without --runtime onnx", "field": None}
     # The same app predicts, with the ONNX model's numbers (NumPy's softmax of x @ W).
     answer = client.post("/api/predict", json={"pixels": pixels.tolist()})
     assert answer.status_code == 200, answer.text

@@ -65,6 +65,7 @@ MAX_BATCH_SIZE = 60_000  # a whole MNIST training set
 MAX_TRAINING_IMAGES = 10_000_000
 MAX_PENALTY = 10.0  # L1/L2 factors (the book: 1e-4 to 1e-3)
 MAX_SEED = 2**32 - 1  # NumPy's seeds are 32-bit
+MAX_PARAMETERS = 50_000_000  # the whole model (the book's: 75,530 to 269,322); each knob's bound alone allows billions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,8 +239,61 @@ class Config:
         bad_pools = [i for i in self.pool_after if not 0 <= i < len(self.filters)]
         if bad_pools:
             raise ConfigError(f"pool_after holds conv layer indexes 0..{len(self.filters) - 1}, got {list(self.pool_after)}", field="pool_after")
+        if self.family == "cnn":
+            self._check_geometry()
+        parameters = self.parameter_estimate()
+        if parameters > MAX_PARAMETERS:
+            width = {"mlp": "hidden_units", "cnn": "filters", "rnn": "rnn_units"}[self.family]
+            raise ConfigError(f"this {self.family} has about {parameters:,} parameters; mnistlab builds at most {MAX_PARAMETERS:,} (the book's have 75,530 to 269,322): use fewer or narrower layers", field=width)
         if self.loss == "categorical_crossentropy" and self.output_activation != "softmax":
             raise ConfigError(f"categorical_crossentropy needs output_activation=softmax (got {self.output_activation}); use a mean_squared_error or mean_absolute_error loss with other outputs", field="output_activation")
+
+    def _feature_maps(self):
+        """(height, width, channels) after each conv layer and its pooling, as Keras computes them (pooling: valid,
+        strides = its window); a side below 1 means the layer cannot be built."""
+        side, maps = [IMAGE_SIDE, IMAGE_SIDE], []
+        for index, filters in enumerate(self.filters):
+            for axis in (0, 1):
+                kernel, stride = self.kernel_size[axis], self.strides[axis]
+                side[axis] = (side[axis] - kernel) // stride + 1 if self.padding == "valid" else -(-side[axis] // stride)
+            maps.append((side[0], side[1], filters, "conv"))
+            if index in self.pool_after and min(side) >= 1:
+                side = [(side[axis] - self.pool_size[axis]) // self.pool_size[axis] + 1 for axis in (0, 1)]
+                maps.append((side[0], side[1], filters, "pool"))
+        return maps
+
+    def _check_geometry(self):
+        """A CNN that shrinks the 28x28 image below one pixel is refused here, naming the knob, not in Keras."""
+        for number, (height, width, _, kind) in enumerate(self._feature_maps()):
+            if min(height, width) < 1:
+                layer = sum(1 for *_, made in self._feature_maps()[: number + 1] if made == "conv")
+                what = f"conv layer {layer}" if kind == "conv" else f"the pooling after conv layer {layer}"
+                raise ConfigError(
+                    f"this cnn config cannot be built: {what} leaves the 28x28 image no pixels (kernel {self.kernel_size}, strides {self.strides}, "
+                    f"padding {self.padding}, pool {self.pool_size} after {list(self.pool_after)}); use padding=same, smaller kernels or fewer pooling layers",
+                    field="kernel_size" if kind == "conv" else "pool_size",
+                )
+
+    def parameter_estimate(self) -> int:
+        """The model's parameter count, computed from the knobs as Keras' layers count them (batch norm included)."""
+        if self.family == "mlp":
+            widths = [INPUT_SHAPES["mlp"][0], *self.hidden_units]
+            return sum((before + 1) * after for before, after in zip(widths, widths[1:])) + (widths[-1] + 1) * 10
+        if self.family == "cnn":
+            total, channels = 0, 1
+            for height, width, filters, kind in self._feature_maps():
+                if kind == "conv":
+                    total += (self.kernel_size[0] * self.kernel_size[1] * channels + (0 if self.batch_norm else 1)) * filters + (4 * filters if self.batch_norm else 0)
+                    channels = filters
+                flat = max(height, 0) * max(width, 0) * filters
+            return total + (flat + 1) * 10
+        gates = {"simple": 1, "lstm": 4, "gru": 3}[self.cell]
+        total, features = 0, INPUT_SHAPES["rnn"][1]
+        for units in self.rnn_units:
+            one_way = gates * (features + units + (2 if self.cell == "gru" else 1)) * units
+            total += one_way * (2 if self.bidirectional else 1)
+            features = units * (2 if self.bidirectional else 1)
+        return total + (features + 1) * 10
 
     # ------------------------------------------------------------------
 
@@ -381,7 +435,7 @@ def _known(values):
         if key not in KNOBS:
             close = difflib.get_close_matches(key, VALID_KEYS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ConfigError(f"unknown config key {key!r}{hint}; valid keys: {', '.join(VALID_KEYS)}")
+            raise ConfigError(f"unknown config key {_shown_text(key)}{hint}; valid keys: {', '.join(VALID_KEYS)}")
     return values
 
 
@@ -416,8 +470,14 @@ def parse_value(key: str, raw: str):
         if base is float:
             return float(text)
     except ValueError:
-        raise ConfigError(f"{key} must be {_kind(spec)}, got {raw!r}") from None
+        raise ConfigError(f"{key} must be {_kind(spec)}, got {_shown_text(raw)}") from None
     return text
+
+
+def _shown_text(text, limit=40):
+    """A user's text in an error message: whole when short, its start and length when not (a message is one line)."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(text):,} characters)"
 
 
 def _kind(spec):

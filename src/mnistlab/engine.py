@@ -38,12 +38,12 @@ class Reply:
 
 
 def error_reply(error: MnistlabError) -> Reply:
-    return Reply(error.http_status, _json({"error": str(error)}), getattr(error, "retry_after_seconds", None))
+    return Reply(error.http_status, _json({"error": str(error), "field": getattr(error, "field", None)}), getattr(error, "retry_after_seconds", None))
 
 
 def internal_error_reply(error: BaseException) -> Reply:
     """A bug: still JSON, naming the error's type (its text may hold paths), and the server goes on."""
-    return Reply(500, _json({"error": f"internal error: {type(error).__name__}"}))
+    return Reply(500, _json({"error": f"internal error: {type(error).__name__}", "field": None}))
 
 
 def load_predictors(run_dirs, runtime="keras", log=print):
@@ -234,8 +234,8 @@ def decode_json(body):
         raise RequestError(f"a JSON body is at most {MAX_JSON_BYTES // 1024} KiB (28x28 numbers take about 20), this one is {len(body):,} bytes", 413)
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RequestError(f"malformed JSON ({error})") from None
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError, and integers past Python's 4,300 digits
+        raise RequestError(f"malformed JSON ({str(error)[:120]})") from None
     except RecursionError:
         raise RequestError("malformed JSON: nested too deeply") from None
     if not isinstance(payload, dict) or "pixels" not in payload:

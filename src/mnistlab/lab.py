@@ -80,7 +80,7 @@ PAGE = pathlib.Path(__file__).parent / "web" / "lab.html"
 DEFAULT_PORT = 8100
 LOOPBACK_HOSTS = serve.LOOPBACK_NAMES
 TOKEN_COOKIE = "mnistlab_lab_token"  # + "_PORT": two labs on one machine keep their own
-TOKEN_VARIABLE = "MNISTLAB_LAB_TOKEN"  # as JUPYTER_TOKEN: a token chosen by the user, not printed
+TOKEN_VARIABLE = "MNISTLAB_LAB_TOKEN"  # as JUPYTER_TOKEN: a token chosen by the user (still printed in the address to open)
 BUILTIN_DATASETS = ("auto", "mnist", "fashion-mnist", "mnist-mini")
 LAUNCH_FIELDS = ("preset", "set", "seeds", "epochs", "limit", "dataset", "backend", "executor")
 MAX_SEEDS = 50  # per launch: a typo of 1000 seeds should not fill the queue
@@ -203,6 +203,7 @@ class Lab:
         self._ray_lock = threading.Lock()
         self._ray_started = False
         self.ray_address = ray_address
+        self._launch_lock = threading.Lock()
         self.datasets = dict(datasets or {})
         clash = sorted(set(self.datasets) & set(BUILTIN_DATASETS))
         if clash:
@@ -336,10 +337,11 @@ class Lab:
         """Check a launch request as the CLI checks its options, and queue one run per seed: [{"run_id", "status"}]."""
         jobs, launch = self.plan(request)
         answers = []
-        with Store(self.store_path) as store:
+        # One launch at a time counts and queues, so that launches side by side cannot pass the bound together.
+        with self._launch_lock, Store(self.store_path) as store:
             waiting = store.count("queued")
             if waiting + len(jobs) > MAX_QUEUED:
-                raise QueueFull(f"{waiting} runs are waiting in the queue, at most {MAX_QUEUED} may; launch again when some have trained", retry_after=60)
+                raise QueueFull(f"{waiting} runs are waiting in the queue and this launch has {len(jobs)}; at most {MAX_QUEUED} may wait: launch again when some have trained", retry_after=60)
             for job in jobs:
                 answer = store.queue_run(job.config, job.dataset_hash, preset=job.preset, launch=launch)
                 answers.append({"run_id": answer["run_id"], "status": answer["status"]})
@@ -364,6 +366,13 @@ class Lab:
         assignments = request.get("set") or []
         if not isinstance(assignments, list) or not all(isinstance(item, str) for item in assignments):
             raise ConfigError('set must be a list of "key=value" strings, as --set takes them', field="set")
+        for assignment in assignments:
+            # Where and how a run runs are a launch's own fields (a dataset a name, never a path): not `set`.
+            key = config_lib.RENAMED_KEYS.get(assignment.partition("=")[0].strip(), assignment.partition("=")[0].strip())
+            if key == "dataset":
+                _refuse_dataset(self.dataset_names())
+            if key in config_lib.RUN_KEYS:
+                raise ConfigError(f"{key} is a launch field of its own ({'seeds' if key == 'seed' else key}), not a `set` key", field="set")
         seeds = _seeds(request.get("seeds", [0]))
         executor = request.get("executor") or "local"
         if not isinstance(executor, str) or executor not in config_lib.EXECUTORS:
@@ -591,7 +600,11 @@ class Lab:
         elif isinstance(request, bytes):
             image, _ = engine.decode(request, content_type)
         else:
-            image, _ = engine.decode_json(fileio.dumps(request).encode())
+            try:
+                encoded = fileio.dumps(request).encode()
+            except RecursionError:  # parsed, but too deep to write again: no 28x28 list of numbers is
+                raise RequestError('pixels must be 28 rows of 28 numbers in [0, 1]: {"pixels": [[...] x 28]}') from None
+            image, _ = engine.decode_json(encoded)
         explanation = explainer.explain(image)
         return {"input": np.round(image, 4).tolist(), "label": label, **explain.to_json(explanation, compact=True)}
 
@@ -891,8 +904,8 @@ def json_body(raw):
     """A JSON body as Python values (an empty body is {}), or a 400 saying what is wrong with it."""
     try:
         return json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RequestError(f"malformed JSON ({error})") from None
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError, and integers past Python's 4,300 digits
+        raise RequestError(f"malformed JSON ({_shown(str(error), 120)})") from None
     except RecursionError:
         raise RequestError("malformed JSON: nested too deeply") from None
 

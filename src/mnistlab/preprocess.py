@@ -115,7 +115,16 @@ def load_image(source, name=None, limits=COMMAND_LINE):
     return _from_image_bytes(payload, name, limits)
 
 
+MAX_ASPECT = 16  # a digit or a photo of one is at most this much longer than wide; a 1,000,000 x 1 "image" is a resize bomb
+
+
+def _oversized(width, height, limits):
+    return width * height > limits.pixels or max(width, height) > MAX_ASPECT * max(min(width, height), 1)
+
+
 def _too_large(name, width, height, limits, what):
+    if width * height <= limits.pixels:
+        return ImageTooLarge(f"{name}: {width} x {height} pixels is too long and thin: {limits.reader} reads images at most {MAX_ASPECT} times longer than wide; crop it to the digit")
     return ImageTooLarge(f"{name}: {width} x {height} pixels is too large: {limits.reader} reads at most {limits.pixels:,} pixels of {what}; scale it down or crop it to the digit")
 
 
@@ -144,7 +153,7 @@ def refuse_at_a_glance(payload, name="upload", limits=None):
     if payload[:8] == PNG_SIGNATURE and payload[12:16] == b"IHDR" and len(payload) >= 24:
         width, height = int.from_bytes(payload[16:20], "big"), int.from_bytes(payload[20:24], "big")
         limits = limits or SERVER
-        if width * height > limits.pixels:
+        if _oversized(width, height, limits):
             raise _too_large(name, width, height, limits, "PNG")
 
 
@@ -179,7 +188,7 @@ def _png_essentials(payload, name, limits):
     if header is None:
         raise CorruptImage(f"{name}: truncated or corrupt image (a PNG without its IHDR header)")
     header = PngHeader(*header, transparency, exif)
-    if header.width * header.height > limits.pixels:
+    if _oversized(header.width, header.height, limits):
         raise _too_large(name, header.width, header.height, limits, "PNG")
     return (b"".join(kept) if dropped else payload), header
 
@@ -289,14 +298,14 @@ def _from_npy(payload, name, limits):
         # The shape from the header first: an array too large is refused before it is read.
         read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(stream))
         shape = read_header(stream)[0] if read_header is not None else ()
-        if len(shape) >= 2 and shape[0] * shape[1] > limits.pixels:
+        if len(shape) >= 2 and _oversized(shape[1], shape[0], limits):
             raise _too_large(name, shape[1], shape[0], limits, ".npy array")
         array = np.load(io.BytesIO(payload), allow_pickle=False)
     except ImageError:
         raise
     except Exception as error:  # truncated or malformed .npy
         raise CorruptImage(f"{name}: not a readable .npy array ({error})") from None
-    if array.ndim >= 2 and array.shape[0] * array.shape[1] > limits.pixels:
+    if array.ndim >= 2 and _oversized(array.shape[1], array.shape[0], limits):
         raise _too_large(name, array.shape[1], array.shape[0], limits, ".npy array")
     if array.ndim == 3 and array.shape[-1] in (1, 3, 4):
         array = array[..., :3].mean(axis=-1) if array.shape[-1] != 1 else array[..., 0]
@@ -328,7 +337,7 @@ def _from_image_bytes(payload, name, limits):
                 if scale > 1:  # decoded at 1/SCALE by libjpeg, in gray: a fraction of the work
                     image.draft("L", (max(1, width // scale), max(1, height // scale)))
                     what = f"JPEG once decoded at 1/{scale} scale"
-            if image.width * image.height > limits.pixels:
+            if _oversized(image.width, image.height, limits):
                 raise _too_large(name, width, height, limits, what)
             if len(image.info.get("exif") or b"") <= MAX_EXIF_BYTES:
                 image = ImageOps.exif_transpose(image)  # photos taken sideways

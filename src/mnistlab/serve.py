@@ -7,7 +7,7 @@
     GET  /healthz      each worker's health: 503 when one does not answer within a second
     GET  /openapi.json, /docs   the schema
 
-Every bad request gets a 4xx with {"error": "..."}; the page and the CLI use
+Every bad request gets a 4xx with {"error": "...", "field": ...}; the page and the CLI use
 the same preprocessing (`mnistlab.preprocess.to_mnist`), within the server's
 bounds per request (`mnistlab.preprocess.SERVER`). Listening on a loopback
 address, the server answers only requests that name it by a loopback name.
@@ -47,7 +47,7 @@ API_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>
 This page is served from here, with nothing fetched from elsewhere, so it works offline.</p>
 <ul>
 <li><code>POST /api/predict</code>: image bytes (IMAGES_READ) or JSON <code>{"pixels": 28x28 numbers}</code>;
-the answer has the 28x28 input and each model's probabilities. Bad input gets a 4xx with <code>{"error": "..."}</code>.</li>
+the answer has the 28x28 input and each model's probabilities. Bad input gets a 4xx with <code>{"error": "...", "field": null}</code>.</li>
 <li><code>POST /api/explain</code>: the same input and errors; per model the inside: each layer's activations or feature maps,
 the first layer's templates or kernels, the RNN's belief after each row, and attribution maps for the predicted class and the runner-up.
 Large arrays come as <code>{"shape", "min", "max", "uint8"}</code>: base64 bytes scaled from min to max.</li>
@@ -115,11 +115,13 @@ def create_app(predictors=None, chosen_by=None, warm=True, pool=None, allowed_ho
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, error):
-        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
+        return JSONResponse({"error": str(error.detail), "field": None}, status_code=error.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, error):
-        return JSONResponse({"error": f"invalid request: {error.errors()[:1]}"}, status_code=422)
+        first = error.errors()[0] if error.errors() else {}
+        field = str(first["loc"][-1]) if first.get("loc") else None
+        return JSONResponse({"error": f"invalid request: {f'{field}: ' if field else ''}{first.get('msg', 'not as the API describes')}", "field": field}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request, error):  # a bug: still JSON, and the server keeps serving

@@ -64,3 +64,16 @@ def test_accuracy_intervals_stay_within_0_and_100_and_two_seeds_give_no_verdict(
     assert stats.inside(34.0, summary) is None  # 2 seeds: no "book in CI" verdict
     three = stats.summarize([97.9, 98.1, 98.0], bounds=(0.0, 100.0))
     assert stats.inside(98.0, three) is True and stats.inside(99.0, three) is False
+
+
+def test_seed_bands_are_cut_to_what_each_quantity_can_be():
+    """Two seeds far apart: the t-interval (t = 12.7) reaches past 100% accuracy and below a loss of 0; the band is
+    cut there, so a plot's axis is not stretched to 153% or -0.37 (the lab's compare view and the reports draw these)."""
+    from mnistlab import bands
+
+    histories = [[{"loss": 0.05, "val_loss": 0.1, "accuracy": 0.99, "val_accuracy": 0.98}], [{"loss": 1.5, "val_loss": 2.0, "accuracy": 0.40, "val_accuracy": 0.10}]]
+    drawn = bands.bands(histories)
+    for metric in ("accuracy", "val_accuracy"):
+        assert drawn[metric][0]["ci_low"] == 0.0 and drawn[metric][0]["ci_high"] == 1.0, drawn[metric]
+    for metric in ("loss", "val_loss"):
+        assert drawn[metric][0]["ci_low"] == 0.0 and drawn[metric][0]["ci_high"] > 2.0, drawn[metric]

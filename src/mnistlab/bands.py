@@ -21,6 +21,8 @@ from mnistlab.errors import ConfigError
 from mnistlab.store import Store
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# Where each quantity can lie: a band is cut there (a 95% t-interval of 2 seeds can reach past 100% or below 0).
+BOUNDS = {"accuracy": (0.0, 1.0), "val_accuracy": (0.0, 1.0), "loss": (0.0, float("inf")), "val_loss": (0.0, float("inf"))}
 PERCENT = reproduce.PERCENT
 
 
@@ -37,7 +39,7 @@ def bands(histories, metrics=METRICS, confidence=stats.CONFIDENCE):
         rows = []
         for position in range(longest):
             values = [history[position].get(metric) for history in histories if len(history) > position]
-            summary = stats.summarize([value for value in values if value is not None], confidence)
+            summary = stats.summarize([value for value in values if value is not None], confidence, bounds=BOUNDS.get(metric))
             rows.append({"epoch": position + 1, **summary})
         result[metric] = rows
     return result

@@ -1,5 +1,5 @@
 """The lab and the draw page as one site: the lab's run page shows a model's inside as the draw page does (one
-renderer, copied into both pages until they load it from one static file: its copies are held equal here), and
+renderer, web/static/inside.js, loaded by both), and
 the two link each other where they run together (the lab's header to the best runs' draw pages, a run page to its
 draw page, the lab's draw page back to the lab)."""
 
@@ -13,23 +13,22 @@ from mnistlab import rundir, serve
 from mnistlab.config import Config
 from mnistlab.store import Store
 
-# The inside view's code and style rules, marked alike in both pages.
-SHARED = (
-    ("// The inside view of one model.", "// ---- end of the inside view ----"),
-    ("/* ---- The inside view: the same rules in index.html and lab.html", "/* ---- end of the inside view's rules ---- */"),
-)
+def test_both_pages_load_the_one_inside_view_from_static_files():
+    """One renderer for both pages: the draw page and the lab load web/static/inside.js and inside.css, served by
+    both apps (the lab's draw pages through serve's), and neither page carries a copy of it."""
+    from fastapi.testclient import TestClient
 
-
-def marked(text, start, end):
-    assert start in text and end in text, f"{start!r} ... {end!r} not found"
-    first = text.index(start)
-    return text[first : text.index(end, first) + len(end)]
-
-
-def test_the_lab_has_the_draw_pages_inside_view_code_and_style():
     draw, lab = serve.PAGE.read_text(), lab_lib.PAGE.read_text()
-    for start, end in SHARED:
-        assert marked(draw, start, end) == marked(lab, start, end), f"the copies of {start!r} differ"
+    for page in (draw, lab):
+        assert '<script src="static/inside.js"></script>' in page and '<link rel="stylesheet" href="static/inside.css">' in page
+        assert "function insideView(" not in page
+    code = (serve.STATIC / "inside.js").read_text()
+    assert "function insideView(" in code
+    with TestClient(lab_lib.create_app(lab_lib.Lab(None, workers=0)), base_url="http://127.0.0.1:8100") as client:
+        answer = client.get("/static/inside.js")
+        assert answer.status_code == 200 and answer.text == code and "javascript" in answer.headers["content-type"]
+        assert client.get("/static/inside.css").status_code == 200
+        assert client.get("/static/../lab.html").status_code == 404
 
 
 def register(store, run_dir, dataset):

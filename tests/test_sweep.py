@@ -63,6 +63,7 @@ def test_plan_keys_and_backends(mini, monkeypatch):
         reproduce.expand_tables("table-2.1")
 
 
+@pytest.mark.slow  # a training failed and retried in worker processes: the full suite's, not the quick loop's
 def test_failed_run_is_retried_once_then_recorded(tmp_path, mini):
     vanishing = write_npz(tmp_path / "vanishing.npz", mini)
     configs = [(None, Config(hidden_units=(8,), epochs=1, limit=200, dataset=str(vanishing), seed=seed)) for seed in (0, 1)]

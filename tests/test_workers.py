@@ -105,6 +105,7 @@ def test_a_killed_worker_has_its_requests_answered_503_and_is_replaced(trained_r
         pool.close()
 
 
+@pytest.mark.slow  # processes stopped and restarted: the full suite's, not the quick loop's
 def test_explanations_run_in_a_process_of_their_own_below_the_predictions(trained_runs, mini):
     """Predictions never wait for explanations: with the explain worker frozen, they are answered all the same.
 
@@ -163,6 +164,7 @@ def test_explanations_run_in_a_process_of_their_own_below_the_predictions(traine
         pool.close()
 
 
+@pytest.mark.slow  # processes stopped and restarted: the full suite's, not the quick loop's
 def test_healthz_answers_within_a_second_when_a_worker_hangs_and_says_which(trained_runs):
     """A stopped (SIGSTOP) worker: /healthz answers 503 "degraded" within about a second, naming it; asked again,
     it sends the stopped worker no second question; once it runs again, 200."""

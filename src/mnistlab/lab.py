@@ -67,6 +67,7 @@ import numpy as np
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mnistlab import backend as backend_lib
@@ -1040,6 +1041,7 @@ def create_app(lab, token=None, loopback_only=True):
         return Response(text.encode("utf-8"), media_type=tables.MEDIA_TYPES[format], headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
     app.mount("/draw", DrawPages(lab))
+    app.mount("/static", StaticFiles(directory=serve.STATIC), name="static")  # the draw page's own files: one inside view
     return Guard(app, token=token, loopback_only=loopback_only)
 
 

@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mnistlab import batching, preprocess
@@ -37,6 +38,7 @@ DEFAULT_WORKERS = 2
 # serves the others meanwhile), and a client that sends such uploads again and again is slowed to its pace.
 REFUSAL_PAUSE_SECONDS = 0.05
 PAGE = pathlib.Path(__file__).parent / "web" / "index.html"
+STATIC = pathlib.Path(__file__).parent / "web" / "static"  # what the draw page and the lab load alike (the inside view)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
@@ -158,6 +160,7 @@ def create_app(predictors=None, chosen_by=None, warm=True, pool=None, allowed_ho
         body = await refused_at_a_glance(await read_limited(request))
         return _response(await answer("explain", client, body, _content_type(request)))
 
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 

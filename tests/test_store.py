@@ -124,17 +124,11 @@ def test_kill_9_mid_write_leaves_the_store_consistent(tmp_path, delay):
         assert len(keys) == len(set(keys))
 
 
-HOLD_WRITE_LOCK = textwrap.dedent(
-    """
-    import sqlite3, sys, time
-    connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-    connection.execute("BEGIN IMMEDIATE")
-    connection.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
-    print("holding", flush=True)
-    time.sleep(float(sys.argv[2]))
-    connection.execute("COMMIT")
-    """
-)
+def hold_write_lock_script():
+    """The child that holds a write transaction: benchmarks/store_read.py's own (one script for both)."""
+    from conftest import load_script
+
+    return load_script("benchmarks/store_read.py").HOLD
 
 
 def test_a_reader_never_waits_for_a_writer(tmp_path):
@@ -146,7 +140,7 @@ def test_a_reader_never_waits_for_a_writer(tmp_path):
     path = tmp_path / "runs.db"
     with Store(path) as store:
         run_id = store.start_run(Config(seed=1), HASH)
-    writer = subprocess.Popen([sys.executable, "-c", HOLD_WRITE_LOCK, str(path), "30"], stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen([sys.executable, "-c", hold_write_lock_script(), str(path), "30"], stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout.readline().strip() == "holding"
         with Store(path) as store:

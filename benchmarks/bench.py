@@ -55,8 +55,8 @@ NOTES = pathlib.Path(__file__).resolve().parent / "notes.md"
 
 
 def training_data(samples, family):
-    from mnistlab import config as config_lib
-    from mnistlab import data
+    from mnistlab.core import config as config_lib
+    from mnistlab.ml import data
 
     try:
         dataset = data.load_dataset("fashion-mnist", allow_download=False)
@@ -68,7 +68,13 @@ def training_data(samples, family):
     x = np.concatenate([dataset.x_train] * reps)[:samples]
     y = np.concatenate([dataset.y_train] * reps)[:samples]
     shape = config_lib.INPUT_SHAPES[family]
-    return data.prepare_images(x, shape), data.one_hot(y), data.prepare_images(dataset.x_test, shape), dataset.y_test, source
+    return (
+        data.prepare_images(x, shape),
+        data.one_hot(y),
+        data.prepare_images(dataset.x_test, shape),
+        dataset.y_test,
+        source,
+    )
 
 
 def count_forward_flops(model):
@@ -104,7 +110,7 @@ def steady_epoch_seconds(epoch_times):
 
 def build_for(spec, config):
     """The model a measurement trains: the book's listing compiled as the book does, or mnistlab's."""
-    from mnistlab import models
+    from mnistlab.ml import models
 
     if spec["path"] != "book":
         return models.build_model(config)
@@ -116,12 +122,20 @@ def build_for(spec, config):
 def fit_for(spec, model, x, y, epochs, callbacks=()):
     """fit() as that path runs it: Keras' default input pipeline for the book's script (and the
     'no fix' row), mnistlab's (backend.fit_inputs, as train() uses) otherwise."""
-    from mnistlab import backend as backend_lib
+    from mnistlab.ml import backend as backend_lib
 
     keras_default = spec["path"] == "book" or spec.get("pipeline") == "keras"
     verbose = "auto" if spec["path"] == "book" else 0  # the book's script keeps fit's progress bar
     inputs, targets, batch_size = (x, y, BATCH_SIZE) if keras_default else backend_lib.fit_inputs(x, y, BATCH_SIZE)
-    return model.fit(inputs, targets, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=targets is not None, callbacks=list(callbacks))
+    return model.fit(
+        inputs,
+        targets,
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=verbose,
+        shuffle=targets is not None,
+        callbacks=list(callbacks),
+    )
 
 
 # --------------------------------------------------------------------------
@@ -134,8 +148,8 @@ def worker_keras(spec):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    from mnistlab import backend as backend_lib
-    from mnistlab import presets
+    from mnistlab.core import presets
+    from mnistlab.ml import backend as backend_lib
 
     family = spec["family"]
     config = presets.get(LISTINGS[family]).build_config(precision=spec.get("precision", "float32"))
@@ -152,7 +166,12 @@ def worker_keras(spec):
             times.append(time.perf_counter() - self.started)
 
     fit_for(spec, model, x, y, spec["epochs"], callbacks=[Timer()])
-    result = {"epoch_seconds_measured": steady_epoch_seconds(times), "epoch_times": times, "samples": len(x), "data": source}
+    result = {
+        "epoch_seconds_measured": steady_epoch_seconds(times),
+        "epoch_times": times,
+        "samples": len(x),
+        "data": source,
+    }
     if spec.get("inference"):
         batch = 1024 if spec["path"] != "book" else 32  # the book evaluates with Keras' default batch
         model.predict(x_test[:batch], batch_size=batch, verbose=0)
@@ -206,7 +225,11 @@ def onnx_latency(model, x_test):
         latencies.append(time.perf_counter() - started)
     started = time.perf_counter()
     session.run(None, {name: x_test})
-    return {"onnx_single_p50_ms": 1000 * float(np.percentile(latencies, 50)), "onnx_single_p99_ms": 1000 * float(np.percentile(latencies, 99)), "onnx_test_set_seconds": time.perf_counter() - started}
+    return {
+        "onnx_single_p50_ms": 1000 * float(np.percentile(latencies, 50)),
+        "onnx_single_p99_ms": 1000 * float(np.percentile(latencies, 99)),
+        "onnx_test_set_seconds": time.perf_counter() - started,
+    }
 
 
 def book_listing(family):
@@ -254,12 +277,29 @@ def worker_torch(spec):
     family = spec["family"]
     x, y, _, _, source = training_data(spec["samples"], family)
     if family == "mlp":
-        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Dropout(0.45), nn.Linear(256, 256), nn.ReLU(), nn.Dropout(0.45), nn.Linear(256, 10))
+        model = nn.Sequential(
+            nn.Linear(784, 256),
+            nn.ReLU(),
+            nn.Dropout(0.45),
+            nn.Linear(256, 256),
+            nn.ReLU(),
+            nn.Dropout(0.45),
+            nn.Linear(256, 10),
+        )
         inputs = torch.from_numpy(x)
     elif family == "cnn":
         model = nn.Sequential(
-            nn.Conv2d(1, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(64, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(), nn.Dropout(0.2), nn.Linear(576, 10),
+            nn.Conv2d(1, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Dropout(0.2),
+            nn.Linear(576, 10),
         )
         inputs = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()  # NCHW, PyTorch's layout
     else:
@@ -280,7 +320,11 @@ def worker_torch(spec):
     labels = torch.from_numpy(y.argmax(1))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01) if family == "rnn" else torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = (
+        torch.optim.SGD(model.parameters(), lr=0.01)
+        if family == "rnn"
+        else torch.optim.Adam(model.parameters(), lr=1e-3)
+    )
     loader = DataLoader(TensorDataset(inputs, labels), batch_size=BATCH_SIZE, shuffle=True)
     loss_fn = nn.CrossEntropyLoss()
     times = []
@@ -296,7 +340,12 @@ def worker_torch(spec):
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
-    return {"epoch_seconds_measured": steady_epoch_seconds(times), "epoch_times": times, "samples": len(x), "data": source}
+    return {
+        "epoch_seconds_measured": steady_epoch_seconds(times),
+        "epoch_times": times,
+        "samples": len(x),
+        "data": source,
+    }
 
 
 def worker_peak(spec):
@@ -337,7 +386,9 @@ WORKERS = {"keras": worker_keras, "torch": worker_torch, "peak": worker_peak}
 def run_worker(spec, timeout=3600, script=__file__):
     """Run one measurement in a fresh process; returns its result dict (or an error)."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    completed = subprocess.run([sys.executable, script, "--worker", json.dumps(spec)], capture_output=True, text=True, env=env, timeout=timeout)
+    completed = subprocess.run(
+        [sys.executable, script, "--worker", json.dumps(spec)], capture_output=True, text=True, env=env, timeout=timeout
+    )
     for line in reversed(completed.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -362,7 +413,12 @@ def machine_description():
     except OSError:
         pass
     try:
-        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        gpu = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         if gpu.returncode == 0 and gpu.stdout.strip():
             description["gpu"] = gpu.stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
@@ -377,16 +433,40 @@ def plan(families, quick):
     samples = 6000 if quick else FULL_SAMPLES
     measurements = []
     for family in families:
-        measurements.append(("book (TF, as written)", {"kind": "keras", "path": "book", "backend": "tensorflow", "family": family}))
+        measurements.append(
+            ("book (TF, as written)", {"kind": "keras", "path": "book", "backend": "tensorflow", "family": family})
+        )
         for backend_name in ("jax", "tensorflow", "torch"):
-            measurements.append((f"mnistlab {backend_name}", {"kind": "keras", "path": "mnistlab", "backend": backend_name, "family": family, "inference": True, "onnx": backend_name == "tensorflow"}))
+            measurements.append(
+                (
+                    f"mnistlab {backend_name}",
+                    {
+                        "kind": "keras",
+                        "path": "mnistlab",
+                        "backend": backend_name,
+                        "family": family,
+                        "inference": True,
+                        "onnx": backend_name == "tensorflow",
+                    },
+                )
+            )
         # The same TensorFlow path on Keras' default tf.data pipeline: what the input-pipeline fix is worth.
-        measurements.append((NO_PIPELINE_FIX, {"kind": "keras", "path": "mnistlab", "backend": "tensorflow", "family": family, "pipeline": "keras"}))
-        measurements.append(("mnistlab bf16 (default backend)", {"kind": "keras", "path": "mnistlab", "backend": "auto", "family": family, "precision": "bf16"}))
+        measurements.append(
+            (
+                NO_PIPELINE_FIX,
+                {"kind": "keras", "path": "mnistlab", "backend": "tensorflow", "family": family, "pipeline": "keras"},
+            )
+        )
+        measurements.append(
+            (
+                "mnistlab bf16 (default backend)",
+                {"kind": "keras", "path": "mnistlab", "backend": "auto", "family": family, "precision": "bf16"},
+            )
+        )
         measurements.append(("plain PyTorch loop", {"kind": "torch", "family": family}))
     for label, spec in measurements:
         if spec.get("backend") == "auto":
-            from mnistlab.backend import AUTO_BACKEND
+            from mnistlab.ml.backend import AUTO_BACKEND
 
             spec["backend"] = AUTO_BACKEND[spec["family"]]
         cap = SLOW_CAP.get((spec.get("backend", "torch-loop"), spec["family"]))
@@ -401,7 +481,11 @@ def main():
     parser.add_argument("--families", nargs="+", default=list(LISTINGS), choices=list(LISTINGS))
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
     parser.add_argument("--json", default=None, help="also write raw results here")
-    parser.add_argument("--render", metavar="JSON", help="only rewrite --out from the raw results of an earlier run (after editing benchmarks/notes.md)")
+    parser.add_argument(
+        "--render",
+        metavar="JSON",
+        help="only rewrite --out from the raw results of an earlier run (after editing benchmarks/notes.md)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -409,13 +493,13 @@ def main():
         print("RESULT " + json.dumps(WORKERS[spec["kind"]](spec)), flush=True)
         return
     if args.render:
-        from mnistlab import fileio
+        from mnistlab.core import fileio
 
         fileio.write_text(args.out, render(json.loads(pathlib.Path(args.render).read_text())))
         return
 
     started = time.time()
-    from mnistlab.backend import AUTO_BACKEND
+    from mnistlab.ml.backend import AUTO_BACKEND
 
     machine = machine_description()
     print(f"machine: {machine}", file=sys.stderr)
@@ -423,17 +507,29 @@ def main():
     print(f"peak: {peak}", file=sys.stderr)
     results = []
     for label, spec in plan(args.families, args.quick):
-        print(f"measuring {spec['family']}: {label} ({spec['samples']} images x {spec['epochs']} epochs) ...", file=sys.stderr, flush=True)
+        print(
+            f"measuring {spec['family']}: {label} ({spec['samples']} images x {spec['epochs']} epochs) ...",
+            file=sys.stderr,
+            flush=True,
+        )
         result = run_worker(spec)
         if "epoch_seconds_measured" in result:
             result["epoch_seconds"] = result["epoch_seconds_measured"] * FULL_SAMPLES / result["samples"]
         print(f"  -> {result.get('epoch_seconds', result.get('error'))}", file=sys.stderr, flush=True)
         results.append({"label": label, **spec, **result})
-    report = {"machine": machine, "peak": peak, "results": results, "quick": args.quick, "auto_backend": AUTO_BACKEND, "wall_seconds": time.time() - started, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    report = {
+        "machine": machine,
+        "peak": peak,
+        "results": results,
+        "quick": args.quick,
+        "auto_backend": AUTO_BACKEND,
+        "wall_seconds": time.time() - started,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
     text = render(report)
-    from mnistlab import fileio
+    from mnistlab.core import fileio
 
     fileio.write_text(args.out, text)
     print(text)
@@ -476,9 +572,13 @@ def render(report):
         lines.append(f"## {LISTINGS[family]} ({family})")
         lines.append("")
         if flops:
-            lines.append(f"Forward pass: {flops / 1e6:.2f} MFLOP per image (counted from the Keras layers); fp32 FLOP limit per epoch: {limit:.2f} s.")
+            lines.append(
+                f"Forward pass: {flops / 1e6:.2f} MFLOP per image (counted from the Keras layers); fp32 FLOP limit per epoch: {limit:.2f} s."
+            )
             lines.append("")
-        lines.append("| path | epoch (s) | each epoch after the first (s) | images/s | vs book | vs plain PyTorch | vs FLOP limit | fraction of fp32 peak |")
+        lines.append(
+            "| path | epoch (s) | each epoch after the first (s) | images/s | vs book | vs plain PyTorch | vs FLOP limit | fraction of fp32 peak |"
+        )
         lines.append("|---|---|---|---|---|---|---|---|")
         for row in rows:
             if "epoch_seconds" not in row:
@@ -491,26 +591,42 @@ def render(report):
             fraction = (3 * flops * FULL_SAMPLES / seconds) / (fp32_peak * 1e9) if flops and fp32_peak else None
             lines.append(
                 f"| {label}{star} | {seconds:.2f} | {each_epoch} | {FULL_SAMPLES / seconds:,.0f} | "
-                + (f"{book['epoch_seconds'] / seconds:.2f}x" if book else "n/a") + " | "
-                + (f"{plain['epoch_seconds'] / seconds:.2f}x" if plain else "n/a") + " | "
-                + (f"{seconds / limit:.2f}x" if limit else "n/a") + " | "
-                + (f"{100 * fraction:.0f}%" if fraction is not None else "n/a") + " |"
+                + (f"{book['epoch_seconds'] / seconds:.2f}x" if book else "n/a")
+                + " | "
+                + (f"{plain['epoch_seconds'] / seconds:.2f}x" if plain else "n/a")
+                + " | "
+                + (f"{seconds / limit:.2f}x" if limit else "n/a")
+                + " | "
+                + (f"{100 * fraction:.0f}%" if fraction is not None else "n/a")
+                + " |"
             )
         lines.append("")
-        lines.append("Ratios: 'vs book' and 'vs plain PyTorch' are how many times faster than that baseline (higher is better); 'vs FLOP limit' is epoch time / limit (1.00x = at the fp32 peak).")
+        lines.append(
+            "Ratios: 'vs book' and 'vs plain PyTorch' are how many times faster than that baseline (higher is better); 'vs FLOP limit' is epoch time / limit (1.00x = at the fp32 peak)."
+        )
         lines.append("")
         inference = [r for r in rows if r.get("single_p50_ms") is not None]
         if inference:
             lines.append("| inference | 10,000 test images (s) | single image p50 (ms) | p99 (ms) |")
             lines.append("|---|---|---|---|")
             for row in inference:
-                lines.append(f"| Keras {row['backend']}, predict_on_batch (compiled; what mnistlab serves with) | {row['test_set_seconds']:.2f} | {row['single_p50_ms']:.2f} | {row['single_p99_ms']:.2f} |")
-                lines.append(f"| Keras {row['backend']}, direct call model(x) | | {row['direct_p50_ms']:.2f} | {row['direct_p99_ms']:.2f} |")
+                lines.append(
+                    f"| Keras {row['backend']}, predict_on_batch (compiled; what mnistlab serves with) | {row['test_set_seconds']:.2f} | {row['single_p50_ms']:.2f} | {row['single_p99_ms']:.2f} |"
+                )
+                lines.append(
+                    f"| Keras {row['backend']}, direct call model(x) | | {row['direct_p50_ms']:.2f} | {row['direct_p99_ms']:.2f} |"
+                )
                 if row.get("onnx_single_p50_ms") is not None:
-                    lines.append(f"| ONNX Runtime | {row['onnx_test_set_seconds']:.2f} | {row['onnx_single_p50_ms']:.2f} | {row['onnx_single_p99_ms']:.2f} |")
+                    lines.append(
+                        f"| ONNX Runtime | {row['onnx_test_set_seconds']:.2f} | {row['onnx_single_p50_ms']:.2f} | {row['onnx_single_p99_ms']:.2f} |"
+                    )
             lines.append("")
         if default:
-            lines.append(f"Default path ({default_label}): {default['epoch_seconds']:.2f} s per epoch" + (f", {book['epoch_seconds'] / default['epoch_seconds']:.2f}x the book's script" if book else "") + (f", {plain['epoch_seconds'] / default['epoch_seconds']:.2f}x plain PyTorch." if plain else "."))
+            lines.append(
+                f"Default path ({default_label}): {default['epoch_seconds']:.2f} s per epoch"
+                + (f", {book['epoch_seconds'] / default['epoch_seconds']:.2f}x the book's script" if book else "")
+                + (f", {plain['epoch_seconds'] / default['epoch_seconds']:.2f}x plain PyTorch." if plain else ".")
+            )
             lines.append("")
     lines += targets_table(report)
     if NOTES.exists():
@@ -537,20 +653,44 @@ def targets_table(report):
         if not default:
             continue
         name, seconds = LISTINGS[family], default["epoch_seconds"]
-        add(f"{name}: epoch <= {target['epoch_seconds']} s", f"{seconds:.2f} s ({default['backend']})", seconds <= target["epoch_seconds"])
+        add(
+            f"{name}: epoch <= {target['epoch_seconds']} s",
+            f"{seconds:.2f} s ({default['backend']})",
+            seconds <= target["epoch_seconds"],
+        )
         if book:
             ratio = book["epoch_seconds"] / seconds
-            add(f"{name}: >= {target['vs_book']}x the book's script", f"{ratio:.2f}x (book {book['epoch_seconds']:.2f} s)", ratio >= target["vs_book"])
+            add(
+                f"{name}: >= {target['vs_book']}x the book's script",
+                f"{ratio:.2f}x (book {book['epoch_seconds']:.2f} s)",
+                ratio >= target["vs_book"],
+            )
         if plain:
-            add(f"{name}: faster than plain PyTorch", f"{plain['epoch_seconds'] / seconds:.2f}x", seconds < plain["epoch_seconds"])
+            add(
+                f"{name}: faster than plain PyTorch",
+                f"{plain['epoch_seconds'] / seconds:.2f}x",
+                seconds < plain["epoch_seconds"],
+            )
         flops = default.get("flops_forward")
         if bf16 and flops and fp32_peak:
             limit = 3 * flops * FULL_SAMPLES / (fp32_peak * 1e9)
-            add(f"{name}: bf16 faster than the fp32 FLOP limit", f"{bf16['epoch_seconds']:.2f} s vs {limit:.2f} s", bf16["epoch_seconds"] < limit)
+            add(
+                f"{name}: bf16 faster than the fp32 FLOP limit",
+                f"{bf16['epoch_seconds']:.2f} s vs {limit:.2f} s",
+                bf16["epoch_seconds"] < limit,
+            )
         if default.get("single_p50_ms") is not None:
-            add(f"{name}: single image p50 <= {SINGLE_IMAGE_P50_MS:g} ms in-process", f"{default['single_p50_ms']:.2f} ms", default["single_p50_ms"] <= SINGLE_IMAGE_P50_MS)
+            add(
+                f"{name}: single image p50 <= {SINGLE_IMAGE_P50_MS:g} ms in-process",
+                f"{default['single_p50_ms']:.2f} ms",
+                default["single_p50_ms"] <= SINGLE_IMAGE_P50_MS,
+            )
         if "test_set_seconds" in target and default.get("test_set_seconds") is not None:
-            add(f"{name}: 10,000 test images <= {target['test_set_seconds']:g} s", f"{default['test_set_seconds']:.2f} s", default["test_set_seconds"] <= target["test_set_seconds"])
+            add(
+                f"{name}: 10,000 test images <= {target['test_set_seconds']:g} s",
+                f"{default['test_set_seconds']:.2f} s",
+                default["test_set_seconds"] <= target["test_set_seconds"],
+            )
     return lines
 
 

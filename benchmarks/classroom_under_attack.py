@@ -17,10 +17,10 @@ import pathlib
 import tempfile
 
 import numpy as np
+import serve_load
 from PIL import Image
 
-import serve_load
-from mnistlab import provenance
+from mnistlab.core import provenance
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "classroom-under-attack.json"
@@ -47,11 +47,31 @@ def bombs(scratch):
 
 def measure(name, run_dirs, classroom_paths, bomb_paths, source, args, scratch):
     with serve_load.serving(run_dirs, source, 2 if source is None else None, log_path=scratch / f"{name}.log") as port:
-        serve_load.run_load({"port": port, "payloads": classroom_paths[:8], "mode": "predict", "count": 10**9, "clients": 10, "seconds": 3})  # warm-up
-        room = serve_load.run_load({
-            "port": port, "payloads": classroom_paths, "mode": "classroom", "clients": args.learners, "seconds": args.seconds,
-            "frames": serve_load.FRAMES, "draw_seconds": 1.5, "pause_seconds": 2.0, "count": 0, "bombs": bomb_paths, "attackers": args.attackers,
-        })
+        serve_load.run_load(
+            {
+                "port": port,
+                "payloads": classroom_paths[:8],
+                "mode": "predict",
+                "count": 10**9,
+                "clients": 10,
+                "seconds": 3,
+            }
+        )  # warm-up
+        room = serve_load.run_load(
+            {
+                "port": port,
+                "payloads": classroom_paths,
+                "mode": "classroom",
+                "clients": args.learners,
+                "seconds": args.seconds,
+                "frames": serve_load.FRAMES,
+                "draw_seconds": 1.5,
+                "pause_seconds": 2.0,
+                "count": 0,
+                "bombs": bomb_paths,
+                "attackers": args.attackers,
+            }
+        )
     return {"server": name, "source": str(source) if source else "this checkout", **room}
 
 
@@ -81,15 +101,19 @@ def main():
     result = {
         **provenance.stamp(REPO),
         "load": f"{args.learners} learners as serve_load.py's classroom replay, for {args.seconds:g} s, while {args.attackers} clients send "
-                f"{SIDE}x{SIDE} PNGs (grey and RGBA with one transparent pixel) to /api/predict without a pause",
+        f"{SIDE}x{SIDE} PNGs (grey and RGBA with one transparent pixel) to /api/predict without a pause",
         "bomb_bytes": sizes,
         "servers": servers,
     }
     pathlib.Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     for server in servers:
         print(server["server"])
-        print(f"  learners: predict p50 {server['predict']['p50_ms']} ms, p99 {server['predict']['p99_ms']} ms, {server['predict']['errors']} errors, {server['predict']['shed_503']} shed")
-        print(f"  attackers: {server['attack']['requests']} requests, statuses {server['attack']['statuses']}, p99 {server['attack']['p99_ms']} ms, max {server['attack']['max_ms']} ms")
+        print(
+            f"  learners: predict p50 {server['predict']['p50_ms']} ms, p99 {server['predict']['p99_ms']} ms, {server['predict']['errors']} errors, {server['predict']['shed_503']} shed"
+        )
+        print(
+            f"  attackers: {server['attack']['requests']} requests, statuses {server['attack']['statuses']}, p99 {server['attack']['p99_ms']} ms, max {server['attack']['max_ms']} ms"
+        )
 
 
 if __name__ == "__main__":

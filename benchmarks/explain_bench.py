@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from serve_load import drawing_png, mean_ms, serving  # noqa: E402  (the load test's drawing, timing and server helpers)
 
-from mnistlab import provenance  # noqa: E402
+from mnistlab.core import provenance  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "explain-results.json"
@@ -44,18 +44,26 @@ STAGE_REPEATS = 20  # calls per stage in the breakdown (BENCHMARKS.md says "mean
 
 
 def train_listings(root, epochs=3):
-    from mnistlab import data, presets, rundir
+    from mnistlab.core import presets
+    from mnistlab.ml import data, run_model
 
     mini = data.load_mnist_mini()
     run_dirs = []
     for name in ("listing-1.3.2", "listing-1.4.1", "listing-1.5.1"):
-        rundir.train_and_save(presets.get(name).build_config(epochs=epochs), dataset=mini, preset=name, run_dir=root / name, verbose=0, log=lambda message: None)
+        run_model.train_and_save(
+            presets.get(name).build_config(epochs=epochs),
+            dataset=mini,
+            preset=name,
+            run_dir=root / name,
+            verbose=0,
+            log=lambda message: None,
+        )
         run_dirs.append(str(root / name))
     return run_dirs
 
 
 def drawings(count):
-    from mnistlab import data
+    from mnistlab.ml import data
 
     mini = data.load_mnist_mini()
     return [drawing_png(mini, index) for index in range(count)]
@@ -63,12 +71,17 @@ def drawings(count):
 
 def summary(milliseconds):
     values = np.asarray(milliseconds)
-    return {"n": int(len(values)), "p50_ms": round(float(np.percentile(values, 50)), 1), "p90_ms": round(float(np.percentile(values, 90)), 1), "max_ms": round(float(values.max()), 1)}
+    return {
+        "n": int(len(values)),
+        "p50_ms": round(float(np.percentile(values, 50)), 1),
+        "p90_ms": round(float(np.percentile(values, 90)), 1),
+        "max_ms": round(float(values.max()), 1),
+    }
 
 
 def in_process(run_dirs, payloads):
     """Each model's explanation of each drawing (with the compact JSON the server sends), after one warm-up each; and its stages."""
-    from mnistlab import explain, predict, preprocess
+    from mnistlab.ml import explain, predict, preprocess
 
     predict.activate_for(run_dirs, "keras")
     predictors = [predict.Predictor(run_dir) for run_dir in run_dirs]
@@ -96,11 +109,18 @@ def in_process(run_dirs, payloads):
         explanation = explainer.explain(image)
         stages[predictor.family] = {
             "probe_forward_ms": mean_ms(lambda: explainer.probe.predict_on_batch(batch), STAGE_REPEATS),
-            "attribution_ms": mean_ms(lambda: explainer.attribute(image, explanation["attributions"]["classes"]), STAGE_REPEATS),
+            "attribution_ms": mean_ms(
+                lambda: explainer.attribute(image, explanation["attributions"]["classes"]), STAGE_REPEATS
+            ),
             "compact_json_ms": mean_ms(lambda: json.dumps(explain.to_json(explanation, compact=True)), STAGE_REPEATS),
         }
     described = [p.describe() for p in predictors]
-    return {"three_models": summary(totals), "per_model": {family: summary(values) for family, values in per_model.items()}, "ig_steps": {family: sorted(set(values)) for family, values in steps.items()}, "stages": stages}, described
+    return {
+        "three_models": summary(totals),
+        "per_model": {family: summary(values) for family, values in per_model.items()},
+        "ig_steps": {family: sorted(set(values)) for family, values in steps.items()},
+        "stages": stages,
+    }, described
 
 
 def over_http(run_dirs, payloads):
@@ -126,10 +146,17 @@ def over_http(run_dirs, payloads):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dirs", nargs="*", help="the MLP, CNN and RNN runs (default: the listings, trained here for 3 epochs on mnist-mini)")
+    parser.add_argument(
+        "run_dirs",
+        nargs="*",
+        help="the MLP, CNN and RNN runs (default: the listings, trained here for 3 epochs on mnist-mini)",
+    )
     parser.add_argument("--drawings", type=int, default=30)
     parser.add_argument("--out", default=str(OUT))
-    parser.add_argument("--conditions", help="what else the machine was doing, recorded with the results (e.g. 'while a CI run was going')")
+    parser.add_argument(
+        "--conditions",
+        help="what else the machine was doing, recorded with the results (e.g. 'while a CI run was going')",
+    )
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "jax")
     payloads = drawings(args.drawings)
@@ -140,15 +167,19 @@ def main():
     result = {
         **provenance.stamp(REPO),
         "what": f"the inside view of one drawing for the three models: {args.drawings} drawings (mnist-mini test digits on a 280x280 canvas, PNG)",
-        "runs": [{key: model[key] for key in ("family", "preset", "dataset", "test_accuracy", "description")} for model in described],
+        "runs": [
+            {key: model[key] for key in ("family", "preset", "dataset", "test_accuracy", "description")}
+            for model in described
+        ],
         "trained_here": not args.run_dirs,
         "conditions": args.conditions,
         "in_process": library,
         "http": http_results,
         "target_p50_ms": TARGET_P50_MS,
-        "target_met": library["three_models"]["p50_ms"] <= TARGET_P50_MS and http_results["/api/explain"]["p50_ms"] <= TARGET_P50_MS,
+        "target_met": library["three_models"]["p50_ms"] <= TARGET_P50_MS
+        and http_results["/api/explain"]["p50_ms"] <= TARGET_P50_MS,
     }
-    from mnistlab import fileio
+    from mnistlab.core import fileio
 
     fileio.write_json(args.out, result)
     print(json.dumps(result, indent=2))

@@ -210,19 +210,47 @@ def json_bomb():
 CASES = {
     "canvas_png": ("the page's drawing: 280 x 280 RGBA PNG", canvas_png, "image/png"),
     "gray_png_5000": ("5000 x 5000 gray PNG", gray_png, "image/png"),
-    "rgba_png_5000_one_transparent": ("5000 x 5000 RGBA PNG, one pixel transparent", rgba_png_one_transparent, "image/png"),
+    "rgba_png_5000_one_transparent": (
+        "5000 x 5000 RGBA PNG, one pixel transparent",
+        rgba_png_one_transparent,
+        "image/png",
+    ),
     "photo_jpeg_12mp": ("12 megapixel photo: 4000 x 3000 baseline JPEG, quality 90", photo_jpeg, "image/jpeg"),
-    "noise_png_1000": ("1000 x 1000 gray PNG of noise: the most pixels accepted, the costliest content", noise_png, "image/png"),
-    "noise_rgba_png_1000": ("1000 x 1000 RGBA PNG of noise, noisy alpha, one pixel transparent", noise_rgba_png, "image/png"),
+    "noise_png_1000": (
+        "1000 x 1000 gray PNG of noise: the most pixels accepted, the costliest content",
+        noise_png,
+        "image/png",
+    ),
+    "noise_rgba_png_1000": (
+        "1000 x 1000 RGBA PNG of noise, noisy alpha, one pixel transparent",
+        noise_rgba_png,
+        "image/png",
+    ),
     "noise_webp_1000": ("1000 x 1000 lossless WebP of noise", noise_webp, "image/webp"),
-    "entropy_jpeg_16mp": ("4000 x 4000 colour JPEG of noise (4:4:4), just under the 5 MB upload limit", entropy_jpeg, "image/jpeg"),
-    "photo_jpeg_48mp": ("48 megapixel photo: 8000 x 6000 baseline JPEG", lambda: photo_jpeg(8000, 6000, quality=50), "image/jpeg"),
+    "entropy_jpeg_16mp": (
+        "4000 x 4000 colour JPEG of noise (4:4:4), just under the 5 MB upload limit",
+        entropy_jpeg,
+        "image/jpeg",
+    ),
+    "photo_jpeg_48mp": (
+        "48 megapixel photo: 8000 x 6000 baseline JPEG",
+        lambda: photo_jpeg(8000, 6000, quality=50),
+        "image/jpeg",
+    ),
     "progressive_jpeg_12mp": ("12 megapixel progressive JPEG photo", progressive_jpeg, "image/jpeg"),
-    "progressive_jpeg_4mp": ("2000 x 2000 progressive JPEG photo, just under 1 MiB", lambda: progressive_jpeg(2000, 2000, budget=1 << 20), "image/jpeg"),
+    "progressive_jpeg_4mp": (
+        "2000 x 2000 progressive JPEG photo, just under 1 MiB",
+        lambda: progressive_jpeg(2000, 2000, budget=1 << 20),
+        "image/jpeg",
+    ),
     "scan_bomb_jpeg": ("2000 x 1500 progressive JPEG with one scan repeated 1000 times", scan_bomb, "image/jpeg"),
     "text_bomb_png": ("the drawing with 200 zTXt chunks of 1 MB each (200 KB in the file)", text_bomb_png, "image/png"),
     "chunk_bomb_png": ("the drawing with 400,000 empty text chunks", chunk_bomb_png, "image/png"),
-    "photoshop_bomb_jpeg": ("a drawing as JPEG with 5 MB of Photoshop resource blocks", photoshop_bomb_jpeg, "image/jpeg"),
+    "photoshop_bomb_jpeg": (
+        "a drawing as JPEG with 5 MB of Photoshop resource blocks",
+        photoshop_bomb_jpeg,
+        "image/jpeg",
+    ),
     "comment_bomb_jpeg": ("a drawing as JPEG with a million comment segments", comment_bomb_jpeg, "image/jpeg"),
     "comment_bomb_gif": ("a drawing as GIF with a million comment extensions", comment_bomb_gif, "image/gif"),
     "json_5mb": ("5 MB of JSON numbers", json_bomb, "application/json"),
@@ -255,8 +283,8 @@ def measure(path, content_type):
     import time
     import tracemalloc
 
-    from mnistlab import engine
-    from mnistlab.errors import MnistlabError
+    from mnistlab.core.errors import MnistlabError
+    from mnistlab.serving import engine
 
     payload = pathlib.Path(path).read_bytes()
     engine.decode(canvas_png(), "image/png")  # every module and codec this path uses, loaded
@@ -266,7 +294,11 @@ def measure(path, content_type):
     def once():
         try:
             _, info = engine.decode(payload, content_type)
-            return 200, f"a 28x28 input from {info['source_shape'][1]} x {info['source_shape'][0]} pixels decoded", info["source_shape"]
+            return (
+                200,
+                f"a 28x28 input from {info['source_shape'][1]} x {info['source_shape'][0]} pixels decoded",
+                info["source_shape"],
+            )
         except MnistlabError as error:
             return error.http_status, str(error), None
 
@@ -280,20 +312,33 @@ def measure(path, content_type):
     once()
     traced = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    return {"status": status, "answer": message, "decoded": decoded, "cpu_ms": round(min(times), 2), "cpu_ms_runs": [round(value, 2) for value in times], "peak_rss_mib": round(peak_rss, 1), "traced_peak_mib": round(traced, 1)}
+    return {
+        "status": status,
+        "answer": message,
+        "decoded": decoded,
+        "cpu_ms": round(min(times), 2),
+        "cpu_ms_runs": [round(value, 2) for value in times],
+        "peak_rss_mib": round(peak_rss, 1),
+        "traced_peak_mib": round(traced, 1),
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--only", help="comma-separated case names (nothing is written)")
-    parser.add_argument("--baseline-src", metavar="[NAME=]DIR", help="also measure each upload through another checkout's src/, e.g. the commit before a change; NAME labels it (default: baseline)")
+    parser.add_argument(
+        "--baseline-src",
+        metavar="[NAME=]DIR",
+        help="also measure each upload through another checkout's src/, e.g. the commit before a change; NAME labels it (default: baseline)",
+    )
     parser.add_argument("--measure", nargs=2, metavar=("FILE", "CONTENT_TYPE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(*args.measure)))
         return
-    from mnistlab import preprocess, provenance
+    from mnistlab.core import provenance
+    from mnistlab.ml import preprocess
 
     names = args.only.split(",") if args.only else list(CASES)
     baseline_name, _, baseline_src = (args.baseline_src or "").rpartition("=")
@@ -301,7 +346,14 @@ def main():
 
     def measured_by(path, content_type, source=None):
         env = {**os.environ, "PYTHONPATH": str(pathlib.Path(source).resolve())} if source else None
-        done = subprocess.run([sys.executable, __file__, "--measure", str(path), content_type], capture_output=True, text=True, timeout=900, check=True, env=env)
+        done = subprocess.run(
+            [sys.executable, __file__, "--measure", str(path), content_type],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=True,
+            env=env,
+        )
         return json.loads(done.stdout.splitlines()[-1])
 
     results = []
@@ -312,12 +364,22 @@ def main():
             path = pathlib.Path(folder) / name
             path.write_bytes(payload)
             measured = measured_by(path, content_type)
-            results.append({"case": name, "upload": description, "bytes": len(payload), "content_type": content_type, **measured})
-            print(f"{name:32} {len(payload) / 1024:8.0f} KiB  {measured['status']}  {measured['cpu_ms']:8.2f} ms  rss +{measured['peak_rss_mib']:5.1f} MiB  traced {measured['traced_peak_mib']:5.1f} MiB  {measured['answer'][:90]}", flush=True)
+            results.append(
+                {"case": name, "upload": description, "bytes": len(payload), "content_type": content_type, **measured}
+            )
+            print(
+                f"{name:32} {len(payload) / 1024:8.0f} KiB  {measured['status']}  {measured['cpu_ms']:8.2f} ms  rss +{measured['peak_rss_mib']:5.1f} MiB  traced {measured['traced_peak_mib']:5.1f} MiB  {measured['answer'][:90]}",
+                flush=True,
+            )
             if baseline_src:
                 before = measured_by(path, content_type, baseline_src)
-                results[-1][baseline_name] = {key: before[key] for key in ("status", "answer", "decoded", "cpu_ms", "peak_rss_mib")}
-                print(f"{'  ' + baseline_name:32} {'':12}  {before['status']}  {before['cpu_ms']:8.2f} ms  rss +{before['peak_rss_mib']:5.1f} MiB  {before['answer'][:90]}", flush=True)
+                results[-1][baseline_name] = {
+                    key: before[key] for key in ("status", "answer", "decoded", "cpu_ms", "peak_rss_mib")
+                }
+                print(
+                    f"{'  ' + baseline_name:32} {'':12}  {before['status']}  {before['cpu_ms']:8.2f} ms  rss +{before['peak_rss_mib']:5.1f} MiB  {before['answer'][:90]}",
+                    flush=True,
+                )
     limits = {key: value for key, value in vars(preprocess.SERVER).items() if key != "formats_named"}
     result = {
         **provenance.stamp(REPO),

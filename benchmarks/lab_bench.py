@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from mnistlab import provenance
+from mnistlab.core import provenance
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "lab-results.json"
@@ -39,13 +39,19 @@ TARGET_DELAY_S = 2.0
 
 def summary(values, unit="ms", digits=1):
     values = np.asarray(values, dtype=float)
-    return {"n": int(len(values)), f"p50_{unit}": round(float(np.percentile(values, 50)), digits), f"p90_{unit}": round(float(np.percentile(values, 90)), digits), f"max_{unit}": round(float(values.max()), digits)}
+    return {
+        "n": int(len(values)),
+        f"p50_{unit}": round(float(np.percentile(values, 50)), digits),
+        f"p90_{unit}": round(float(np.percentile(values, 90)), digits),
+        f"max_{unit}": round(float(values.max()), digits),
+    }
 
 
 def fill_store(store_path, count, seeds=4):
     """COUNT finished runs of COUNT/SEEDS setups (the listing's MLP with its dropout and width varied), as sweeps record them."""
-    from mnistlab import data, presets
-    from mnistlab.store import Store
+    from mnistlab.core import presets
+    from mnistlab.ml import data
+    from mnistlab.record.store import Store
 
     dataset_hash = data.load_mnist_mini().content_hash()
     base = presets.get("listing-1.3.2").build_config(epochs=20, dataset="mnist-mini", backend="jax")
@@ -57,9 +63,29 @@ def fill_store(store_path, count, seeds=4):
                 run = config.replace(seed=seed)
                 run_id = store.start_run(run, dataset_hash, preset="listing-1.3.2", group="bench")
                 accuracy = float(0.9 + 0.05 * rng.random())
-                history = [{"epoch": epoch, "loss": 1 / epoch, "accuracy": accuracy, "val_loss": 1 / epoch, "val_accuracy": accuracy, "seconds": 1.0} for epoch in range(1, 21)]
-                metrics = {"status": "done", "test_accuracy": accuracy, "val_accuracy": accuracy, "train_accuracy": accuracy, "seconds": 20.0, "mean_epoch_seconds": 1.0,
-                           "epochs": 20, "machine": {"host": "bench"}, "versions": {"keras": "3"}, "config_hash": run.config_hash()}
+                history = [
+                    {
+                        "epoch": epoch,
+                        "loss": 1 / epoch,
+                        "accuracy": accuracy,
+                        "val_loss": 1 / epoch,
+                        "val_accuracy": accuracy,
+                        "seconds": 1.0,
+                    }
+                    for epoch in range(1, 21)
+                ]
+                metrics = {
+                    "status": "done",
+                    "test_accuracy": accuracy,
+                    "val_accuracy": accuracy,
+                    "train_accuracy": accuracy,
+                    "seconds": 20.0,
+                    "mean_epoch_seconds": 1.0,
+                    "epochs": 20,
+                    "machine": {"host": "bench"},
+                    "versions": {"keras": "3"},
+                    "config_hash": run.config_hash(),
+                }
                 store.finish_run(run_id, "done", metrics, history=history)
 
 
@@ -87,7 +113,7 @@ def get(port, path):
 
 
 def measure_list(work, runs, calls):
-    from mnistlab import lab as lab_lib
+    from mnistlab.web import lab as lab_lib
 
     store_path = work / "list" / "runs.db"
     started = time.perf_counter()
@@ -116,14 +142,18 @@ def measure_list(work, runs, calls):
         server.should_exit = True
         thread.join(timeout=10)
     return {
-        "runs": runs, "setups": len(answer["groups"]), "store_filled_s": round(filled, 1), "first_call_ms": round(cold_ms, 1),
-        "in_process": summary(in_process), "http": {**summary(over_http), "response_kb": round(size / 1024, 1)},
+        "runs": runs,
+        "setups": len(answer["groups"]),
+        "store_filled_s": round(filled, 1),
+        "first_call_ms": round(cold_ms, 1),
+        "in_process": summary(in_process),
+        "http": {**summary(over_http), "response_kb": round(size / 1024, 1)},
     }
 
 
 def measure_curve(work, epochs):
     """Launch a real run through the lab and follow its events over HTTP: each epoch's delay, the longest gap between events."""
-    from mnistlab import lab as lab_lib
+    from mnistlab.web import lab as lab_lib
 
     lab = lab_lib.Lab(work / "curve" / "runs.db", workers=1)
     server, thread, port = served(lab_lib.create_app(lab))
@@ -161,8 +191,12 @@ def measure_curve(work, epochs):
         server.should_exit = True
         thread.join(timeout=60)
     return {
-        "what": request, "status": run["status"], "mean_epoch_seconds": round(float(np.mean([row["seconds"] for row in run["history"]])), 2),
-        "epoch_delay": summary(delays), "step_events": step_events, "longest_gap_s": round(max(gaps), 2) if gaps else None,
+        "what": request,
+        "status": run["status"],
+        "mean_epoch_seconds": round(float(np.mean([row["seconds"] for row in run["history"]])), 2),
+        "epoch_delay": summary(delays),
+        "step_events": step_events,
+        "longest_gap_s": round(max(gaps), 2) if gaps else None,
     }
 
 
@@ -177,16 +211,26 @@ def main(argv=None):
         work = pathlib.Path(scratch)
         os.environ["MNISTLAB_RUNS"] = str(work / "runs")
         listing = measure_list(work, args.runs, args.calls)
-        print(f"list of {listing['runs']} runs: p50 {listing['in_process']['p50_ms']} ms in process, {listing['http']['p50_ms']} ms over HTTP", flush=True)
+        print(
+            f"list of {listing['runs']} runs: p50 {listing['in_process']['p50_ms']} ms in process, {listing['http']['p50_ms']} ms over HTTP",
+            flush=True,
+        )
         curve = measure_curve(work, args.epochs)
-        print(f"curve: epoch points {curve['epoch_delay']['p50_ms']} ms p50 (max {curve['epoch_delay']['max_ms']} ms) after their epoch ended; longest gap between progress events {curve['longest_gap_s']} s", flush=True)
+        print(
+            f"curve: epoch points {curve['epoch_delay']['p50_ms']} ms p50 (max {curve['epoch_delay']['max_ms']} ms) after their epoch ended; longest gap between progress events {curve['longest_gap_s']} s",
+            flush=True,
+        )
     results = {
         **provenance.stamp(REPO),
-        "list": listing, "curve": curve,
-        "target_list_p50_ms": TARGET_LIST_P50_MS, "target_delay_s": TARGET_DELAY_S,
+        "list": listing,
+        "curve": curve,
+        "target_list_p50_ms": TARGET_LIST_P50_MS,
+        "target_delay_s": TARGET_DELAY_S,
         "targets_met": {
-            "list": listing["in_process"]["p50_ms"] <= TARGET_LIST_P50_MS and listing["http"]["p50_ms"] <= TARGET_LIST_P50_MS,
-            "curve": curve["epoch_delay"]["max_ms"] <= 1000 * TARGET_DELAY_S and (curve["longest_gap_s"] or 0) <= TARGET_DELAY_S,
+            "list": listing["in_process"]["p50_ms"] <= TARGET_LIST_P50_MS
+            and listing["http"]["p50_ms"] <= TARGET_LIST_P50_MS,
+            "curve": curve["epoch_delay"]["max_ms"] <= 1000 * TARGET_DELAY_S
+            and (curve["longest_gap_s"] or 0) <= TARGET_DELAY_S,
         },
     }
     OUT.write_text(json.dumps(results, indent=2) + "\n")

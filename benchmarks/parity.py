@@ -32,8 +32,8 @@ PAGE = HERE / "parity.md"
 def worker_parity(spec):
     """The book's script for one seed: test and last-epoch train accuracy."""
     os.environ["KERAS_BACKEND"] = spec["backend"]
-    from mnistlab import backend as backend_lib
-    from mnistlab import presets
+    from mnistlab.core import presets
+    from mnistlab.ml import backend as backend_lib
 
     family = spec["family"]
     config = presets.get(bench.LISTINGS[family]).build_config()
@@ -42,29 +42,67 @@ def worker_parity(spec):
     model = bench.build_for(spec, config)
     history = bench.fit_for(spec, model, x, y, config.epochs)
     probabilities = model.predict(x_test, batch_size=1024, verbose=0)
-    return {"test_accuracy": float((probabilities.argmax(1) == y_test).mean()), "train_accuracy": float(history.history["accuracy"][-1]), "epochs": config.epochs, "train_samples": int(len(x)), "data": source}
+    return {
+        "test_accuracy": float((probabilities.argmax(1) == y_test).mean()),
+        "train_accuracy": float(history.history["accuracy"][-1]),
+        "epochs": config.epochs,
+        "train_samples": int(len(x)),
+        "data": source,
+    }
 
 
 def mnistlab_train(listing, seed, dataset, precision, runs_root):
     """`mnistlab train` as a user runs it; its metrics."""
     env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
     env["MNISTLAB_RUNS"] = str(runs_root)
-    args = [sys.executable, "-m", "mnistlab", "train", listing, "--seed", str(seed), "--dataset", dataset, "--precision", precision, "--json", "--force"]
+    args = [
+        sys.executable,
+        "-m",
+        "mnistlab",
+        "train",
+        listing,
+        "--seed",
+        str(seed),
+        "--dataset",
+        dataset,
+        "--precision",
+        precision,
+        "--json",
+        "--force",
+    ]
     completed = subprocess.run(args, capture_output=True, text=True, env=env)
     if completed.returncode != 0:
-        return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else f"exit {completed.returncode}"}
+        return {
+            "error": completed.stderr.strip().splitlines()[-1]
+            if completed.stderr.strip()
+            else f"exit {completed.returncode}"
+        }
     metrics = json.loads(completed.stdout)
-    return {key: metrics[key] for key in ("test_accuracy", "train_accuracy", "val_accuracy", "epochs", "train_samples", "backend", "dataset", "run_dir")}
+    return {
+        key: metrics[key]
+        for key in (
+            "test_accuracy",
+            "train_accuracy",
+            "val_accuracy",
+            "epochs",
+            "train_samples",
+            "backend",
+            "dataset",
+            "run_dir",
+        )
+    }
 
 
 def render(results):
-    from mnistlab import stats
+    from mnistlab.core import stats
 
     lines = [
         "# Accuracy parity: `mnistlab train` against the book's script",
         "",
         f"Measured by `python benchmarks/parity.py` on {results['date']} at commit `{results['commit'][:10]}`; raw results in",
-        "`benchmarks/parity-results.json` (machine: " + ", ".join(f"{key} {value}" for key, value in results["machine"].items()) + ").",
+        "`benchmarks/parity-results.json` (machine: "
+        + ", ".join(f"{key} {value}" for key, value in results["machine"].items())
+        + ").",
         f"Each side trained for the book's epochs on {results['dataset']}, seeds {', '.join(map(str, results['seeds']))}; test accuracy on the full test set.",
         "The book's script trains on all the training images; `mnistlab train` holds 10% out for validation, as users run it.",
         "",
@@ -86,7 +124,9 @@ def render(results):
                 verdict = "too few runs"
             samples = ", ".join(sorted({str(run["train_samples"]) for run in done})) or "-"
             mean = f"{sum(test) / len(test):.2f}" if test else "-"
-            lines.append(f"| {listing} | {label} | {samples} | {', '.join(f'{v:.2f}' for v in test)} | {', '.join(f'{v:.2f}' for v in train)} | {mean} | {verdict} |")
+            lines.append(
+                f"| {listing} | {label} | {samples} | {', '.join(f'{v:.2f}' for v in test)} | {', '.join(f'{v:.2f}' for v in train)} | {mean} | {verdict} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -94,7 +134,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--families", nargs="+", default=list(bench.LISTINGS), choices=list(bench.LISTINGS))
-    parser.add_argument("--bf16", nargs="*", default=["cnn"], help="families to also check with --precision bf16 (default: cnn, where bf16 is faster)")
+    parser.add_argument(
+        "--bf16",
+        nargs="*",
+        default=["cnn"],
+        help="families to also check with --precision bf16 (default: cnn, where bf16 is faster)",
+    )
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -102,9 +147,14 @@ def main():
         print("RESULT " + json.dumps(worker_parity(json.loads(args.worker))), flush=True)
         return
 
-    from mnistlab import fileio, provenance
+    from mnistlab.core import fileio, provenance
 
-    results = {**provenance.stamp(HERE.parent), "dataset": args.dataset, "seeds": list(range(args.seeds)), "listings": {}}
+    results = {
+        **provenance.stamp(HERE.parent),
+        "dataset": args.dataset,
+        "seeds": list(range(args.seeds)),
+        "listings": {},
+    }
     with tempfile.TemporaryDirectory(prefix="mnistlab-parity-") as runs_root:
         for family in args.families:
             listing = bench.LISTINGS[family]
@@ -115,7 +165,10 @@ def main():
             for label, precision in paths.items():
                 for seed in results["seeds"]:
                     if precision is None:
-                        result = bench.run_worker({"kind": "parity", "family": family, "seed": seed, "path": "book", "backend": "tensorflow"}, script=__file__)
+                        result = bench.run_worker(
+                            {"kind": "parity", "family": family, "seed": seed, "path": "book", "backend": "tensorflow"},
+                            script=__file__,
+                        )
                     else:
                         result = mnistlab_train(listing, seed, args.dataset, precision, runs_root)
                     print(f"{listing} {label} seed {seed}: {result}", file=sys.stderr, flush=True)

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from mnistlab import provenance
+from mnistlab.core import provenance
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "seeds-results.json"
@@ -44,7 +44,8 @@ BACKENDS = ("jax", "tensorflow", "torch")
 
 def constructed_runs(root, runs, digits, seed=0):
     """RUNS run directories of one setup whose predictions.npz hold made-up answers to DIGITS test digits."""
-    from mnistlab import fileio, presets, rundir
+    from mnistlab.core import fileio, presets
+    from mnistlab.record import rundir
 
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, digits).astype(np.uint8)
@@ -59,10 +60,23 @@ def constructed_runs(root, runs, digits, seed=0):
         wrong = (hard & (rng.random(digits) < 0.5)) | (rng.random(digits) < 0.005)
         predicted = np.where(wrong, (labels + rng.integers(1, 10, digits)) % 10, labels).astype(np.uint8)
         probability = np.where(wrong, rng.random(digits) * 0.5, 0.5 + rng.random(digits) * 0.5).astype(np.float16)
-        rundir.write_predictions(run_dir, {"predicted": predicted, "true_probability": probability, "labels": labels}, "ab" * 32)
+        rundir.write_predictions(
+            run_dir, {"predicted": predicted, "true_probability": probability, "labels": labels}, "ab" * 32
+        )
         # What train() records of every run (the atlas names runs from it).
-        fileio.write_json(run_dir / rundir.METRICS_FILE, {"status": "done", "backend": backend, "seed": number, "dataset": "mnist", "preset": "listing-1.3.2",
-                                                          "config_hash": config.config_hash(), "description": config.describe(), "dataset_hash": "ab" * 32})
+        fileio.write_json(
+            run_dir / rundir.METRICS_FILE,
+            {
+                "status": "done",
+                "backend": backend,
+                "seed": number,
+                "dataset": "mnist",
+                "preset": "listing-1.3.2",
+                "config_hash": config.config_hash(),
+                "description": config.describe(),
+                "dataset_hash": "ab" * 32,
+            },
+        )
         run_dirs.append(run_dir)
     return run_dirs
 
@@ -75,11 +89,16 @@ def timed(call, repeats):
         result = call()
         milliseconds.append(1000 * (time.perf_counter() - started))
     values = np.asarray(milliseconds)
-    return result, {"n": repeats, "p50_ms": round(float(np.percentile(values, 50)), 1), "p90_ms": round(float(np.percentile(values, 90)), 1), "max_ms": round(float(values.max()), 1)}
+    return result, {
+        "n": repeats,
+        "p50_ms": round(float(np.percentile(values, 50)), 1),
+        "p90_ms": round(float(np.percentile(values, 90)), 1),
+        "max_ms": round(float(values.max()), 1),
+    }
 
 
 def atlas_timing(runs, digits):
-    from mnistlab import atlas
+    from mnistlab.analysis import atlas
 
     with tempfile.TemporaryDirectory(prefix="mnistlab-seeds-bench-") as scratch:
         run_dirs = constructed_runs(scratch, runs, digits)
@@ -89,17 +108,25 @@ def atlas_timing(runs, digits):
         plain, plain_timing = timed(lambda: atlas.disagreement(run_dirs), REPEATS)
         grouped, grouped_timing = timed(lambda: atlas.disagreement(run_dirs, by="backend"), REPEATS)
     return {
-        "runs": runs, "digits": digits, "first_call_ms": first_ms, "atlas": plain_timing, "atlas_by_backend": grouped_timing,
-        "disagreed": plain["disagreed"], "all_wrong": plain["all_wrong"], "groups_test": grouped["groups_test"]["test"],
+        "runs": runs,
+        "digits": digits,
+        "first_call_ms": first_ms,
+        "atlas": plain_timing,
+        "atlas_by_backend": grouped_timing,
+        "disagreed": plain["disagreed"],
+        "all_wrong": plain["all_wrong"],
+        "groups_test": grouped["groups_test"]["test"],
     }
 
 
 def prediction_file_bytes(digits):
-    from mnistlab import rundir
+    from mnistlab.record import rundir
 
     with tempfile.TemporaryDirectory(prefix="mnistlab-seeds-bench-") as scratch:
         labels = np.zeros(digits, np.uint8)
-        rundir.write_predictions(scratch, {"predicted": labels, "true_probability": labels.astype(np.float16), "labels": labels}, "ab" * 32)
+        rundir.write_predictions(
+            scratch, {"predicted": labels, "true_probability": labels.astype(np.float16), "labels": labels}, "ab" * 32
+        )
         return os.path.getsize(pathlib.Path(scratch) / rundir.PREDICTIONS_FILE)
 
 
@@ -111,16 +138,27 @@ def predictions_cost(backend="jax"):
     own evaluate on the same model afterwards (a first call, as a run's was): what a second pass would
     have cost had the run evaluated with it and predicted besides.
     """
-    from mnistlab import data, models, presets, rundir, train
+    from mnistlab.core import presets
+    from mnistlab.ml import data, models, train
+    from mnistlab.record import rundir
 
     mnist_dir = pathlib.Path(os.environ.get("MNISTLAB_MNIST_TEST_DIR", "/work/shared/data/mnist"))
     images = data.read_idx_images(mnist_dir / "t10k-images-idx3-ubyte.gz")
     labels = data.read_idx_labels(mnist_dir / "t10k-labels-idx1-ubyte.gz")
-    dataset = data.Dataset("mnist-test-tiled", np.tile(images, (6, 1, 1)), np.tile(labels, 6), images, labels, "MNIST's test images tiled 6 times (timing only)")
+    dataset = data.Dataset(
+        "mnist-test-tiled",
+        np.tile(images, (6, 1, 1)),
+        np.tile(labels, 6),
+        images,
+        labels,
+        "MNIST's test images tiled 6 times (timing only)",
+    )
     with tempfile.TemporaryDirectory(prefix="mnistlab-seeds-bench-") as scratch:
         config = presets.get("listing-1.3.2").build_config(backend=backend)
         run_dir = pathlib.Path(scratch) / "run"
-        result = train.train(config, dataset=dataset, preset="listing-1.3.2", recorder=rundir.Recorder(run_dir), verbose=0)
+        result = train.train(
+            config, dataset=dataset, preset="listing-1.3.2", recorder=rundir.Recorder(run_dir), verbose=0
+        )
         metrics = result.metrics
         x_test, y_test = data.prepare_images(images, config.input_shape), data.one_hot(labels)
         started = time.perf_counter()
@@ -128,11 +166,19 @@ def predictions_cost(backend="jax"):
         keras_seconds = time.perf_counter() - started
         file_bytes = (run_dir / rundir.PREDICTIONS_FILE).stat().st_size
     return {
-        "preset": "listing-1.3.2", "backend": backend, "epochs": metrics["epochs"], "train_samples": metrics["train_samples"], "test_samples": metrics["test_samples"],
-        "run_seconds": metrics["seconds"], "evaluate_seconds": metrics["evaluate_seconds"], "predictions_seconds": metrics["predictions_seconds"],
+        "preset": "listing-1.3.2",
+        "backend": backend,
+        "epochs": metrics["epochs"],
+        "train_samples": metrics["train_samples"],
+        "test_samples": metrics["test_samples"],
+        "run_seconds": metrics["seconds"],
+        "evaluate_seconds": metrics["evaluate_seconds"],
+        "predictions_seconds": metrics["predictions_seconds"],
         "share": round(metrics["predictions_seconds"] / metrics["seconds"], 6),
-        "keras_evaluate_seconds": round(keras_seconds, 4), "second_pass_share": round(keras_seconds / metrics["seconds"], 5),
-        "same_accuracy_as_keras": keras_accuracy == metrics["test_accuracy"], "loss_relative_difference": abs(keras_loss - metrics["test_loss"]) / keras_loss,
+        "keras_evaluate_seconds": round(keras_seconds, 4),
+        "second_pass_share": round(keras_seconds / metrics["seconds"], 5),
+        "same_accuracy_as_keras": keras_accuracy == metrics["test_accuracy"],
+        "loss_relative_difference": abs(keras_loss - metrics["test_loss"]) / keras_loss,
         "file_bytes": int(file_bytes),
     }
 
@@ -159,7 +205,7 @@ def main():
     }
     if args.skip_training and pathlib.Path(args.out).exists():  # keep the last training measurement
         result["predictions"] = json.loads(pathlib.Path(args.out).read_text()).get("predictions")
-    from mnistlab import fileio
+    from mnistlab.core import fileio
 
     fileio.write_json(args.out, result)
     print(json.dumps(result, indent=2))

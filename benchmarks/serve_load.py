@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from mnistlab import provenance
+from mnistlab.core import provenance
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "serve-results.json"
@@ -36,13 +36,21 @@ LEVELS = (1, 10, 50)
 
 
 def train_listings(root):
-    from mnistlab import data, presets, rundir
+    from mnistlab.core import presets
+    from mnistlab.ml import data, run_model
 
     mini = data.load_mnist_mini()
     run_dirs = []
     for name in ("listing-1.3.2", "listing-1.4.1", "listing-1.5.1"):
         run_dir = root / name
-        rundir.train_and_save(presets.get(name).build_config(epochs=1, limit=600), dataset=mini, preset=name, run_dir=run_dir, verbose=0, log=lambda message: None)
+        run_model.train_and_save(
+            presets.get(name).build_config(epochs=1, limit=600),
+            dataset=mini,
+            preset=name,
+            run_dir=run_dir,
+            verbose=0,
+            log=lambda message: None,
+        )
         run_dirs.append(str(run_dir))
     return run_dirs, mini
 
@@ -90,7 +98,11 @@ def free_port():
 
 
 async def _post(reader, writer, path, body, client_id):
-    writer.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nX-Client-Id: %s\r\nContent-Length: %d\r\n\r\n" % (path, client_id, len(body)) + body)
+    writer.write(
+        b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nX-Client-Id: %s\r\nContent-Length: %d\r\n\r\n"
+        % (path, client_id, len(body))
+        + body
+    )
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     length = 0
@@ -181,9 +193,15 @@ def _attack_summary(samples, wall):
     statuses = {}
     for _, status in samples:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
-    return {"requests": len(samples), "statuses": statuses, "server_errors": sum(status >= 500 for _, status in samples),
-            "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 1), "p99_ms": round(1000 * float(np.percentile(latencies, 99)), 1),
-            "max_ms": round(1000 * float(latencies.max()), 1), "requests_per_second": round(len(samples) / wall, 1)}
+    return {
+        "requests": len(samples),
+        "statuses": statuses,
+        "server_errors": sum(status >= 500 for _, status in samples),
+        "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 1),
+        "p99_ms": round(1000 * float(np.percentile(latencies, 99)), 1),
+        "max_ms": round(1000 * float(latencies.max()), 1),
+        "requests_per_second": round(len(samples) / wall, 1),
+    }
 
 
 def _summary(samples, wall):
@@ -191,7 +209,8 @@ def _summary(samples, wall):
     statuses = [status for _, status in samples]
     return {
         "requests": len(samples),
-        "errors": sum(status >= 500 and status != 503 for status in statuses) + sum(400 <= status < 500 and status != 409 for status in statuses),
+        "errors": sum(status >= 500 and status != 503 for status in statuses)
+        + sum(400 <= status < 500 and status != 409 for status in statuses),
         "shed_503": sum(status == 503 for status in statuses),
         "replaced_409": sum(status == 409 for status in statuses),
         "requests_per_second": round(len(samples) / wall, 1),
@@ -207,7 +226,12 @@ def load_process_main(spec):
 
     async def predicting():
         out = []
-        await asyncio.gather(*(_predicting_client(spec["port"], payloads, number, deadline, spec["count"], out) for number in range(spec["clients"])))
+        await asyncio.gather(
+            *(
+                _predicting_client(spec["port"], payloads, number, deadline, spec["count"], out)
+                for number in range(spec["clients"])
+            )
+        )
         return {"predict": out}
 
     async def classroom():
@@ -216,7 +240,19 @@ def load_process_main(spec):
         predictions, explanations, attacks = [], [], []
         bombs = [pathlib.Path(path).read_bytes() for path in spec.get("bombs", ())]
         await asyncio.gather(
-            *(_learner(spec["port"], drawings, number, deadline, predictions, explanations, spec["draw_seconds"], spec["pause_seconds"]) for number in range(spec["clients"])),
+            *(
+                _learner(
+                    spec["port"],
+                    drawings,
+                    number,
+                    deadline,
+                    predictions,
+                    explanations,
+                    spec["draw_seconds"],
+                    spec["pause_seconds"],
+                )
+                for number in range(spec["clients"])
+            ),
             *(_attacker(spec["port"], bombs, number, deadline, attacks) for number in range(spec.get("attackers", 0))),
         )
         return {"predict": predictions, "explain": explanations, **({"attack": attacks} if bombs else {})}
@@ -224,13 +260,21 @@ def load_process_main(spec):
     started = time.perf_counter()
     samples = asyncio.run(predicting() if spec["mode"] == "predict" else classroom())
     wall = time.perf_counter() - started
-    summaries = {kind: (_attack_summary if kind == "attack" else _summary)(values, wall) for kind, values in samples.items()}
+    summaries = {
+        kind: (_attack_summary if kind == "attack" else _summary)(values, wall) for kind, values in samples.items()
+    }
     print(json.dumps({"clients": spec["clients"], "seconds": round(wall, 2), **summaries}))
 
 
 def run_load(spec):
     """SPEC's load from its own process; its summary."""
-    done = subprocess.run([sys.executable, __file__, "--load", json.dumps(spec)], capture_output=True, text=True, timeout=spec["seconds"] + 120, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--load", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=spec["seconds"] + 120,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -245,14 +289,17 @@ def mean_ms(work, repeats):
 
 def profile_request(run_dirs, payload, repeats=300):
     """Where one request's time goes, in this process: decode + preprocess, each model, the JSON answer (ms each)."""
-    from mnistlab import predict, preprocess
+    from mnistlab.ml import predict, preprocess
 
     predictors = [predict.Predictor(run_dir) for run_dir in run_dirs]
     image, _ = preprocess.prepare_file(payload, name="drawing")
     timings = {"decode_and_preprocess": mean_ms(lambda: preprocess.prepare_file(payload, name="drawing"), repeats)}
     for predictor in predictors:
         timings[f"model_{predictor.family}"] = mean_ms(lambda: predictor.predict(image[None]), repeats)
-    answer = {"input": np.round(image, 4).tolist(), "predictions": [{"probabilities": [0.1] * 10, "top": [{"class": 1}] * 3} for _ in predictors]}
+    answer = {
+        "input": np.round(image, 4).tolist(),
+        "predictions": [{"probabilities": [0.1] * 10, "top": [{"class": 1}] * 3} for _ in predictors],
+    }
     timings["json_answer"] = mean_ms(lambda: json.dumps(answer, separators=(",", ":")), repeats)
     return timings
 
@@ -293,9 +340,30 @@ def measure_server(name, run_dirs, payload_paths, classroom_paths, source, worke
     with serving(run_dirs, source, workers, log_path=scratch / f"{name}.log") as port:
         load = {"port": port, "payloads": payload_paths, "mode": "predict", "count": 10**9}
         run_load({**load, "clients": 10, "seconds": 3})  # warm-up: compiled model calls, thread pools
-        levels = [{"clients": clients, **run_load({**load, "clients": clients, "seconds": args.seconds})} for clients in LEVELS]
-        classroom = run_load({"port": port, "payloads": classroom_paths, "mode": "classroom", "clients": args.learners, "seconds": args.classroom_seconds, "frames": FRAMES, "draw_seconds": 1.5, "pause_seconds": 2.0, "count": 0})
-    return {"server": name, "source": str(source) if source else "this checkout", "workers": workers, "levels": levels, "classroom": classroom}
+        levels = [
+            {"clients": clients, **run_load({**load, "clients": clients, "seconds": args.seconds})}
+            for clients in LEVELS
+        ]
+        classroom = run_load(
+            {
+                "port": port,
+                "payloads": classroom_paths,
+                "mode": "classroom",
+                "clients": args.learners,
+                "seconds": args.classroom_seconds,
+                "frames": FRAMES,
+                "draw_seconds": 1.5,
+                "pause_seconds": 2.0,
+                "count": 0,
+            }
+        )
+    return {
+        "server": name,
+        "source": str(source) if source else "this checkout",
+        "workers": workers,
+        "levels": levels,
+        "classroom": classroom,
+    }
 
 
 FRAMES = 6
@@ -308,7 +376,13 @@ def main():
     parser.add_argument("--classroom-seconds", type=float, default=20)
     parser.add_argument("--workers", default="0,1,2", help="the worker counts to measure, comma-separated")
     parser.add_argument("--out", default=str(OUT))
-    parser.add_argument("--baseline-src", metavar="[NAME=]DIR", action="append", default=[], help="also measure the server from another checkout's src/ (e.g. the commit before a change), in the same run, with its default workers; NAME labels it (default: baseline); may be given more than once")
+    parser.add_argument(
+        "--baseline-src",
+        metavar="[NAME=]DIR",
+        action="append",
+        default=[],
+        help="also measure the server from another checkout's src/ (e.g. the commit before a change), in the same run, with its default workers; NAME labels it (default: baseline); may be given more than once",
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)  # the client process
     args = parser.parse_args()
     if args.load:
@@ -334,7 +408,9 @@ def main():
             servers.append((name or "baseline", source, None))
         measured = []
         for name, source, workers in servers:
-            measured.append(measure_server(name, run_dirs, payload_paths, classroom_paths, source, workers, args, scratch))
+            measured.append(
+                measure_server(name, run_dirs, payload_paths, classroom_paths, source, workers, args, scratch)
+            )
             print(json.dumps(measured[-1]), flush=True)
         profile = profile_request(run_dirs, pathlib.Path(payload_paths[1]).read_bytes())
     result = {
@@ -349,9 +425,13 @@ def main():
     for server in measured:
         print(server["server"])
         for level in server["levels"]:
-            print(f"  {level['clients']:>3} clients: {level['predict']['requests_per_second']:>7.1f} requests/s, p50 {level['predict']['p50_ms']} ms, p99 {level['predict']['p99_ms']} ms, {level['predict']['errors']} errors, {level['predict']['shed_503']} shed")
+            print(
+                f"  {level['clients']:>3} clients: {level['predict']['requests_per_second']:>7.1f} requests/s, p50 {level['predict']['p50_ms']} ms, p99 {level['predict']['p99_ms']} ms, {level['predict']['errors']} errors, {level['predict']['shed_503']} shed"
+            )
         room = server["classroom"]
-        print(f"  classroom: predict p50 {room['predict']['p50_ms']} ms p99 {room['predict']['p99_ms']} ms ({room['predict']['shed_503']} shed, {room['predict']['errors']} errors); explain p50 {room['explain']['p50_ms']} ms p99 {room['explain']['p99_ms']} ms, {room['explain']['shed_503']} of {room['explain']['requests']} shed")
+        print(
+            f"  classroom: predict p50 {room['predict']['p50_ms']} ms p99 {room['predict']['p99_ms']} ms ({room['predict']['shed_503']} shed, {room['predict']['errors']} errors); explain p50 {room['explain']['p50_ms']} ms p99 {room['explain']['p99_ms']} ms, {room['explain']['shed_503']} of {room['explain']['requests']} shed"
+        )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ import tempfile
 import textwrap
 import time
 
-from mnistlab.config import Config
-from mnistlab.store import Store
+from mnistlab.core.config import Config
+from mnistlab.record.store import Store
 
 OUT = pathlib.Path(__file__).with_name("store-read.json")
 HOLD_SECONDS = 10
@@ -39,7 +39,9 @@ def main():
         path = pathlib.Path(scratch) / "runs.db"
         with Store(path) as store:
             run_ids = [store.start_run(Config(seed=seed), "ab" * 32) for seed in range(100)]
-        writer = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(HOLD_SECONDS)], stdout=subprocess.PIPE, text=True)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(path), str(HOLD_SECONDS)], stdout=subprocess.PIPE, text=True
+        )
         assert writer.stdout.readline().strip() == "holding"
         reads = []
         for run_id in run_ids[:20]:

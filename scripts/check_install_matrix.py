@@ -24,7 +24,7 @@ import tempfile
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))  # runs with any Python 3.11+, mnistlab installed or not
 
-from mnistlab import provenance  # noqa: E402  (standard library only)
+from mnistlab.core import provenance  # noqa: E402  (standard library only)
 
 RESULTS = REPO / "docs" / "install" / "matrix.json"
 PAGE = REPO / "docs" / "install.md"
@@ -59,8 +59,25 @@ def resolve(uv, target, python, extra_args):
     with tempfile.TemporaryDirectory() as scratch:
         out = pathlib.Path(scratch) / "resolved.txt"
         completed = subprocess.run(
-            [uv, "pip", "compile", str(REPO / "pyproject.toml"), *extra_args, "--python-platform", target, "--python-version", python, "--no-header", "--quiet", "-o", str(out)],
-            capture_output=True, text=True, cwd=scratch, env={**os.environ, "MACOSX_DEPLOYMENT_TARGET": MACOS_RELEASE},
+            [
+                uv,
+                "pip",
+                "compile",
+                str(REPO / "pyproject.toml"),
+                *extra_args,
+                "--python-platform",
+                target,
+                "--python-version",
+                python,
+                "--no-header",
+                "--quiet",
+                "-o",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=scratch,
+            env={**os.environ, "MACOSX_DEPLOYMENT_TARGET": MACOS_RELEASE},
         )
         if completed.returncode != 0:
             reason = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
@@ -85,13 +102,21 @@ def measure(uv):
             for profile, extra_args in PROFILES.items():
                 result = resolve(uv, target, python, extra_args)
                 rows.append({"platform": label, "target": target, "python": python, "profile": profile, **result})
-                print(f"{label:<18} py{python} {profile:<4} " + ("ok" if result["resolves"] else "FAILS: " + result["error"]), flush=True)
+                print(
+                    f"{label:<18} py{python} {profile:<4} "
+                    + ("ok" if result["resolves"] else "FAILS: " + result["error"]),
+                    flush=True,
+                )
     uv_version = subprocess.run([uv, "--version"], capture_output=True, text=True).stdout.strip()
     return {**provenance.stamp(REPO), "resolver": uv_version, "rows": rows}
 
 
 def _machine_words(machine):
-    return machine if isinstance(machine, str) else f"{machine['platform']} ({machine['processor']}), Python {machine['python']}"
+    return (
+        machine
+        if isinstance(machine, str)
+        else f"{machine['platform']} ({machine['processor']}), Python {machine['python']}"
+    )
 
 
 def render(results):
@@ -103,7 +128,7 @@ def render(results):
         f"on {_machine_words(results['machine'])}, against the public package index.",
         "",
         "`core` is this checkout's `pyproject.toml` (`pip install -e .` in a clone: Keras, JAX, TensorFlow, NumPy, SciPy, matplotlib, Pillow, pydot), its dependencies resolved against the public index;",
-        "`all` adds the `torch`, `ray`, `serve` and `onnx` extras. \"CUDA packages\" counts `nvidia-*`/`cuda-*`",
+        '`all` adds the `torch`, `ray`, `serve` and `onnx` extras. "CUDA packages" counts `nvidia-*`/`cuda-*`',
         "packages the resolution takes (the public index's Linux torch is a CUDA build).",
         "",
         "| platform | Python | profile | resolves | packages | Keras | JAX | TensorFlow | torch | CUDA packages |",
@@ -122,15 +147,25 @@ def render(results):
 
 
 def problems(results):
-    found = [f"{r['platform']} Python {r['python']} {r['profile']}: {r['error']}" for r in results["rows"] if not r["resolves"]]
-    found += [f"{r['platform']} Python {r['python']} core pulls CUDA packages: {', '.join(r['cuda_packages'])}" for r in results["rows"] if r["resolves"] and r["profile"] == "core" and r["platform"] == "Linux x86_64" and r["cuda_packages"]]
+    found = [
+        f"{r['platform']} Python {r['python']} {r['profile']}: {r['error']}"
+        for r in results["rows"]
+        if not r["resolves"]
+    ]
+    found += [
+        f"{r['platform']} Python {r['python']} core pulls CUDA packages: {', '.join(r['cuda_packages'])}"
+        for r in results["rows"]
+        if r["resolves"] and r["profile"] == "core" and r["platform"] == "Linux x86_64" and r["cuda_packages"]
+    ]
     return found
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uv", help="the uv executable (default: on PATH, else a private one from PyPI)")
-    parser.add_argument("--render-only", action="store_true", help="re-render docs/install.md from the committed matrix.json")
+    parser.add_argument(
+        "--render-only", action="store_true", help="re-render docs/install.md from the committed matrix.json"
+    )
     args = parser.parse_args()
     if args.render_only:
         results = json.loads(RESULTS.read_text())

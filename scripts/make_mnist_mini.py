@@ -6,7 +6,7 @@ digits, split into its own train and test parts. Its accuracy figures are
 therefore not comparable with the book's, which train on the 60,000 official
 training digits; it exists so that everything runs offline.
 
-Usage: python scripts/make_mnist_mini.py ../shared/data/mnist src/mnistlab/datasets/mnist-mini.npz
+Usage: python scripts/make_mnist_mini.py ../shared/data/mnist src/mnistlab/ml/datasets/mnist-mini.npz
 """
 
 import argparse
@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from mnistlab import data
+from mnistlab.ml import data
 
 TRAIN_PER_CLASS = 240
 TEST_PER_CLASS = 60

@@ -1,10 +1,18 @@
 """Writes docs/chapter1.ipynb from these cells (edit here, then run this and `python scripts/run_notebook.py --save`)."""
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 cells = []
-md = lambda text: cells.append(new_markdown_cell(text.strip()))
-code = lambda text: cells.append(new_code_cell(text.strip()))
+
+
+def md(text):
+    cells.append(new_markdown_cell(text.strip()))
+
+
+def code(text):
+    cells.append(new_code_cell(text.strip()))
+
 
 md("""
 # Chapter 1 of *Advanced Deep Learning with Keras*, with mnistlab
@@ -28,7 +36,7 @@ import tempfile
 
 from IPython.display import Image, display
 
-from mnistlab import backend
+from mnistlab.ml import backend
 
 # Keras fixes its backend when it is first imported: choose it before anything imports Keras.
 BACKEND = backend.activate(os.environ.get("KERAS_BACKEND", "jax"))
@@ -54,7 +62,9 @@ and a 5x5 grid of random training digits (Listing 1.3.1).
 """)
 
 code("""
-from mnistlab import data, plots, presets
+from mnistlab.ml import data
+from mnistlab.outputs import plots
+from mnistlab.core import presets
 
 dataset = data.load_dataset(DATASET)
 # The file's name, not its path (which is this machine's).
@@ -75,7 +85,7 @@ labels become one-hot vectors of 10):
 """)
 
 code("""
-from mnistlab.config import INPUT_SHAPES
+from mnistlab.core.config import INPUT_SHAPES
 
 labels = data.one_hot(dataset.y_train[:1])
 print(f"label {dataset.y_train[0]} as one-hot: {labels[0].astype(int).tolist()}")
@@ -92,7 +102,7 @@ Keras computes every shape; the parameter counts must equal the book's.
 """)
 
 code("""
-from mnistlab import models
+from mnistlab.ml import models
 
 LISTINGS = ("listing-1.3.2", "listing-1.4.1", "listing-1.5.1")
 book_listings = presets.book()["listings"]
@@ -120,15 +130,15 @@ else:
 md("""
 ## Training
 
-`mnistlab.rundir.train_and_save` trains a config and writes the run directory: the resolved config,
+`mnistlab.ml.run_model.train_and_save` trains a config and writes the run directory: the resolved config,
 the history per epoch, the model and the final figures (`mnistlab train` on the command line).
 The book trains for 20, 10 and 20 epochs on 60,000 digits; here the epochs are cut so that
 the notebook stays fast, and the data is the 2,400-digit sample, so expect lower accuracy than the book.
 """)
 
 code("""
-from mnistlab import rundir
-from mnistlab.store import Store
+from mnistlab.ml import run_model
+from mnistlab.record.store import Store
 
 EPOCHS = {"listing-1.3.2": 10, "listing-1.4.1": 3, "listing-1.5.1": 5}
 runs = {}
@@ -136,7 +146,7 @@ with Store() as store:
     for name in LISTINGS:
         config = presets.get(name).build_config(epochs=EPOCHS[name], dataset=DATASET)
         # log: the first cell said which backend runs (train_and_save would say it again, on stderr, per run).
-        metrics = rundir.train_and_save(config, dataset=dataset, preset=name, index=store, verbose=0, log=lambda line: None)
+        metrics = run_model.train_and_save(config, dataset=dataset, preset=name, index=store, verbose=0, log=lambda line: None)
         runs[name] = pathlib.Path(metrics["run_dir"])
         book = book_listings[name.removeprefix("listing-")]
         print(f"{name}: test accuracy {100 * metrics['test_accuracy']:.1f}% after {EPOCHS[name]} epochs on {dataset.name} "
@@ -154,7 +164,7 @@ This is the path `mnistlab reproduce table-1.3.2` takes, for one row, with 10 ep
 """)
 
 code("""
-from mnistlab import reproduce, sweep
+from mnistlab.jobs import reproduce, sweep
 
 TABLE, SEEDS, ROW_EPOCHS = "table-1.3.2", 3, 10
 # The row of Listing 1.3.2's settings: Dropout(0.45), Adam (its hidden widths read as the listing's two layers).
@@ -162,7 +172,7 @@ row_preset = next(p.name for p in presets.table_rows(TABLE) if p.settings["regul
 jobs = [job for job in reproduce.plan_table(TABLE, dataset, SEEDS, epochs=ROW_EPOCHS) if job.preset == row_preset]
 sweep.run(jobs, log=lambda line: None)
 with Store() as store:
-    row = next(r for r in reproduce.summarize_rows(TABLE, jobs, store) if r["preset"] == row_preset)
+    row = next(r for r in tables.summarize_rows(TABLE, jobs, store) if r["preset"] == row_preset)
 test = row["test"]
 print(f"row {row['row']} ({row['settings']}), {row['runs']} seeds, {ROW_EPOCHS} epochs on {dataset.name}:")
 print(f"  test accuracy {test['mean']:.2f}% (95% CI {test['ci_low']:.2f} to {test['ci_high']:.2f}); book {row['book_test']}%")
@@ -175,7 +185,7 @@ else:
 md("""
 ## Inside each network, for one digit
 
-`mnistlab.explain` shows what each layer computes for one input (the command `mnistlab explain`
+`mnistlab.ml.explain` shows what each layer computes for one input (the command `mnistlab explain`
 draws the same sheets, and the draw-a-digit page shows them live):
 
 * the MLP: every hidden unit's activation, and the 28x28 weight templates of the most active first-layer units;
@@ -185,7 +195,8 @@ draws the same sheets, and the draw-a-digit page shows them live):
 """)
 
 code("""
-from mnistlab import explain, sheets
+from mnistlab.ml import explain
+from mnistlab.outputs import sheets
 
 image = dataset.x_test[0] / 255.0
 for name in LISTINGS:
@@ -208,11 +219,17 @@ a function with two minima, and the three ways the networks read the same image.
 """)
 
 code("""
-from mnistlab import figures
+from mnistlab.outputs import figures
 
 for path in figures.write_all(WORK / "figures"):
     display(Image(filename=path, width=620))
 """)
 
-notebook = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}, "language_info": {"name": "python"}})
+notebook = new_notebook(
+    cells=cells,
+    metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    },
+)
 nbformat.write(notebook, "docs/chapter1.ipynb")

@@ -38,7 +38,10 @@ def mnistlab(*args, env, capture=False):
     print("$ mnistlab " + " ".join(map(str, args)), file=sys.stderr, flush=True)
     result = subprocess.run(command, env=env, text=True, capture_output=capture)
     if result.returncode != 0:
-        raise SystemExit(f"error: mnistlab {' '.join(map(str, args))} failed ({result.returncode})" + (f": {result.stderr[-2000:]}" if capture else ""))
+        raise SystemExit(
+            f"error: mnistlab {' '.join(map(str, args))} failed ({result.returncode})"
+            + (f": {result.stderr[-2000:]}" if capture else "")
+        )
     return result.stdout if capture else None
 
 
@@ -49,7 +52,25 @@ def main():
     env.pop("KERAS_BACKEND", None)  # each run's backend is the one --backends names
     store = root / "runs.db"
     tables_dir = OUT / "tables"
-    mnistlab("reproduce", TABLE, "--rows", ",".join(map(str, ROWS)), "--seeds", 3, "--dataset", "mnist-mini", "--backends", BACKENDS, "--workers", 2, "--store", store, "--out", tables_dir, env=env)
+    mnistlab(
+        "reproduce",
+        TABLE,
+        "--rows",
+        ",".join(map(str, ROWS)),
+        "--seeds",
+        3,
+        "--dataset",
+        "mnist-mini",
+        "--backends",
+        BACKENDS,
+        "--workers",
+        2,
+        "--store",
+        store,
+        "--out",
+        tables_dir,
+        env=env,
+    )
     table_json = next(tables_dir.glob(f"{TABLE}-*-r{'+'.join(map(str, ROWS))}-{BACKENDS.replace(',', '+')}.json"))
 
     compare_html = root / "compare.html"
@@ -57,11 +78,28 @@ def main():
     shutil.copy(root / "compare_files" / "bands.png", OUT / "bands.png")
 
     for format, suffix in (("latex", "tex"), ("csv", "csv")):
-        mnistlab("report", TABLE, "--format", format, "--table-json", table_json, "--out", OUT / f"{TABLE}.{suffix}", "--store", store, env=env)
+        mnistlab(
+            "report",
+            TABLE,
+            "--format",
+            format,
+            "--table-json",
+            table_json,
+            "--out",
+            OUT / f"{TABLE}.{suffix}",
+            "--store",
+            store,
+            env=env,
+        )
 
-    atlas = json.loads(mnistlab("runs", "disagree", SETUPS[0], "--by", "backend", "--json", "--store", store, env=env, capture=True))
+    atlas = json.loads(
+        mnistlab("runs", "disagree", SETUPS[0], "--by", "backend", "--json", "--store", store, env=env, capture=True)
+    )
     # The whole atlas lists every contested digit with 9 answers each; docs keep the first 24 of each kind.
-    atlas["disagreed_digits"], atlas["all_wrong_digits"] = atlas["disagreed_digits"][:24], atlas["all_wrong_digits"][:24]
+    atlas["disagreed_digits"], atlas["all_wrong_digits"] = (
+        atlas["disagreed_digits"][:24],
+        atlas["all_wrong_digits"][:24],
+    )
     (OUT / "atlas.json").write_text(json.dumps(atlas, indent=1) + "\n")
 
     table_html = root / "table.html"

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-from mnistlab import provenance
+from mnistlab.core import provenance
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "install" / "sizes.json"
@@ -34,17 +34,37 @@ def main():
             venv = pathlib.Path(scratch) / "venv"
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
             python = venv / "bin" / "python"
-            constraints = ["-c", str(REPO / "requirements" / "ci-lock.txt")] if platform.system() == "Linux" and platform.machine() == "x86_64" and sys.version_info[:2] == (3, 11) else []
-            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *constraints, f"{REPO}{extras}"], check=True)
-            listed = subprocess.run([str(python), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True).stdout
+            constraints = (
+                ["-c", str(REPO / "requirements" / "ci-lock.txt")]
+                if platform.system() == "Linux" and platform.machine() == "x86_64" and sys.version_info[:2] == (3, 11)
+                else []
+            )
+            subprocess.run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    *constraints,
+                    f"{REPO}{extras}",
+                ],
+                check=True,
+            )
+            listed = subprocess.run(
+                [str(python), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True
+            ).stdout
             packages = [entry["name"].lower() for entry in json.loads(listed)]
-            rows.append({
-                "profile": profile,
-                "megabytes": round(size_of(venv) / 1e6),
-                "packages": len(packages),
-                "cuda_packages": sorted(name for name in packages if name.startswith(("nvidia-", "cuda-"))),
-                "constraints": bool(constraints),
-            })
+            rows.append(
+                {
+                    "profile": profile,
+                    "megabytes": round(size_of(venv) / 1e6),
+                    "packages": len(packages),
+                    "cuda_packages": sorted(name for name in packages if name.startswith(("nvidia-", "cuda-"))),
+                    "constraints": bool(constraints),
+                }
+            )
             print(f"{profile}: {rows[-1]['megabytes']} MB, {len(packages)} packages", flush=True)
     result = {**provenance.stamp(REPO), "rows": rows}
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,13 @@ def render_photo_like(digit, rng):
     saved as JPEG. Used to measure that `to_mnist` undoes all of that."""
     scale = rng.uniform(3, 7)
     size = max(28, int(round(28 * scale)))
-    enlarged = np.asarray(Image.fromarray(np.asarray(digit, dtype=np.uint8)).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float64) / 255
+    enlarged = (
+        np.asarray(
+            Image.fromarray(np.asarray(digit, dtype=np.uint8)).resize((size, size), Image.Resampling.BICUBIC),
+            dtype=np.float64,
+        )
+        / 255
+    )
     height, width = int(size * rng.uniform(1.3, 2.5)), int(size * rng.uniform(1.3, 2.5))
     paper, ink = rng.uniform(0.7, 0.95), rng.uniform(0.05, 0.3)
     canvas = np.full((height, width), paper)
@@ -42,7 +48,8 @@ def main():
     parser.add_argument("--out", help="write the JSON here (default: print it)")
     args = parser.parse_args()
 
-    from mnistlab import data, predict, preprocess, provenance
+    from mnistlab.core import provenance
+    from mnistlab.ml import data, predict, preprocess
 
     predict.activate_for(args.run_dirs, "keras")
     dataset = data.load_dataset(args.dataset)
@@ -51,8 +58,13 @@ def main():
     photos = np.stack([preprocess.prepare_file(render_photo_like(d, rng), name="photo")[0] for d in digits])
     clean = digits.astype(np.float32) / 255
     identity = np.stack([preprocess.to_mnist(digit / 255.0)[0] for digit in digits])
-    results = {**provenance.stamp(pathlib.Path(__file__).resolve().parent.parent), "dataset": dataset.name, "count": int(len(digits)),
-               "reprocessed_mean_abs_difference": float(np.abs(identity - digits / 255.0).mean()), "models": {}}
+    results = {
+        **provenance.stamp(pathlib.Path(__file__).resolve().parent.parent),
+        "dataset": dataset.name,
+        "count": int(len(digits)),
+        "reprocessed_mean_abs_difference": float(np.abs(identity - digits / 255.0).mean()),
+        "models": {},
+    }
     for run_dir in args.run_dirs:
         predictor = predict.Predictor(run_dir)
         on_clean = predictor.predict(clean).argmax(axis=1)

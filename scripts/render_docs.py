@@ -58,10 +58,14 @@ def install_platforms_block():
         cells = []
         for python in ("3.11", "3.12", "3.13"):
             chosen = [row for row in rows if row["python"] == python]
-            cells.append("core + all resolve" if chosen and all(row["resolves"] for row in chosen) else "does not resolve")
+            cells.append(
+                "core + all resolve" if chosen and all(row["resolves"] for row in chosen) else "does not resolve"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"(Resolved {results['date'][:10]} with {results['resolver']}; per-combination details in docs/install.md.)")
+    lines.append(
+        f"(Resolved {results['date'][:10]} with {results['resolver']}; per-combination details in docs/install.md.)"
+    )
     return "\n".join(lines)
 
 
@@ -82,7 +86,17 @@ def install_sizes_block():
 def benchmarks_page():
     bench = _load(REPO / "benchmarks" / "bench.py")
     newest = sorted((REPO / "benchmarks").glob("results-*.json"))[-1]
-    return bench.render(json.loads(newest.read_text())) + "\n" + serve_section(_json("benchmarks/serve-results.json")) + "\n" + explain_section(_json("benchmarks/explain-results.json")) + "\n" + lab_section(_json("benchmarks/lab-results.json")) + "\n" + seeds_section(_json("benchmarks/seeds-results.json"))
+    return (
+        bench.render(json.loads(newest.read_text()))
+        + "\n"
+        + serve_section(_json("benchmarks/serve-results.json"))
+        + "\n"
+        + explain_section(_json("benchmarks/explain-results.json"))
+        + "\n"
+        + lab_section(_json("benchmarks/lab-results.json"))
+        + "\n"
+        + seeds_section(_json("benchmarks/seeds-results.json"))
+    )
 
 
 def lab_section(results):
@@ -120,8 +134,15 @@ def explain_section(results):
     """The inside view's latency: the three models in the server's process and through HTTP, against the 150 ms target."""
     machine = ", ".join(f"{key}: {value}" for key, value in results["machine"].items())
     library, http = results["in_process"], results["http"]
-    runs = ", ".join(f"{run['preset'] or run['family']} ({run['family'].upper()}, test {100 * run['test_accuracy']:.1f}% on {run['dataset']})" for run in results["runs"])
-    trained = "trained by the script for 3 epochs on mnist-mini" if results["trained_here"] else "as the README's main command trains them offline"
+    runs = ", ".join(
+        f"{run['preset'] or run['family']} ({run['family'].upper()}, test {100 * run['test_accuracy']:.1f}% on {run['dataset']})"
+        for run in results["runs"]
+    )
+    trained = (
+        "trained by the script for 3 epochs on mnist-mini"
+        if results["trained_here"]
+        else "as the README's main command trains them offline"
+    )
     lines = [
         "## The inside view: `mnistlab explain` and `POST /api/explain`",
         "",
@@ -134,18 +155,33 @@ def explain_section(results):
         f"| in the server's process: MLP + CNN + RNN explanations with their compact JSON | {library['three_models']['n']} | {library['three_models']['p50_ms']} | {library['three_models']['p90_ms']} | {library['three_models']['max_ms']} |",
     ]
     for family, row in library["per_model"].items():
-        lines.append(f"| ... the {family.upper()} alone | {row['n']} | {row['p50_ms']} | {row['p90_ms']} | {row['max_ms']} |")
+        lines.append(
+            f"| ... the {family.upper()} alone | {row['n']} | {row['p50_ms']} | {row['p90_ms']} | {row['max_ms']} |"
+        )
     for endpoint, row in http.items():
-        lines.append(f"| HTTP `POST {endpoint}` to `mnistlab serve`, one client ({row['response_kb']} KB answers) | {row['n']} | {row['p50_ms']} | {row['p90_ms']} | {row['max_ms']} |")
-    stages = "; ".join(f"{family.upper()}: " + ", ".join(f"{key.removesuffix('_ms').replace('_', ' ')} {value} ms" for key, value in stage.items()) for family, stage in library["stages"].items())
-    steps = ", ".join(f"{family.upper()} {'/'.join(map(str, values))}" for family, values in library["ig_steps"].items())
+        lines.append(
+            f"| HTTP `POST {endpoint}` to `mnistlab serve`, one client ({row['response_kb']} KB answers) | {row['n']} | {row['p50_ms']} | {row['p90_ms']} | {row['max_ms']} |"
+        )
+    stages = "; ".join(
+        f"{family.upper()}: "
+        + ", ".join(f"{key.removesuffix('_ms').replace('_', ' ')} {value} ms" for key, value in stage.items())
+        for family, stage in library["stages"].items()
+    )
+    steps = ", ".join(
+        f"{family.upper()} {'/'.join(map(str, values))}" for family, values in library["ig_steps"].items()
+    )
     met = results["target_met"]
     lines += [
         "",
         f"Where the time goes, per model (mean of 20 calls on one drawing): {stages}. Integrated-gradient steps used: {steps} "
         "(32 to start, doubled until the attributions sum to f(x) - f(blank) within 5%).",
         "",
-        f"Target: at most {results['target_p50_ms']} ms p50 for the three listings: " + ("**met**, in the process and through HTTP." if met else "**not met**: the stages above say where the time goes."),
+        f"Target: at most {results['target_p50_ms']} ms p50 for the three listings: "
+        + (
+            "**met**, in the process and through HTTP."
+            if met
+            else "**not met**: the stages above say where the time goes."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -164,7 +200,7 @@ def seeds_section(results):
         "| call | runs x digits | p50 ms | p90 ms | max ms |",
         "|---|---|---|---|---|",
         f"| `atlas.disagreement(run_dirs)` (`mnistlab runs disagree`) | {timing['runs']} x {timing['digits']:,} | {timing['atlas']['p50_ms']} | {timing['atlas']['p90_ms']} | {timing['atlas']['max_ms']} |",
-        f"| ... `by=\"backend\"` (3 groups, {timing['groups_test']}) | {timing['runs']} x {timing['digits']:,} | {timing['atlas_by_backend']['p50_ms']} | {timing['atlas_by_backend']['p90_ms']} | {timing['atlas_by_backend']['max_ms']} |",
+        f'| ... `by="backend"` (3 groups, {timing["groups_test"]}) | {timing["runs"]} x {timing["digits"]:,} | {timing["atlas_by_backend"]["p50_ms"]} | {timing["atlas_by_backend"]["p90_ms"]} | {timing["atlas_by_backend"]["max_ms"]} |',
         "",
         f"The first call in the process: {timing['first_call_ms']} ms. One run's predictions.npz for {timing['digits']:,} digits: {timing['file_bytes'] / 1024:.0f} KB. "
         f"Target: at most {results['target_ms']} ms: " + ("**met**." if results["target_met"] else "**not met**."),
@@ -178,7 +214,13 @@ def seeds_section(results):
             f"The run evaluates its {cost['test_samples']:,} test digits and takes their answers from the same pass ({cost['evaluate_seconds']:.2f} s); keeping them adds "
             f"**{1000 * cost['predictions_seconds']:.1f} ms of {cost['run_seconds']:.1f} s, {100 * cost['share']:.3f}% of the run** (budget: 1%) and a {cost['file_bytes'] / 1024:.0f} KB file. "
             f"For comparison, a second pass (Keras' evaluate on the same model, a first call as a run's would be) took {cost['keras_evaluate_seconds']:.2f} s ({100 * cost['second_pass_share']:.2f}% of the run). "
-            f"The one pass gives evaluate's figures: the same accuracy {'to the bit' if cost['same_accuracy_as_keras'] else '(NOT the same)'}, " + ("the same loss." if cost["loss_relative_difference"] == 0 else f"the loss within {cost['loss_relative_difference']:.1e} (float32 rounding).") + " "
+            f"The one pass gives evaluate's figures: the same accuracy {'to the bit' if cost['same_accuracy_as_keras'] else '(NOT the same)'}, "
+            + (
+                "the same loss."
+                if cost["loss_relative_difference"] == 0
+                else f"the loss within {cost['loss_relative_difference']:.1e} (float32 rounding)."
+            )
+            + " "
             "Every run records its own share: `predictions_seconds` beside `seconds` in metrics.json.",
         ]
     return "\n".join(lines) + "\n"
@@ -191,18 +233,36 @@ def serve_section(results):
     """The serve load test: each server side by side (worker counts, the server before), the classroom replay, the profile, the target."""
     machine = ", ".join(f"{key}: {value}" for key, value in results["machine"].items())
     servers = results["servers"]
-    rows = ["| server | clients | requests | requests/s | p50 ms | p99 ms | errors | shed (503) |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| server | clients | requests | requests/s | p50 ms | p99 ms | errors | shed (503) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for server in servers:
         for level in server["levels"]:
             got = level["predict"]
-            rows.append(f"| {_server_name(server)} | {level['clients']} | {got['requests']} | {got['requests_per_second']} | {got['p50_ms']} | {got['p99_ms']} | {got['errors']} | {got['shed_503']} |")
-    room = ["| server | predict requests | predict p50 ms | predict p99 ms | predict 5xx | explain requests | explain p50 ms | explain p99 ms | explain shed (503) | replaced (409) |", "|---|---|---|---|---|---|---|---|---|---|"]
+            rows.append(
+                f"| {_server_name(server)} | {level['clients']} | {got['requests']} | {got['requests_per_second']} | {got['p50_ms']} | {got['p99_ms']} | {got['errors']} | {got['shed_503']} |"
+            )
+    room = [
+        "| server | predict requests | predict p50 ms | predict p99 ms | predict 5xx | explain requests | explain p50 ms | explain p99 ms | explain shed (503) | replaced (409) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for server in servers:
         predict, explain = server["classroom"]["predict"], server["classroom"]["explain"]
-        room.append(f"| {_server_name(server)} | {predict['requests']} | {predict['p50_ms']} | {predict['p99_ms']} | {predict['errors'] + predict['shed_503']} | {explain['requests']} | {explain['p50_ms']} | {explain['p99_ms']} | {explain['shed_503']} | {explain['replaced_409']} |")
-    best = max((server for server in servers if server["workers"] is not None), key=lambda server: _at_target(server)["requests_per_second"])
+        room.append(
+            f"| {_server_name(server)} | {predict['requests']} | {predict['p50_ms']} | {predict['p99_ms']} | {predict['errors'] + predict['shed_503']} | {explain['requests']} | {explain['p50_ms']} | {explain['p99_ms']} | {explain['shed_503']} | {explain['replaced_409']} |"
+        )
+    best = max(
+        (server for server in servers if server["workers"] is not None),
+        key=lambda server: _at_target(server)["requests_per_second"],
+    )
     at_target = _at_target(best)
-    met = at_target["requests_per_second"] >= SERVE_TARGET["requests_per_second"] and at_target["p99_ms"] <= SERVE_TARGET["p99_ms"] and at_target["errors"] == 0 and at_target["shed_503"] == 0
+    met = (
+        at_target["requests_per_second"] >= SERVE_TARGET["requests_per_second"]
+        and at_target["p99_ms"] <= SERVE_TARGET["p99_ms"]
+        and at_target["errors"] == 0
+        and at_target["shed_503"] == 0
+    )
     classroom = best["classroom"]["predict"]
     classroom_met = classroom["p99_ms"] <= SERVE_TARGET["p99_ms"] and classroom["errors"] + classroom["shed_503"] == 0
     profile = results["profile_ms"]
@@ -212,7 +272,7 @@ def serve_section(results):
         f"Measured by `python benchmarks/serve_load.py` on {results['date']} at commit `{results['commit'][:10]}` "
         f"({machine}); raw results in `benchmarks/serve-results.json`. Request: {results['request']}. Note: {results['clients_note']}.",
         "Each server is `mnistlab serve` started as a user starts it; `workers=0` keeps the models in the server's own process, "
-        "`workers=N` puts them in N worker processes behind one HTTP front (`mnistlab.workers`), and one explain worker at a lower priority; "
+        "`workers=N` puts them in N worker processes behind one HTTP front (`mnistlab.serving.workers`), and one explain worker at a lower priority; "
         "`baseline` is the server before that issue, and any other named server the commit its name gives, each with its own default workers.",
         "",
         *rows,
@@ -227,8 +287,13 @@ def serve_section(results):
         "",
         f"Target: at least {SERVE_TARGET['requests_per_second']} requests/s at {SERVE_TARGET['clients']} clients with p99 at most {SERVE_TARGET['p99_ms']} ms and no errors; "
         f"in the classroom, predict p99 at most {SERVE_TARGET['p99_ms']} ms and no 5xx. Best here `{_server_name(best)}`: "
-        + (f"{at_target['requests_per_second']} requests/s, p99 {at_target['p99_ms']} ms: **met**" if met else f"**not met** ({at_target['requests_per_second']} requests/s, p99 {at_target['p99_ms']} ms)")
-        + f"; classroom predict p99 {classroom['p99_ms']} ms: " + ("**met**." if classroom_met else "**not met**."),
+        + (
+            f"{at_target['requests_per_second']} requests/s, p99 {at_target['p99_ms']} ms: **met**"
+            if met
+            else f"**not met** ({at_target['requests_per_second']} requests/s, p99 {at_target['p99_ms']} ms)"
+        )
+        + f"; classroom predict p99 {classroom['p99_ms']} ms: "
+        + ("**met**." if classroom_met else "**not met**."),
     ]
     return "\n".join(lines) + "\n"
 
@@ -254,12 +319,13 @@ COMPARISONS = [
 
 def reproduction_page():
     """docs/reproduction.md from the reproduced tables (docs/tables/*.json) and the one-seed run's console output."""
-    from mnistlab import reproduce, stats
+    from mnistlab.analysis import tables
+    from mnistlab.core import stats
 
-    tables = {}
+    reproduced = {}
     for path in sorted((REPO / "docs" / "tables").glob("table-*-s3-*.json")):
-        table = reproduce.with_book_rule(json.loads(path.read_text()))  # each row held against the book only on its data
-        tables[table["table"]] = (path, table)
+        table = tables.with_book_rule(json.loads(path.read_text()))  # each row held against the book only on its data
+        reproduced[table["table"]] = (path, table)
     lines = [
         "# Full-size reproduction of Tables 1.4.1 and 1.5.1",
         "",
@@ -273,7 +339,7 @@ def reproduction_page():
         "",
         "The book's figures are for MNIST; Fashion-MNIST is a harder task, so the measured accuracies are lower, and no row",
         "is held against the book's figure: a verdict against the book ('book test in CI') is given only for runs on full",
-        "MNIST (60,000 training images), with the row's epochs and settings, over at least 3 seeds (`mnistlab.book.comparable`,",
+        "MNIST (60,000 training images), with the row's epochs and settings, over at least 3 seeds (`mnistlab.analysis.book.comparable`,",
         "the one rule of the CLI, the reports, the table exports and the lab); elsewhere the figure is shown with the reason",
         "and 'comparable' says *no*. What carries over is the comparison *between rows*. A seed counts once: where a setup and",
         "seed were trained more than once, the newest run counts and the others are said as repeats. The epoch times",
@@ -281,19 +347,40 @@ def reproduction_page():
         "figures (those are in [BENCHMARKS.md](../BENCHMARKS.md)).",
         "",
     ]
-    for name, (path, table) in tables.items():
-        lines += [reproduce.markdown(name, table["rows"], table["context"]).rstrip(), "", f"Raw: [{path.name}](tables/{path.name}).", ""]
-    lines += ["## What the seeds say", "", "Welch's t-test over the 3 seeds (what `mnistlab runs compare` computes), from the tables above:", "",
-              "| comparison | difference (points) | 95% CI | verdict |", "|---|---|---|---|"]
+    for name, (path, table) in reproduced.items():
+        lines += [
+            tables.markdown(name, table["rows"], table["context"]).rstrip(),
+            "",
+            f"Raw: [{path.name}](tables/{path.name}).",
+            "",
+        ]
+    lines += [
+        "## What the seeds say",
+        "",
+        "Welch's t-test over the 3 seeds (what `mnistlab runs compare` computes), from the tables above:",
+        "",
+        "| comparison | difference (points) | 95% CI | verdict |",
+        "|---|---|---|---|",
+    ]
     significant = []
     for name, row_a, row_b, what in COMPARISONS:
-        rows = {row["row"]: row for row in tables[name][1]["rows"]}
+        rows = {row["row"]: row for row in reproduced[name][1]["rows"]}
         result = stats.compare_summaries(rows[row_a]["test"], rows[row_b]["test"])
-        verdict = ("significant" if result["significant"] else "not significant") + (f" (p = {result['p_value']:.2g})" if result["p_value"] >= 0.001 else " (p < 0.001)")
-        lines.append(f"| {name.removeprefix('table-')} row {row_a} vs row {row_b} ({what}) | {result['difference']:+.2f} | [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}] | {verdict} |")
+        verdict = ("significant" if result["significant"] else "not significant") + (
+            f" (p = {result['p_value']:.2g})" if result["p_value"] >= 0.001 else " (p < 0.001)"
+        )
+        lines.append(
+            f"| {name.removeprefix('table-')} row {row_a} vs row {row_b} ({what}) | {result['difference']:+.2f} | [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}] | {verdict} |"
+        )
         if result["significant"]:
             significant.append(f"{name.removeprefix('table-')} {what}")
-    lines += ["", "Of these, significant at 95%: " + (", ".join(significant) if significant else "none") + ". The others are within what three seeds vary by here.", ""]
+    lines += [
+        "",
+        "Of these, significant at 95%: "
+        + (", ".join(significant) if significant else "none")
+        + ". The others are within what three seeds vary by here.",
+        "",
+    ]
     lines += one_seed_section()
     lines += [
         "",
@@ -313,7 +400,10 @@ def one_seed_section():
         seconds.setdefault(table, []).append(int(took))
     minutes, rest = int(real.group(1)), float(real.group(2))
     families = {"table-1.3.2": "MLP", "table-1.4.1": "CNN", "table-1.5.1": "RNN"}
-    spans = ", ".join(f"the {len(values)} {families[table]} rows {min(values)}-{max(values)} s each" for table, values in seconds.items())
+    spans = ", ".join(
+        f"the {len(values)} {families[table]} rows {min(values)}-{max(values)} s each"
+        for table, values in seconds.items()
+    )
     return [
         f"## The whole chapter at one seed: {minutes} min {rest:.0f} s",
         "",
@@ -332,6 +422,8 @@ def parity_page():
 PAGES = {"docs/install.md": install_page, "BENCHMARKS.md": benchmarks_page, "docs/reproduction.md": reproduction_page}
 if (REPO / "benchmarks" / "parity-results.json").exists():
     PAGES["benchmarks/parity.md"] = parity_page
+
+
 def photo_agreement_block():
     results = _json("docs/use/photo-agreement.json")
     models = results["models"]
@@ -344,7 +436,9 @@ def photo_agreement_block():
         "|---|---|---|---|",
     ]
     for family, model in models.items():
-        lines.append(f"| {model['preset']} ({family.upper()}) | **{100 * model['agreement']:.1f}%** | {100 * model['clean_accuracy']:.1f}% | {100 * model['photo_accuracy']:.1f}% |")
+        lines.append(
+            f"| {model['preset']} ({family.upper()}) | **{100 * model['agreement']:.1f}%** | {100 * model['clean_accuracy']:.1f}% | {100 * model['photo_accuracy']:.1f}% |"
+        )
     same = min(model["reprocessed_same_class"] for model in models.values())
     lines += [
         "",
@@ -370,14 +464,22 @@ def fashion_backends_block():
 
 def _backends_block(table_path, *atlas_paths):
     """A reproduced table (its markdown, with the backend verdicts), its raw file, and each atlas' answer."""
-    from mnistlab import reproduce
+    from mnistlab.analysis import tables
 
-    table = reproduce.with_book_rule(json.loads(table_path.read_text()))  # each row held against the book only on its data
+    table = tables.with_book_rule(json.loads(table_path.read_text()))  # each row held against the book only on its data
     link = table_path.relative_to(REPO / "docs").as_posix()
-    lines = [reproduce.markdown(table["table"], table["rows"], table["context"]).rstrip().replace("### ", "#### ", 1), "", f"Raw: [{table_path.name}]({link}).", ""]
+    lines = [
+        tables.markdown(table["table"], table["rows"], table["context"]).rstrip().replace("### ", "#### ", 1),
+        "",
+        f"Raw: [{table_path.name}]({link}).",
+        "",
+    ]
     for atlas_path in atlas_paths:
         atlas = json.loads(atlas_path.read_text())
-        groups = ", ".join(f"{name} {group['disagreed']} ({100 * group['disagreement_rate']:.1f}%)" for name, group in atlas["groups"].items())
+        groups = ", ".join(
+            f"{name} {group['disagreed']} ({100 * group['disagreement_rate']:.1f}%)"
+            for name, group in atlas["groups"].items()
+        )
         test = atlas["groups_test"]
         lines += [
             f"The atlas of these {len(atlas['runs'])} runs (`mnistlab runs disagree {' '.join(sorted({run['preset'] for run in atlas['runs']}))} --by backend`): "
@@ -391,8 +493,8 @@ def _backends_block(table_path, *atlas_paths):
 
 
 def config_keys_block():
-    """docs/configuration.md's table of knobs, from their one declaration (mnistlab.config)."""
-    from mnistlab import config
+    """docs/configuration.md's table of knobs, from their one declaration (mnistlab.core.config)."""
+    from mnistlab.core import config
 
     def cell(text):
         return str(text).replace("|", "\\|")
@@ -403,7 +505,9 @@ def config_keys_block():
         if key["aliases"]:
             allowed += " (also " + ", ".join(f"{alias} = {value}" for alias, value in key["aliases"].items()) + ")"
         default = "none" if key["default"] is None else key["default"]
-        lines.append(f"| `{key['name']}` | {key['family'] or 'all'} | {key['type']} | {cell(default)} | {cell(allowed)} | {cell(key['help'])} |")
+        lines.append(
+            f"| `{key['name']}` | {key['family'] or 'all'} | {key['type']} | {cell(default)} | {cell(allowed)} | {cell(key['help'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -417,7 +521,9 @@ BLOCKS = {
 
 def _with_blocks(text, blocks):
     for name, render in blocks.items():
-        pattern = re.compile(rf"(<!-- generated: {re.escape(name)} [^\n]*-->\n)(.*?)(<!-- end: {re.escape(name)} -->)", re.S)
+        pattern = re.compile(
+            rf"(<!-- generated: {re.escape(name)} [^\n]*-->\n)(.*?)(<!-- end: {re.escape(name)} -->)", re.S
+        )
         if not pattern.search(text):
             raise SystemExit(f"error: no '{name}' block markers in the page")
         text = pattern.sub(lambda match: match.group(1) + render() + "\n" + match.group(3), text)
@@ -445,7 +551,10 @@ def main():
                 (REPO / path).write_text(text)
     if args.check:
         for path in stale:
-            print(f"error: {path} differs from what its committed results give; run python scripts/render_docs.py", file=sys.stderr)
+            print(
+                f"error: {path} differs from what its committed results give; run python scripts/render_docs.py",
+                file=sys.stderr,
+            )
         return 1 if stale else 0
     print("Rewrote " + (", ".join(stale) if stale else "nothing (all pages match their results)"))
     return 0

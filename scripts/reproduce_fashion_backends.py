@@ -25,7 +25,9 @@ import os
 import pathlib
 import sys
 
-from make_seeds_figures import mnistlab  # one `mnistlab` command, echoed, its failure a one-line exit (scripts/ is on the path)
+from make_seeds_figures import (
+    mnistlab,  # one `mnistlab` command, echoed, its failure a one-line exit (scripts/ is on the path)
+)
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "seeds" / "fashion"
@@ -35,8 +37,15 @@ TABLE = "table-1.4.1"
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="3", help="rows of Table 1.4.1 (default 3)")
-    parser.add_argument("--backends", default="jax,tensorflow,torch", help="backends, comma-separated (default jax,tensorflow,torch)")
-    parser.add_argument("root", nargs="?", default="/tmp/mnistlab-fashion-backends", help="runs root (default /tmp/mnistlab-fashion-backends)")
+    parser.add_argument(
+        "--backends", default="jax,tensorflow,torch", help="backends, comma-separated (default jax,tensorflow,torch)"
+    )
+    parser.add_argument(
+        "root",
+        nargs="?",
+        default="/tmp/mnistlab-fashion-backends",
+        help="runs root (default /tmp/mnistlab-fashion-backends)",
+    )
     args = parser.parse_args()
     root = pathlib.Path(args.root).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -44,9 +53,38 @@ def main():
     env.pop("KERAS_BACKEND", None)  # each run's backend is the one --backends names
     store = root / "runs.db"
     OUT.mkdir(parents=True, exist_ok=True)
-    mnistlab("reproduce", TABLE, "--rows", args.rows, "--seeds", 3, "--dataset", "fashion-mnist", "--backends", args.backends, "--store", store, "--out", OUT, env=env)
+    mnistlab(
+        "reproduce",
+        TABLE,
+        "--rows",
+        args.rows,
+        "--seeds",
+        3,
+        "--dataset",
+        "fashion-mnist",
+        "--backends",
+        args.backends,
+        "--store",
+        store,
+        "--out",
+        OUT,
+        env=env,
+    )
     for row in args.rows.split(","):
-        atlas = mnistlab("runs", "disagree", f"{TABLE}-row{row}", "--dataset", "fashion-mnist", "--by", "backend", "--json", "--store", store, env=env, capture=True)
+        atlas = mnistlab(
+            "runs",
+            "disagree",
+            f"{TABLE}-row{row}",
+            "--dataset",
+            "fashion-mnist",
+            "--by",
+            "backend",
+            "--json",
+            "--store",
+            store,
+            env=env,
+            capture=True,
+        )
         (OUT / f"atlas-row{row}.json").write_text(atlas)
     print(f"wrote {OUT}; now: python scripts/render_docs.py", file=sys.stderr)
 

@@ -58,7 +58,9 @@ def execute(path=NOTEBOOK, work=None, timeout=600):
     os.environ["MNISTLAB_RUNS"] = str(work)  # the kernel inherits it
     os.environ.setdefault("MNISTLAB_DATA", str(pathlib.Path(work) / "data"))
     start = time.perf_counter()
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    ).execute()
     return notebook, time.perf_counter() - start
 
 

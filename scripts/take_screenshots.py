@@ -56,7 +56,7 @@ def mnistlab(*args, env, **kwargs):
 
 def chosen_runs(runs, env):
     """Per family, the run `mnistlab serve` picks from RUNS' store: {family: run_dir}; {} when none."""
-    code = "import json, sys; from mnistlab import predict; print(json.dumps({r['family']: r['run_dir'] for r in predict.choose_runs(sys.argv[1])}))"
+    code = "import json, sys; from mnistlab.analysis import pages; print(json.dumps({r['family']: r['run_dir'] for r in pages.choose_runs(sys.argv[1])}))"
     result = subprocess.run([sys.executable, "-c", code, str(runs / STORE)], env=env, capture_output=True, text=True)
     if result.returncode != 0:
         return {}
@@ -118,7 +118,9 @@ class Watch:
             self.problems.append(f"the server answered {response.status} to {response.request.method} {response.url}")
 
     def check(self, page, what):
-        shown = page.eval_on_selector_all(".error", "elements => elements.map((e) => e.textContent.trim()).filter(Boolean)")
+        shown = page.eval_on_selector_all(
+            ".error", "elements => elements.map((e) => e.textContent.trim()).filter(Boolean)"
+        )
         if "internal error" in page.inner_text("body"):
             shown.append("'internal error' on the page")
         problems = self.problems + [f"the page shows: {text}" for text in shown]
@@ -166,13 +168,17 @@ def report_screenshot(browser, cnn_run, env, work, out):
 
 
 LAB_SHOTS = ("lab-runs-live.png", "lab-run-live.png", "lab-run.png", "lab-runs.png", "lab-compare.png")
-LAB_FAILED = "[...document.querySelectorAll('.chip')].some((chip) => ['failed', 'diverged'].includes(chip.dataset.status))"
+LAB_FAILED = (
+    "[...document.querySelectorAll('.chip')].some((chip) => ['failed', 'diverged'].includes(chip.dataset.status))"
+)
 
 
 def lab_screenshots(browser, url, shots):
     page = browser.new_page(viewport={"width": 1280, "height": 820})
     watch = Watch(page)
-    page.goto(url + f"?token={LAB_TOKEN}")  # as the lab prints it; the page keeps it as a cookie and drops it from the address
+    page.goto(
+        url + f"?token={LAB_TOKEN}"
+    )  # as the lab prints it; the page keeps it as a cookie and drops it from the address
     page.wait_for_function(f"({ERROR_SHOWN}) || window.lab.listShown >= 1")
     watch.check(page, "the lab on loading")
     launch_three_seeds(page)
@@ -180,24 +186,38 @@ def lab_screenshots(browser, url, shots):
     watch.check(page, "the lab after launching")
     launched = page.evaluate("window.lab.launched.map((run) => run.run_id)")
     # The runs view while they train: a progress bar that has moved.
-    page.wait_for_function(f"({ERROR_SHOWN}) || ({LAB_FAILED}) || [...document.querySelectorAll('.chip .bar > i')].some((bar) => parseFloat(bar.style.width) > 20)", timeout=300000)
+    page.wait_for_function(
+        f"({ERROR_SHOWN}) || ({LAB_FAILED}) || [...document.querySelectorAll('.chip .bar > i')].some((bar) => parseFloat(bar.style.width) > 20)",
+        timeout=300000,
+    )
     page.evaluate("document.querySelector('details').open = false")  # the knobs folded: the runs beside the form
     watch.check(page, "the runs view while training")
     page.screenshot(path=str(shots["lab-runs-live.png"]), full_page=False)
     # A run's page while it trains: its live curve.
     # The running one least far along: the others may end before its page has seen an epoch go by.
-    running = page.evaluate("Number([...document.querySelectorAll('.chip[data-status=running]')].sort((a, b) => parseFloat(a.querySelector('.bar > i').style.width) - parseFloat(b.querySelector('.bar > i').style.width))[0].dataset.runId)")
+    running = page.evaluate(
+        "Number([...document.querySelectorAll('.chip[data-status=running]')].sort((a, b) => parseFloat(a.querySelector('.bar > i').style.width) - parseFloat(b.querySelector('.bar > i').style.width))[0].dataset.runId)"
+    )
     page.goto(f"{url}#/run/{running}")
-    page.wait_for_function(f"({ERROR_SHOWN}) || (window.lab.livePoints >= 1 && document.getElementById('status-chip').dataset.status === 'running')", timeout=300000)
+    page.wait_for_function(
+        f"({ERROR_SHOWN}) || (window.lab.livePoints >= 1 && document.getElementById('status-chip').dataset.status === 'running')",
+        timeout=300000,
+    )
     watch.check(page, f"run {running}'s page while it trains")
     page.screenshot(path=str(shots["lab-run-live.png"]), full_page=False)
     # Finished: the same page with the confusion matrix, mistakes and the inside view.
-    page.wait_for_function(f"({ERROR_SHOWN}) || (window.lab.reportShown === {running} && window.lab.insideShown && window.lab.insideShown.run === {running})", timeout=300000)
+    page.wait_for_function(
+        f"({ERROR_SHOWN}) || (window.lab.reportShown === {running} && window.lab.insideShown && window.lab.insideShown.run === {running})",
+        timeout=300000,
+    )
     watch.check(page, f"run {running}'s page when done")
     page.screenshot(path=str(shots["lab-run.png"]), full_page=True)
     # All three done: one folded row, n = 3, with its interval and the book's verdict.
     page.goto(f"{url}#/")
-    page.wait_for_function(f"({ERROR_SHOWN}) || ({LAB_FAILED}) || [...document.querySelectorAll('#runs td.n')].some((cell) => cell.textContent === '3')", timeout=600000)
+    page.wait_for_function(
+        f"({ERROR_SHOWN}) || ({LAB_FAILED}) || [...document.querySelectorAll('#runs td.n')].some((cell) => cell.textContent === '3')",
+        timeout=600000,
+    )
     page.evaluate("document.querySelector('details').open = false")
     watch.check(page, "the runs view when done")
     if page.evaluate(LAB_FAILED):
@@ -207,7 +227,10 @@ def lab_screenshots(browser, url, shots):
     page.evaluate("document.querySelector('details').open = true")
     launch_three_seeds(page, dropout_rate="0")
     page.wait_for_function(f"({ERROR_SHOWN}) || window.lab.launched.length === 6")
-    page.wait_for_function(f"({ERROR_SHOWN}) || ({LAB_FAILED}) || [...document.querySelectorAll('#runs td.n')].filter((cell) => cell.textContent === '3').length === 2", timeout=600000)
+    page.wait_for_function(
+        f"({ERROR_SHOWN}) || ({LAB_FAILED}) || [...document.querySelectorAll('#runs td.n')].filter((cell) => cell.textContent === '3').length === 2",
+        timeout=600000,
+    )
     watch.check(page, "the runs view with two setups done")
     if page.evaluate(LAB_FAILED):
         raise Failed(f"a launched run failed ({page.evaluate('window.lab.launched')}): see the lab's log")
@@ -234,11 +257,31 @@ def launch_three_seeds(page, **knobs):
 def lab_shots(runs, env, work, chromium, shots):
     port, log = free_port(), work / "lab.log"
     with open(log, "w") as log_file:
-        server = subprocess.Popen([sys.executable, "-m", "mnistlab", "lab", "--port", str(port), "--workers", "2", "--store", str(runs / STORE)], env={**env, "MNISTLAB_LAB_TOKEN": LAB_TOKEN}, stdout=log_file, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mnistlab",
+                "lab",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--store",
+                str(runs / STORE),
+            ],
+            env={**env, "MNISTLAB_LAB_TOKEN": LAB_TOKEN},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for_health(server, port, log, query=f"?token={LAB_TOKEN}")
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = playwright.chromium.launch(
+                executable_path=chromium,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
             lab_screenshots(browser, f"http://127.0.0.1:{port}/", shots)
             browser.close()
         if server.poll() is not None:
@@ -254,11 +297,20 @@ def serve_shots(runs, env, work, chromium, shots):
     chosen = ensure_runs(runs, env)
     port, log = free_port(), work / "server.log"
     with open(log, "w") as log_file:
-        server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", "--port", str(port), "--store", str(runs / STORE)], env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mnistlab", "serve", "--port", str(port), "--store", str(runs / STORE)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for_health(server, port, log)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = playwright.chromium.launch(
+                executable_path=chromium,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
             serve_screenshot(browser, f"http://127.0.0.1:{port}/", shots["serve-screenshot.png"])
             report_screenshot(browser, chosen["cnn"], env, work, shots["report-screenshot.png"])
             browser.close()
@@ -287,7 +339,12 @@ def main(argv):
         sys.exit("take_screenshots: Chromium is not installed (apt-get install chromium)")
     shots = {}
     if only != "lab":
-        shots.update({"serve-screenshot.png": work / "serve-screenshot.png", "report-screenshot.png": work / "report-screenshot.png"})
+        shots.update(
+            {
+                "serve-screenshot.png": work / "serve-screenshot.png",
+                "report-screenshot.png": work / "report-screenshot.png",
+            }
+        )
     if only != "serve":
         shots.update({name: work / name for name in LAB_SHOTS})
     try:

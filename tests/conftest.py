@@ -26,11 +26,40 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
+# One JAX compilation cache for the whole suite, its child processes and both test workers: most tests
+# train the same few small networks, and a JAX training spends more CPU compiling its steps than
+# running them (listing 1.4.1, one epoch of mnist-mini: 12 s of CPU cold, 5 s from the cache). A
+# compiled step is the same program either way, so results do not change. A size limit turns on
+# JAX's file lock (jax/_src/lru_cache.py), which makes the cache safe for processes sharing it.
+# A developer's own JAX_COMPILATION_CACHE_DIR wins.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(REPO / ".cache" / "jax-compilation-tests")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(2 * 1024**3)
+
 # Under `pytest -n 2 --dist loadfile` (scripts/run-tests.sh) each file runs whole on one worker, in
 # the order collected: the heaviest files first keeps the two workers busy to the end (longest
 # first), instead of one worker starting the README tour while the other has nothing left. From
 # `--durations=0` of a full run on 2 cores (seconds, about): order only; no test depends on it.
-HEAVIEST_FIRST = ("test_tour.py", "test_train.py", "test_sweep.py", "test_notebook.py", "test_workers.py", "test_ray_cluster.py", "test_cli.py", "test_explain.py", "test_seeds.py", "test_models.py", "test_serve.py", "test_page_defects.py", "test_export.py", "test_lab.py", "test_lab_page.py", "test_page.py")
+HEAVIEST_FIRST = (
+    "test_tour.py",
+    "test_train.py",
+    "test_sweep.py",
+    "test_notebook.py",
+    "test_workers.py",
+    "test_ray_cluster.py",
+    "test_cli.py",
+    "test_explain.py",
+    "test_seeds.py",
+    "test_models.py",
+    "test_serve.py",
+    "test_page_defects.py",
+    "test_export.py",
+    "test_lab.py",
+    "test_lab_page.py",
+    "test_page.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -59,7 +88,7 @@ def no_network(monkeypatch):
 
 @pytest.fixture(scope="session")
 def mini():
-    from mnistlab import data
+    from mnistlab.ml import data
 
     return data.load_mnist_mini()
 
@@ -67,13 +96,20 @@ def mini():
 @pytest.fixture
 def small_dataset(mini):
     """The first 600 training digits of mnist-mini: enough to learn something, fast."""
-    from mnistlab import data
+    from mnistlab.ml import data
 
-    return data.Dataset("mini-600", mini.x_train[:600], mini.y_train[:600], mini.x_test[:200], mini.y_test[:200], "test")
+    return data.Dataset(
+        "mini-600", mini.x_train[:600], mini.y_train[:600], mini.x_test[:200], mini.y_test[:200], "test"
+    )
 
 
 def write_npz(path, dataset, **replace):
-    arrays = {"x_train": dataset.x_train, "y_train": dataset.y_train, "x_test": dataset.x_test, "y_test": dataset.y_test}
+    arrays = {
+        "x_train": dataset.x_train,
+        "y_train": dataset.y_train,
+        "x_test": dataset.x_test,
+        "y_test": dataset.y_test,
+    }
     arrays.update(replace)
     np.savez(path, **arrays)
     return path
@@ -120,12 +156,18 @@ def run_cli(*args, env=None, timeout=600, keep_backend=False):
     full_env = env_without_backend(env)
     if not keep_backend:
         full_env.pop("KERAS_BACKEND", None)
-    return subprocess.run([sys.executable, "-m", "mnistlab", *map(str, args)], capture_output=True, text=True, env=full_env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mnistlab", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
 
 
 def run_main(capsys, *args):
     """`mnistlab ARGS` in this process (JAX), for commands where a fresh process proves nothing more."""
-    from mnistlab import cli
+    from mnistlab.cli import main as cli
 
     capsys.readouterr()
     code = cli.main([str(arg) for arg in args])
@@ -166,7 +208,14 @@ def browser_page():
             executable_path=chromium_path(),
             headless=True,
             # The network is closed: keep Chromium from trying to phone home.
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         page = browser.new_page()
         yield page
@@ -179,31 +228,41 @@ def browser_page():
 
 def png_bytes(array, mode=None):
     buffer = io.BytesIO()
-    Image.fromarray(array, mode=mode).save(buffer, format="PNG") if mode else Image.fromarray(array).save(buffer, format="PNG")
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG") if mode else Image.fromarray(array).save(
+        buffer, format="PNG"
+    )
     return buffer.getvalue()
 
 
 def bomb_png(width=20000, height=20000):
     """A PNG header declaring 20000x20000 pixels: a decompression bomb, in 60 bytes."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
+        + chunk(b"IEND", b"")
+    )
 
 
 def drawn_png(mini, index=1, size=200):
     """Test digit INDEX of mnist-mini drawn SIZE pixels wide in the middle of the page's 280x280 black canvas, as PNG bytes."""
     canvas = np.zeros((280, 280), dtype=np.uint8)
     start = (280 - size) // 2
-    canvas[start : start + size, start : start + size] = np.asarray(Image.fromarray(mini.x_test[index]).resize((size, size)))
+    canvas[start : start + size, start : start + size] = np.asarray(
+        Image.fromarray(mini.x_test[index]).resize((size, size))
+    )
     return png_bytes(canvas)
 
 
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory, mini):
-    from mnistlab import rundir
-    from mnistlab.config import Config
+    from mnistlab.core.config import Config
+    from mnistlab.ml import run_model
 
     root = tmp_path_factory.mktemp("trained")
     configs = {
@@ -212,14 +271,14 @@ def trained_runs(tmp_path_factory, mini):
         "rnn": Config(family="rnn", rnn_units=(32,), optimizer="adam", epochs=2, dataset="mnist-mini"),
     }
     for family, config in configs.items():
-        rundir.train_and_save(config, run_dir=root / family, dataset=mini, verbose=0)
+        run_model.train_and_save(config, run_dir=root / family, dataset=mini, verbose=0)
     return {family: root / family for family in configs}
 
 
 @pytest.fixture(scope="session")
 def app(trained_runs):
-    from mnistlab.predict import Predictor
-    from mnistlab.serve import create_app
+    from mnistlab.ml.predict import Predictor
+    from mnistlab.web.serve import create_app
 
     return create_app([Predictor(trained_runs[family]) for family in ("mlp", "cnn", "rnn")])
 
@@ -255,10 +314,10 @@ def live_server(app):
 
 @pytest.fixture
 def drawn(monkeypatch):
-    """Every figure `mnistlab.plots.save_figure` saves, kept for inspection (it still writes the PNG)."""
+    """Every figure `mnistlab.outputs.plots.save_figure` saves, kept for inspection (it still writes the PNG)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from mnistlab import plots
+    from mnistlab.outputs import plots
 
     figures, save = [], plots.save_figure
 
@@ -280,42 +339,79 @@ def drawn(monkeypatch):
 
 def record_run(index, config, preset, dataset, test_accuracy, history, predictions=None, group=None, params=1234):
     """One finished run as `mnistlab train` records it, with the figures given; its metrics."""
-    from mnistlab import rundir
+    from mnistlab.record import rundir
 
     recorder = rundir.Recorder(rundir.new_path(config, preset), index=index, group=group)
     recorder.start(config, preset, dataset.name, dataset.content_hash())
     for row in history:
         recorder.epoch(row)
-    metrics = {"status": "done", "epochs": len(history), "test_accuracy": test_accuracy, "train_accuracy": history[-1]["accuracy"], "val_accuracy": history[-1]["val_accuracy"],
-               "test_loss": 0.3, "seconds": 1.0, "mean_epoch_seconds": 0.5, "params": params}
+    metrics = {
+        "status": "done",
+        "epochs": len(history),
+        "test_accuracy": test_accuracy,
+        "train_accuracy": history[-1]["accuracy"],
+        "val_accuracy": history[-1]["val_accuracy"],
+        "test_loss": 0.3,
+        "seconds": 1.0,
+        "mean_epoch_seconds": 0.5,
+        "params": params,
+    }
     return recorder.finish(metrics, None, predictions)
 
 
 def made_up_history(rng, epochs, level):
     accuracy = level + 0.02 * np.arange(epochs) + rng.normal(0, 0.01, epochs)
-    return [{"epoch": e + 1, "loss": float(1 / (e + 1) + rng.normal(0, 0.02)), "accuracy": float(accuracy[e]), "val_loss": float(1.1 / (e + 1) + rng.normal(0, 0.02)),
-             "val_accuracy": float(accuracy[e] - 0.01), "seconds": 0.5} for e in range(epochs)]
+    return [
+        {
+            "epoch": e + 1,
+            "loss": float(1 / (e + 1) + rng.normal(0, 0.02)),
+            "accuracy": float(accuracy[e]),
+            "val_loss": float(1.1 / (e + 1) + rng.normal(0, 0.02)),
+            "val_accuracy": float(accuracy[e] - 0.01),
+            "seconds": 0.5,
+        }
+        for e in range(epochs)
+    ]
 
 
 def made_up_predictions(rng, labels, accuracy):
     predicted = labels.copy()
     wrong = rng.random(len(labels)) > accuracy
     predicted[wrong] = (labels[wrong] + rng.integers(1, 10, wrong.sum())) % 10
-    return {"predicted": predicted.astype(np.uint8), "true_probability": np.where(wrong, 0.1, 0.9).astype(np.float16), "labels": labels.astype(np.uint8)}
+    return {
+        "predicted": predicted.astype(np.uint8),
+        "true_probability": np.where(wrong, 0.1, 0.9).astype(np.float16),
+        "labels": labels.astype(np.uint8),
+    }
 
 
 def reproduced_table(mini, backends=("jax",), seeds=3, table="table-1.4.1"):
     """TABLE's runs recorded (in the default store) as a reproduction would, and the table files `mnistlab reproduce`
     writes: ({format: path}, rows)."""
-    from mnistlab import paths, reproduce
-    from mnistlab.store import Store
+    from mnistlab.analysis import tables
+    from mnistlab.core import paths
+    from mnistlab.jobs import reproduce
+    from mnistlab.record.store import Store
 
     rng = np.random.default_rng(3)
     jobs = reproduce.plan_table(table, mini, seeds=seeds, epochs=2, backends=list(backends))
     with Store() as index:
         for number, job in enumerate(jobs):
             value = 0.7 + 0.01 * job.config.seed + 0.002 * number
-            record_run(index, job.config, job.preset, mini, value, made_up_history(rng, 2, 0.6), made_up_predictions(rng, mini.y_test, value), group=table)
-        rows = reproduce.summarize_rows(table, jobs, index)
-    stem, context = reproduce.table_naming(table, mini.name, seeds, 2, backends=list(backends) if len(backends) > 1 else None)
-    return reproduce.write_outputs(paths.tables_dir(), stem, table, rows, context, {"dataset": mini.name, "seeds": seeds, "epochs": 2}), rows
+            record_run(
+                index,
+                job.config,
+                job.preset,
+                mini,
+                value,
+                made_up_history(rng, 2, 0.6),
+                made_up_predictions(rng, mini.y_test, value),
+                group=table,
+            )
+        rows = tables.summarize_rows(table, jobs, index)
+    stem, context = tables.table_naming(
+        table, mini.name, seeds, 2, backends=list(backends) if len(backends) > 1 else None
+    )
+    return tables.write_outputs(
+        paths.tables_dir(), stem, table, rows, context, {"dataset": mini.name, "seeds": seeds, "epochs": 2}
+    ), rows

@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from mnistlab import backend
-from mnistlab.config import Config
-from mnistlab.errors import ConfigError
+from mnistlab.core.config import Config
+from mnistlab.core.errors import ConfigError
+from mnistlab.ml import backend
 
 # Flag lines as /proc/cpuinfo prints them (trimmed): an AMD EPYC without bf16, a Sapphire Rapids with it.
 EPYC_ROME = "processor\t: 0\nflags\t\t: fpu vme sse sse2 avx avx2 fma bmi2 sha_ni\nbugs\t\t: sysret_ss_attrs\n"

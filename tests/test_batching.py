@@ -6,8 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-from mnistlab import batching
-from mnistlab.predict import Predictor
+from mnistlab.ml.predict import Predictor
+from mnistlab.serving import batching
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_a_model_that_fails_fails_its_batch_and_the_batcher_goes_on(predictors, 
 def test_the_api_answers_503_with_retry_after_when_the_queue_is_full(predictors):
     from fastapi.testclient import TestClient
 
-    from mnistlab.serve import create_app
+    from mnistlab.web.serve import create_app
 
     app = create_app(predictors)
 

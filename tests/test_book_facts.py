@@ -9,7 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from mnistlab import figures, presets
+from mnistlab.core import presets
+from mnistlab.outputs import figures
 
 
 def _polynomial(text):
@@ -26,12 +27,21 @@ def _polynomial(text):
 
 
 def test_every_regularizer_cell_of_the_tables_is_declared_with_its_value():
-    cells = {dict(zip(table["columns"], row))["regularizer"] for table in presets.book()["tables"].values() for row in table["rows"] if "regularizer" in table["columns"]}
+    cells = {
+        dict(zip(table["columns"], row))["regularizer"]
+        for table in presets.book()["tables"].values()
+        for row in table["rows"]
+        if "regularizer" in table["columns"]
+    }
     declared = presets.facts()["regularizers"]
     assert cells == set(declared)
     for cell, keys in declared.items():
         match = re.fullmatch(r"(dropout|l2)\(([0-9.]+)\)", cell)
-        expected = {} if cell == "none" else {"dropout_rate" if match.group(1) == "dropout" else "kernel_l2": float(match.group(2))}
+        expected = (
+            {}
+            if cell == "none"
+            else {"dropout_rate" if match.group(1) == "dropout" else "kernel_l2": float(match.group(2))}
+        )
         assert keys == expected, cell
 
 
@@ -40,7 +50,9 @@ def test_selu_constants_are_the_books():
     selu = presets.facts()["selu"]
     assert selu["scale"] == float(constants["k"]) and selu["alpha"] == float(constants["a"])
     x = np.array([-1.0, 2.0])
-    assert figures.activation("selu", x) == pytest.approx([selu["scale"] * selu["alpha"] * (np.exp(-1) - 1), selu["scale"] * 2])
+    assert figures.activation("selu", x) == pytest.approx(
+        [selu["scale"] * selu["alpha"] * (np.exp(-1) - 1), selu["scale"] * 2]
+    )
 
 
 @pytest.mark.parametrize("name", ["one_minimum", "two_minima"])
@@ -54,5 +66,7 @@ def test_the_worked_example_is_the_books_and_holds():
     start, slope, rate, after = (float(v) for v in re.findall(r"-?[0-9]+\.?[0-9]*", example))
     fields = presets.facts()["gradient_descent"]["one_minimum"]
     assert (fields["start"], fields["slope"], fields["learning_rate"], fields["next"]) == (start, slope, rate, after)
-    path = figures.gradient_descent_path(np.array(fields["coefficients"], dtype=float), fields["start"], fields["learning_rate"], steps=1)
+    path = figures.gradient_descent_path(
+        np.array(fields["coefficients"], dtype=float), fields["start"], fields["learning_rate"], steps=1
+    )
     assert path[1] == pytest.approx(fields["next"])

@@ -27,7 +27,18 @@ def test_summary_gives_the_books_totals(capsys):
 
 
 def test_summary_from_set_only(capsys):
-    result = run_main(capsys, "summary", "--set", "family=rnn", "--set", "cell=lstm", "--set", "rnn_units=32,16", "--set", "bidirectional=true")
+    result = run_main(
+        capsys,
+        "summary",
+        "--set",
+        "family=rnn",
+        "--set",
+        "cell=lstm",
+        "--set",
+        "rnn_units=32,16",
+        "--set",
+        "bidirectional=true",
+    )
     assert result.returncode == 0, result.stderr
     assert "Bidirectional" in result.stdout
 
@@ -43,7 +54,9 @@ def test_data_prints_book_format_and_writes_grid(tmp_path):
 
 def test_plot_writes_png_and_svg_that_render_whole(tmp_path, capsys, browser_page):
     for name in ("cnn.png", "rnn.svg"):
-        result = run_main(capsys, "plot", "listing-1.4.1" if name.startswith("cnn") else "listing-1.5.1", "--out", tmp_path / name)
+        result = run_main(
+            capsys, "plot", "listing-1.4.1" if name.startswith("cnn") else "listing-1.5.1", "--out", tmp_path / name
+        )
         assert result.returncode == 0, result.stderr
         assert (tmp_path / name).stat().st_size > 1000
     assert_one_line_error(run_main(capsys, "plot", "listing-1.4.1", "--out", tmp_path / "x.pdf"), ".png or .svg")
@@ -53,7 +66,9 @@ def test_plot_writes_png_and_svg_that_render_whole(tmp_path, capsys, browser_pag
         const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
         return [box(document.querySelector('svg')), box(document.querySelector('#graph0'))];
     }""")
-    assert drawing[0] >= svg[0] - 1 and drawing[1] >= svg[1] - 1 and drawing[2] <= svg[2] + 1 and drawing[3] <= svg[3] + 1, (svg, drawing)
+    assert (
+        drawing[0] >= svg[0] - 1 and drawing[1] >= svg[1] - 1 and drawing[2] <= svg[2] + 1 and drawing[3] <= svg[3] + 1
+    ), (svg, drawing)
     assert "output" in browser_page.text_content("svg")
     # Every node is a layer: no stray node made of a graph attribute (a bare `dpi` drew one).
     nodes = browser_page.evaluate("Array.from(document.querySelectorAll('g.node title')).map(t => t.textContent)")
@@ -61,7 +76,21 @@ def test_plot_writes_png_and_svg_that_render_whole(tmp_path, capsys, browser_pag
 
 
 def test_train_prints_book_style_result(tmp_path):
-    result = run_cli("train", "--set", "family=mlp", "--set", "hidden_units=64", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--out", tmp_path / "run")
+    result = run_cli(
+        "train",
+        "--set",
+        "family=mlp",
+        "--set",
+        "hidden_units=64",
+        "--epochs",
+        "1",
+        "--limit",
+        "300",
+        "--dataset",
+        "mnist-mini",
+        "--out",
+        tmp_path / "run",
+    )
     assert result.returncode == 0, result.stderr
     assert "Test accuracy: " in result.stdout and "Train accuracy (last epoch" in result.stdout
 
@@ -71,11 +100,30 @@ def test_train_prints_book_style_result(tmp_path):
 def test_other_backends_train_from_the_cli(tmp_path, backend):
     # Same seed, same numbers on each backend: test_train's test_each_family_is_deterministic_on_each_backend.
     # Here: --backend reaches the run, and the run says which backend and versions trained it.
-    result = run_cli("train", "--set", "family=cnn", "--set", "filters=8,8", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--backend", backend, "--json", "--out", tmp_path / "a")
+    result = run_cli(
+        "train",
+        "--set",
+        "family=cnn",
+        "--set",
+        "filters=8,8",
+        "--epochs",
+        "1",
+        "--limit",
+        "300",
+        "--dataset",
+        "mnist-mini",
+        "--backend",
+        backend,
+        "--json",
+        "--out",
+        tmp_path / "a",
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert metrics["backend"] == backend and backend in metrics["versions"]
-    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["status"] == "done"  # one epoch of 300 digits: maybe still at chance
+    assert (
+        0 <= metrics["test_accuracy"] <= 1 and metrics["status"] == "done"
+    )  # one epoch of 300 digits: maybe still at chance
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["test_accuracy"] == metrics["test_accuracy"]
 
 
@@ -94,7 +142,20 @@ def test_other_backends_train_from_the_cli(tmp_path, backend):
         (("train", "listing-1.3.2", "--dataset", "nowhere/at/all"), ("nowhere/at/all: no such file or directory",)),
         (("train", "listing-1.3.2", "--dataset", "fashion"), ("did you mean fashion-mnist?",)),
         (("train", "listing-1.3.2", "--dataset", "mnist"), ("cannot download",)),
-        (("summary", "--set", "family=cnn", "--set", "filters=8,8,8,8", "--set", "kernel_size=5", "--set", "pool_after=0,1,2"), ("cannot be built",)),
+        (
+            (
+                "summary",
+                "--set",
+                "family=cnn",
+                "--set",
+                "filters=8,8,8,8",
+                "--set",
+                "kernel_size=5",
+                "--set",
+                "pool_after=0,1,2",
+            ),
+            ("cannot be built",),
+        ),
         (("evaluate", "."), ("not a run directory",)),
         (("evaluate", "no/such/run"), ("does not exist",)),
     ],
@@ -107,7 +168,10 @@ def test_user_errors_are_one_line(tmp_path, capsys, args, fragments):
 
 
 def test_error_wiring_in_a_fresh_process(tmp_path):
-    assert_one_line_error(run_cli("train", "listing-1.3.2", "--set", "optimizer=adamw", "--out", tmp_path / "run"), "optimizer must be one of")
+    assert_one_line_error(
+        run_cli("train", "listing-1.3.2", "--set", "optimizer=adamw", "--out", tmp_path / "run"),
+        "optimizer must be one of",
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -127,7 +191,21 @@ def test_version_keys_and_tensorboard(tmp_path, capsys):
     result = run_cli("--version")
     assert result.stdout.strip() == f"mnistlab {__version__}"
     logs = tmp_path / "tb"
-    result = run_cli("train", "--set", "hidden_units=8", "--epochs", "1", "--limit", "200", "--dataset", "mnist-mini", "--tensorboard", logs, "--out", tmp_path / "run")
+    result = run_cli(
+        "train",
+        "--set",
+        "hidden_units=8",
+        "--epochs",
+        "1",
+        "--limit",
+        "200",
+        "--dataset",
+        "mnist-mini",
+        "--tensorboard",
+        logs,
+        "--out",
+        tmp_path / "run",
+    )
     assert result.returncode == 0, result.stderr
     assert any(path.name.startswith("events.out.tfevents") for path in logs.rglob("*"))
 
@@ -145,12 +223,20 @@ def test_runs_list_on_an_empty_store_says_so_and_creates_nothing(tmp_path, capsy
 
 
 def test_runs_list_columns_stay_in_line_with_long_settings(tmp_path, capsys):
-    from mnistlab import paths, presets, rundir
-    from mnistlab.store import Store
+    from mnistlab.core import paths, presets
+    from mnistlab.record import rundir
+    from mnistlab.record.store import Store
 
     with Store() as index:
-        for overrides in ([], ["padding=same", "pooling=average", "batch_norm=true", "filters=32,64,128", "kernel_size=3,5"]):
-            config = presets.get("listing-1.4.1").build_config(seed=1, dataset="mnist-mini", backend="jax").with_overrides(overrides)
+        for overrides in (
+            [],
+            ["padding=same", "pooling=average", "batch_norm=true", "filters=32,64,128", "kernel_size=3,5"],
+        ):
+            config = (
+                presets.get("listing-1.4.1")
+                .build_config(seed=1, dataset="mnist-mini", backend="jax")
+                .with_overrides(overrides)
+            )
             recorder = rundir.Recorder(rundir.new_path(config, "listing-1.4.1"), index=index)
             recorder.start(config, "listing-1.4.1", "mnist-mini", "ab" * 32)
             recorder.finish({"status": "done", "test_accuracy": 0.5, "seconds": 1.0}, None)
@@ -163,23 +249,24 @@ def test_runs_list_columns_stay_in_line_with_long_settings(tmp_path, capsys):
 
 
 def test_store_help_names_the_default_it_uses(capsys):
-    from mnistlab import arguments
+    from mnistlab.cli import arguments
 
     help_text = " ".join(arguments.build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
     assert "$MNISTLAB_RUNS" in help_text and "runs/runs.db" not in help_text
 
 
 def test_one_epoch_is_not_said_in_plural():
-    from mnistlab import reproduce
+    from mnistlab.analysis import tables
 
-    assert "1 epoch," in reproduce.table_naming("table-1.4.1", "mnist-mini", 3, 1)[1] + ","
-    assert "2 epochs" in reproduce.table_naming("table-1.4.1", "mnist-mini", 3, 2)[1]
+    assert "1 epoch," in tables.table_naming("table-1.4.1", "mnist-mini", 3, 1)[1] + ","
+    assert "2 epochs" in tables.table_naming("table-1.4.1", "mnist-mini", 3, 2)[1]
 
 
 def test_compare_suggests_dataset_only_where_datasets_differ(tmp_path):
-    from mnistlab import reproduce
-    from mnistlab.errors import ConfigError
-    from mnistlab.store import Store
+    from mnistlab.analysis import compare
+    from mnistlab.core.errors import ConfigError
+    from mnistlab.jobs import reproduce
+    from mnistlab.record.store import Store
 
     with Store(tmp_path / "runs.db") as store:
         for epochs, dataset in ((1, "mnist-mini"), (2, "mnist-mini"), (1, "fashion-mnist")):
@@ -187,18 +274,25 @@ def test_compare_suggests_dataset_only_where_datasets_differ(tmp_path):
             run_id = store.start_run(config, "ab" * 32, preset="listing-1.4.1")
             store.finish_run(run_id, "done", {"test_accuracy": 0.5})
         with pytest.raises(ConfigError) as same_dataset:
-            reproduce.select_runs(store, "listing-1.4.1", "mnist-mini")
+            compare.select_runs(store, "listing-1.4.1", "mnist-mini")
         with pytest.raises(ConfigError) as two_datasets:
-            reproduce.select_runs(store, "listing-1.4.1", None)
+            compare.select_runs(store, "listing-1.4.1", None)
     assert "matches 2 setups" in str(same_dataset.value) and "--dataset" not in str(same_dataset.value)
     assert "matches 3 setups" in str(two_datasets.value) and "or add --dataset" in str(two_datasets.value)
 
 
 def test_predict_takes_several_runs(tmp_path, capsys, small_dataset):
-    from mnistlab import presets, rundir
+    from mnistlab.core import presets
+    from mnistlab.ml import run_model
 
     for name in ("a", "b"):
-        rundir.train_and_save(presets.get("listing-1.3.2").build_config(epochs=1, hidden_units=(16, 16)), dataset=small_dataset, run_dir=tmp_path / name, verbose=0, log=lambda message: None)
+        run_model.train_and_save(
+            presets.get("listing-1.3.2").build_config(epochs=1, hidden_units=(16, 16)),
+            dataset=small_dataset,
+            run_dir=tmp_path / name,
+            verbose=0,
+            log=lambda message: None,
+        )
     image = tmp_path / "digit.png"
     Image.fromarray(255 - small_dataset.x_test[0]).resize((140, 140)).save(image)
     result = run_main(capsys, "predict", tmp_path / "a", tmp_path / "b", image, "--json")
@@ -211,7 +305,10 @@ def test_predict_takes_several_runs(tmp_path, capsys, small_dataset):
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (("report", "table-1.4.2", "--out", "r.html"), ("table-1.4.2 is no table of the chapter", "table-1.3.2, table-1.4.1, table-1.5.1")),
+        (
+            ("report", "table-1.4.2", "--out", "r.html"),
+            ("table-1.4.2 is no table of the chapter", "table-1.3.2, table-1.4.1, table-1.5.1"),
+        ),
         (("predict", "runs/none-such", "docs/examples/seven.png"), ("runs/none-such: does not exist",)),
     ],
 )

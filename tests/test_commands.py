@@ -1,18 +1,25 @@
 """Every `pip install` the project prints or documents works from a clone: none names mnistlab on an index."""
 
-import pathlib
 import re
 
 import pytest
 
 from conftest import REPO
-from mnistlab import errors
+from mnistlab.core import errors
 
 # Where a user reads install commands: the README, the docs, and the messages the code prints.
-SOURCES = [REPO / "README.md", REPO / "BENCHMARKS.md", *sorted((REPO / "docs").rglob("*.md")), *sorted((REPO / "src" / "mnistlab").rglob("*.py")), *sorted((REPO / "scripts").glob("*"))]
+SOURCES = [
+    REPO / "README.md",
+    REPO / "BENCHMARKS.md",
+    *sorted((REPO / "docs").rglob("*.md")),
+    *sorted((REPO / "src" / "mnistlab").rglob("*.py")),
+    *sorted((REPO / "scripts").glob("*")),
+]
 PIP_INSTALL = re.compile(r"pip install ([^`\n]*)")
 # What may follow `pip install` and name mnistlab: the clone itself (., ".[extra]") or a wheel the project built.
-FROM_THE_CLONE = re.compile(r"""^(-e )?["']?\.(\[[a-z,]+\])?["']?$|^["']?dist/mnistlab-[\w.]+-py3-none-any\.whl(\[[a-z,]+\])?["']?$""")
+FROM_THE_CLONE = re.compile(
+    r"""^(-e )?["']?\.(\[[a-z,]+\])?["']?$|^["']?dist/mnistlab-[\w.]+-py3-none-any\.whl(\[[a-z,]+\])?["']?$"""
+)
 
 
 def _install_commands():
@@ -23,7 +30,9 @@ def _install_commands():
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
             for match in PIP_INSTALL.finditer(line):
                 found.append((f"{path.relative_to(REPO)}:{number}", match.group(1)))
-    found.append(("errors.MissingExtra", PIP_INSTALL.search(str(errors.MissingExtra("mnistlab serve", "serve"))).group(1)))
+    found.append(
+        ("errors.MissingExtra", PIP_INSTALL.search(str(errors.MissingExtra("mnistlab serve", "serve"))).group(1))
+    )
     return found
 
 
@@ -60,7 +69,9 @@ def test_install_commands_are_found():
 def test_no_install_command_takes_mnistlab_from_an_index(where, arguments):
     for target in _targets(arguments):
         if "mnistlab" in target or target.strip("\"'").startswith("."):
-            assert FROM_THE_CLONE.match(target), f"{where}: `pip install {arguments}` would fetch mnistlab from a package index (or is malformed); install from the clone: pip install -e \".[extra]\""
+            assert FROM_THE_CLONE.match(target), (
+                f'{where}: `pip install {arguments}` would fetch mnistlab from a package index (or is malformed); install from the clone: pip install -e ".[extra]"'
+            )
 
 
 def test_the_documented_wheel_is_the_one_pip_builds():

@@ -1,4 +1,4 @@
-"""Keras' internals that mnistlab uses (mnistlab.compat): each is where expected, and each fallback works.
+"""Keras' internals that mnistlab uses (mnistlab.ml.compat): each is where expected, and each fallback works.
 
 If a Keras release moves a hook, the first test fails naming it: update
 compat.HOOKS (or the fallback becomes the path) before admitting that release.
@@ -12,7 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from mnistlab import compat
+from mnistlab.ml import compat
 
 
 @pytest.mark.parametrize("name", list(compat.HOOKS))
@@ -20,7 +20,9 @@ def test_every_hook_is_where_this_keras_keeps_it(name):
     import keras
 
     module_name, attribute = compat.HOOKS[name]
-    assert compat.hook(name) is not None, f"Keras {keras.__version__} has no {module_name}.{attribute}: mnistlab.compat must follow it"
+    assert compat.hook(name) is not None, (
+        f"Keras {keras.__version__} has no {module_name}.{attribute}: mnistlab.ml.compat must follow it"
+    )
 
 
 def _moved(monkeypatch, *names):
@@ -39,7 +41,7 @@ def _draws(seed, seeding):
 def test_the_fast_seed_gives_what_keras_own_gives():
     import keras
 
-    from mnistlab import backend
+    from mnistlab.ml import backend
 
     ours = _draws(5, backend.seed_everything)
     theirs = _draws(5, keras.utils.set_random_seed)
@@ -49,7 +51,7 @@ def test_the_fast_seed_gives_what_keras_own_gives():
 def test_seeding_falls_back_to_keras_own_when_the_hooks_move(monkeypatch):
     import keras
 
-    from mnistlab import backend
+    from mnistlab.ml import backend
 
     _moved(monkeypatch, "global_state")
     assert compat.seed_without_tensorflow(1) is False
@@ -68,9 +70,10 @@ def _in_fresh_jax_process(body):
 
 def test_saving_a_jax_model_imports_no_tensorflow(tmp_path):
     body = f"""
-        from mnistlab import rundir, models
-        from mnistlab.config import Config
-        rundir.save_model({str(tmp_path)!r}, models.build_model(Config(hidden_units=(4,))))
+        from mnistlab.ml import run_model
+        from mnistlab.ml import models
+        from mnistlab.core.config import Config
+        run_model.save_model({str(tmp_path)!r}, models.build_model(Config(hidden_units=(4,))))
         print("tensorflow" in sys.modules)
         """
     assert _in_fresh_jax_process(body) == "False"
@@ -79,13 +82,14 @@ def test_saving_a_jax_model_imports_no_tensorflow(tmp_path):
 def test_saving_still_works_when_the_probe_moves(tmp_path):
     # The fallback: Keras imports TensorFlow to look, and the model still saves and loads.
     body = f"""
-        from mnistlab import compat, rundir, models
-        from mnistlab.config import Config
+        from mnistlab.ml import compat, models
+        from mnistlab.ml import run_model
+        from mnistlab.core.config import Config
         compat.HOOKS["module_utils"] = ("keras.src.no_such_module", "nothing")
         model = models.build_model(Config(hidden_units=(4,)))
-        rundir.save_model({str(tmp_path)!r}, model)
+        run_model.save_model({str(tmp_path)!r}, model)
         import keras
-        print(keras.saving.load_model({str(tmp_path / 'model.keras')!r}).count_params() == model.count_params())
+        print(keras.saving.load_model({str(tmp_path / "model.keras")!r}).count_params() == model.count_params())
         """
     assert _in_fresh_jax_process(body) == "True"
 
@@ -95,7 +99,7 @@ def test_the_tensorflow_pipeline_falls_back_to_arrays_with_a_warning():
     body = """
         import warnings
         import numpy as np
-        from mnistlab import backend, compat
+        from mnistlab.ml import backend, compat
         compat.HOOKS["array_data_adapter"] = ("keras.src.no_such_module", "nothing")
         x, y = np.zeros((10, 784), "float32"), np.zeros((10, 10), "float32")
         with warnings.catch_warnings(record=True) as caught:
@@ -104,7 +108,13 @@ def test_the_tensorflow_pipeline_falls_back_to_arrays_with_a_warning():
         print(inputs is x, targets is y, batch_size, any("ArrayDataAdapter has moved" in str(w.message) for w in caught))
         """
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    completed = subprocess.run([sys.executable, "-c", "import sys\n" + textwrap.dedent(body)], capture_output=True, text=True, env=env, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + textwrap.dedent(body)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.split() == ["True", "True", "4", "True"]
 
@@ -112,15 +122,19 @@ def test_the_tensorflow_pipeline_falls_back_to_arrays_with_a_warning():
 def test_bf16_is_set_per_layer_and_leaves_the_process_policy_alone():
     import keras
 
-    from mnistlab import models
-    from mnistlab.config import Config
+    from mnistlab.core.config import Config
+    from mnistlab.ml import models
 
     before = keras.config.dtype_policy().name
     model = models.build_model(Config(family="cnn", precision="bf16", batch_norm=True, dropout_rate=0.2), compile=False)
     assert keras.config.dtype_policy().name == before == "float32"
-    policies = {layer.name: layer.dtype_policy.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)}
+    policies = {
+        layer.name: layer.dtype_policy.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
+    }
     assert policies.pop("output") == "float32"  # the probabilities the loss sees stay float32
     assert set(policies.values()) == {"mixed_bfloat16"}, policies
     # A model built after it is plain float32: nothing leaked.
     plain = models.build_model(Config(family="cnn"), compile=False)
-    assert {layer.dtype_policy.name for layer in plain.layers if not isinstance(layer, keras.layers.InputLayer)} == {"float32"}
+    assert {layer.dtype_policy.name for layer in plain.layers if not isinstance(layer, keras.layers.InputLayer)} == {
+        "float32"
+    }

@@ -1,17 +1,15 @@
 import dataclasses
 import hashlib
 import json
-
-import pytest
-
 import pathlib
 
 import jsonschema
+import pytest
 
-from mnistlab import config as config_lib
-from mnistlab import presets
-from mnistlab.config import FAMILIES, Config
-from mnistlab.errors import ConfigError
+from mnistlab.core import config as config_lib
+from mnistlab.core import presets
+from mnistlab.core.config import FAMILIES, Config
+from mnistlab.core.errors import ConfigError
 
 
 def test_defaults_are_valid_and_round_trip():
@@ -38,7 +36,17 @@ def test_to_dict_leaves_out_other_families_keys():
 
 
 def test_overrides_parse_types():
-    config = Config(family="cnn").with_overrides(["filters=32,64", "kernel_size=3x5", "pool_size=1,2", "batch_norm=true", "padding=same", "learning_rate=0.01", "pool_after=0"])
+    config = Config(family="cnn").with_overrides(
+        [
+            "filters=32,64",
+            "kernel_size=3x5",
+            "pool_size=1,2",
+            "batch_norm=true",
+            "padding=same",
+            "learning_rate=0.01",
+            "pool_after=0",
+        ]
+    )
     assert config.filters == (32, 64)
     assert config.kernel_size == (3, 5)
     assert config.pool_size == (1, 2)
@@ -110,7 +118,9 @@ def test_every_key_round_trips_through_its_command_line_text(family):
 HASHES = json.loads((pathlib.Path(__file__).parent / "data" / "config-hashes.json").read_text())["hashes"]
 
 
-@pytest.mark.parametrize("name", [name for name in HASHES if name.startswith(("listing-", "table-")) and " " not in name])
+@pytest.mark.parametrize(
+    "name", [name for name in HASHES if name.startswith(("listing-", "table-")) and " " not in name]
+)
 def test_every_preset_keeps_the_hash_its_runs_were_recorded_with(name):
     # Recorded by the code before the knobs were declared in one place: a run
     # stored then must still be found (and skipped) by its key now.
@@ -121,7 +131,11 @@ def test_variants_keep_their_recorded_hashes():
     assert Config().config_hash() == HASHES["defaults"]
     assert Config(family="cnn").config_hash() == HASHES["defaults family=cnn"]
     assert Config(family="rnn").config_hash() == HASHES["defaults family=rnn"]
-    cnn = presets.get("listing-1.4.1").build_config().with_overrides(["padding=same", "pooling=average", "batch_norm=true"])
+    cnn = (
+        presets.get("listing-1.4.1")
+        .build_config()
+        .with_overrides(["padding=same", "pooling=average", "batch_norm=true"])
+    )
     assert cnn.config_hash() == HASHES["listing-1.4.1 padding=same pooling=average batch_norm=true"]
     rnn = Config().with_overrides(["family=rnn", "cell=lstm", "rnn_units=128,64", "bidirectional=true"])
     assert rnn.config_hash() == HASHES["family=rnn cell=lstm rnn_units=128,64 bidirectional=true"]
@@ -145,7 +159,18 @@ def test_json_schema_accepts_every_preset_and_the_defaults(family):
 
 @pytest.mark.parametrize(
     "key, value",
-    [("dropout_rate", 1.0), ("dropout_rate", -0.1), ("epochs", 0), ("optimizer", "adamw"), ("hidden_units", []), ("kernel_size", [3, 3, 3]), ("learning_rate", 0), ("batch_norm", 3), ("epochs", 2.5), ("nonsense", 1)],
+    [
+        ("dropout_rate", 1.0),
+        ("dropout_rate", -0.1),
+        ("epochs", 0),
+        ("optimizer", "adamw"),
+        ("hidden_units", []),
+        ("kernel_size", [3, 3, 3]),
+        ("learning_rate", 0),
+        ("batch_norm", 3),
+        ("epochs", 2.5),
+        ("nonsense", 1),
+    ],
 )
 def test_json_schema_and_config_refuse_the_same_bad_values(key, value):
     family = "cnn" if key in ("kernel_size", "batch_norm") else "mlp"
@@ -173,8 +198,14 @@ def test_a_knob_added_later_leaves_old_hashes_alone(monkeypatch):
     # recorded: at its default, the hash is the one computed without it.
     spec = config_lib.KNOBS["nesterov"]
     monkeypatch.setitem(config_lib.KNOBS, "nesterov", dataclasses.replace(spec, hashed_at_default=False))
-    later = [key for key, knob in config_lib.KNOBS.items() if not knob.hashed_at_default]  # nesterov and the knobs really added later
-    without = {("model" if k == "family" else k): v for k, v in Config().to_dict().items() if k not in (*later, *config_lib.RUN_KEYS)}
+    later = [
+        key for key, knob in config_lib.KNOBS.items() if not knob.hashed_at_default
+    ]  # nesterov and the knobs really added later
+    without = {
+        ("model" if k == "family" else k): v
+        for k, v in Config().to_dict().items()
+        if k not in (*later, *config_lib.RUN_KEYS)
+    }
     expected = hashlib.sha256(json.dumps(without, sort_keys=True).encode()).hexdigest()[:16]
     assert Config().config_hash() == expected
     assert Config(nesterov=True).config_hash() != expected
@@ -196,4 +227,7 @@ def test_a_short_batch_norm_training_is_told_why_it_tests_badly():
     assert config.batch_norm_note(3000) is None  # 0.99**3000: nothing of the start is left
     assert config.replace(batch_norm_momentum=0.9).batch_norm_note(51) is None
     assert Config(family="cnn").batch_norm_note(51) is None and Config(family="mlp").batch_norm_note(1) is None
-    assert Config(family="cnn", batch_norm=True).config_hash() == Config(family="cnn", batch_norm=True, batch_norm_momentum=0.99).config_hash()
+    assert (
+        Config(family="cnn", batch_norm=True).config_hash()
+        == Config(family="cnn", batch_norm=True, batch_norm_momentum=0.99).config_hash()
+    )

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import write_npz
-from mnistlab import data, paths
-from mnistlab.errors import DataError, DatasetUnavailable
+from mnistlab.core import paths
+from mnistlab.core.errors import DataError, DatasetUnavailable
+from mnistlab.ml import data
 
 
 def idx_images(images):
@@ -69,7 +70,9 @@ def test_truncated_gzip(tmp_path, small_dataset):
 
 
 def test_wrong_magic(tmp_path, small_dataset):
-    directory = write_idx_dir(tmp_path / "idx", small_dataset, **{"t10k-images-idx3-ubyte": idx_labels(small_dataset.y_test)})
+    directory = write_idx_dir(
+        tmp_path / "idx", small_dataset, **{"t10k-images-idx3-ubyte": idx_labels(small_dataset.y_test)}
+    )
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: wrong magic number 2049"):
         data.load_dataset(str(directory))
 
@@ -82,7 +85,9 @@ def test_truncated_body(tmp_path, small_dataset):
 
 
 def test_count_mismatch(tmp_path, small_dataset):
-    directory = write_idx_dir(tmp_path / "idx", small_dataset, **{"train-labels-idx1-ubyte": idx_labels(small_dataset.y_train[:-5])})
+    directory = write_idx_dir(
+        tmp_path / "idx", small_dataset, **{"train-labels-idx1-ubyte": idx_labels(small_dataset.y_train[:-5])}
+    )
     with pytest.raises(DataError, match="595 train labels for 600 images"):
         data.load_dataset(str(directory))
 
@@ -207,7 +212,9 @@ def test_fashion_mnist_download_checks_content(monkeypatch, tmp_path, small_data
         "t10k-images-idx3-ubyte.gz": idx_images(small_dataset.x_test),
         "t10k-labels-idx1-ubyte.gz": idx_labels(small_dataset.y_test),
     }
-    monkeypatch.setattr(data, "FASHION_FILES", {name: hashlib.sha256(content).hexdigest() for name, content in raw.items()})
+    monkeypatch.setattr(
+        data, "FASHION_FILES", {name: hashlib.sha256(content).hexdigest() for name, content in raw.items()}
+    )
     payloads = {data.KERAS_MIRROR + name: gzip.compress(content) for name, content in raw.items()}
     corrupted = dict(payloads)
     corrupted[data.KERAS_MIRROR + "t10k-labels-idx1-ubyte.gz"] = gzip.compress(b"wrong")
@@ -244,10 +251,15 @@ def test_prepare_images_layouts(mini):
         prepared = data.prepare_images(mini.x_test[:4], shape)
         assert prepared.shape == (4, *shape) and prepared.dtype == np.float32
         assert 0.0 <= prepared.min() and prepared.max() <= 1.0
-    np.testing.assert_array_equal(data.one_hot([2, 0]), [[0, 0, 1, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        data.one_hot([2, 0]), [[0, 0, 1, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]]
+    )
 
 
-@pytest.mark.skipif(not (data.DEBIAN_FASHION_DIR / "train-images-idx3-ubyte.gz").exists(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not (data.DEBIAN_FASHION_DIR / "train-images-idx3-ubyte.gz").exists(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
 def test_real_fashion_mnist_from_debian():
     dataset = data.load_dataset("fashion-mnist")
     assert dataset.x_train.shape == (60000, 28, 28) and dataset.x_test.shape == (10000, 28, 28)
@@ -255,5 +267,7 @@ def test_real_fashion_mnist_from_debian():
 
 
 def test_class_names_follow_the_dataset():
-    assert data.class_names("fashion-mnist")[0] == "T-shirt/top" and data.class_names("fashion-mnist")[9] == "Ankle boot"
+    assert (
+        data.class_names("fashion-mnist")[0] == "T-shirt/top" and data.class_names("fashion-mnist")[9] == "Ankle boot"
+    )
     assert data.class_names("mnist-mini") == tuple("0123456789")

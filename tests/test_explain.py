@@ -30,7 +30,7 @@ from PIL import Image
 from conftest import REPO, assert_one_line_error, drawn_png, png_bytes, run_main
 
 TOLERANCE = 1e-4
-# The completeness rule as docs/use.md words it (written here, not read from mnistlab.explain).
+# The completeness rule as docs/use.md words it (written here, not read from mnistlab.ml.explain).
 RELATIVE_BOUND, FLOOR, FIRST_STEPS, MOST_STEPS = 0.05, 1e-4, 32, 1024
 
 
@@ -107,13 +107,17 @@ def check_against_numpy(family, weights, explanation, image):
         for unit, template in zip(explanation["templates"]["units"], np.asarray(explanation["templates"]["weights"])):
             np.testing.assert_allclose(template, first_kernel[:, unit].reshape(28, 28), atol=TOLERANCE)
         # The templates are those of the most active units.
-        assert sorted(explanation["templates"]["activations"], reverse=True)[0] == pytest.approx(hidden[0].max(), abs=TOLERANCE)
+        assert sorted(explanation["templates"]["activations"], reverse=True)[0] == pytest.approx(
+            hidden[0].max(), abs=TOLERANCE
+        )
     elif family == "cnn":
         maps, pooled = first_convolution(weights, image)
         np.testing.assert_allclose(np.asarray(layers[0]["values"]), maps, atol=TOLERANCE)
         np.testing.assert_allclose(np.asarray(layers[1]["values"]), pooled, atol=TOLERANCE)
         kernel = weights["Conv2D"][0][0]
-        np.testing.assert_allclose(np.asarray(explanation["kernels"]["weights"]), np.transpose(kernel[:, :, 0, :], (2, 0, 1)), atol=TOLERANCE)
+        np.testing.assert_allclose(
+            np.asarray(explanation["kernels"]["weights"]), np.transpose(kernel[:, :, 0, :], (2, 0, 1)), atol=TOLERANCE
+        )
         probabilities = None
     else:
         states, beliefs = simple_rnn_reading(weights, image)
@@ -144,7 +148,7 @@ def check_completeness_record(attributions):
     assert attributions["backend"] in ("jax", "tensorflow", "torch")
     for steps, complete in zip(attributions["steps_per_class"], within):
         # 32, 64, ... 1,024; a class short of the bound has used them all.
-        assert steps in [FIRST_STEPS * 2 ** k for k in range(6)] and (complete or steps == MOST_STEPS), (steps, complete)
+        assert steps in [FIRST_STEPS * 2**k for k in range(6)] and (complete or steps == MOST_STEPS), (steps, complete)
     assert attributions["steps"] == max(attributions["steps_per_class"])
 
 
@@ -155,7 +159,7 @@ def digit(mini):
 
 @pytest.mark.parametrize("family", ["mlp", "cnn", "rnn"])
 def test_jax_run_inside_matches_numpy(trained_runs, digit, family):
-    from mnistlab import explain
+    from mnistlab.ml import explain
 
     explanation = explain.explain_run(trained_runs[family], digit)
     weights, model = weights_of(trained_runs[family])
@@ -168,14 +172,17 @@ def test_jax_run_inside_matches_numpy(trained_runs, digit, family):
     # The differences the attributions add up to are the model's own, from a blank image.
     blank = np.asarray(model.predict_on_batch(np.zeros((1,) + tuple(model.input_shape[1:]), np.float32)))[0]
     classes = explanation["attributions"]["classes"]
-    np.testing.assert_allclose(explanation["attributions"]["differences"], prediction[classes] - blank[classes], atol=TOLERANCE)
+    np.testing.assert_allclose(
+        explanation["attributions"]["differences"], prediction[classes] - blank[classes], atol=TOLERANCE
+    )
     assert explanation["attributions"]["backend"] == "jax"
 
 
 TENSORFLOW_RUNS = textwrap.dedent("""
     import sys
-    from mnistlab import data, rundir
-    from mnistlab.config import Config
+    from mnistlab.ml import data
+    from mnistlab.ml import run_model
+    from mnistlab.core.config import Config
     mini = data.load_mnist_mini()
     small = data.Dataset("mini-600", mini.x_train[:600], mini.y_train[:600], mini.x_test[:200], mini.y_test[:200], "test")
     root = sys.argv[1]
@@ -183,8 +190,8 @@ TENSORFLOW_RUNS = textwrap.dedent("""
                Config(family="cnn", filters=(8, 8), epochs=1, dataset="mnist-mini", backend="tensorflow"),
                Config(family="rnn", rnn_units=(16,), optimizer="adam", epochs=1, dataset="mnist-mini", backend="tensorflow")]
     for config in configs:
-        rundir.train_and_save(config, run_dir=f"{root}/{config.family}", dataset=small, verbose=0)
-    from mnistlab import cli
+        run_model.train_and_save(config, run_dir=f"{root}/{config.family}", dataset=small, verbose=0)
+    from mnistlab.cli import main as cli
     sys.exit(cli.main(["explain", *[f"{root}/{c.family}" for c in configs], sys.argv[2], "--out", f"{root}/inside", "--backend", "tensorflow"]))
 """)
 
@@ -193,7 +200,14 @@ def test_tensorflow_run_inside_matches_numpy(tmp_path, mini):
     image_path = tmp_path / "digit.npy"
     np.save(image_path, mini.x_test[1])
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    result = subprocess.run([sys.executable, "-c", TENSORFLOW_RUNS, str(tmp_path), str(image_path)], capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", TENSORFLOW_RUNS, str(tmp_path), str(image_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     for family in ("mlp", "cnn", "rnn"):
         run_dir = tmp_path / family
@@ -206,7 +220,7 @@ def test_tensorflow_run_inside_matches_numpy(tmp_path, mini):
 
 
 def test_occlusion_scores_blocks_by_the_drop_they_cause(trained_runs, digit):
-    from mnistlab import explain
+    from mnistlab.ml import explain
 
     explainer = explain.explainer_for(trained_runs["mlp"])
     weights, _ = weights_of(trained_runs["mlp"])
@@ -217,24 +231,35 @@ def test_occlusion_scores_blocks_by_the_drop_they_cause(trained_runs, digit):
     occluded = digit.copy()
     occluded[12:16, 8:12] = 0  # the block at row 12, column 8
     _, after = mlp_forward(weights, occluded)
-    assert result["maps"][0, 12:16, 8:12] == pytest.approx(np.full((4, 4), (probabilities[target] - after[target]) / 16), abs=TOLERANCE)
+    assert result["maps"][0, 12:16, 8:12] == pytest.approx(
+        np.full((4, 4), (probabilities[target] - after[target]) / 16), abs=TOLERANCE
+    )
     assert np.all(result["maps"][0, :4, :4] == 0) or digit[:4, :4].max() > 0  # a blank corner changes nothing
 
 
 @pytest.mark.parametrize(
     "settings, expect",
     [
-        ({"family": "cnn", "filters": (4, 4), "padding": "same", "pooling": "average", "batch_norm": True}, {"shapes": [[28, 28, 4], [14, 14, 4], [14, 14, 4], [7, 7, 4]]}),
-        ({"family": "cnn", "filters": (4,), "kernel_size": (5, 3), "pool_size": (3, 2), "pool_after": (0,)}, {"shapes": [[24, 26, 4], [8, 13, 4]]}),
+        (
+            {"family": "cnn", "filters": (4, 4), "padding": "same", "pooling": "average", "batch_norm": True},
+            {"shapes": [[28, 28, 4], [14, 14, 4], [14, 14, 4], [7, 7, 4]]},
+        ),
+        (
+            {"family": "cnn", "filters": (4,), "kernel_size": (5, 3), "pool_size": (3, 2), "pool_after": (0,)},
+            {"shapes": [[24, 26, 4], [8, 13, 4]]},
+        ),
         ({"family": "rnn", "rnn_units": (8, 6), "cell": "lstm"}, {"hidden": (28, 6), "beliefs": True}),
-        ({"family": "rnn", "rnn_units": (6,), "cell": "gru", "bidirectional": True}, {"hidden": (28, 12), "beliefs": False}),
+        (
+            {"family": "rnn", "rnn_units": (6,), "cell": "gru", "bidirectional": True},
+            {"hidden": (28, 12), "beliefs": False},
+        ),
         ({"family": "mlp", "hidden_units": (16, 8, 4), "activation": "tanh"}, {"shapes": [[16], [8], [4]]}),
     ],
 )
 def test_every_variant_has_an_inside(settings, expect, digit):
     """Keras computes the shapes; what is undefined (a bidirectional RNN's belief after t rows) says so."""
-    from mnistlab import explain, models
-    from mnistlab.config import Config
+    from mnistlab.core.config import Config
+    from mnistlab.ml import explain, models
 
     config = Config(**settings)
     explanation = explain.Explainer(models.build_model(config), config).explain(digit)
@@ -263,9 +288,18 @@ def test_cli_writes_a_sheet_and_json_per_image_and_model(trained_runs, mini, tmp
     result = run_main(capsys, "explain", dotted, trained_runs["rnn"], *images, "--out", tmp_path / "inside", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert [(pathlib.Path(row["image"]).name, row["family"]) for row in rows] == [("photo0.png", "mlp"), ("photo1.png", "mlp"), ("photo0.png", "rnn"), ("photo1.png", "rnn")]
+    assert [(pathlib.Path(row["image"]).name, row["family"]) for row in rows] == [
+        ("photo0.png", "mlp"),
+        ("photo1.png", "mlp"),
+        ("photo0.png", "rnn"),
+        ("photo1.png", "rnn"),
+    ]
     assert sorted(path.name for path in (tmp_path / "inside").iterdir()) == sorted(
-        f"photo{index}-{family}-{name}.{kind}" for index in (0, 1) for family, name in (("mlp", "run-listing-1.3.2"), ("rnn", "rnn")) for kind in ("png", "json"))
+        f"photo{index}-{family}-{name}.{kind}"
+        for index in (0, 1)
+        for family, name in (("mlp", "run-listing-1.3.2"), ("rnn", "rnn"))
+        for kind in ("png", "json")
+    )
     for row in rows:
         assert pathlib.Path(row["sheet"]).stat().st_size > 10_000
         record = json.loads(pathlib.Path(row["json"]).read_text())
@@ -281,10 +315,16 @@ def test_cli_writes_a_sheet_and_json_per_image_and_model(trained_runs, mini, tmp
 def test_cli_explain_bad_input_is_one_line(trained_runs, tmp_path, capsys):
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    assert_one_line_error(run_main(capsys, "explain", trained_runs["mlp"], corrupt, "--out", tmp_path / "out"), "corrupt.png")
+    assert_one_line_error(
+        run_main(capsys, "explain", trained_runs["mlp"], corrupt, "--out", tmp_path / "out"), "corrupt.png"
+    )
     assert not (tmp_path / "out").exists()  # nothing written for a bad input
-    assert_one_line_error(run_main(capsys, "explain", trained_runs["mlp"], "--out", tmp_path / "out"), "no image files given")
-    assert_one_line_error(run_main(capsys, "explain", tmp_path / "missing-run", corrupt, "--out", tmp_path / "out"), "missing-run")
+    assert_one_line_error(
+        run_main(capsys, "explain", trained_runs["mlp"], "--out", tmp_path / "out"), "no image files given"
+    )
+    assert_one_line_error(
+        run_main(capsys, "explain", tmp_path / "missing-run", corrupt, "--out", tmp_path / "out"), "missing-run"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -302,8 +342,8 @@ def sharp_explainer(image, steepness, final_probability):
     midpoints miss it. Returns the explainer and alpha -> the ten probabilities
     of alpha * image, in NumPy.
     """
-    from mnistlab import explain, models
-    from mnistlab.config import Config
+    from mnistlab.core.config import Config
+    from mnistlab.ml import explain, models
 
     config = Config(family="mlp", hidden_units=(4,))
     model = models.build_model(config)
@@ -343,7 +383,10 @@ def test_steps_double_until_the_map_sums_to_the_difference(digit):
     # 0.005 in probability (an absolute allowance of that size let such maps count as complete).
     midpoints = (np.arange(FIRST_STEPS) + 0.5) / FIRST_STEPS
     at_32 = path_derivatives(probabilities_at, STEEP, midpoints).mean(axis=0)
-    assert abs(at_32[0] - exact[0]) > RELATIVE_BOUND * abs(exact[0]) and abs(at_32[0] - exact[0]) < 0.005, (at_32, exact)
+    assert abs(at_32[0] - exact[0]) > RELATIVE_BOUND * abs(exact[0]) and abs(at_32[0] - exact[0]) < 0.005, (
+        at_32,
+        exact,
+    )
 
     explanation = explainer.explain(digit, classes=[0, 1])
     attributions = explanation["attributions"]
@@ -367,7 +410,10 @@ def test_a_path_too_sharp_for_the_cap_is_not_complete(digit):
     assert attributions["steps_per_class"] == [MOST_STEPS, MOST_STEPS] and attributions["max_steps"] == MOST_STEPS
     assert attributions["complete"] is False and attributions["complete_per_class"] == [False, False]
     exact = probabilities_at(1.0)[:2] - probabilities_at(0.0)[:2]
-    assert all(abs(total - difference) > RELATIVE_BOUND * abs(difference) for total, difference in zip(attributions["sums"], exact))
+    assert all(
+        abs(total - difference) > RELATIVE_BOUND * abs(difference)
+        for total, difference in zip(attributions["sums"], exact)
+    )
     check_completeness_record(attributions)
     # The words say so, with how far off each class is.
     note = explanation["notes"]["attribution"]
@@ -380,8 +426,8 @@ OTHER_BACKEND = textwrap.dedent("""
     sys.path.insert(0, "tests")
     import numpy as np
     import keras
-    from mnistlab import data, explain, models
-    from mnistlab.config import Config
+    from mnistlab.ml import data, explain, models
+    from mnistlab.core.config import Config
     from test_explain import STEEP, sharp_explainer
 
     digit = (data.load_mnist_mini().x_test[1] / 255.0).astype(np.float32)
@@ -409,14 +455,20 @@ OTHER_BACKEND = textwrap.dedent("""
 def test_other_backends_explain_without_warnings_and_double_their_steps(backend):
     """No warning per explanation (Keras warned on torch that the probe got an array where it expected a list)."""
     env = {**os.environ, "KERAS_BACKEND": backend}
-    result = subprocess.run([sys.executable, "-c", OTHER_BACKEND], capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", OTHER_BACKEND], capture_output=True, text=True, env=env, timeout=600, cwd=REPO
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     default_filters = result.stderr.split("EXPLAINED")[0]
     assert "Warning" not in default_filters, default_filters[-3000:]
     # Recording all of them: nothing, but for NumPy 2's DeprecationWarning raised inside Keras' own conversion
     # of torch tensors to NumPy (every Keras predict on torch raises it; Python's default filters hide it).
-    unexpected = [w for w in report["recorded"] if not (w["category"] == "DeprecationWarning" and f"{os.sep}keras{os.sep}" in w["file"])]
+    unexpected = [
+        w
+        for w in report["recorded"]
+        if not (w["category"] == "DeprecationWarning" and f"{os.sep}keras{os.sep}" in w["file"])
+    ]
     assert unexpected == [], unexpected
     assert not any("structure" in w["message"] for w in report["recorded"])
     assert report["backend"] == backend and report["attributions"] == [backend] * 3
@@ -431,7 +483,8 @@ def test_other_backends_explain_without_warnings_and_double_their_steps(backend)
 
 
 def test_sheet_draws_both_maps_on_one_scale_with_their_probabilities(trained_runs, digit, tmp_path, drawn):
-    from mnistlab import explain, sheets
+    from mnistlab.ml import explain
+    from mnistlab.outputs import sheets
 
     explanation = explain.explain_run(trained_runs["mlp"], digit)
     sheets.write_sheet(explanation, digit, tmp_path / "sheet.png", "a sheet")
@@ -450,7 +503,11 @@ def test_sheet_draws_both_maps_on_one_scale_with_their_probabilities(trained_run
         probability = 100 * explanation["probabilities"][explanation["attributions"]["classes"][position]]
         assert f"({probability:.1f}%)" in axes.get_title().replace("\n", " ")
     bars = [picture.colorbar for _, picture in images.values() if picture.colorbar is not None]
-    assert len(bars) == 1 and bars[0].mappable.norm.vmin == pytest.approx(-limit) and bars[0].mappable.norm.vmax == pytest.approx(limit)
+    assert (
+        len(bars) == 1
+        and bars[0].mappable.norm.vmin == pytest.approx(-limit)
+        and bars[0].mappable.norm.vmax == pytest.approx(limit)
+    )
 
 
 def overlaps(first, second):
@@ -461,11 +518,20 @@ def overlaps(first, second):
 @pytest.mark.parametrize("listing", ["listing-1.3.2", "listing-1.4.1", "listing-1.5.1"])
 def test_sheet_titles_are_whole_and_apart(listing, digit, tmp_path, drawn):
     """Every title inside the figure, and clear of the other titles and of the other panels (it was drawn over: "plates of...")."""
-    from mnistlab import explain, models, presets, sheets
+    from mnistlab.core import presets
+    from mnistlab.ml import explain, models
+    from mnistlab.outputs import sheets
 
-    config = presets.get(listing).build_config()  # the listing's widths: its unit numbers and layer names, as long as they come
+    config = presets.get(
+        listing
+    ).build_config()  # the listing's widths: its unit numbers and layer names, as long as they come
     explanation = explain.Explainer(models.build_model(config), config).explain(digit)
-    sheets.write_sheet(explanation, digit, tmp_path / "sheet.png", f"digit.png: {config.family.upper()} ({listing}) says {explanation['labels'][explanation['prediction']]}")
+    sheets.write_sheet(
+        explanation,
+        digit,
+        tmp_path / "sheet.png",
+        f"digit.png: {config.family.upper()} ({listing}) says {explanation['labels'][explanation['prediction']]}",
+    )
     (figure,) = drawn
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
@@ -475,7 +541,11 @@ def test_sheet_titles_are_whole_and_apart(listing, digit, tmp_path, drawn):
     boxes = [(axes, title.get_text(), title.get_window_extent(renderer)) for axes, title in titles]
     boxes.append((None, figure._suptitle.get_text(), figure._suptitle.get_window_extent(renderer)))
     for owner, text, box in boxes:
-        assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1, (text, box, whole)
+        assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1, (
+            text,
+            box,
+            whole,
+        )
         for other_owner, other_text, other_box in boxes:
             if other_text != text:
                 assert not overlaps(box, other_box), (text, other_text)
@@ -511,12 +581,18 @@ def test_page_draws_both_maps_on_one_scale_with_their_probabilities(live_server,
     page = browser_page
     page.goto(live_server + "/")
     image = drawn_png(mini)
-    page.evaluate("""(bytes) => {
+    page.evaluate(
+        """(bytes) => {
         const file = new File([new Uint8Array(bytes)], "digit.png", {type: "image/png"}), transfer = new DataTransfer();
         transfer.items.add(file);
         document.getElementById("pad").dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
-    }""", list(image))
-    page.wait_for_function("window.mnistlab.insideFor > 0 && window.mnistlab.insideFor === window.mnistlab.shown && !window.mnistlab.insideBusy", timeout=60000)
+    }""",
+        list(image),
+    )
+    page.wait_for_function(
+        "window.mnistlab.insideFor > 0 && window.mnistlab.insideFor === window.mnistlab.shown && !window.mnistlab.insideBusy",
+        timeout=60000,
+    )
     # The same request the page made, answered by the server for this test (explanations are deterministic).
     answer = page.request.post(live_server + "/api/explain", data=image, headers={"Content-Type": "image/png"}).json()
     for explanation in answer["explanations"]:
@@ -524,10 +600,16 @@ def test_page_draws_both_maps_on_one_scale_with_their_probabilities(live_server,
         maps = decoded(explanation["attributions"]["maps"])
         top = np.abs(maps).max()
         for position, role in enumerate(("prediction", "runner-up")):
-            pixels = np.array(page.evaluate(CANVAS_PIXELS, f"{card} canvas.attribution-{role}"), np.float64).reshape(28, 28, 4)[..., :3]
+            pixels = np.array(page.evaluate(CANVAS_PIXELS, f"{card} canvas.attribution-{role}"), np.float64).reshape(
+                28, 28, 4
+            )[..., :3]
             expected = np.array([signed_colour(value / top) for value in maps[position].ravel()]).reshape(28, 28, 3)
             assert np.abs(pixels - expected).max() <= 2, (explanation["family"], role)
-        captions = page.eval_on_selector_all(f"{card} .attribution figcaption", "captions => captions.map(c => c.textContent)")
+        captions = page.eval_on_selector_all(
+            f"{card} .attribution figcaption", "captions => captions.map(c => c.textContent)"
+        )
         labels, probabilities = explanation["labels"], explanation["probabilities"]
-        assert captions == [f"'{labels[c]}' {100 * probabilities[c]:.1f}%" for c in explanation["attributions"]["classes"]]
+        assert captions == [
+            f"'{labels[c]}' {100 * probabilities[c]:.1f}%" for c in explanation["attributions"]["classes"]
+        ]
         assert float(page.get_attribute(f"{card} .scale", "data-top")) == pytest.approx(top, rel=1e-6)

@@ -7,7 +7,9 @@ from conftest import assert_one_line_error, drawn_png, run_cli, run_main
 
 
 # One export (a TensorFlow process and tf2onnx) is seconds: the MLP's in the quick loop, all three in the full run.
-@pytest.mark.parametrize("family", ["mlp", pytest.param("cnn", marks=pytest.mark.slow), pytest.param("rnn", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "family", ["mlp", pytest.param("cnn", marks=pytest.mark.slow), pytest.param("rnn", marks=pytest.mark.slow)]
+)
 def test_onnx_export_matches_keras(trained_runs, mini, family):
     result = run_cli("export", trained_runs[family], "--format", "onnx")
     assert result.returncode == 0, result.stderr
@@ -18,7 +20,7 @@ def test_onnx_export_matches_keras(trained_runs, mini, family):
     difference = float(result.stdout.split("max |difference| ")[1].split(",")[0])
     assert difference <= 1e-4
     assert (trained_runs[family] / "model.onnx").exists()
-    from mnistlab.predict import Predictor
+    from mnistlab.ml.predict import Predictor
 
     image = np.zeros((1, 28, 28), np.float32)
     image[0, 6:22, 12:16] = 1
@@ -28,12 +30,14 @@ def test_onnx_export_matches_keras(trained_runs, mini, family):
     # ... and `serve --runtime onnx` answers the page's requests with the same probabilities.
     from fastapi.testclient import TestClient
 
-    from mnistlab.serve import create_app
+    from mnistlab.web.serve import create_app
 
     drawing = drawn_png(mini)
     answers = {}
     for runtime in ("keras", "onnx"):
-        response = TestClient(create_app([Predictor(trained_runs[family], runtime=runtime)])).post("/api/predict", content=drawing, headers={"content-type": "image/png"})
+        response = TestClient(create_app([Predictor(trained_runs[family], runtime=runtime)])).post(
+            "/api/predict", content=drawing, headers={"content-type": "image/png"}
+        )
         assert response.status_code == 200, response.text
         answers[runtime] = response.json()["predictions"][0]["probabilities"]
     np.testing.assert_allclose(answers["keras"], answers["onnx"], atol=1e-4)
@@ -50,4 +54,6 @@ def test_saved_model_export_is_written_once(tmp_path, trained_runs):
     result = run_cli("export", trained_runs["cnn"], "--format", "saved_model", "--out", tmp_path / "sm")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "sm" / "saved_model.pb").exists()
-    assert_one_line_error(run_cli("export", trained_runs["cnn"], "--format", "saved_model", "--out", tmp_path / "sm"), "already exists")
+    assert_one_line_error(
+        run_cli("export", trained_runs["cnn"], "--format", "saved_model", "--out", tmp_path / "sm"), "already exists"
+    )

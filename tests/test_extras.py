@@ -28,7 +28,10 @@ def without(tmp_path):
     (tmp_path / "hide" / "sitecustomize.py").write_text(HIDE)
 
     def env(*modules):
-        return {"PYTHONPATH": os.pathsep.join([str(tmp_path / "hide"), *filter(None, [os.environ.get("PYTHONPATH")])]), "MNISTLAB_TEST_HIDE": ",".join(modules)}
+        return {
+            "PYTHONPATH": os.pathsep.join([str(tmp_path / "hide"), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            "MNISTLAB_TEST_HIDE": ",".join(modules),
+        }
 
     return env
 
@@ -45,8 +48,41 @@ def readme_install_command(extra):
     "hidden, args, extra",
     [
         (("fastapi", "uvicorn"), ("serve", "somewhere"), "serve"),
-        (("ray",), ("sweep", "sweeps/dropout-vs-optimizer.toml", "--executor", "ray", "--epochs", "1", "--limit", "100", "--seeds", "1", "--dataset", "mnist-mini"), "ray"),
-        (("torch",), ("train", "--set", "hidden_units=8", "--epochs", "1", "--limit", "100", "--dataset", "mnist-mini", "--backend", "torch"), "torch"),
+        (
+            ("ray",),
+            (
+                "sweep",
+                "sweeps/dropout-vs-optimizer.toml",
+                "--executor",
+                "ray",
+                "--epochs",
+                "1",
+                "--limit",
+                "100",
+                "--seeds",
+                "1",
+                "--dataset",
+                "mnist-mini",
+            ),
+            "ray",
+        ),
+        (
+            ("torch",),
+            (
+                "train",
+                "--set",
+                "hidden_units=8",
+                "--epochs",
+                "1",
+                "--limit",
+                "100",
+                "--dataset",
+                "mnist-mini",
+                "--backend",
+                "torch",
+            ),
+            "torch",
+        ),
     ],
 )
 def test_missing_extra_is_one_line(tmp_path, without, hidden, args, extra):
@@ -58,13 +94,34 @@ def test_missing_extra_is_one_line(tmp_path, without, hidden, args, extra):
 
 def test_keras_backend_torch_without_torch(tmp_path, without):
     env = {**without("torch"), "KERAS_BACKEND": "torch"}
-    result = run_cli("train", "listing-1.3.2", "--epochs", "1", "--limit", "200", "--dataset", "mnist-mini", "--out", tmp_path / "run", env=env, keep_backend=True)
+    result = run_cli(
+        "train",
+        "listing-1.3.2",
+        "--epochs",
+        "1",
+        "--limit",
+        "200",
+        "--dataset",
+        "mnist-mini",
+        "--out",
+        tmp_path / "run",
+        env=env,
+        keep_backend=True,
+    )
     assert_one_line_error(result, "'torch' extra")
     assert not (tmp_path / "run").exists()
 
 
 def test_export_onnx_without_the_onnx_extra(tmp_path, without, trained_runs):
-    result = run_cli("export", trained_runs["mlp"], "--format", "onnx", "--out", tmp_path / "m.onnx", env=without("tf2onnx", "onnx", "onnxruntime"))
+    result = run_cli(
+        "export",
+        trained_runs["mlp"],
+        "--format",
+        "onnx",
+        "--out",
+        tmp_path / "m.onnx",
+        env=without("tf2onnx", "onnx", "onnxruntime"),
+    )
     assert_one_line_error(result, "'onnx' extra")
     assert not (tmp_path / "m.onnx").exists()
 
@@ -72,7 +129,21 @@ def test_export_onnx_without_the_onnx_extra(tmp_path, without, trained_runs):
 def test_keras_backend_environment_is_honoured(tmp_path):
     """KERAS_BACKEND=torch picks torch (Keras' convention), and the first line says why."""
     pytest.importorskip("torch")
-    result = run_cli("train", "listing-1.3.2", "--epochs", "1", "--limit", "500", "--dataset", "mnist-mini", "--json", "--out", tmp_path / "run", env={"KERAS_BACKEND": "torch"}, keep_backend=True)
+    result = run_cli(
+        "train",
+        "listing-1.3.2",
+        "--epochs",
+        "1",
+        "--limit",
+        "500",
+        "--dataset",
+        "mnist-mini",
+        "--json",
+        "--out",
+        tmp_path / "run",
+        env={"KERAS_BACKEND": "torch"},
+        keep_backend=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "backend torch (KERAS_BACKEND)" in result.stderr.splitlines()[0]
     assert '"backend": "torch"' in (tmp_path / "run" / "metrics.json").read_text()

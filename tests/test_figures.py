@@ -2,7 +2,7 @@
 
 import pytest
 
-from mnistlab import figures, plots
+from mnistlab.outputs import figures, plots
 
 
 def _text_boxes(figure):
@@ -27,7 +27,9 @@ def _text_boxes(figure):
 def test_no_text_overlaps_other_text(name, tmp_path, monkeypatch):
     measured = []
     save = plots.save_figure
-    monkeypatch.setattr(plots, "save_figure", lambda figure, path: (measured.append(_text_boxes(figure)), save(figure, path))[1])
+    monkeypatch.setattr(
+        plots, "save_figure", lambda figure, path: (measured.append(_text_boxes(figure)), save(figure, path))[1]
+    )
     figures.FIGURES[name](tmp_path / name)
     (boxes,) = measured
     overlaps = [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1 :] if box_a.overlaps(box_b)]

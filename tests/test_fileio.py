@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from mnistlab import fileio
-from mnistlab.errors import DataError
+from mnistlab.core import fileio
+from mnistlab.core.errors import DataError
 
 
 def test_write_replaces_whole_and_leaves_no_temporary(tmp_path):
@@ -65,8 +65,16 @@ def test_whatever_wrote_the_file_it_is_synced_before_the_rename_and_the_director
     replaces the old one: fsync of the file, then the rename, then fsync of the directory."""
     events = []
     real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda descriptor: events.append(("fsync", os.path.realpath(f"/proc/self/fd/{descriptor}"))) or real_fsync(descriptor))
-    monkeypatch.setattr(os, "replace", lambda source, target: events.append(("replace", str(target))) or real_replace(source, target))
+    monkeypatch.setattr(
+        os,
+        "fsync",
+        lambda descriptor: (
+            events.append(("fsync", os.path.realpath(f"/proc/self/fd/{descriptor}"))) or real_fsync(descriptor)
+        ),
+    )
+    monkeypatch.setattr(
+        os, "replace", lambda source, target: events.append(("replace", str(target))) or real_replace(source, target)
+    )
     path = tmp_path / "predictions.npz"
     with fileio.atomic_path(path) as temp_path:
         import numpy as np

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from mnistlab import lab as lab_lib
+from mnistlab.web import lab as lab_lib
 
 TOKEN = "the-schemathesis-token-0123456789"
 LOOPBACK = "http://127.0.0.1:8100"
@@ -28,11 +28,19 @@ def fuzz(schema, examples, headers=None):
     """Every operation of SCHEMA, EXAMPLES generated cases each (Hypothesis), each answered without a 5xx and as
     the schema says. Hypothesis shrinks a failure to its smallest case and reports it."""
     operations = [result.ok() for result in schema.get_all_operations()]
-    operations = [operation for operation in operations if f"{operation.method.upper()} {operation.path}" not in ENDLESS]
+    operations = [
+        operation for operation in operations if f"{operation.method.upper()} {operation.path}" not in ENDLESS
+    ]
     assert operations
     for operation in operations:
 
-        @settings(max_examples=examples, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def answered_as_described(case):
             case.call_and_validate(headers=headers, checks=CHECKS)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mnistlab import config as config_lib
-from mnistlab.config import Config
-from mnistlab.errors import ConfigError
+from mnistlab.core import config as config_lib
+from mnistlab.core.config import Config
+from mnistlab.core.errors import ConfigError
 
 KEYS = [name for name in config_lib.VALID_KEYS]
 QUICK = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -19,10 +19,29 @@ QUICK = settings(max_examples=300, deadline=None, suppress_health_check=[HealthC
 number_text = st.one_of(
     st.integers(min_value=-(10**40), max_value=10**40).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.sampled_from(["nan", "inf", "-inf", "1e309", "-0", "0x10", "1_000", "", " ", "none", "true", "3x3", "[3,3]", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"]),
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "1e309",
+            "-0",
+            "0x10",
+            "1_000",
+            "",
+            " ",
+            "none",
+            "true",
+            "3x3",
+            "[3,3]",
+            "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17",
+        ]
+    ),
 )
 assignment = st.one_of(
-    st.tuples(st.sampled_from(KEYS), st.one_of(number_text, st.text(max_size=20))).map(lambda pair: f"{pair[0]}={pair[1]}"),
+    st.tuples(st.sampled_from(KEYS), st.one_of(number_text, st.text(max_size=20))).map(
+        lambda pair: f"{pair[0]}={pair[1]}"
+    ),
     st.text(max_size=30),
 )
 
@@ -53,11 +72,23 @@ def _value(spec):
     high = spec.maximum if spec.maximum is not None else spec.exclusive_maximum
     if spec.is_pair or spec.is_list:
         item = st.integers(min_value=int(low or 0), max_value=min(int(high), 6) if high is not None else 6)
-        return st.tuples(item, item) if spec.is_pair else st.lists(item, min_size=max(spec.min_items, 1), max_size=3).map(tuple)
+        return (
+            st.tuples(item, item)
+            if spec.is_pair
+            else st.lists(item, min_size=max(spec.min_items, 1), max_size=3).map(tuple)
+        )
     if spec.base_type is int:
-        return st.integers(min_value=int(low if low is not None else 0), max_value=int(min(high, 10**6)) if high is not None else 10**6)
+        return st.integers(
+            min_value=int(low if low is not None else 0), max_value=int(min(high, 10**6)) if high is not None else 10**6
+        )
     if spec.base_type is float:
-        return st.floats(min_value=low, max_value=high, exclude_min=spec.exclusive_minimum is not None, exclude_max=spec.exclusive_maximum is not None, allow_nan=False)
+        return st.floats(
+            min_value=low,
+            max_value=high,
+            exclude_min=spec.exclusive_minimum is not None,
+            exclude_max=spec.exclusive_maximum is not None,
+            allow_nan=False,
+        )
     return st.just(spec.default)
 
 
@@ -102,14 +133,14 @@ def test_every_numeric_knob_declares_a_maximum():
 @pytest.mark.parametrize("name", ["listing-1.3.2", "listing-1.4.1", "listing-1.5.1"])
 def test_the_parameter_estimate_is_the_books_count(name):
     """The bound on a model's size is computed from the knobs; for the listings it is the book's own count."""
-    from mnistlab import presets
+    from mnistlab.core import presets
 
     expected = {"listing-1.3.2": 269_322, "listing-1.4.1": 80_266, "listing-1.5.1": 75_530}[name]  # the book's Listings
     assert presets.get(name).build_config().parameter_estimate() == expected
 
 
 def test_the_parameter_estimate_is_what_keras_builds():
-    from mnistlab import models
+    from mnistlab.ml import models
 
     for values in (
         dict(family="cnn", batch_norm=True, padding="same", filters=(32, 64, 128), kernel_size=(3, 5)),
@@ -125,8 +156,16 @@ def test_the_parameter_estimate_is_what_keras_builds():
 @pytest.mark.parametrize(
     ("overrides", "field", "words"),
     [
-        (["family=cnn", "kernel_size=28", "pool_after="], "kernel_size", "conv layer 2 leaves the 28x28 image no pixels"),
-        (["family=cnn", "kernel_size=28"], "pool_size", "the pooling after conv layer 1 leaves the 28x28 image no pixels"),
+        (
+            ["family=cnn", "kernel_size=28", "pool_after="],
+            "kernel_size",
+            "conv layer 2 leaves the 28x28 image no pixels",
+        ),
+        (
+            ["family=cnn", "kernel_size=28"],
+            "pool_size",
+            "the pooling after conv layer 1 leaves the 28x28 image no pixels",
+        ),
         (["family=cnn", "pool_size=28"], "pool_size", "the pooling after conv layer 1"),
         (["hidden_units=" + ",".join(["8192"] * 16)], "hidden_units", "parameters; mnistlab builds at most 50,000,000"),
         (["family=rnn", "cell=lstm", "rnn_units=" + ",".join(["8192"] * 16)], "rnn_units", "parameters"),

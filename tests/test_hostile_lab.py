@@ -10,9 +10,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from mnistlab import lab as lab_lib
-from mnistlab.errors import ConfigError
-from mnistlab.store import Store
+from mnistlab.core.errors import ConfigError
+from mnistlab.record.store import Store
+from mnistlab.web import lab as lab_lib
 
 LOOPBACK = "http://127.0.0.1:8100"
 TOKEN = "a-token-of-the-test-0123456789"
@@ -63,7 +63,11 @@ def test_the_token_comes_from_the_environment_or_is_made_and_no_token_is_for_loo
 
 
 def test_no_page_of_the_lab_can_be_framed_or_leak_its_address(client):
-    for response in (client.get("/", params={"token": TOKEN}), client.get("/healthz"), client.get("/api/runs/1", headers=AUTHORIZED)):
+    for response in (
+        client.get("/", params={"token": TOKEN}),
+        client.get("/healthz"),
+        client.get("/api/runs/1", headers=AUTHORIZED),
+    ):
         assert response.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         assert response.headers["referrer-policy"] == "no-referrer"
@@ -83,7 +87,9 @@ def test_a_websocket_is_refused(client):
 
 
 def test_a_ray_address_in_a_launch_is_refused(client, lab):
-    refused = client.post("/api/runs", json={**SMALL, "executor": "ray", "address": "ray://anyhost:10001"}, headers=AUTHORIZED)
+    refused = client.post(
+        "/api/runs", json={**SMALL, "executor": "ray", "address": "ray://anyhost:10001"}, headers=AUTHORIZED
+    )
     assert refused.status_code == 400 and refused.json()["field"] == "address"
     assert "--ray-address" in refused.json()["error"]
     assert queued(lab) == []
@@ -155,7 +161,11 @@ def test_every_knob_has_a_bound_and_every_number_is_finite(client, lab, change, 
 
 
 def test_a_nan_in_the_body_itself_is_refused(client, lab):
-    refused = client.post("/api/runs", content=b'{"preset": "listing-1.3.2", "epochs": NaN}', headers={**AUTHORIZED, "Content-Type": "application/json"})
+    refused = client.post(
+        "/api/runs",
+        content=b'{"preset": "listing-1.3.2", "epochs": NaN}',
+        headers={**AUTHORIZED, "Content-Type": "application/json"},
+    )
     assert refused.status_code == 400 and refused.json()["field"] == "epochs"
 
 
@@ -192,15 +202,19 @@ def test_odd_paths_and_bodies_get_a_4xx(client, method, path, body, status):
 
 def test_nested_json_in_an_explain_body_is_a_400_not_a_500(client, lab):
     with Store(lab.store_path) as store:
-        from mnistlab.config import Config
+        from mnistlab.core.config import Config
 
         run_id = store.start_run(Config(), "0" * 64)
         store.finish_run(run_id, "done", {"test_accuracy": 0.5})
-    response = client.post(f"/api/runs/{run_id}/explain", content=b"[" * 60_000, headers={**AUTHORIZED, "Content-Type": "application/json"})
+    response = client.post(
+        f"/api/runs/{run_id}/explain", content=b"[" * 60_000, headers={**AUTHORIZED, "Content-Type": "application/json"}
+    )
     assert response.status_code in (400, 404, 409, 422), response.text
 
 
-@pytest.mark.parametrize("assignment", ["dataset=/nonexistent/x.npz", "dataset=/etc/passwd", "dataset=/etc", "dataset=mnist-mini"])
+@pytest.mark.parametrize(
+    "assignment", ["dataset=/nonexistent/x.npz", "dataset=/etc/passwd", "dataset=/etc", "dataset=mnist-mini"]
+)
 def test_set_cannot_name_a_dataset_path_either(client, lab, assignment):
     refused = client.post("/api/runs", json={**SMALL, "set": [assignment]}, headers=AUTHORIZED)
     assert refused.status_code == 400 and refused.json()["field"] == "dataset"
@@ -216,7 +230,11 @@ def test_run_settings_are_launch_fields_not_set_keys(client, lab):
 @pytest.mark.parametrize("body", [b'{"seeds": [' + b"9" * 5000 + b"]}", b'{"epochs": ' + b"9" * 5000 + b"}"])
 def test_an_integer_json_cannot_read_is_a_400(client, body):
     refused = client.post("/api/runs", content=body, headers={**AUTHORIZED, "Content-Type": "application/json"})
-    assert refused.status_code == 400 and "malformed JSON" in refused.json()["error"] and len(refused.json()["error"]) < 300
+    assert (
+        refused.status_code == 400
+        and "malformed JSON" in refused.json()["error"]
+        and len(refused.json()["error"]) < 300
+    )
 
 
 def test_launches_side_by_side_cannot_pass_the_queue_bound(lab, monkeypatch):
@@ -224,12 +242,16 @@ def test_launches_side_by_side_cannot_pass_the_queue_bound(lab, monkeypatch):
 
     monkeypatch.setattr(lab_lib, "MAX_QUEUED", 10)
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda seed: _launch_or_refusal(lab, {**SMALL, "seeds": list(range(seed * 8, seed * 8 + 8))}), range(4)))
+        answers = list(
+            pool.map(
+                lambda seed: _launch_or_refusal(lab, {**SMALL, "seeds": list(range(seed * 8, seed * 8 + 8))}), range(4)
+            )
+        )
     assert len(queued(lab)) <= 10 and answers.count("refused") >= 3, answers
 
 
 def _launch_or_refusal(lab, request):
-    from mnistlab.errors import QueueFull
+    from mnistlab.core.errors import QueueFull
 
     try:
         lab.launch(request)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import load_script
-from mnistlab import engine, preprocess
-from mnistlab.errors import MnistlabError
+from mnistlab.core.errors import MnistlabError
+from mnistlab.ml import preprocess
+from mnistlab.serving import engine
 
 uploads = load_script("benchmarks/hostile_uploads.py")
 
@@ -87,7 +88,11 @@ def test_a_5000_pixel_square_png_is_refused_from_its_header(kind, twenty_drawing
     assert cpu_seconds(lambda: answer(bomb, "image/png")) < twenty_drawings
     assert decodes == []
     status, message = answer(bomb, "image/png")
-    assert status == 413 and message == "upload: 5000 x 5000 pixels is too large: the server reads at most 1,000,000 pixels of PNG; scale it down or crop it to the digit"
+    assert (
+        status == 413
+        and message
+        == "upload: 5000 x 5000 pixels is too large: the server reads at most 1,000,000 pixels of PNG; scale it down or crop it to the digit"
+    )
     tracemalloc.start()
     try:
         answer(bomb, "image/png")
@@ -112,7 +117,10 @@ def test_each_png_is_decoded_once_transparent_or_not(canvas, decodes):
         assert status == 200 and info["source_shape"] == [280, 280]
         assert len(decodes) == 1, decodes
     # And the same answer as Pillow decoding it alone (what the second decode gave).
-    assert np.array_equal(engine.decode(one_transparent, "image/png")[0], preprocess.to_mnist(preprocess._to_gray(Image.open(io.BytesIO(one_transparent))))[0])
+    assert np.array_equal(
+        engine.decode(one_transparent, "image/png")[0],
+        preprocess.to_mnist(preprocess._to_gray(Image.open(io.BytesIO(one_transparent))))[0],
+    )
 
 
 def test_a_12_megapixel_photo_is_decoded_at_one_eighth_scale(decodes):
@@ -143,7 +151,10 @@ STRUCTURES = {
     "comment_bomb_jpeg": (422, "a JPEG of more than 4,096 segments"),
     "scan_bomb_jpeg": (422, "a JPEG of 1,010 scans; the server reads at most 16"),
     "progressive_jpeg_12mp": (413, "a progressive JPEG of 4000 x 3000 pixels is too large"),
-    "photo_jpeg_48mp": (413, "a JPEG of 8000 x 6000 pixels is too large: the server reads JPEG of at most 16,000,000 pixels"),
+    "photo_jpeg_48mp": (
+        413,
+        "a JPEG of 8000 x 6000 pixels is too large: the server reads JPEG of at most 16,000,000 pixels",
+    ),
     "comment_bomb_gif": (415, "not an image the server reads (PNG, JPEG, WebP)"),
     "json_5mb": (413, "a JSON body is at most 256 KiB"),
 }
@@ -190,8 +201,8 @@ def test_a_loopback_server_answers_only_its_own_names(trained_runs):
     """DNS rebinding: a page elsewhere whose name resolves to 127.0.0.1 is refused (403, one-line JSON); the loopback names are answered."""
     from fastapi.testclient import TestClient
 
-    from mnistlab import serve
-    from mnistlab.predict import Predictor
+    from mnistlab.ml.predict import Predictor
+    from mnistlab.web import serve
 
     predictors = [Predictor(trained_runs["mlp"])]
     client = TestClient(serve.create_app(predictors, warm=False, allowed_hosts=serve.allowed_hosts_for("127.0.0.1")))
@@ -201,8 +212,19 @@ def test_a_loopback_server_answers_only_its_own_names(trained_runs):
         refused = client.get("/api/models", headers={"host": host})
         assert refused.status_code == 403, host
         body = refused.json()
-        assert body["field"] is None and body["error"].startswith("this server answers to 127.0.0.1 or localhost or [::1]") and "\n" not in body["error"]
-    assert client.post("/api/predict", content=uploads.canvas_png(), headers={"host": "rebound.example", "content-type": "image/png"}).status_code == 403
+        assert (
+            body["field"] is None
+            and body["error"].startswith("this server answers to 127.0.0.1 or localhost or [::1]")
+            and "\n" not in body["error"]
+        )
+    assert (
+        client.post(
+            "/api/predict",
+            content=uploads.canvas_png(),
+            headers={"host": "rebound.example", "content-type": "image/png"},
+        ).status_code
+        == 403
+    )
     # Listening on another address it answers every name; the lab's draw pages (no allowed_hosts) check none themselves.
     assert serve.allowed_hosts_for("0.0.0.0") is None and serve.allowed_hosts_for("192.168.1.5") is None
     assert serve.allowed_hosts_for("::1") == ("127.0.0.1", "localhost", "::1")
@@ -217,7 +239,9 @@ def test_the_front_refuses_a_large_png_by_its_header_before_any_model_worker_see
 
     asked = []
     real_answer = app.state.engine.answer
-    monkeypatch.setattr(app.state.engine, "answer", lambda *args, **kwargs: asked.append(args[0]) or real_answer(*args, **kwargs))
+    monkeypatch.setattr(
+        app.state.engine, "answer", lambda *args, **kwargs: asked.append(args[0]) or real_answer(*args, **kwargs)
+    )
     client = TestClient(app)
     for body in (uploads.canvas_png(), *uploads_of_5000_pixels()):
         client.post("/api/predict", content=body, headers={"content-type": "image/png"})
@@ -238,6 +262,11 @@ def uploads_of_5000_pixels():
         def chunk(kind, data):
             return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 5000, 5000, 8, colour_type, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", 5000, 5000, 8, colour_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b"")
+        )
 
     return [png(0), png(6)]

@@ -1,4 +1,4 @@
-"""The lab's API (mnistlab.lab): validation as the CLI's, the repeat rule, cancel, the token and origin checks,
+"""The lab's API (mnistlab.web.lab): validation as the CLI's, the repeat rule, cancel, the token and origin checks,
 the folded runs view, Server-Sent Events, the OpenAPI schema of a launch, tables downloaded as the CLI writes them,
 setups compared as `bands.compare_setups` does, and (slow) real trainings: live progress, cancel, kill -9 and restart.
 
@@ -23,10 +23,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import drawn_png, env_without_backend, free_port, made_up_history, record_run, reproduced_table, run_main
-from mnistlab import bands, presets, stats, tables
-from mnistlab import config as config_lib
-from mnistlab import lab as lab_lib
-from mnistlab.store import Store
+from mnistlab.analysis import bands, tables
+from mnistlab.core import config as config_lib
+from mnistlab.core import presets, stats
+from mnistlab.record.store import Store
+from mnistlab.web import lab as lab_lib
 
 LOOPBACK = "http://127.0.0.1:8100"
 TABLE = "table-1.4.1"
@@ -55,16 +56,23 @@ def record_done(lab, request, accuracies):
     with Store(lab.store_path) as store:
         for job, accuracy in zip(jobs, accuracies):
             run_id = store.start_run(job.config, job.dataset_hash, preset=job.preset)
-            store.finish_run(run_id, "done", {"test_accuracy": accuracy, "val_accuracy": accuracy, "train_accuracy": accuracy, "seconds": 1.0})
+            store.finish_run(
+                run_id,
+                "done",
+                {"test_accuracy": accuracy, "val_accuracy": accuracy, "train_accuracy": accuracy, "seconds": 1.0},
+            )
     return jobs
 
 
 def test_the_form_schema_is_the_knob_declaration(client):
-    from mnistlab import config as config_lib
+    from mnistlab.core import config as config_lib
 
     schema = client.get("/api/schema").json()
     mlp = {key["name"]: key for key in schema["families"]["mlp"]["keys"]}
-    assert mlp["hidden_units"]["default"] == "256,256" and mlp["hidden_units"]["help"] == config_lib.KNOBS["hidden_units"].help
+    assert (
+        mlp["hidden_units"]["default"] == "256,256"
+        and mlp["hidden_units"]["help"] == config_lib.KNOBS["hidden_units"].help
+    )
     assert mlp["activation"]["choices"] == list(config_lib.ACTIVATIONS)
     assert "filters" not in mlp and "filters" in {key["name"] for key in schema["families"]["cnn"]["keys"]}
     assert "listing-1.4.1" in {preset["name"] for preset in schema["presets"]}
@@ -73,18 +81,23 @@ def test_the_form_schema_is_the_knob_declaration(client):
     assert client.get("/healthz").json()["status"] == "ok"
 
 
-@pytest.mark.parametrize(("change", "field", "cli_args"), [
-    ({"set": ["dropout_rate=2"]}, "dropout_rate", ["--set", "dropout_rate=2"]),
-    ({"set": ["dropout_rat=0.1"]}, "set", ["--set", "dropout_rat=0.1"]),
-    ({"set": ["filters=8,8"]}, "filters", ["--set", "filters=8,8"]),
-    ({"epochs": 0}, "epochs", ["--epochs", "0"]),
-    ({"dataset": "no-such-data"}, "dataset", None),  # the lab takes dataset names only; the CLI takes paths too
-    ({"preset": "listing-9"}, "preset", None),
-    ({"seeds": ["a"]}, "seeds", None),
-    ({"executor": "slurm"}, "executor", None),
-    ({"colour": "red"}, "colour", None),
-])
-def test_a_bad_launch_names_its_field_with_the_clis_message_and_queues_nothing(client, lab, capsys, change, field, cli_args):
+@pytest.mark.parametrize(
+    ("change", "field", "cli_args"),
+    [
+        ({"set": ["dropout_rate=2"]}, "dropout_rate", ["--set", "dropout_rate=2"]),
+        ({"set": ["dropout_rat=0.1"]}, "set", ["--set", "dropout_rat=0.1"]),
+        ({"set": ["filters=8,8"]}, "filters", ["--set", "filters=8,8"]),
+        ({"epochs": 0}, "epochs", ["--epochs", "0"]),
+        ({"dataset": "no-such-data"}, "dataset", None),  # the lab takes dataset names only; the CLI takes paths too
+        ({"preset": "listing-9"}, "preset", None),
+        ({"seeds": ["a"]}, "seeds", None),
+        ({"executor": "slurm"}, "executor", None),
+        ({"colour": "red"}, "colour", None),
+    ],
+)
+def test_a_bad_launch_names_its_field_with_the_clis_message_and_queues_nothing(
+    client, lab, capsys, change, field, cli_args
+):
     answer = client.post("/api/runs", json={**SMALL, **change})
     assert answer.status_code == 400 and answer.json()["field"] == field, answer.text
     assert store_rows(lab) == []
@@ -101,7 +114,9 @@ def test_two_launches_of_one_setup_and_seed_are_one_run_and_a_done_one_is_reused
     done = record_done(lab, {**SMALL, "seeds": [7]}, [0.9])
     with Store(lab.store_path) as store:
         done_id = store.done_run(done[0].key)["id"]
-    assert client.post("/api/runs", json={**SMALL, "seeds": [7]}).json()["runs"] == [{"run_id": done_id, "status": "done"}]
+    assert client.post("/api/runs", json={**SMALL, "seeds": [7]}).json()["runs"] == [
+        {"run_id": done_id, "status": "done"}
+    ]
     assert len(store_rows(lab)) == 3
 
 
@@ -125,13 +140,17 @@ def test_runs_differing_only_by_seed_fold_into_one_row_with_the_clis_statistics(
     assert answer["total_runs"] == 4 and [group["n"] for group in answer["groups"]] == [3, 1]
     folded = answer["groups"][0]
     expected = stats.summarize([90.0, 92.0, 91.0], bounds=(0.0, 100.0))
-    assert folded["test"]["mean"] == pytest.approx(expected["mean"]) and folded["test"]["ci_low"] == pytest.approx(expected["ci_low"])
+    assert folded["test"]["mean"] == pytest.approx(expected["mean"]) and folded["test"]["ci_low"] == pytest.approx(
+        expected["ci_low"]
+    )
     assert folded["seeds"] == [0, 1, 2] and folded["book_test"] == 98.5
     # 98.5% lies outside [88.5, 93.5], but these runs are 1 epoch of 600 mnist-mini images: the figure, and no verdict.
     assert folded["book_comparable"] is False and folded["book_in_interval"] is None
     assert folded["book_reason"] == "book: MNIST, 20 epochs; this: mnist-mini, 1 epoch, first 600 images"
     single = answer["groups"][1]
-    assert single["setup"] == "listing-1.3.2 +dropout_rate=0.2 +epochs=1 +limit=600"  # what sets it apart from its preset
+    assert (
+        single["setup"] == "listing-1.3.2 +dropout_rate=0.2 +epochs=1 +limit=600"
+    )  # what sets it apart from its preset
     assert single["test"]["ci_low"] is None and single["book_in_interval"] is None  # one seed: no interval, no verdict
     assert [group["n"] for group in client.get("/api/runs", params={"q": "dropout_rate=0.2"}).json()["groups"]] == [1]
     assert client.get("/api/runs", params={"family": "cnn"}).json()["groups"] == []
@@ -185,7 +204,14 @@ def test_events_are_streamed_as_published_then_the_stream_ends(client, lab):
             if line.startswith("data: "):
                 kinds.append(json.loads(line[6:])["kind"])
     # A follower that lags gets the latest step of an epoch, not every one: one or two steps, the rest in order.
-    assert [kind for index, kind in enumerate(kinds) if kind != "step" or kinds[index - 1] != "step"] == ["snapshot", "status", "step", "epoch", "status", "end"]
+    assert [kind for index, kind in enumerate(kinds) if kind != "step" or kinds[index - 1] != "step"] == [
+        "snapshot",
+        "status",
+        "step",
+        "epoch",
+        "status",
+        "end",
+    ]
 
 
 def test_the_openapi_schema_describes_a_launch_body_from_the_knobs_declaration(client):
@@ -200,23 +226,36 @@ def test_the_openapi_schema_describes_a_launch_body_from_the_knobs_declaration(c
     # The schema says what the server takes: a launch it queues is valid, a misspelt knob or an unknown field is not.
     validator = jsonschema.Draft202012Validator(body)
     assert validator.is_valid({**SMALL, "set": ["dropout_rate=0.2", "filters=8,8"], "seeds": [0, 1]})
-    assert not validator.is_valid({**SMALL, "set": ["dropout_rat=0.1"]}) and not validator.is_valid({**SMALL, "colour": "red"})
-    assert re.search(knobs["pattern"], "hidden_units=64,64") and not re.search(knobs["pattern"], "seed=3")  # seeds have their own field
+    assert not validator.is_valid({**SMALL, "set": ["dropout_rat=0.1"]}) and not validator.is_valid(
+        {**SMALL, "colour": "red"}
+    )
+    assert re.search(knobs["pattern"], "hidden_units=64,64") and not re.search(
+        knobs["pattern"], "seed=3"
+    )  # seeds have their own field
 
 
 def test_a_reproduced_table_downloads_as_the_cli_writes_it_in_every_format(client, lab, mini, capsys, tmp_path):
     written, rows = reproduced_table(mini)  # in the lab's store (the tests' default one) and its tables/
     assert lab.store_path == tmp_path / "runs" / "runs.db"
     listed = client.get("/api/tables").json()
-    assert [(entry["table"], entry["reproduced"]) for entry in listed["tables"]] == [(table, table == TABLE) for table in presets.TABLES]
+    assert [(entry["table"], entry["reproduced"]) for entry in listed["tables"]] == [
+        (table, table == TABLE) for table in presets.TABLES
+    ]
     downloaded = {}
     for format in tables.FORMATS:
         answer = client.get(f"/api/tables/{TABLE}", params={"format": format})
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"] == tables.MEDIA_TYPES[format]
-        assert answer.headers["content-disposition"] == f'attachment; filename="{written["json"].stem}{tables.SUFFIXES[format]}"'
+        assert (
+            answer.headers["content-disposition"]
+            == f'attachment; filename="{written["json"].stem}{tables.SUFFIXES[format]}"'
+        )
         downloaded[format] = answer.content
-    for format in ("csv", "latex", "json"):  # byte for byte the file `mnistlab report TABLE --format F --out FILE` writes
+    for format in (
+        "csv",
+        "latex",
+        "json",
+    ):  # byte for byte the file `mnistlab report TABLE --format F --out FILE` writes
         out = tmp_path / f"cli.{format}"
         assert run_main(capsys, "report", TABLE, "--format", format, "--out", out).returncode == 0
         assert downloaded[format] == out.read_bytes(), format
@@ -229,7 +268,9 @@ def test_a_reproduced_table_downloads_as_the_cli_writes_it_in_every_format(clien
     with Store(lab.store_path) as store:
         for row, reproduced in zip(data["rows"], rows):
             assert len(row["run_ids"]) == row["seeds"] == 3
-            assert [store.get(run_id)["run_dir"] for run_id in row["run_ids"]] == row["run_dirs"] == reproduced["run_dirs"]
+            assert (
+                [store.get(run_id)["run_dir"] for run_id in row["run_ids"]] == row["run_dirs"] == reproduced["run_dirs"]
+            )
 
 
 def test_a_table_nobody_reproduced_an_unknown_one_or_format_is_a_json_error_naming_the_choices(client, mini):
@@ -250,11 +291,23 @@ def record_setups(mini, accuracies, epochs=3):
         for preset, values in accuracies.items():
             for seed, value in enumerate(values):
                 config = presets.get(preset).build_config(seed=seed, dataset="mnist-mini", backend="jax", epochs=epochs)
-                record_run(index, config, preset, mini, value, made_up_history(rng, epochs, value - 0.1), params=100 + len(values))
+                record_run(
+                    index,
+                    config,
+                    preset,
+                    mini,
+                    value,
+                    made_up_history(rng, epochs, value - 0.1),
+                    params=100 + len(values),
+                )
 
 
 def test_compare_is_bands_compare_setups_on_the_same_runs(client, lab, mini):
-    accuracies = {"table-1.4.1-row1": [0.90, 0.91, 0.92], "table-1.4.1-row2": [0.80, 0.805, 0.812], "table-1.4.1-row3": [0.85, 0.86]}
+    accuracies = {
+        "table-1.4.1-row1": [0.90, 0.91, 0.92],
+        "table-1.4.1-row2": [0.80, 0.805, 0.812],
+        "table-1.4.1-row3": [0.85, 0.86],
+    }
     record_setups(mini, accuracies)
     answer = client.get("/api/compare", params=[("setup", name) for name in accuracies])
     assert answer.status_code == 200, answer.text
@@ -290,7 +343,9 @@ def wait_for(predicate, timeout=240, every=0.2):
 def test_a_launch_trains_with_live_progress_and_a_running_run_is_cancelled(tmp_path):
     lab = lab_lib.Lab(tmp_path / "runs.db", workers=1)
     with TestClient(lab_lib.create_app(lab), base_url=LOOPBACK) as client:
-        first, second = (run["run_id"] for run in client.post("/api/runs", json={**SMALL, "seeds": [0, 1]}).json()["runs"])
+        first, second = (
+            run["run_id"] for run in client.post("/api/runs", json={**SMALL, "seeds": [0, 1]}).json()["runs"]
+        )
         events = []
         with client.stream("GET", f"/api/runs/{first}/events") as stream:
             for line in stream.iter_lines():
@@ -307,16 +362,25 @@ def test_a_launch_trains_with_live_progress_and_a_running_run_is_cancelled(tmp_p
         # The second is running (or about to): cancelling stops its worker; it ends interrupted, with its directory saying so.
         wait_for(lambda: client.get(f"/api/runs/{second}").json()["status"] == "running")
         assert client.delete(f"/api/runs/{second}").json()["status"] == "cancelling"
-        stopped = wait_for(lambda: (lambda run: run if run["status"] != "running" else None)(client.get(f"/api/runs/{second}").json()))
+        stopped = wait_for(
+            lambda: (lambda run: run if run["status"] != "running" else None)(client.get(f"/api/runs/{second}").json())
+        )
         assert stopped["status"] == "interrupted" and stopped["error"] == "cancelled"
-        assert json.loads((tmp_path / "runs.db").parent.joinpath(stopped["run_dir"], "metrics.json").read_text())["status"] == "interrupted"
+        assert (
+            json.loads((tmp_path / "runs.db").parent.joinpath(stopped["run_dir"], "metrics.json").read_text())["status"]
+            == "interrupted"
+        )
         report = client.get(f"/api/runs/{first}/report").json()
-        assert sum(map(sum, report["confusion"])) == report["test_samples"] and report["mistakes"][0]["label_name"] in report["labels"]
+        assert (
+            sum(map(sum, report["confusion"])) == report["test_samples"]
+            and report["mistakes"][0]["label_name"] in report["labels"]
+        )
         inside = client.post(f"/api/runs/{first}/explain", json={"test_index": 0}).json()
         assert inside["family"] == "mlp" and inside["layers"] and inside["label"] is not None
         assert client.post(f"/api/runs/{first}/explain", json={"test_index": -1}).status_code == 400
         # A drawing from the run page's pad (PNG bytes): preprocessed as the draw page's, then explained.
-        from mnistlab import data, engine, explain
+        from mnistlab.ml import data, explain
+        from mnistlab.serving import engine
 
         png = drawn_png(data.load_dataset("mnist-mini"), 3)
         drawn = client.post(f"/api/runs/{first}/explain", content=png, headers={"Content-Type": "image/png"}).json()
@@ -324,7 +388,9 @@ def test_a_launch_trains_with_live_progress_and_a_running_run_is_cancelled(tmp_p
         np.testing.assert_allclose(drawn["input"], image, atol=1e-4)
         alone = explain.explainer_for(run["run_dir"]).explain(image)
         assert drawn["prediction"] == alone["prediction"] and drawn["label"] is None
-        refused = client.post(f"/api/runs/{first}/explain", content=b"not a picture", headers={"Content-Type": "image/png"})
+        refused = client.post(
+            f"/api/runs/{first}/explain", content=b"not a picture", headers={"Content-Type": "image/png"}
+        )
         assert refused.status_code == 415 and refused.json()["error"]
         assert client.get(f"/draw/{first}/api/models").json()["models"][0]["family"] == "mlp"
 
@@ -334,7 +400,14 @@ PROCESS_TOKEN = "the-lab-process-token-of-the-tests"
 
 def lab_process(tmp_path, port):
     env = env_without_backend({"MNISTLAB_RUNS": str(tmp_path / "runs"), "MNISTLAB_LAB_TOKEN": PROCESS_TOKEN})
-    return subprocess.Popen([sys.executable, "-m", "mnistlab", "lab", "--port", str(port), "--workers", "1"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnistlab", "lab", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def call(port, method, path, body=None):
@@ -377,7 +450,10 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(tmp_path):
         server.wait(timeout=30)
     store_path = tmp_path / "runs" / "runs.db"
     with Store(store_path) as store:
-        assert [store.get(run_id)["status"] for run_id in [running, *queued]] == ["running", "queued"]  # as the kill left them
+        assert [store.get(run_id)["status"] for run_id in [running, *queued]] == [
+            "running",
+            "queued",
+        ]  # as the kill left them
         run_dir = store.get(running)["run_dir"]
     port = free_port()
     server = lab_process(tmp_path, port)
@@ -385,11 +461,15 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(tmp_path):
         answering(port, server)
         interrupted = call(port, "GET", f"/api/runs/{running}")[1]
         assert interrupted["status"] == "interrupted" and not (tmp_path / run_dir / "metrics.json").exists()
-        assert all(call(port, "GET", f"/api/runs/{run_id}")[1]["status"] in ("queued", "running", "done") for run_id in queued)
+        assert all(
+            call(port, "GET", f"/api/runs/{run_id}")[1]["status"] in ("queued", "running", "done") for run_id in queued
+        )
         wait_for(lambda: all(call(port, "GET", f"/api/runs/{run_id}")[1]["status"] == "done" for run_id in queued))
         status, resumed = call(port, "POST", f"/api/runs/{running}/resume")
         assert status == 202 and resumed["status"] == "queued" and resumed["run_id"] not in (running, *queued)
-        assert call(port, "GET", f"/api/runs/{resumed['run_id']}")[1]["attempt"] == 2  # the same setup and seed, a second attempt
+        assert (
+            call(port, "GET", f"/api/runs/{resumed['run_id']}")[1]["attempt"] == 2
+        )  # the same setup and seed, a second attempt
         assert call(port, "DELETE", f"/api/runs/{resumed['run_id']}")[0] == 202
     finally:
         server.terminate()  # as Ctrl+C: what runs is stopped and says so, what is queued stays queued
@@ -399,7 +479,9 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(tmp_path):
         assert store.count("running") == 0 and store.get(running)["status"] == "interrupted"
         done_keys = [row["run_key"] for row in rows if row["status"] == "done"]
         assert len(done_keys) == len(set(done_keys)) == 1
-        assert len({row["run_dir"] for row in rows if row["run_dir"]}) == len([row for row in rows if row["run_dir"]])  # one directory per run
+        assert len({row["run_dir"] for row in rows if row["run_dir"]}) == len(
+            [row for row in rows if row["run_dir"]]
+        )  # one directory per run
 
 
 @pytest.mark.slow
@@ -416,13 +498,21 @@ def test_ctrl_c_mid_run_leaves_it_interrupted_and_the_queue_queued(tmp_path):
     assert server.returncode in (0, -signal.SIGINT, 130) and "Traceback" not in output, output
     with Store(tmp_path / "runs" / "runs.db") as store:
         stopped = store.get(running)
-        assert stopped["status"] == "interrupted" and [store.get(run_id)["status"] for run_id in queued] == ["queued", "queued"]
+        assert stopped["status"] == "interrupted" and [store.get(run_id)["status"] for run_id in queued] == [
+            "queued",
+            "queued",
+        ]
         assert store.count() == 3
     # The run directory says so too: the record, not only the index.
     assert json.loads((tmp_path / "runs" / stopped["run_dir"] / "metrics.json").read_text())["status"] == "interrupted"
 
 
 def test_a_run_id_nobody_has_is_a_404_everywhere_it_is_named(client):
-    for method, path in (("get", "/api/runs/987654"), ("get", "/api/runs/987654/events"), ("delete", "/api/runs/987654"), ("get", "/api/runs/987654/report")):
+    for method, path in (
+        ("get", "/api/runs/987654"),
+        ("get", "/api/runs/987654/events"),
+        ("delete", "/api/runs/987654"),
+        ("get", "/api/runs/987654/report"),
+    ):
         answer = getattr(client, method)(path)
         assert answer.status_code == 404 and "no run with id 987654" in answer.json()["error"], (path, answer.text)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import made_up_history, record_run, reproduced_table, run_cli, serving_in_thread
-from mnistlab import bands, paths, presets
-from mnistlab import lab as lab_lib
-from mnistlab.store import Store
+from mnistlab.analysis import bands
+from mnistlab.core import paths, presets
+from mnistlab.record.store import Store
+from mnistlab.web import lab as lab_lib
 
 TABLE = "table-1.4.1"
 
@@ -43,7 +44,9 @@ def test_a_bad_value_is_shown_beside_its_field_and_queues_nothing(quiet_lab, bro
     browser_page.click("#knobs-box summary")  # the knobs are folded under "More settings"
     browser_page.fill("input[name=knob-dropout_rate]", "2")
     browser_page.click("#knobs-box summary")  # folded again: the error opens them to show its field
-    assert "(1 changed)" in browser_page.inner_text("#knobs-box summary") and "changed: dropout_rate=2" in browser_page.inner_text("#launch-summary")
+    assert "(1 changed)" in browser_page.inner_text(
+        "#knobs-box summary"
+    ) and "changed: dropout_rate=2" in browser_page.inner_text("#launch-summary")
     browser_page.click("#launch-button")
     beside = browser_page.locator('[data-error-for="dropout_rate"]')
     beside.wait_for(state="visible")
@@ -52,7 +55,9 @@ def test_a_bad_value_is_shown_beside_its_field_and_queues_nothing(quiet_lab, bro
     browser_page.fill("input[name=knob-dropout_rate]", "0.45")
     browser_page.click("#launch-button")
     browser_page.locator('[data-error-for="seeds"]').wait_for(state="visible")
-    assert browser_page.locator('[data-error-for="dropout_rate"]').inner_text() == ""  # the older error went with its cause
+    assert (
+        browser_page.locator('[data-error-for="dropout_rate"]').inner_text() == ""
+    )  # the older error went with its cause
     with Store(lab.store_path) as store:
         assert store.count() == 0
 
@@ -71,15 +76,26 @@ def test_a_queued_run_is_cancelled_from_the_runs_view(quiet_lab, browser_page):
 
 
 def band_paths(page, metric):
-    return page.eval_on_selector_all(f"#bands-{metric} path.band", "paths => paths.map((path) => [path.dataset.setup, path.getAttribute('d')])")
+    return page.eval_on_selector_all(
+        f"#bands-{metric} path.band", "paths => paths.map((path) => [path.dataset.setup, path.getAttribute('d')])"
+    )
 
 
-def test_setups_are_compared_with_their_seed_bands_and_a_table_downloads_as_the_cli_writes_it(tmp_path, mini, browser_page):
+def test_setups_are_compared_with_their_seed_bands_and_a_table_downloads_as_the_cli_writes_it(
+    tmp_path, mini, browser_page
+):
     reproduced_table(mini)  # Table 1.4.1's four rows x 3 seeds, constructed (no training), and its table files
     with Store() as index:  # and a setup of two seeds: numbers, no verdict
         for seed in (0, 1):
             config = presets.get("listing-1.3.2").build_config(seed=seed, dataset="mnist-mini", backend="jax", epochs=2)
-            record_run(index, config, "listing-1.3.2", mini, 0.8 + 0.01 * seed, made_up_history(np.random.default_rng(seed), 2, 0.7))
+            record_run(
+                index,
+                config,
+                "listing-1.3.2",
+                mini,
+                0.8 + 0.01 * seed,
+                made_up_history(np.random.default_rng(seed), 2, 0.7),
+            )
     problems = []
     browser_page.on("pageerror", lambda error: problems.append(str(error)))
     browser_page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
@@ -89,9 +105,13 @@ def test_setups_are_compared_with_their_seed_bands_and_a_table_downloads_as_the_
         browser_page.goto(url + "/")
         browser_page.wait_for_function("window.lab.listShown >= 1")
         # Runs on mnist-mini: each row shows the book's figure greyed with why, and no row says "outside" (issue 31).
-        assert browser_page.locator('#runs td.book[data-comparable="false"]').count() == 5 and "outside" not in browser_page.inner_text("#runs")
+        assert browser_page.locator(
+            '#runs td.book[data-comparable="false"]'
+        ).count() == 5 and "outside" not in browser_page.inner_text("#runs")
         for preset in (f"{TABLE}-row1", f"{TABLE}-row2"):
-            browser_page.locator("#runs tbody tr", has_text=presets.describe(presets.get(preset).build_config(), preset)).first.locator("input.pick").check()
+            browser_page.locator(
+                "#runs tbody tr", has_text=presets.describe(presets.get(preset).build_config(), preset)
+            ).first.locator("input.pick").check()
         browser_page.click("#compare-picked")
         browser_page.wait_for_function("window.lab.compareShown !== null")
         assert browser_page.evaluate("window.lab.compareShown") == 2, browser_page.inner_text("#compare-error")
@@ -99,22 +119,35 @@ def test_setups_are_compared_with_their_seed_bands_and_a_table_downloads_as_the_
         for metric in ("val_accuracy", "loss"):
             drawn = band_paths(browser_page, metric)
             # One shaded band per setup, over both epochs: an outline of 2 upper and 2 lower points.
-            assert [setup for setup, _ in drawn] == ["0", "1"] and all(d.startswith("M") and d.count("L") == 3 and d.endswith("Z") for _, d in drawn), drawn
+            assert [setup for setup, _ in drawn] == ["0", "1"] and all(
+                d.startswith("M") and d.count("L") == 3 and d.endswith("Z") for _, d in drawn
+            ), drawn
         assert browser_page.locator("#bands-val_accuracy polyline.mean").count() == 2
         verdict = browser_page.locator("#compare-pairs td.verdict")
-        assert verdict.inner_text() == expected["comparisons"][0]["verdict"] and verdict.get_attribute("data-significant") in ("true", "false")
+        assert verdict.inner_text() == expected["comparisons"][0]["verdict"] and verdict.get_attribute(
+            "data-significant"
+        ) in ("true", "false")
         first_setup = browser_page.locator('#compare-setups tr[data-setup="0"]').inner_text()
         assert "Table 1.4.1 row 1" in first_setup and f"{expected['setups'][0]['params']:,}" in first_setup
         assert browser_page.locator('#compare-setups tr[data-setup="0"] a[href^="#/run/"]').count() == 3
         # Two seeds against three: the numbers, and no verdict (the page says so, as the CLI does).
         browser_page.goto(f"{url}/#/compare?setup={TABLE}-row1&setup=listing-1.3.2")
-        browser_page.wait_for_function("document.querySelectorAll('#compare-pairs td.verdict').length === 1 && window.lab.compareShown === 2")
+        browser_page.wait_for_function(
+            "document.querySelectorAll('#compare-pairs td.verdict').length === 1 && window.lab.compareShown === 2"
+        )
         verdict = browser_page.locator("#compare-pairs td.verdict")
-        assert verdict.get_attribute("data-significant") == "null" and verdict.inner_text().startswith("no verdict: 3 and 2 runs")
+        assert verdict.get_attribute("data-significant") == "null" and verdict.inner_text().startswith(
+            "no verdict: 3 and 2 runs"
+        )
         # Two seeds of 2 epochs on mnist-mini: the book's figure greyed, with why, and no verdict against it.
         book_cell = browser_page.locator('#compare-setups tr[data-setup="1"] td.book')
-        assert book_cell.get_attribute("data-comparable") == "false" and "98.5% (Listing 1.3.2)" in book_cell.inner_text()
-        assert "not comparable: book: MNIST, 20 epochs; this: mnist-mini, 2 epochs, 2 seeds (a verdict needs 3)" in book_cell.inner_text()
+        assert (
+            book_cell.get_attribute("data-comparable") == "false" and "98.5% (Listing 1.3.2)" in book_cell.inner_text()
+        )
+        assert (
+            "not comparable: book: MNIST, 20 epochs; this: mnist-mini, 2 epochs, 2 seeds (a verdict needs 3)"
+            in book_cell.inner_text()
+        )
         # The tables view: each row's runs linked, and the CSV button's file is the CLI's, byte for byte.
         browser_page.goto(f"{url}/#/tables")
         browser_page.wait_for_function("window.lab.tablesShown !== null")
@@ -153,9 +186,15 @@ def test_a_two_seed_launch_is_watched_live_and_folds_into_one_row(tmp_path, brow
         # seconds after the epoch's end is the benchmark's to say, not a test's (machines differ twice over).
         delays = browser_page.evaluate("window.lab.pointDelays")
         assert delays and all(delay >= -0.5 for delay in delays), delays
-        browser_page.wait_for_function(f"window.lab.reportShown === {first} && window.lab.insideShown && window.lab.insideShown.run === {first}", timeout=240_000)
+        browser_page.wait_for_function(
+            f"window.lab.reportShown === {first} && window.lab.insideShown && window.lab.insideShown.run === {first}",
+            timeout=240_000,
+        )
         assert browser_page.locator("#status-chip").get_attribute("data-status") == "done"
-        assert browser_page.locator("#mistakes figure").count() > 0 and browser_page.locator("#inside .inside").count() == 1
+        assert (
+            browser_page.locator("#mistakes figure").count() > 0
+            and browser_page.locator("#inside .inside").count() == 1
+        )
         # A digit drawn on the run page's own pad: its inside view replaces the test digit's. (The pad is below
         # the fold: scrolled to first, as a user would; the mouse reaches only what is in the window.)
         browser_page.locator("#lab-pad").scroll_into_view_if_needed()
@@ -165,12 +204,20 @@ def test_a_two_seed_launch_is_watched_live_and_folds_into_one_row(tmp_path, brow
         for step in range(1, 11):
             browser_page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.2 + 0.06 * step))
         browser_page.mouse.up()
-        browser_page.wait_for_function(f"window.lab.insideShown.run === {first} && window.lab.insideShown.drawn", timeout=120_000)
+        browser_page.wait_for_function(
+            f"window.lab.insideShown.run === {first} && window.lab.insideShown.drawn", timeout=120_000
+        )
         assert browser_page.locator("#inside p").first.text_content().startswith("Your drawing: the MLP says")
         browser_page.click("#pad-clear")  # the drawing gone, its inside view goes too
-        browser_page.wait_for_function("window.lab.insideShown === null && document.querySelectorAll('#inside .inside').length === 0")
+        browser_page.wait_for_function(
+            "window.lab.insideShown === null && document.querySelectorAll('#inside .inside').length === 0"
+        )
         browser_page.goto(f"{url}/#/")
-        browser_page.wait_for_function("[...document.querySelectorAll('#runs td.n')].some((cell) => cell.textContent === '2')", timeout=240_000)
+        browser_page.wait_for_function(
+            "[...document.querySelectorAll('#runs td.n')].some((cell) => cell.textContent === '2')", timeout=240_000
+        )
         assert browser_page.locator("#runs tbody tr").count() == 1
         browser_page.goto(f"{url}/draw/{first}/")
-        browser_page.wait_for_function("document.getElementById('chosen').textContent.includes('opened from the lab')", timeout=120_000)
+        browser_page.wait_for_function(
+            "document.getElementById('chosen').textContent.includes('opened from the lab')", timeout=120_000
+        )

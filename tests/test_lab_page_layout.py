@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import made_up_history, record_run, serving_in_thread
-from mnistlab import lab as lab_lib
-from mnistlab import presets
-from mnistlab.store import Store
+from mnistlab.core import presets
+from mnistlab.record.store import Store
+from mnistlab.web import lab as lab_lib
 
 
 @pytest.fixture
@@ -37,7 +37,10 @@ def test_the_book_figures_share_one_format(lab_url, mini, browser_page):
         record_setup(store, mini, "listing-1.5.1", (0,))  # the book: 98.0 (JSON 98.0, which JavaScript prints "98")
         record_setup(store, mini, "listing-1.3.2", (0,))  # the book: 98.5
     open_runs(browser_page, url)
-    figures = sorted(cell.split("\n")[0].strip() for cell in browser_page.eval_on_selector_all("#runs td.book", "cells => cells.map((c) => c.innerText)"))
+    figures = sorted(
+        cell.split("\n")[0].strip()
+        for cell in browser_page.eval_on_selector_all("#runs td.book", "cells => cells.map((c) => c.innerText)")
+    )
     assert figures == ["98.0%", "98.5%"], figures
 
 
@@ -47,12 +50,22 @@ def test_the_runs_table_fits_a_1400_px_window_while_runs_train(lab_url, mini, br
         record_setup(store, mini, "listing-1.5.1", (0, 1, 2), rnn_units=(48,), dropout_rate=0.1, learning_rate=0.003)
         # Three seeds training now (rows of a live process: this one; recorded after the lab started, so not reaped).
         for seed in (0, 1, 2):
-            config = presets.get("table-1.3.2-row9").build_config(seed=seed, dataset="mnist-mini", epochs=6, limit=2000, dropout_rate=0.2, learning_rate=0.0005, batch_size=64)
+            config = presets.get("table-1.3.2-row9").build_config(
+                seed=seed,
+                dataset="mnist-mini",
+                epochs=6,
+                limit=2000,
+                dropout_rate=0.2,
+                learning_rate=0.0005,
+                batch_size=64,
+            )
             store.start_run(config, mini.content_hash(), preset="table-1.3.2-row9", pid=os.getpid())
     page = browser_page
     open_runs(page, url)
     assert page.locator('.chip[data-status="running"]').count() == 3
-    widths = page.evaluate("[document.documentElement.scrollWidth, innerWidth, document.getElementById('runs').getBoundingClientRect().right]")
+    widths = page.evaluate(
+        "[document.documentElement.scrollWidth, innerWidth, document.getElementById('runs').getBoundingClientRect().right]"
+    )
     assert widths[0] <= widths[1] and widths[2] <= widths[1], widths
     # A long setup is cut, and whole on hover.
     for cell in page.locator("#runs td.setup").all():
@@ -72,4 +85,6 @@ def test_launch_is_in_view_without_scrolling_in_a_900_px_high_window(lab_url, br
     page.click("#knobs-box summary")
     page.fill("input[name=knob-dropout_rate]", "0.2")
     assert page.inner_text("#launch-summary").startswith("3 runs of listing-1.3.2 · seeds 0, 1, 2")
-    assert "changed: dropout_rate=0.2" in page.inner_text("#launch-summary") and "(1 changed)" in page.inner_text("#knobs-box summary")
+    assert "changed: dropout_rate=0.2" in page.inner_text("#launch-summary") and "(1 changed)" in page.inner_text(
+        "#knobs-box summary"
+    )

@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 from conftest import env_without_backend
-from mnistlab import arguments
+from mnistlab.cli import arguments
 
 
 def test_light_modules_do_not_import_keras():
     # The CLI validates a config and reads data before it has chosen a backend.
-    code = "import sys, mnistlab.cli, mnistlab.config, mnistlab.data, mnistlab.presets, mnistlab.store, mnistlab.rundir, mnistlab.sweep, mnistlab.explain; print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))"
+    code = "import sys, mnistlab.cli.main, mnistlab.core.config, mnistlab.ml.data, mnistlab.core.presets, mnistlab.record.store, mnistlab.record.rundir, mnistlab.jobs.sweep, mnistlab.ml.explain; print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
 
@@ -49,7 +49,7 @@ def test_every_commands_choices_are_the_documented_ones():
 
 
 def test_every_command_has_its_handler():
-    from mnistlab import cli
+    from mnistlab.cli import main as cli
 
     parser = arguments.build_parser()
     commands = parser._subparsers._group_actions[0].choices
@@ -64,8 +64,12 @@ def test_verbose_shows_what_the_filter_hides():
     args = ["summary", "listing-1.4.1"]  # the CNN: auto chooses TensorFlow
     # TensorFlow's I-level lines on (its oneDNN notice appears only on some CPUs; its CPU-feature line on every x86 one).
     env = {**env_without_backend(), "TF_CPP_MIN_LOG_LEVEL": "0"}
-    quiet = subprocess.run([sys.executable, "-m", "mnistlab", *args], capture_output=True, text=True, env=env, timeout=300)
-    loud = subprocess.run([sys.executable, "-m", "mnistlab", "--verbose", *args], capture_output=True, text=True, env=env, timeout=300)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "mnistlab", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    loud = subprocess.run(
+        [sys.executable, "-m", "mnistlab", "--verbose", *args], capture_output=True, text=True, env=env, timeout=300
+    )
     assert quiet.returncode == loud.returncode == 0, quiet.stderr + loud.stderr
     native = "oneDNN custom operations" if "oneDNN custom operations" in loud.stderr else "cpu_feature_guard.cc"
     assert native not in quiet.stderr and native in loud.stderr, quiet.stderr + loud.stderr

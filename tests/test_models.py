@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from mnistlab import models, presets
-from mnistlab.config import Config
-from mnistlab.errors import ConfigError
+from mnistlab.core import presets
+from mnistlab.core.config import Config
+from mnistlab.core.errors import ConfigError
+from mnistlab.ml import models
 
 LISTINGS = {"listing-1.3.2": "1.3.2", "listing-1.4.1": "1.4.1", "listing-1.5.1": "1.5.1"}
 
@@ -30,7 +31,15 @@ def test_cnn_output_shapes_match_the_book():
 KNOBS = [
     dict(family="mlp", hidden_units=(32, 16, 8), activation="elu"),
     dict(family="mlp", hidden_units=(16,), activation="selu", kernel_l1=1e-4, bias_l2=1e-4, activity_l1=1e-5),
-    dict(family="mlp", hidden_units=(16,), activation="softplus", optimizer="sgd", momentum=0.9, nesterov=True, decay=1e-4),
+    dict(
+        family="mlp",
+        hidden_units=(16,),
+        activation="softplus",
+        optimizer="sgd",
+        momentum=0.9,
+        nesterov=True,
+        decay=1e-4,
+    ),
     dict(family="mlp", hidden_units=(16,), activation="sigmoid", optimizer="rmsprop", rho=0.8, learning_rate=0.01),
     dict(family="mlp", hidden_units=(16,), activation="tanh", output_activation="sigmoid", loss="binary_crossentropy"),
     dict(family="mlp", hidden_units=(16,), activation="linear", output_activation="linear", loss="mean_squared_error"),
@@ -45,7 +54,11 @@ KNOBS = [
 
 
 def _hidden(model):
-    return [layer for layer in model.layers if layer.name not in ("logits", "output") and not layer.name.startswith(("image", "flatten"))]
+    return [
+        layer
+        for layer in model.layers
+        if layer.name not in ("logits", "output") and not layer.name.startswith(("image", "flatten"))
+    ]
 
 
 def _regularizer(config_value):
@@ -66,11 +79,17 @@ def assert_knobs_reached_the_model(config, model):
     rate = model.optimizer.learning_rate if not config.decay else None
     if config.decay:
         schedule = optimizer["learning_rate"]
-        assert schedule["class_name"] == "InverseTimeDecay" and schedule["config"]["decay_rate"] == pytest.approx(config.decay)
+        assert schedule["class_name"] == "InverseTimeDecay" and schedule["config"]["decay_rate"] == pytest.approx(
+            config.decay
+        )
         assert schedule["config"]["initial_learning_rate"] == pytest.approx(config.resolved_learning_rate)
     else:
         assert float(rate) == pytest.approx(config.resolved_learning_rate)
-    for key in {"sgd": ("momentum", "nesterov"), "rmsprop": ("rho", "momentum", "epsilon"), "adam": ("beta_1", "beta_2", "epsilon")}[config.optimizer]:
+    for key in {
+        "sgd": ("momentum", "nesterov"),
+        "rmsprop": ("rho", "momentum", "epsilon"),
+        "adam": ("beta_1", "beta_2", "epsilon"),
+    }[config.optimizer]:
         assert optimizer[key] == pytest.approx(getattr(config, key)), key
     weighted = [c for layer, c in zip(layers, configs) if "kernel_regularizer" in c]
     for c in weighted:
@@ -81,29 +100,42 @@ def assert_knobs_reached_the_model(config, model):
     if config.family == "mlp":
         dense = [c for layer, c in zip(layers, configs) if type(layer).__name__ == "Dense"]
         assert [c["units"] for c in dense] == list(config.hidden_units)
-        assert {c["activation"] for layer, c in zip(layers, configs) if type(layer).__name__ == "Activation"} == {config.activation}
-        assert [c["rate"] for layer, c in zip(layers, configs) if type(layer).__name__ == "Dropout"] == ([config.dropout_rate] * len(config.hidden_units) if config.dropout_rate else [])
+        assert {c["activation"] for layer, c in zip(layers, configs) if type(layer).__name__ == "Activation"} == {
+            config.activation
+        }
+        assert [c["rate"] for layer, c in zip(layers, configs) if type(layer).__name__ == "Dropout"] == (
+            [config.dropout_rate] * len(config.hidden_units) if config.dropout_rate else []
+        )
     elif config.family == "cnn":
         convs = [c for layer, c in zip(layers, configs) if type(layer).__name__ == "Conv2D"]
         assert [c["filters"] for c in convs] == list(config.filters)
-        assert {(tuple(c["kernel_size"]), tuple(c["strides"]), c["padding"]) for c in convs} == {(config.kernel_size, config.strides, config.padding)}
+        assert {(tuple(c["kernel_size"]), tuple(c["strides"]), c["padding"]) for c in convs} == {
+            (config.kernel_size, config.strides, config.padding)
+        }
         pool_class = {"max": "MaxPooling2D", "average": "AveragePooling2D"}[config.pooling]
         names = [type(layer).__name__ for layer in layers]
-        assert names.count(pool_class) == len(config.pool_after) and {tuple(c["pool_size"]) for layer, c in zip(layers, configs) if type(layer).__name__ == pool_class} <= {config.pool_size}
+        assert names.count(pool_class) == len(config.pool_after) and {
+            tuple(c["pool_size"]) for layer, c in zip(layers, configs) if type(layer).__name__ == pool_class
+        } <= {config.pool_size}
         assert ("BatchNormalization" in names) == config.batch_norm
-        assert {c["momentum"] for layer, c in zip(layers, configs) if type(layer).__name__ == "BatchNormalization"} <= {config.batch_norm_momentum}
+        assert {c["momentum"] for layer, c in zip(layers, configs) if type(layer).__name__ == "BatchNormalization"} <= {
+            config.batch_norm_momentum
+        }
     else:
         recurrent = [layer.forward_layer if type(layer).__name__ == "Bidirectional" else layer for layer in layers]
         cell_class = {"simple": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[config.cell]
         assert [type(layer).__name__ for layer in recurrent] == [cell_class] * len(config.rnn_units)
         assert [layer.units for layer in recurrent] == list(config.rnn_units)
         assert all(type(layer).__name__ == "Bidirectional" for layer in layers) == config.bidirectional
-        assert {(layer.get_config()["dropout"], layer.get_config()["recurrent_dropout"], layer.get_config()["activation"]) for layer in recurrent} == {(config.dropout_rate, config.recurrent_dropout, config.activation)}
+        assert {
+            (layer.get_config()["dropout"], layer.get_config()["recurrent_dropout"], layer.get_config()["activation"])
+            for layer in recurrent
+        } == {(config.dropout_rate, config.recurrent_dropout, config.activation)}
 
 
 @pytest.mark.parametrize("knobs", KNOBS, ids=lambda k: "-".join(f"{v}" for v in k.values())[:60])
 def test_every_knob_reaches_the_model_and_trains(knobs, mini):
-    from mnistlab import data
+    from mnistlab.ml import data
 
     config = Config(batch_size=32, **knobs)
     model = models.build_model(config)
@@ -169,10 +201,19 @@ def test_bf16_policy_keeps_float32_output():
 
 def test_family_defaults_follow_the_family():
     """`--set model=rnn` on the default (MLP) config builds tanh cells, as Keras and Listing 1.5.1 do."""
-    for overrides, expected in ((["family=rnn"], "tanh"), (["family=rnn", "cell=lstm"], "tanh"), (["family=cnn"], "relu"), (["family=rnn", "activation=relu"], "relu")):
+    for overrides, expected in (
+        (["family=rnn"], "tanh"),
+        (["family=rnn", "cell=lstm"], "tanh"),
+        (["family=cnn"], "relu"),
+        (["family=rnn", "activation=relu"], "relu"),
+    ):
         config = Config().with_overrides(overrides)
         model = models.build_model(config)
-        activations = [layer.get_config()["activation"] for layer in model.layers if "activation" in layer.get_config() and layer.name not in ("logits", "output")]
+        activations = [
+            layer.get_config()["activation"]
+            for layer in model.layers
+            if "activation" in layer.get_config() and layer.name not in ("logits", "output")
+        ]
         assert activations and set(activations) == {expected}, (overrides, activations)
     # A user's own choice survives a later change of family.
     assert Config(activation="elu").replace(model="rnn").activation == "elu"

@@ -31,7 +31,9 @@ def output_texts():
                 yield number, "\n".join(output["traceback"])
             else:
                 for kind, value in output.get("data", {}).items():
-                    if kind.startswith("text/") or kind == "application/json":  # base64 images could hold "/tmp/" by chance
+                    if (
+                        kind.startswith("text/") or kind == "application/json"
+                    ):  # base64 images could hold "/tmp/" by chance
                         yield number, "".join(value) if isinstance(value, list) else str(value)
 
 
@@ -39,15 +41,24 @@ def test_the_committed_notebook_was_executed():
     """Otherwise the checks below would pass on a notebook without outputs."""
     notebook = json.loads(NOTEBOOK.read_text())
     code_cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
-    assert code_cells and all(cell.get("outputs") for cell in code_cells), [cell["source"][:60] for cell in code_cells if not cell.get("outputs")]
+    assert code_cells and all(cell.get("outputs") for cell in code_cells), [
+        cell["source"][:60] for cell in code_cells if not cell.get("outputs")
+    ]
     assert not any(output["output_type"] == "error" for cell in code_cells for output in cell["outputs"])
 
 
 def test_outputs_carry_no_native_log_lines():
-    found = [(number, line) for number, text in output_texts() for line in text.splitlines() if any(pattern.search(line) for pattern in LOG_LINES)]
+    found = [
+        (number, line)
+        for number, text in output_texts()
+        for line in text.splitlines()
+        if any(pattern.search(line) for pattern in LOG_LINES)
+    ]
     assert not found, found[:5]
 
 
 def test_outputs_carry_no_machine_paths():
-    found = [(number, line) for number, text in output_texts() for line in text.splitlines() if MACHINE_PATHS.search(line)]
+    found = [
+        (number, line) for number, text in output_texts() for line in text.splitlines() if MACHINE_PATHS.search(line)
+    ]
     assert not found, found[:5]

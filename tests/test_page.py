@@ -29,7 +29,10 @@ def slow_network(page, latency_ms=800):
     """Chromium's own network emulation: every response arrives LATENCY_MS late."""
     session = page.context.new_cdp_session(page)
     session.send("Network.enable")
-    session.send("Network.emulateNetworkConditions", {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1})
+    session.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
 
 
 # Records every time the cards are drawn, with the 28x28 input shown at that moment.
@@ -135,7 +138,10 @@ def test_page_clear_right_after_the_last_move_drops_its_answer(live_server, brow
 def wait_for_inside(page):
     """Wait until the inside view on screen is that of the prediction on screen, and none is on its way."""
     wait_until_settled(page)
-    page.wait_for_function("window.mnistlab.insideFor > 0 && window.mnistlab.insideFor === window.mnistlab.shown && !window.mnistlab.insideBusy", timeout=30000)
+    page.wait_for_function(
+        "window.mnistlab.insideFor > 0 && window.mnistlab.insideFor === window.mnistlab.shown && !window.mnistlab.insideBusy",
+        timeout=30000,
+    )
 
 
 # Per canvas row: the brightness (r + g + b) of each pixel.
@@ -151,7 +157,11 @@ def test_page_shows_the_inside_of_each_network(live_server, browser_page):
     page.goto(live_server + "/")
     draw_stroke(page, SEVEN_TOP + SEVEN_DIAGONAL)
     wait_for_inside(page)
-    assert page.eval_on_selector_all(".model .inside", "views => views.map(v => v.dataset.family)") == ["mlp", "cnn", "rnn"]
+    assert page.eval_on_selector_all(".model .inside", "views => views.map(v => v.dataset.family)") == [
+        "mlp",
+        "cnn",
+        "rnn",
+    ]
     # Every model: an attribution map for its prediction and its runner-up, and words tied to the chapter.
     assert page.locator(".inside .attribution canvas").count() == 6
     assert "28 time steps" in page.locator('.inside[data-family="rnn"]').inner_text()
@@ -169,7 +179,10 @@ def test_page_shows_the_inside_of_each_network(live_server, browser_page):
     assert cnn.locator(".enlarged canvas").count() == 0
     cnn.locator(".fmap").nth(3).click()
     assert cnn.locator(".enlarged canvas.big").is_visible()
-    assert cnn.locator(".enlarged canvas.big").bounding_box()["width"] > 4 * cnn.locator(".fmap").nth(3).bounding_box()["width"]
+    assert (
+        cnn.locator(".enlarged canvas.big").bounding_box()["width"]
+        > 4 * cnn.locator(".fmap").nth(3).bounding_box()["width"]
+    )
     assert cnn.locator(".enlarged canvas.kernel").count() == 1
     # Keras numbers layer names per process (conv2d_9 where other models came first).
     assert re.match(r"conv2d(_\d+)? map 3 \(26x26\)", cnn.locator(".enlarged").inner_text())

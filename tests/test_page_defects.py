@@ -11,9 +11,9 @@ import threading
 import numpy as np
 import pytest
 from PIL import Image
+from test_page import ONE, SEVEN_DIAGONAL, SEVEN_TOP, draw_stroke, wait_for_inside, wait_until_settled
 
 from conftest import drawn_png, png_bytes, serving_in_thread
-from test_page import ONE, SEVEN_DIAGONAL, SEVEN_TOP, draw_stroke, wait_for_inside, wait_until_settled
 
 SEVEN = SEVEN_TOP + SEVEN_DIAGONAL
 
@@ -31,7 +31,9 @@ PAD_PIXELS = """() => {
   return Array.from({length: pad.height}, (_, y) => Array.from({length: pad.width}, (_, x) => pixels[4 * (y * pad.width + x)]));
 }"""
 
-INPUT_IS_BLANK = "() => document.getElementById('input28').getContext('2d').getImageData(0, 0, 28, 28).data.every((v) => v === 0)"
+INPUT_IS_BLANK = (
+    "() => document.getElementById('input28').getContext('2d').getImageData(0, 0, 28, 28).data.every((v) => v === 0)"
+)
 
 
 def drop_file(page, data, name, mime):
@@ -42,7 +44,9 @@ def drop_file(page, data, name, mime):
 
 
 def selected_tiles(page):
-    return page.eval_on_selector_all('.inside[data-family="cnn"] .fmap.selected', "tiles => tiles.map(t => [t.dataset.layer, t.dataset.index])")
+    return page.eval_on_selector_all(
+        '.inside[data-family="cnn"] .fmap.selected', "tiles => tiles.map(t => [t.dataset.layer, t.dataset.index])"
+    )
 
 
 def test_the_title_follows_the_models_dataset(live_server, browser_page):
@@ -54,7 +58,10 @@ def test_the_title_follows_the_models_dataset(live_server, browser_page):
     for model in models["models"]:
         model["dataset"] = "fashion-mnist"
     # The same page over Fashion-MNIST runs (what `serve --dataset fashion-mnist` lists).
-    page.route("**/api/models", lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(models)))
+    page.route(
+        "**/api/models",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(models)),
+    )
     page.goto(live_server + "/")
     page.wait_for_function("document.title.includes('clothing')")
     assert page.locator("h1").text_content() == "Draw a piece of clothing"
@@ -82,7 +89,9 @@ def test_no_feature_map_is_selected_until_one_is_clicked(live_server, browser_pa
     ],
     ids=["text-file", "blank-png"],
 )
-def test_a_failed_drop_shows_its_error_and_nothing_of_the_earlier_drawing(live_server, browser_page, name, mime, make, said):
+def test_a_failed_drop_shows_its_error_and_nothing_of_the_earlier_drawing(
+    live_server, browser_page, name, mime, make, said
+):
     page = browser_page
     page.goto(live_server + "/")
     draw_stroke(page, SEVEN)
@@ -130,14 +139,16 @@ def test_a_dropped_image_is_shown_on_the_pad_and_drawing_after_it_starts_anew(li
 @pytest.fixture(scope="module")
 def bidirectional_server(tmp_path_factory, mini):
 
-    from mnistlab import rundir
-    from mnistlab.config import Config
-    from mnistlab.predict import Predictor
-    from mnistlab.serve import create_app
+    from mnistlab.core.config import Config
+    from mnistlab.ml import run_model
+    from mnistlab.ml.predict import Predictor
+    from mnistlab.web.serve import create_app
 
     run_dir = tmp_path_factory.mktemp("bidirectional") / "rnn"
-    config = Config(family="rnn", rnn_units=(8,), bidirectional=True, optimizer="adam", epochs=1, limit=300, dataset="mnist-mini")
-    rundir.train_and_save(config, run_dir=run_dir, dataset=mini, verbose=0)
+    config = Config(
+        family="rnn", rnn_units=(8,), bidirectional=True, optimizer="adam", epochs=1, limit=300, dataset="mnist-mini"
+    )
+    run_model.train_and_save(config, run_dir=run_dir, dataset=mini, verbose=0)
     app, paths = create_app([Predictor(run_dir)]), []
 
     async def recording(scope, receive, send):
@@ -149,7 +160,9 @@ def bidirectional_server(tmp_path_factory, mini):
         yield url, paths
 
 
-def test_a_bidirectional_rnn_card_says_once_that_it_has_no_belief_per_row_and_draws_none(bidirectional_server, browser_page):
+def test_a_bidirectional_rnn_card_says_once_that_it_has_no_belief_per_row_and_draws_none(
+    bidirectional_server, browser_page
+):
     url, _ = bidirectional_server
     page = browser_page
     page.goto(url + "/")
@@ -196,15 +209,24 @@ def test_a_whole_session_logs_no_console_error(live_server, browser_page):
     assert page_errors == []
     # The one refused request is the failed drop's (415). Chromium itself reports every 4xx answer in the
     # console as "Failed to load resource"; that line, for that request, is the only error allowed.
-    assert [(response.url, response.status) for response in responses if response.status >= 400] == [(live_server + "/api/predict", 415)]
-    unexpected = [(message.text, message.location.get("url")) for message in messages if message.type == "error"
-                  and not (message.text.startswith("Failed to load resource") and message.location.get("url") == live_server + "/api/predict")]
+    assert [(response.url, response.status) for response in responses if response.status >= 400] == [
+        (live_server + "/api/predict", 415)
+    ]
+    unexpected = [
+        (message.text, message.location.get("url"))
+        for message in messages
+        if message.type == "error"
+        and not (
+            message.text.startswith("Failed to load resource")
+            and message.location.get("url") == live_server + "/api/predict"
+        )
+    ]
     assert unexpected == []
 
 
 def test_a_busy_inside_view_says_so_and_comes_when_the_server_has_room(live_server, app, browser_page, monkeypatch):
     """503 from /api/explain (the class fills the explanation queue): the page says 'inside view busy', asks again after Retry-After, then shows it."""
-    from mnistlab import batching
+    from mnistlab.serving import batching
 
     explanations = app.state.explanations
     real, full, clients = explanations.explain, threading.Event(), []
@@ -213,7 +235,9 @@ def test_a_busy_inside_view_says_so_and_comes_when_the_server_has_room(live_serv
     def busy_while_full(client, image):
         clients.append(client)
         if full.is_set():
-            raise batching.ExplainBusy("the inside view is busy (other drawings are being explained); it will try again")
+            raise batching.ExplainBusy(
+                "the inside view is busy (other drawings are being explained); it will try again"
+            )
         return real(client, image)
 
     monkeypatch.setattr(explanations, "explain", busy_while_full)
@@ -223,7 +247,9 @@ def test_a_busy_inside_view_says_so_and_comes_when_the_server_has_room(live_serv
     page.wait_for_function("document.querySelectorAll('#pad').length === 1")
     draw_stroke(page, SEVEN_TOP + SEVEN_DIAGONAL)
     wait_until_settled(page)
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('inside view busy')", timeout=30000)
+    page.wait_for_function(
+        "document.getElementById('status').textContent.startsWith('inside view busy')", timeout=30000
+    )
     refused = page.evaluate("window.mnistlab.insideRefused")
     full.clear()  # the queue has room again: the page's next try is answered
     wait_for_inside(page)

@@ -53,7 +53,9 @@ def test_the_cards_are_there_from_the_start_and_never_move_under_the_pen(live_se
     box = big.bounding_box()  # in the window: scrolled into view where it was not
     assert box["y"] >= 0 and box["y"] + box["height"] <= 900, box
     assert 0 < page.evaluate(PAGE_Y, '.inside[data-family="cnn"] .enlarged canvas.big') - tile_y < 250
-    assert page.evaluate(PAGE_Y, '.inside[data-family="cnn"] .attribution') == below, "the enlarged map pushed the rest down"
+    assert page.evaluate(PAGE_Y, '.inside[data-family="cnn"] .attribution') == below, (
+        "the enlarged map pushed the rest down"
+    )
     assert_same_places(before, page.evaluate(CARD_BOXES), "after a tile was clicked")
     # Clear: the cards stay where they are, waiting for the next drawing.
     page.click("#clear")
@@ -77,11 +79,18 @@ def test_the_line_over_the_cards_says_which_runs_and_what_their_dataset_is(live_
     # As `mnistlab serve` words it when it chose the runs, and as the lab's draw page of run 13 does.
     for chosen_by, keep, expected in (
         ("run 13, opened from the lab", ("rnn",), "Model: run 13, opened from the lab; trained on mnist-mini"),
-        ("best validation accuracy in the run store", None, "Models: per family, the run with the best validation accuracy in the run store; trained on mnist-mini"),
+        (
+            "best validation accuracy in the run store",
+            None,
+            "Models: per family, the run with the best validation accuracy in the run store; trained on mnist-mini",
+        ),
     ):
         answer = models_answer(page, live_server, chosen_by, keep)
         body = json.dumps(answer)
-        page.route("**/api/models", lambda route, request, body=body: route.fulfill(status=200, content_type="application/json", body=body))
+        page.route(
+            "**/api/models",
+            lambda route, request, body=body: route.fulfill(status=200, content_type="application/json", body=body),
+        )
         page.goto(live_server + "/")
         page.wait_for_function("document.title.includes('(')")
         line = page.locator("#chosen").inner_text()

@@ -8,10 +8,12 @@ import json
 import pytest
 
 from conftest import serving_in_thread
-from mnistlab import lab as lab_lib
-from mnistlab import rundir, serve
-from mnistlab.config import Config
-from mnistlab.store import Store
+from mnistlab.core.config import Config
+from mnistlab.record import rundir
+from mnistlab.record.store import Store
+from mnistlab.web import lab as lab_lib
+from mnistlab.web import serve
+
 
 def test_both_pages_load_the_one_inside_view_from_static_files():
     """One renderer for both pages: the draw page and the lab load web/static/inside.js and inside.css, served by
@@ -20,7 +22,10 @@ def test_both_pages_load_the_one_inside_view_from_static_files():
 
     draw, lab = serve.PAGE.read_text(), lab_lib.PAGE.read_text()
     for page in (draw, lab):
-        assert '<script src="static/inside.js"></script>' in page and '<link rel="stylesheet" href="static/inside.css">' in page
+        assert (
+            '<script src="static/inside.js"></script>' in page
+            and '<link rel="stylesheet" href="static/inside.css">' in page
+        )
         assert "function insideView(" not in page
     code = (serve.STATIC / "inside.js").read_text()
     assert "function insideView(" in code
@@ -48,7 +53,9 @@ def lab_with_models(tmp_path_factory, trained_runs, mini):
         ids = {family: register(store, trained_runs[family], mini) for family in ("mlp", "cnn", "rnn")}
         config = Config(family="mlp", hidden_units=(32,), epochs=1, dataset="mnist-mini")
         no_model = store.start_run(config, mini.content_hash(), run_dir=root / "deleted-run")
-        store.finish_run(no_model, "done", {"test_accuracy": 0.99, "val_accuracy": 0.99, "train_accuracy": 0.99, "seconds": 1.0})
+        store.finish_run(
+            no_model, "done", {"test_accuracy": 0.99, "val_accuracy": 0.99, "train_accuracy": 0.99, "seconds": 1.0}
+        )
     lab = lab_lib.Lab(root / "runs.db", workers=0)
     for url in serving_in_thread(lab_lib.create_app(lab)):
         yield url, ids, no_model
@@ -78,7 +85,12 @@ def test_a_run_pages_inside_view_is_the_draw_pages(lab_with_models, browser_page
     shown = page.locator("#inside .inside")
     assert shown.count() == 1 and shown.get_attribute("data-family") == family
     # The draw page's colours and colour scale, and what the words beside them describe.
-    for part in (".scale .colour-bar", ".attribution canvas.attribution-prediction", ".attribution canvas.attribution-runner-up", *FAMILY_PARTS[family]):
+    for part in (
+        ".scale .colour-bar",
+        ".attribution canvas.attribution-prediction",
+        ".attribution canvas.attribution-runner-up",
+        *FAMILY_PARTS[family],
+    ):
         assert shown.locator(part).count() >= 1, part
     # The same answer drawn by each page: the same elements, words and pixels.
     explanation = page.evaluate(EXPLAIN, run_id)
@@ -94,19 +106,28 @@ def test_the_lab_and_its_draw_pages_link_each_other(lab_with_models, browser_pag
     url, ids, no_model = lab_with_models
     page = browser_page
     page.goto(url + "/")
-    page.wait_for_function("window.lab.listShown >= 1 && window.lab.drawLinks !== undefined && window.lab.drawLinks !== null", timeout=30_000)
+    page.wait_for_function(
+        "window.lab.listShown >= 1 && window.lab.drawLinks !== undefined && window.lab.drawLinks !== null",
+        timeout=30_000,
+    )
     # The header: per family, the best run (by validation accuracy) that has a model to draw with.
-    links = page.eval_on_selector_all("#draw-links a", "links => links.map((a) => [a.dataset.family, a.getAttribute('href')])")
+    links = page.eval_on_selector_all(
+        "#draw-links a", "links => links.map((a) => [a.dataset.family, a.getAttribute('href')])"
+    )
     assert links == [[family, f"draw/{ids[family]}/"] for family in ("mlp", "cnn", "rnn")], (links, no_model)
     # A run's page links its draw page; the draw page, opened from the lab, links back.
     rnn = ids["rnn"]
     page.goto(f"{url}/#/run/{rnn}")
     page.wait_for_function(f"window.lab.runShown === {rnn}")
-    assert page.locator("#draw-link").is_visible() and page.locator("#draw-link").get_attribute("href") == f"draw/{rnn}/"
+    assert (
+        page.locator("#draw-link").is_visible() and page.locator("#draw-link").get_attribute("href") == f"draw/{rnn}/"
+    )
     page.click("#draw-link")
     page.wait_for_function("document.title.includes('(')", timeout=120_000)
     assert page.url == f"{url}/draw/{rnn}/"
-    assert page.locator("#chosen").inner_text().startswith(f"Model: run {rnn}, opened from the lab; trained on mnist-mini")
+    assert (
+        page.locator("#chosen").inner_text().startswith(f"Model: run {rnn}, opened from the lab; trained on mnist-mini")
+    )
     back = page.locator("#lab-link")
     assert back.is_visible() and back.inner_text() == "← the lab" and back.get_attribute("href") == "../../"
     back.click()

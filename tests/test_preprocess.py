@@ -7,8 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import bomb_png, load_script, png_bytes
-from mnistlab import preprocess
-
+from mnistlab.ml import preprocess
 
 render_photo_like = load_script("scripts/measure_photo_agreement.py").render_photo_like
 
@@ -27,7 +26,9 @@ def digit_like(height=28, width=28, box=(6, 8, 22, 18)):
 
 def centre_of_mass(image):
     total = image.sum()
-    return (image.sum(axis=1) * np.arange(image.shape[0])).sum() / total, (image.sum(axis=0) * np.arange(image.shape[1])).sum() / total
+    return (image.sum(axis=1) * np.arange(image.shape[0])).sum() / total, (
+        image.sum(axis=0) * np.arange(image.shape[1])
+    ).sum() / total
 
 
 def test_off_centre_digit_is_centred_and_scaled():
@@ -111,7 +112,7 @@ def test_decompression_bomb_is_refused():
 
 def test_photo_like_digits_agree_with_clean(mini, trained_runs):
     """The measurement of the issue, on 200 mnist-mini digits: photo-like vs clean predictions."""
-    from mnistlab.predict import Predictor
+    from mnistlab.ml.predict import Predictor
 
     predictor = Predictor(trained_runs["mlp"])
     rng = np.random.default_rng(0)
@@ -153,7 +154,12 @@ def test_libspng_reads_plain_pngs_exactly_as_pillow_does_and_leaves_the_rest_to_
     sixteen_bit = png(digit.astype(np.uint16) * 257, None)
     palette = io.BytesIO()
     Image.fromarray(digit, "L").convert("P").save(palette, format="PNG")
-    for payload in (sixteen_bit, palette.getvalue(), png(digit, "L", transparency=0), png(np.stack([digit, 255 - digit], -1), "LA")):
+    for payload in (
+        sixteen_bit,
+        palette.getvalue(),
+        png(digit, "L", transparency=0),
+        png(np.stack([digit, 255 - digit], -1), "LA"),
+    ):
         assert not preprocess._png_essentials(payload, "x", preprocess.COMMAND_LINE)[1].plain
     # A truncated one is refused as it is, not decoded again by Pillow.
     with pytest.raises(preprocess.ImageError, match="truncated or corrupt"):

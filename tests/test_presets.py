@@ -1,7 +1,7 @@
 import pytest
 
-from mnistlab import presets
-from mnistlab.errors import ConfigError
+from mnistlab.core import presets
+from mnistlab.core.errors import ConfigError
 
 
 def test_three_listings_and_26_table_rows():
@@ -16,10 +16,30 @@ def test_three_listings_and_26_table_rows():
 # from the JSON the presets are generated from: a shifted row or swapped column fails.
 BOOK_ROWS = [
     # preset, settings the book prints, book train %, book test %
-    ("table-1.3.2-row1", dict(hidden_units=(256, 256), activation="linear", optimizer="sgd", dropout_rate=0.0), 93.65, 92.5),
-    ("table-1.3.2-row4", dict(hidden_units=(256, 256), activation="relu", optimizer="sgd", dropout_rate=0.0), 99.93, 98.0),
-    ("table-1.3.2-row16", dict(hidden_units=(256, 256), activation="relu", optimizer="adam", dropout_rate=0.45), 99.39, 98.5),
-    ("table-1.3.2-row18", dict(hidden_units=(128, 128), activation="relu", optimizer="adam", dropout_rate=0.45), 98.7, 97.7),
+    (
+        "table-1.3.2-row1",
+        dict(hidden_units=(256, 256), activation="linear", optimizer="sgd", dropout_rate=0.0),
+        93.65,
+        92.5,
+    ),
+    (
+        "table-1.3.2-row4",
+        dict(hidden_units=(256, 256), activation="relu", optimizer="sgd", dropout_rate=0.0),
+        99.93,
+        98.0,
+    ),
+    (
+        "table-1.3.2-row16",
+        dict(hidden_units=(256, 256), activation="relu", optimizer="adam", dropout_rate=0.45),
+        99.39,
+        98.5,
+    ),
+    (
+        "table-1.3.2-row18",
+        dict(hidden_units=(128, 128), activation="relu", optimizer="adam", dropout_rate=0.45),
+        98.7,
+        97.7,
+    ),
     ("table-1.4.1-row1", dict(filters=(64, 64, 64), optimizer="sgd", dropout_rate=0.2), 97.76, 98.5),
     ("table-1.4.1-row4", dict(filters=(64, 64, 64), optimizer="adam", dropout_rate=0.4), 99.64, 99.3),
     ("table-1.5.1-row1", dict(rnn_units=(256,), optimizer="sgd", dropout_rate=0.2), 97.26, 98.0),
@@ -74,7 +94,7 @@ def test_unknown_preset_suggests():
 
 def test_a_config_that_changed_its_family_leaves_its_preset():
     """`train listing-1.3.2 --set family=cnn` builds no MLP of the book: its run is a custom setup, not the listing."""
-    from mnistlab.config import Config
+    from mnistlab.core.config import Config
 
     cnn = presets.configure("listing-1.3.2", ["family=cnn"])
     assert cnn.family == "cnn" and presets.kept("listing-1.3.2", cnn) is None

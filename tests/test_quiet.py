@@ -1,13 +1,12 @@
 """The stderr filter drops exactly its known-benign lines, passes every other line, and never blocks."""
 
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from mnistlab import quiet
+from mnistlab.core import quiet
 
 # Real lines, as TensorFlow, XLA and absl print them.
 BENIGN_LINES = [
@@ -48,7 +47,7 @@ def _run(body, timeout=30):
     script = textwrap.dedent(
         """
         import os, sys
-        from mnistlab import quiet
+        from mnistlab.core import quiet
         """
     ) + textwrap.dedent(body)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout)

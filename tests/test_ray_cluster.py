@@ -18,12 +18,15 @@ import time
 import pytest
 
 from conftest import free_port, run_cli
-from mnistlab.store import Store
+from mnistlab.record.store import Store
 
 pytestmark = [
     pytest.mark.slow,  # a two-node cluster and two trainings: over a minute
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mount namespaces are Linux's"),
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1) to give the worker node its own mounts"),
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("unshare") is None,
+        reason="needs root and unshare(1) to give the worker node its own mounts",
+    ),
 ]
 
 PROBE = """
@@ -45,7 +48,9 @@ print(ray.get(try_to_write.remote(sys.argv[2])))
 # A run on the worker node, its progress events timed where the driver receives them.
 PROGRESS = """
 import json, sys, time
-from mnistlab import data, presets, sweep
+from mnistlab.ml import data
+from mnistlab.core import presets
+from mnistlab.jobs import sweep
 dataset = data.load_dataset("mnist-mini")
 jobs = sweep.plan([("listing-1.4.1", presets.configure("listing-1.4.1", [], seed=0, epochs=3, limit=2000, batch_size=32))], dataset, group="progress")
 received = []
@@ -65,16 +70,28 @@ def two_node_cluster(tmp_path_factory):
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats", "--block"]
     # --block: each node lives as long as its process, which the fixture stops.
-    head = subprocess.Popen([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false", *common], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false", *common],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     worker = None
     try:
         time.sleep(3)
         readonly = f"mount --bind {driver_dir} {driver_dir} && mount -o remount,ro,bind {driver_dir} {driver_dir} && exec {ray_cli} start --address=127.0.0.1:{port} --num-cpus=2 {' '.join(common)}"
-        worker = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", readonly], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", readonly],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         address = f"127.0.0.1:{port}"
         deadline = time.time() + 90
         while time.time() < deadline:
-            status = subprocess.run([ray_cli, "status", f"--address={address}"], capture_output=True, text=True, env=env)
+            status = subprocess.run(
+                [ray_cli, "status", f"--address={address}"], capture_output=True, text=True, env=env
+            )
             if "2.0 CPU" in status.stdout:
                 break
             time.sleep(1)
@@ -94,11 +111,32 @@ def two_node_cluster(tmp_path_factory):
 def test_reproduction_on_two_nodes_lands_in_the_drivers_store_and_run_root(two_node_cluster):
     address, driver_dir = two_node_cluster
     # The worker node really cannot write here.
-    probe = subprocess.run([sys.executable, "-c", PROBE, address, str(driver_dir / "probe")], capture_output=True, text=True, timeout=120)
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, address, str(driver_dir / "probe")], capture_output=True, text=True, timeout=120
+    )
     assert probe.stdout.strip() == "refused: Read-only file system", probe.stdout + probe.stderr[-2000:]
 
     store_path = driver_dir / "runs.db"
-    args = ("reproduce", "table-1.5.1", "--rows", "1,2", "--seeds", "1", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--executor", "ray", "--address", address, "--store", store_path)
+    args = (
+        "reproduce",
+        "table-1.5.1",
+        "--rows",
+        "1,2",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--limit",
+        "300",
+        "--dataset",
+        "mnist-mini",
+        "--executor",
+        "ray",
+        "--address",
+        address,
+        "--store",
+        store_path,
+    )
     result = run_cli(*args, env={"MNISTLAB_RUNS": str(driver_dir / "runs")})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 runs planned: 0 already done, 2 to run" in result.stderr
@@ -109,7 +147,14 @@ def test_reproduction_on_two_nodes_lands_in_the_drivers_store_and_run_root(two_n
     for run in done:
         run_dir = driver_dir / "runs" / os.path.basename(run["run_dir"])
         assert run["run_dir"] == str(run_dir)
-        assert sorted(path.name for path in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.keras", "predictions.npz", "worker.log"]  # the worker's log and its predictions come back from its node too
+        assert sorted(path.name for path in run_dir.iterdir()) == [
+            "config.json",
+            "history.csv",
+            "metrics.json",
+            "model.keras",
+            "predictions.npz",
+            "worker.log",
+        ]  # the worker's log and its predictions come back from its node too
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["run_id"] == run["id"] and metrics["run_dir"] == str(run_dir) and metrics["status"] == "done"
     assert "1/1" in result.stdout
@@ -118,7 +163,13 @@ def test_reproduction_on_two_nodes_lands_in_the_drivers_store_and_run_root(two_n
 def test_a_run_on_another_node_sends_its_progress_to_the_driver_as_it_trains(two_node_cluster):
     """The lab's live curves for Ray runs: each epoch's event reaches the driver while the run goes on, in order."""
     address, driver_dir = two_node_cluster
-    result = subprocess.run([sys.executable, "-c", PROGRESS, address, str(driver_dir / "progress.db")], capture_output=True, text=True, timeout=300, env={**os.environ, "MNISTLAB_RUNS": str(driver_dir / "runs")})
+    result = subprocess.run(
+        [sys.executable, "-c", PROGRESS, address, str(driver_dir / "progress.db")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MNISTLAB_RUNS": str(driver_dir / "runs")},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == "done"

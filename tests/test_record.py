@@ -6,8 +6,12 @@ import pathlib
 import numpy as np
 
 from conftest import run_main
-from mnistlab import paths, report, reproduce, rundir
-from mnistlab.store import Store
+from mnistlab.analysis import tables
+from mnistlab.core import paths
+from mnistlab.jobs import reproduce
+from mnistlab.outputs import report
+from mnistlab.record import rundir
+from mnistlab.record.store import Store
 
 TABLE = "table-1.4.1"
 
@@ -21,20 +25,53 @@ def _record_runs(dataset, store_path):
             recorder.start(job.config, job.preset, dataset.name, job.dataset_hash)
             for epoch in (1, 2):
                 accuracy = 0.5 + 0.01 * number + 0.1 * epoch
-                recorder.epoch({"epoch": epoch, "loss": 1 / epoch, "accuracy": accuracy, "val_loss": 1.1 / epoch, "val_accuracy": accuracy - 0.02, "seconds": 0.5})
+                recorder.epoch(
+                    {
+                        "epoch": epoch,
+                        "loss": 1 / epoch,
+                        "accuracy": accuracy,
+                        "val_loss": 1.1 / epoch,
+                        "val_accuracy": accuracy - 0.02,
+                        "seconds": 0.5,
+                    }
+                )
             if number == 5:
                 recorder.fail("failed", "ValueError: made up for the test")
                 continue
             # Test predictions too (predictions.npz, one of RECORD_FILES): the atlas in the report reads them.
-            predicted = np.where(np.arange(len(dataset.y_test)) % (number + 2) == 0, (dataset.y_test + 1) % 10, dataset.y_test)
-            predictions = {"predicted": predicted, "true_probability": np.full(len(predicted), 0.5, np.float16), "labels": dataset.y_test}
-            recorder.finish({"status": "done", "epochs": 2, "test_accuracy": 0.7 + 0.005 * number, "train_accuracy": 0.72, "val_accuracy": 0.69, "test_loss": 0.3, "seconds": 1.0 + number, "mean_epoch_seconds": 0.5, "params": 80266}, None, predictions)
+            predicted = np.where(
+                np.arange(len(dataset.y_test)) % (number + 2) == 0, (dataset.y_test + 1) % 10, dataset.y_test
+            )
+            predictions = {
+                "predicted": predicted,
+                "true_probability": np.full(len(predicted), 0.5, np.float16),
+                "labels": dataset.y_test,
+            }
+            recorder.finish(
+                {
+                    "status": "done",
+                    "epochs": 2,
+                    "test_accuracy": 0.7 + 0.005 * number,
+                    "train_accuracy": 0.72,
+                    "val_accuracy": 0.69,
+                    "test_loss": 0.3,
+                    "seconds": 1.0 + number,
+                    "mean_epoch_seconds": 0.5,
+                    "params": 80266,
+                },
+                None,
+                predictions,
+            )
         # A forced repeat of a finished run: recorded as a done repeat, and so again after the rebuild (the newest
         # run of its seed, it is the one the table counts: seeds.select_counted).
         job = jobs[0]
         recorder = rundir.Recorder(rundir.new_path(job.config, job.preset), index=index, group=TABLE)
         recorder.start(job.config, job.preset, dataset.name, job.dataset_hash)
-        predictions = {"predicted": dataset.y_test, "true_probability": np.full(len(dataset.y_test), 0.5, np.float16), "labels": dataset.y_test}
+        predictions = {
+            "predicted": dataset.y_test,
+            "true_probability": np.full(len(dataset.y_test), 0.5, np.float16),
+            "labels": dataset.y_test,
+        }
         recorder.finish({"status": "done", "epochs": 2, "test_accuracy": 0.71, "seconds": 2.0}, None, predictions)
     return jobs
 
@@ -43,7 +80,7 @@ def _views(capsys, jobs, store_path, tmp_path, name):
     listing = run_main(capsys, "runs", "list", "--store", store_path)
     assert listing.returncode == 0, listing.stderr
     with Store(store_path) as store:
-        rows = reproduce.summarize_rows(TABLE, jobs, store)
+        rows = tables.summarize_rows(TABLE, jobs, store)
         records = {run["id"]: store.show(run["id"]) for run in store.runs()}
     table_json = tmp_path / f"{name}.json"
     table_json.write_text(json.dumps({"rows": rows, "context": "made-up runs"}))
@@ -107,10 +144,12 @@ def test_a_metric_of_an_unknown_type_is_refused_by_its_key(tmp_path, mini):
     import numpy as np
     import pytest
 
-    from mnistlab import fileio
+    from mnistlab.core import fileio
 
     # NumPy's numbers are numbers: they are written as such, not as their repr.
-    assert fileio.dumps({"accuracy": np.float32(0.5), "counts": np.arange(3)}) == '{"accuracy": 0.5, "counts": [0, 1, 2]}'
+    assert (
+        fileio.dumps({"accuracy": np.float32(0.5), "counts": np.arange(3)}) == '{"accuracy": 0.5, "counts": [0, 1, 2]}'
+    )
     with pytest.raises(TypeError, match=r"metrics\.params is a builtins\.object"):
         fileio.dumps({"status": "done", "params": object()}, "metrics")
     jobs = reproduce.plan_table(TABLE, mini, seeds=1, epochs=1)

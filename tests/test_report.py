@@ -4,26 +4,34 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from mnistlab import figures, presets, report
+from mnistlab.core import presets
+from mnistlab.outputs import figures, report
 
 
 def test_one_minimum_example_and_minimum():
     facts = presets.book()["gradient_descent_figures"]["one_minimum"]
-    coefficients = np.array(presets.facts()["gradient_descent"]["one_minimum"]["coefficients"], dtype=float)  # checked against the book by test_book_facts
+    coefficients = np.array(
+        presets.facts()["gradient_descent"]["one_minimum"]["coefficients"], dtype=float
+    )  # checked against the book by test_book_facts
     # The book's step: x = -0.5, gradient -2, learning rate 0.01 -> -0.48.
     assert np.polyval(np.polyder(coefficients), -0.5) == pytest.approx(-2.0)
     assert figures.gradient_descent_path(coefficients, -0.5, 0.01, steps=1)[1] == pytest.approx(-0.48)
     good = figures.gradient_descent_path(coefficients, -0.5, figures.ONE_MINIMUM_RATES["good (0.3)"], steps=60)
     assert good[-1] == pytest.approx(facts["minimum"]["x"], abs=1e-6)
     assert np.polyval(coefficients, good[-1]) == pytest.approx(facts["minimum"]["y"])
-    too_large = figures.gradient_descent_path(coefficients, -0.5, figures.ONE_MINIMUM_RATES["too large (1.02)"], steps=60)
+    too_large = figures.gradient_descent_path(
+        coefficients, -0.5, figures.ONE_MINIMUM_RATES["too large (1.02)"], steps=60
+    )
     assert abs(too_large[-1] - 0.5) > abs(-0.5 - 0.5)  # moves away: diverges
 
 
 def test_two_minima_small_rate_local_larger_rate_global():
     facts = presets.book()["gradient_descent_figures"]["two_minima"]
     coefficients = np.array(presets.facts()["gradient_descent"]["two_minima"]["coefficients"], dtype=float)
-    small, larger = (figures.gradient_descent_path(coefficients, figures.TWO_MINIMA_START, rate, steps=500)[-1] for rate in figures.TWO_MINIMA_RATES.values())
+    small, larger = (
+        figures.gradient_descent_path(coefficients, figures.TWO_MINIMA_START, rate, steps=500)[-1]
+        for rate in figures.TWO_MINIMA_RATES.values()
+    )
     assert round(small, 2) == facts["minima_x"][0] == -1.51
     assert round(larger, 2) == facts["global"] == 1.66
 
@@ -64,10 +72,16 @@ def test_run_report_opens_in_chromium(tmp_path, capsys, browser_page, mini):
     (A table's report, from a real reproduction, is opened in Chromium by the README tour's test.)
     """
     from conftest import run_main
-    from mnistlab import rundir
+    from mnistlab.ml import run_model
 
     run_dir = tmp_path / "run"
-    rundir.train_and_save(presets.get("listing-1.3.2").build_config(epochs=2, hidden_units=(32, 32), limit=600), dataset=mini, run_dir=run_dir, verbose=0, log=lambda message: None)
+    run_model.train_and_save(
+        presets.get("listing-1.3.2").build_config(epochs=2, hidden_units=(32, 32), limit=600),
+        dataset=mini,
+        run_dir=run_dir,
+        verbose=0,
+        log=lambda message: None,
+    )
     run_html = tmp_path / "run.html"
     result = run_main(capsys, "report", run_dir, "--out", run_html)
     assert result.returncode == 0, result.stderr

@@ -12,12 +12,20 @@ import pytest
 def history(epochs, seed=0):
     """One run's history rows, as the store gives them: loss and accuracy, train and validation, per epoch."""
     rng = np.random.default_rng(seed)
-    return [{"epoch": epoch, "loss": 1.0 / epoch + rng.uniform(0, 0.1), "accuracy": 0.8 + 0.01 * epoch + rng.uniform(0, 0.01),
-             "val_loss": 1.1 / epoch + rng.uniform(0, 0.1), "val_accuracy": 0.78 + 0.01 * epoch + rng.uniform(0, 0.01)} for epoch in range(1, epochs + 1)]
+    return [
+        {
+            "epoch": epoch,
+            "loss": 1.0 / epoch + rng.uniform(0, 0.1),
+            "accuracy": 0.8 + 0.01 * epoch + rng.uniform(0, 0.01),
+            "val_loss": 1.1 / epoch + rng.uniform(0, 0.1),
+            "val_accuracy": 0.78 + 0.01 * epoch + rng.uniform(0, 0.01),
+        }
+        for epoch in range(1, epochs + 1)
+    ]
 
 
 def curves(histories, tmp_path, drawn):
-    from mnistlab import report
+    from mnistlab.outputs import report
 
     path = report.curves_figure(histories, tmp_path / "curves.png", "curves")
     assert path.stat().st_size > 0

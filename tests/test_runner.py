@@ -2,9 +2,9 @@
 
 import pytest
 
-from mnistlab import runner
-from mnistlab.config import Config
-from mnistlab.errors import RunDirError, RunFailed
+from mnistlab.core.config import Config
+from mnistlab.core.errors import RunDirError, RunFailed
+from mnistlab.jobs import runner
 
 TINY = dict(hidden_units=(8,), epochs=1, limit=200, dataset="mnist-mini", backend="jax")
 
@@ -17,7 +17,9 @@ def test_result_comes_back_and_the_run_directory_is_written(tmp_path):
 
 def test_a_user_error_is_one_line_without_traceback(tmp_path):
     with pytest.raises(RunFailed, match="no-such-dataset") as caught:
-        runner.run_isolated(Config(**{**TINY, "dataset": str(tmp_path / "no-such-dataset.npz")}), tmp_path / "run", quiet=True)
+        runner.run_isolated(
+            Config(**{**TINY, "dataset": str(tmp_path / "no-such-dataset.npz")}), tmp_path / "run", quiet=True
+        )
     assert caught.value.traceback is None
 
 
@@ -52,4 +54,8 @@ def test_a_child_stopped_as_it_starts_is_a_run_that_ended_not_a_broken_pipe(tmp_
         child.wait()  # its end of the pipe is closed before the request is written
 
     with pytest.raises(RunFailed, match=r"killed by signal 9 \(SIGKILL\)"):
-        runner.run_isolated(Config(family="mlp", hidden_units=(8,), epochs=1, limit=100, dataset="mnist-mini"), tmp_path / "run", on_start=stop_at_once)
+        runner.run_isolated(
+            Config(family="mlp", hidden_units=(8,), epochs=1, limit=100, dataset="mnist-mini"),
+            tmp_path / "run",
+            on_start=stop_at_once,
+        )

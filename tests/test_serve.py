@@ -49,7 +49,9 @@ def test_api_bad_inputs_are_4xx_json(client, mini, payload, content_type, status
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     # ... and the server keeps serving.
-    assert client.post("/api/predict", content=drawn_png(mini), headers={"content-type": "image/png"}).status_code == 200
+    assert (
+        client.post("/api/predict", content=drawn_png(mini), headers={"content-type": "image/png"}).status_code == 200
+    )
 
 
 def decoded(array):
@@ -61,7 +63,7 @@ def decoded(array):
 
 
 def test_api_explain_shows_each_models_inside(client, mini, trained_runs):
-    from mnistlab import explain
+    from mnistlab.ml import explain
 
     pixels = (mini.x_test[1] / 255).tolist()
     predictions = client.post("/api/predict", json={"pixels": pixels}).json()["predictions"]
@@ -127,7 +129,9 @@ def test_50_clients_at_once_are_all_answered(live_server, mini):
     assert [(which, got) for _, which, got in answers if got != alone[which]] == []
     latencies = sorted(latency for latency, _, _ in answers)
     # Latencies are the benchmark's (benchmarks/serve_load.py), not a test's: a machine twice as slow is not a bug.
-    print(f"\n100 requests from 50 clients: p50 {1000 * np.percentile(latencies, 50):.0f} ms, p95 {1000 * np.percentile(latencies, 95):.0f} ms")
+    print(
+        f"\n100 requests from 50 clients: p50 {1000 * np.percentile(latencies, 50):.0f} ms, p95 {1000 * np.percentile(latencies, 95):.0f} ms"
+    )
 
 
 def test_concurrent_bombs_never_lift_the_size_guard(client, mini):
@@ -165,9 +169,9 @@ def test_models_describe_settings_and_accuracy(client):
 
 
 def test_serve_picks_the_best_validation_run_not_the_latest(tmp_path):
-    from mnistlab import predict
-    from mnistlab.config import Config
-    from mnistlab.store import Store
+    from mnistlab.analysis import pages
+    from mnistlab.core.config import Config
+    from mnistlab.record.store import Store
 
     with Store(tmp_path / "runs.db") as store:
         for seed, validation in ((0, 0.97), (1, 0.13)):  # the latest run is the bad one
@@ -175,8 +179,10 @@ def test_serve_picks_the_best_validation_run_not_the_latest(tmp_path):
             run_dir.mkdir()
             (run_dir / "model.keras").write_bytes(b"model")
             run_id = store.start_run(Config(seed=seed, dataset="mnist-mini"), "ab" * 32, run_dir=run_dir)
-            store.finish_run(run_id, "done", {"val_accuracy": validation, "test_accuracy": validation, "run_dir": str(run_dir)})
-    assert predict.best_runs_per_family(tmp_path / "runs.db") == [str(tmp_path / "run0")]
+            store.finish_run(
+                run_id, "done", {"val_accuracy": validation, "test_accuracy": validation, "run_dir": str(run_dir)}
+            )
+    assert pages.best_runs_per_family(tmp_path / "runs.db") == [str(tmp_path / "run0")]
 
 
 @pytest.mark.parametrize("megabytes", [6, 20])
@@ -187,7 +193,9 @@ def test_oversized_upload_gets_the_413_json_from_urllib(live_server, megabytes):
 
     # An opener of its own: the tests' no-network guard replaces urlopen only.
     opener = urllib.request.build_opener()
-    request = urllib.request.Request(live_server + "/api/predict", data=b"x" * (megabytes << 20), headers={"content-type": "image/png"})
+    request = urllib.request.Request(
+        live_server + "/api/predict", data=b"x" * (megabytes << 20), headers={"content-type": "image/png"}
+    )
     with pytest.raises(urllib.error.HTTPError) as caught:
         opener.open(request, timeout=60)
     assert caught.value.code == 413
@@ -207,7 +215,10 @@ def onnx_run(run_dir, destination):
     destination = pathlib.Path(shutil.copytree(run_dir, destination))
     weights = np.random.default_rng(0).normal(size=(784, 10)).astype(np.float32)
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["logits"]), helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1)],
+        [
+            helper.make_node("MatMul", ["x", "w"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+        ],
         "linear",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 784])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 10])],
@@ -222,15 +233,18 @@ def test_api_explain_on_the_onnx_runtime_is_a_409_json(tmp_path, trained_runs, m
     pytest.importorskip("onnxruntime")
     from fastapi.testclient import TestClient
 
-    from mnistlab.predict import Predictor
-    from mnistlab.serve import create_app
+    from mnistlab.ml.predict import Predictor
+    from mnistlab.web.serve import create_app
 
     run_dir, weights = onnx_run(trained_runs["mlp"], tmp_path / "onnx-mlp")
     client = TestClient(create_app([Predictor(run_dir, runtime="onnx")]))
     pixels = mini.x_test[1] / 255
     response = client.post("/api/explain", json={"pixels": pixels.tolist()})
     assert response.status_code == 409, response.text
-    assert response.json() == {"error": "the inside view needs the Keras runtime (ONNX gives no layer outputs): serve without --runtime onnx", "field": None}
+    assert response.json() == {
+        "error": "the inside view needs the Keras runtime (ONNX gives no layer outputs): serve without --runtime onnx",
+        "field": None,
+    }
     # The same app predicts, with the ONNX model's numbers (NumPy's softmax of x @ W).
     answer = client.post("/api/predict", json={"pixels": pixels.tolist()})
     assert answer.status_code == 200, answer.text
@@ -248,7 +262,10 @@ def test_explain_beside_predictions_from_many_clients(live_server, mini):
 
     def client(endpoint):
         with httpx.Client(base_url=live_server, timeout=60) as http:
-            return [http.post(endpoint, content=payload, headers={"content-type": "image/png"}).status_code for _ in range(8)]
+            return [
+                http.post(endpoint, content=payload, headers={"content-type": "image/png"}).status_code
+                for _ in range(8)
+            ]
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         statuses = sum(pool.map(client, ["/api/predict", "/api/explain"] * 4), [])

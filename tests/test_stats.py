@@ -1,8 +1,9 @@
 import json
+
 import pytest
 
-from mnistlab import stats
-from mnistlab.errors import ConfigError
+from mnistlab.core import stats
+from mnistlab.core.errors import ConfigError
 
 # Welch's t-test, example 1 of the Wikipedia article: t = -2.46, dof = 24.99, p = 0.021.
 A1 = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4]
@@ -69,9 +70,12 @@ def test_accuracy_intervals_stay_within_0_and_100_and_two_seeds_give_no_verdict(
 def test_seed_bands_are_cut_to_what_each_quantity_can_be():
     """Two seeds far apart: the t-interval (t = 12.7) reaches past 100% accuracy and below a loss of 0; the band is
     cut there, so a plot's axis is not stretched to 153% or -0.37 (the lab's compare view and the reports draw these)."""
-    from mnistlab import bands
+    from mnistlab.analysis import bands
 
-    histories = [[{"loss": 0.05, "val_loss": 0.1, "accuracy": 0.99, "val_accuracy": 0.98}], [{"loss": 1.5, "val_loss": 2.0, "accuracy": 0.40, "val_accuracy": 0.10}]]
+    histories = [
+        [{"loss": 0.05, "val_loss": 0.1, "accuracy": 0.99, "val_accuracy": 0.98}],
+        [{"loss": 1.5, "val_loss": 2.0, "accuracy": 0.40, "val_accuracy": 0.10}],
+    ]
     drawn = bands.bands(histories)
     for metric in ("accuracy", "val_accuracy"):
         assert drawn[metric][0]["ci_low"] == 0.0 and drawn[metric][0]["ci_high"] == 1.0, drawn[metric]

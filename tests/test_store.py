@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from mnistlab import store as store_lib
-from mnistlab.config import Config
-from mnistlab.errors import MnistlabError
-from mnistlab.store import Store
+from mnistlab.core.config import Config
+from mnistlab.core.errors import MnistlabError
+from mnistlab.record import store as store_lib
+from mnistlab.record.store import Store
 
 HASH = "ab" * 32
 
@@ -30,7 +30,9 @@ def test_run_lifecycle(tmp_path):
         run_id = store.start_run(config, HASH, preset="listing-1.3.2", group="g")
         assert store.get(run_id)["status"] == "running"
         epoch = {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.85, "seconds": 1.0}
-        assert store.finish_run(run_id, "done", {"test_accuracy": 0.9, "train_accuracy": 0.8}, history=[epoch]) == "done"
+        assert (
+            store.finish_run(run_id, "done", {"test_accuracy": 0.9, "train_accuracy": 0.8}, history=[epoch]) == "done"
+        )
         key = config.run_key(HASH)
         assert store.done_run(key)["id"] == run_id
         assert [e["epoch"] for e in store.epochs(run_id)] == [1]
@@ -84,8 +86,8 @@ def test_reap_marks_dead_processes_interrupted(tmp_path):
 WRITER = textwrap.dedent(
     """
     import sys
-    from mnistlab.config import Config
-    from mnistlab.store import Store
+    from mnistlab.core.config import Config
+    from mnistlab.record.store import Store
     store = Store(sys.argv[1])
     seed = 0
     while True:
@@ -102,7 +104,9 @@ WRITER = textwrap.dedent(
 @pytest.mark.parametrize("delay", [0.05, 0.21, 0.5])
 def test_kill_9_mid_write_leaves_the_store_consistent(tmp_path, delay):
     path = tmp_path / "runs.db"
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     try:
         for writer in writers:
             assert writer.stdout.readline().strip() == "ready"
@@ -140,7 +144,9 @@ def test_a_reader_never_waits_for_a_writer(tmp_path):
     path = tmp_path / "runs.db"
     with Store(path) as store:
         run_id = store.start_run(Config(seed=1), HASH)
-    writer = subprocess.Popen([sys.executable, "-c", hold_write_lock_script(), str(path), "30"], stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", hold_write_lock_script(), str(path), "30"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert writer.stdout.readline().strip() == "holding"
         with Store(path) as store:
@@ -153,7 +159,7 @@ def test_a_reader_never_waits_for_a_writer(tmp_path):
 
 
 def test_reindex_records_where_each_run_directory_really_is(tmp_path):
-    from mnistlab import rundir
+    from mnistlab.record import rundir
 
     runs = tmp_path / "runs"
     directory = runs / "moved-copy"

@@ -11,10 +11,11 @@ import time
 import pytest
 
 from conftest import assert_one_line_error, run_cli, write_npz
-from mnistlab import reproduce, sweep
-from mnistlab.config import Config
-from mnistlab.errors import ConfigError
-from mnistlab.store import Store
+from mnistlab.analysis import tables
+from mnistlab.core.config import Config
+from mnistlab.core.errors import ConfigError
+from mnistlab.jobs import reproduce, sweep
+from mnistlab.record.store import Store
 
 TINY = "[set]\nhidden_units = [16]\nepochs = 1\nlimit = 300\n"
 
@@ -26,7 +27,12 @@ def write_sweep(tmp_path, body, name="tiny.toml"):
 
 
 def test_sweep_file_is_a_grid_times_seeds(tmp_path):
-    path = write_sweep(tmp_path, 'preset = "listing-1.3.2"\nseeds = 2\ndataset = "mnist-mini"\n' + TINY + '[grid]\ndropout_rate = [0.2, 0.45]\noptimizer = ["adam", "sgd", "rmsprop"]\n')
+    path = write_sweep(
+        tmp_path,
+        'preset = "listing-1.3.2"\nseeds = 2\ndataset = "mnist-mini"\n'
+        + TINY
+        + '[grid]\ndropout_rate = [0.2, 0.45]\noptimizer = ["adam", "sgd", "rmsprop"]\n',
+    )
     name, dataset, seeds, grid_keys, configs = sweep.load_sweep_file(path)
     assert (name, dataset, seeds, grid_keys) == ("tiny", "mnist-mini", [0, 1], ["dropout_rate", "optimizer"])
     assert len(configs) == 12
@@ -66,10 +72,14 @@ def test_plan_keys_and_backends(mini, monkeypatch):
 @pytest.mark.slow  # a training failed and retried in worker processes: the full suite's, not the quick loop's
 def test_failed_run_is_retried_once_then_recorded(tmp_path, mini):
     vanishing = write_npz(tmp_path / "vanishing.npz", mini)
-    configs = [(None, Config(hidden_units=(8,), epochs=1, limit=200, dataset=str(vanishing), seed=seed)) for seed in (0, 1)]
+    configs = [
+        (None, Config(hidden_units=(8,), epochs=1, limit=200, dataset=str(vanishing), seed=seed)) for seed in (0, 1)
+    ]
     jobs = sweep.plan(configs, mini, group="g")
     vanishing.unlink()  # every attempt of both runs now fails in its worker
-    jobs[1] = sweep.plan([(None, Config(hidden_units=(8,), epochs=1, limit=200, dataset="mnist-mini", seed=1))], mini, group="g")[0]
+    jobs[1] = sweep.plan(
+        [(None, Config(hidden_units=(8,), epochs=1, limit=200, dataset="mnist-mini", seed=1))], mini, group="g"
+    )[0]
     messages = []
     outcomes = sweep.run(jobs, store_path=tmp_path / "runs.db", log=messages.append)
     assert [o.status for o in outcomes] == ["failed", "done"]
@@ -89,7 +99,22 @@ def _done_count(path):
         return store.count("done")
 
 
-REPRODUCE = ("reproduce", "table-1.4.1", "--rows", "3,4", "--seeds", "2", "--epochs", "1", "--limit", "300", "--dataset", "mnist-mini", "--workers", "2")
+REPRODUCE = (
+    "reproduce",
+    "table-1.4.1",
+    "--rows",
+    "3,4",
+    "--seeds",
+    "2",
+    "--epochs",
+    "1",
+    "--limit",
+    "300",
+    "--dataset",
+    "mnist-mini",
+    "--workers",
+    "2",
+)
 
 
 @pytest.mark.slow
@@ -97,7 +122,9 @@ def test_reproduce_resumes_after_kill_9(tmp_path):
     store_path = tmp_path / "runs.db"
     env = {**os.environ, "MNISTLAB_STORE": str(store_path)}
     env.pop("KERAS_BACKEND", None)
-    driver = subprocess.Popen([sys.executable, "-m", "mnistlab", *REPRODUCE], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "mnistlab", *REPRODUCE], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
     while _done_count(store_path) < 1 and time.time() < deadline:
         time.sleep(0.2)
@@ -126,7 +153,9 @@ def test_reproduce_resumes_after_kill_9(tmp_path):
 
 DRIVER = """
 import sys
-from mnistlab import presets, runner
+from mnistlab.core import presets
+from mnistlab.jobs import runner
+from mnistlab.analysis import tables
 config = presets.get("listing-1.3.2").build_config(epochs=1000, dataset="mnist-mini", backend="jax")
 runner.run_isolated(config, sys.argv[1], quiet=True)
 """
@@ -208,7 +237,12 @@ def test_runs_list_show_compare(tmp_path):
     show = json.loads(run_cli("runs", "show", "1", "--store", store_path, "--json").stdout)
     assert show["status"] == "done" and len(show["epochs"]) == 1 and show["config"]["optimizer"] in ("adam", "sgd")
     with Store(store_path) as store:
-        hashes = {r["config"]: r["hash"] for r in ({"config": json.loads(r["config_json"])["optimizer"], "hash": r["config_hash"]} for r in store.runs())}
+        hashes = {
+            r["config"]: r["hash"]
+            for r in (
+                {"config": json.loads(r["config_json"])["optimizer"], "hash": r["config_hash"]} for r in store.runs()
+            )
+        }
     compare = run_cli("runs", "compare", hashes["adam"], hashes["sgd"], "--store", store_path, "--json")
     assert compare.returncode == 0, compare.stderr
     verdict = json.loads(compare.stdout)
@@ -216,9 +250,16 @@ def test_runs_list_show_compare(tmp_path):
     # Two seeds a side: the numbers, but no verdict (a verdict needs 3 seeds a side).
     assert verdict["significant"] is None and verdict["p_value"] < 0.05
     assert verdict["verdict"].startswith("no verdict: 2 and 2 runs")
-    assert_one_line_error(run_cli("runs", "compare", "listing-1.3.2", hashes["sgd"], "--store", store_path), "no finished runs match")
+    assert_one_line_error(
+        run_cli("runs", "compare", "listing-1.3.2", hashes["sgd"], "--store", store_path), "no finished runs match"
+    )
     # A group with two setups: refused with the setups named by their settings.
-    assert_one_line_error(run_cli("runs", "compare", "group=tiny", hashes["sgd"], "--store", store_path), "matches 2 setups", "mlp 16 relu adam", "mlp 16 relu sgd")
+    assert_one_line_error(
+        run_cli("runs", "compare", "group=tiny", hashes["sgd"], "--store", store_path),
+        "matches 2 setups",
+        "mlp 16 relu adam",
+        "mlp 16 relu sgd",
+    )
     readable = run_cli("runs", "show", "1", "--store", store_path).stdout
     assert readable.startswith("run 1: done") and "epoch   loss" in readable
     assert_one_line_error(run_cli("runs", "show", "99", "--store", store_path), "no run with id 99")
@@ -226,10 +267,22 @@ def test_runs_list_show_compare(tmp_path):
 
 def test_table_files_name_every_setting_that_changes_them():
     """The two readings of Table 1.3.2 (and any dataset, seeds, epochs, limit) get different files and headers."""
-    named = {reading: reproduce.table_naming("table-1.3.2", "mnist-mini", 3, 20, None, reading) for reading in ("listing", "three-hidden")}
+    named = {
+        reading: tables.table_naming("table-1.3.2", "mnist-mini", 3, 20, None, reading)
+        for reading in ("listing", "three-hidden")
+    }
     assert named["listing"][0] != named["three-hidden"][0]
     assert "read as three-hidden" in named["three-hidden"][1] and "read as listing" in named["listing"][1]
-    stems = {reproduce.table_naming("table-1.4.1", *settings)[0] for settings in (("mnist", 3, 10), ("mnist", 2, 10), ("mnist", 3, 1), ("mnist-mini", 3, 10), ("mnist", 3, 10, 500))}
+    stems = {
+        tables.table_naming("table-1.4.1", *settings)[0]
+        for settings in (
+            ("mnist", 3, 10),
+            ("mnist", 2, 10),
+            ("mnist", 3, 1),
+            ("mnist-mini", 3, 10),
+            ("mnist", 3, 10, 500),
+        )
+    }
     assert len(stems) == 5
 
 
@@ -263,7 +316,7 @@ def test_a_worker_killed_with_sigkill_is_named_with_its_log(tmp_path, mini, monk
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed:
             started = list((tmp_path / "runs").rglob("config.json"))
-            pids = _children_running("mnistlab.runner")
+            pids = _children_running("mnistlab.jobs.runner")
             if started and pids:  # the worker has begun the run (its recorder wrote config.json)
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
@@ -299,6 +352,6 @@ def test_a_worker_killed_with_sigkill_is_named_with_its_log(tmp_path, mini, monk
     ],
 )
 def test_how_a_worker_ended_in_words(returncode, before, after, words):
-    from mnistlab import runner
+    from mnistlab.jobs import runner
 
     assert words in runner.how_it_ended(returncode, before, after)

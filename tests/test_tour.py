@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import REPO, env_without_backend, free_port, run_cli, run_main
-from mnistlab.store import Store
+from mnistlab.record.store import Store
 
 OWN_PROCESS = ("--backend", "serve", "lab")
 SERVERS = ("serve", "lab")
@@ -34,13 +34,22 @@ def serve_answers(tmp_path, args):
     prints (as a user opens it), the draw page with none."""
     port = free_port()
     env = env_without_backend()
-    server = subprocess.Popen([sys.executable, "-m", "mnistlab", *args, "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mnistlab", *args, "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         opened = next((line for line in server.stdout if "open http://" in line), None)
         if opened is None:
-            pytest.fail(f"mnistlab {' '.join(args)} printed no address to open; it ended with {server.wait(timeout=30)}")
+            pytest.fail(
+                f"mnistlab {' '.join(args)} printed no address to open; it ended with {server.wait(timeout=30)}"
+            )
         address = opened.split("open ", 1)[1].split()[0]
-        path = "/healthz" + (address[address.index("?"):] if "?" in address else "")
+        path = "/healthz" + (address[address.index("?") :] if "?" in address else "")
         deadline = time.time() + 120
         while time.time() < deadline and server.poll() is None:
             try:
@@ -50,7 +59,9 @@ def serve_answers(tmp_path, args):
                 return json.loads(connection.getresponse().read())
             except OSError:
                 time.sleep(0.5)
-        pytest.fail("serve did not answer: " + (server.stdout.read() if server.poll() is not None else "still starting"))
+        pytest.fail(
+            "serve did not answer: " + (server.stdout.read() if server.poll() is not None else "still starting")
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -86,7 +97,9 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, 
     with Store(tmp_path / "runs" / "runs.db") as store:
         assert store.count("done") == 6
     commands = tour_commands()
-    assert len(commands) >= 15 and {"train", "reproduce", "serve", "predict", "explain"} <= {args[0] for args in commands}
+    assert len(commands) >= 15 and {"train", "reproduce", "serve", "predict", "explain"} <= {
+        args[0] for args in commands
+    }
     for args in commands:
         if args[0] in SERVERS:
             assert serve_answers(tmp_path, args)["status"] == "ok"
@@ -113,7 +126,11 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, 
             loaded = browser_page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
             assert len(loaded) == 9 and all(loaded)
             text = browser_page.inner_text("body")
-            assert "Comparison with the book" in text and "best mean validation accuracy" in text and "The digits the seeds disagree on" in text
+            assert (
+                "Comparison with the book" in text
+                and "best mean validation accuracy" in text
+                and "The digits the seeds disagree on" in text
+            )
         if args[0] == "report" and "latex" in args:
             assert "\\toprule" in (tmp_path / args[args.index("--out") + 1]).read_text()
         if args[:2] == ["runs", "disagree"]:
@@ -121,14 +138,18 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, 
     # After the main job twice and the tour: each seed counts once, and its repeat is told apart, with whether it agreed.
     from fastapi.testclient import TestClient
 
-    from mnistlab import lab as lab_lib
+    from mnistlab.web import lab as lab_lib
 
-    with TestClient(lab_lib.create_app(lab_lib.Lab(tmp_path / "runs" / "runs.db", workers=0)), base_url="http://127.0.0.1:8100") as client:
+    with TestClient(
+        lab_lib.create_app(lab_lib.Lab(tmp_path / "runs" / "runs.db", workers=0)), base_url="http://127.0.0.1:8100"
+    ) as client:
         groups = client.get("/api/runs").json()["groups"]
     main_job_groups = [group for group in groups if group["setup"].endswith("+epochs=1")]
     assert len(main_job_groups) == 3, [group["setup"] for group in groups]
     for group in main_job_groups:
-        assert group["n"] == 1 and group["repeats"]["count"] == 1 and group["repeats"]["agreement"] == "deterministic", group
+        assert (
+            group["n"] == 1 and group["repeats"]["count"] == 1 and group["repeats"]["agreement"] == "deterministic"
+        ), group
     # mnist-mini and short epochs: the book's figure is shown with why it is not held against, and no verdict.
     assert all(group["book_comparable"] is False and group["book_in_interval"] is None for group in groups)
 
@@ -137,10 +158,16 @@ def test_the_readme_python_example_runs_as_printed(tmp_path):
     text = (REPO / "README.md").read_text()
     example = text.split("Everything the CLI does is a library call:", 1)[1].split("```python", 1)[1].split("```", 1)[0]
     env = env_without_backend()
-    result = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", example], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     # The example's two prints, between Keras' per-epoch lines ("17/17 - 1s - ... - loss: ...").
-    first, second = [line for line in result.stdout.splitlines() if " - " not in line and line.strip() and not line.startswith("Epoch ")]
+    first, second = [
+        line
+        for line in result.stdout.splitlines()
+        if " - " not in line and line.strip() and not line.startswith("Epoch ")
+    ]
     accuracy, epochs, params = first.split()
     assert 0.5 < float(accuracy) <= 1 and epochs == "5" and int(params) == 784 * 512 + 512 + 512 * 512 + 512 + 5130
     assert second.split()[2] == "1"  # the first run in this store

@@ -9,12 +9,28 @@ import sys
 import numpy as np
 import pytest
 
-from mnistlab import backend as backend_lib
-from mnistlab import presets, rundir, train
-from mnistlab.config import Config
-from mnistlab.errors import MnistlabError
+from mnistlab.core import presets
+from mnistlab.core.config import Config
+from mnistlab.core.errors import MnistlabError
+from mnistlab.ml import backend as backend_lib
+from mnistlab.ml import run_model, train
+from mnistlab.record import rundir
 
-METRIC_KEYS = {"test_accuracy", "test_loss", "train_accuracy", "train_loss", "val_accuracy", "params", "epochs", "seconds", "backend", "seed", "dataset", "versions", "status"}
+METRIC_KEYS = {
+    "test_accuracy",
+    "test_loss",
+    "train_accuracy",
+    "train_loss",
+    "val_accuracy",
+    "params",
+    "epochs",
+    "seconds",
+    "backend",
+    "seed",
+    "dataset",
+    "versions",
+    "status",
+}
 
 
 def quick_config(**changes):
@@ -23,11 +39,23 @@ def quick_config(**changes):
 
 def test_run_directory_is_complete_and_reloadable(tmp_path, small_dataset):
     run_dir = tmp_path / "run"
-    metrics = rundir.train_and_save(quick_config(), run_dir=run_dir, preset="listing-1.3.2", dataset=small_dataset, verbose=0)
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.keras", "predictions.npz"]
+    metrics = run_model.train_and_save(
+        quick_config(), run_dir=run_dir, preset="listing-1.3.2", dataset=small_dataset, verbose=0
+    )
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "config.json",
+        "history.csv",
+        "metrics.json",
+        "model.keras",
+        "predictions.npz",
+    ]
     assert METRIC_KEYS <= set(metrics)
     # The book's parameter count and the split of mini-600's 600 digits at validation_split 0.1.
-    assert metrics["status"] == "done" and metrics["params"] == presets.book()["listings"]["1.3.2"]["total_params"] and metrics["backend"] == "jax"
+    assert (
+        metrics["status"] == "done"
+        and metrics["params"] == presets.book()["listings"]["1.3.2"]["total_params"]
+        and metrics["backend"] == "jax"
+    )
     assert metrics["train_samples"] == 540 and metrics["val_samples"] == 60
     with open(run_dir / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -39,7 +67,7 @@ def test_run_directory_is_complete_and_reloadable(tmp_path, small_dataset):
     assert config.replace(backend="auto", dataset="auto") == quick_config()
 
     # Save/load round trip: the reloaded model scores what the run reported.
-    evaluated = rundir.evaluate(run_dir, dataset=small_dataset)
+    evaluated = run_model.evaluate(run_dir, dataset=small_dataset)
     assert evaluated["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
 
@@ -48,7 +76,9 @@ def test_train_returns_the_metrics_the_history_and_the_model(small_dataset):
     assert [row["epoch"] for row in result.history] == [1, 2]
     # The model is the trained one: scoring it on the test set gives the reported accuracy.
     x_test = result.model.predict(np.asarray(small_dataset.x_test, "float32").reshape(-1, 784) / 255, verbose=0)
-    assert float((x_test.argmax(axis=1) == small_dataset.y_test).mean()) == pytest.approx(result.metrics["test_accuracy"], abs=1e-6)
+    assert float((x_test.argmax(axis=1) == small_dataset.y_test).mean()) == pytest.approx(
+        result.metrics["test_accuracy"], abs=1e-6
+    )
 
 
 def test_same_seed_gives_identical_metrics(small_dataset):
@@ -66,8 +96,17 @@ def test_limit_uses_the_first_samples(small_dataset):
 
 
 def test_divergence_stops_and_is_reported(tmp_path, small_dataset):
-    config = Config(family="mlp", hidden_units=(32,), activation="linear", output_activation="linear", loss="mean_squared_error", optimizer="sgd", learning_rate=50.0, epochs=5)
-    metrics = rundir.train_and_save(config, run_dir=tmp_path / "run", dataset=small_dataset, verbose=0)
+    config = Config(
+        family="mlp",
+        hidden_units=(32,),
+        activation="linear",
+        output_activation="linear",
+        loss="mean_squared_error",
+        optimizer="sgd",
+        learning_rate=50.0,
+        epochs=5,
+    )
+    metrics = run_model.train_and_save(config, run_dir=tmp_path / "run", dataset=small_dataset, verbose=0)
     assert metrics["status"] == "diverged" and metrics["epochs"] < 5
     assert metrics["test_accuracy"] is None
     assert not (tmp_path / "run" / "model.keras").exists()
@@ -76,16 +115,16 @@ def test_divergence_stops_and_is_reported(tmp_path, small_dataset):
 
 def test_refuses_to_overwrite_a_finished_run(tmp_path, small_dataset):
     run_dir = tmp_path / "run"
-    rundir.train_and_save(quick_config(epochs=1), run_dir=run_dir, dataset=small_dataset, verbose=0)
+    run_model.train_and_save(quick_config(epochs=1), run_dir=run_dir, dataset=small_dataset, verbose=0)
     before = (run_dir / "metrics.json").read_text()
     with pytest.raises(MnistlabError, match="already holds a finished run"):
-        rundir.train_and_save(quick_config(epochs=1), run_dir=run_dir, dataset=small_dataset, verbose=0)
+        run_model.train_and_save(quick_config(epochs=1), run_dir=run_dir, dataset=small_dataset, verbose=0)
     assert (run_dir / "metrics.json").read_text() == before
 
 
 def test_evaluate_rejects_a_non_run(tmp_path):
     with pytest.raises(MnistlabError, match="not a run directory"):
-        rundir.evaluate(tmp_path)
+        run_model.evaluate(tmp_path)
 
 
 def test_other_backend_in_the_same_process_is_refused():
@@ -100,7 +139,7 @@ def test_listing_132_learns_mnist_mini(mini):
 
 
 def test_bf16_refused_where_the_cpu_has_no_bf16(small_dataset):
-    from mnistlab import backend
+    from mnistlab.ml import backend
 
     if backend.bf16_supported():
         pytest.skip("this machine has bf16")
@@ -109,7 +148,7 @@ def test_bf16_refused_where_the_cpu_has_no_bf16(small_dataset):
 
 
 def test_bf16_trains_and_records_compile_options(small_dataset):
-    from mnistlab import backend
+    from mnistlab.ml import backend
 
     if not backend.bf16_supported():
         pytest.skip("no bf16 on this CPU")
@@ -125,7 +164,7 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 import numpy as np, keras
 from keras import layers
 from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
-from mnistlab import backend
+from mnistlab.ml import backend
 
 original = ArrayDataAdapter.get_tf_dataset
 rng = np.random.default_rng(0)
@@ -172,7 +211,7 @@ def test_input_pipeline_is_the_arrays_off_tensorflow():
 
 
 def _store_row(store_path, run_id):
-    from mnistlab.store import Store
+    from mnistlab.record.store import Store
 
     with Store(store_path) as store:
         return store.get(run_id)
@@ -184,15 +223,43 @@ def test_metrics_file_json_output_and_store_agree(tmp_path, case):
     from conftest import run_cli
 
     store = tmp_path / "runs.db"
-    args = ["train", "--set", "family=mlp", "--set", "hidden_units=16", "--epochs", "2", "--limit", "300", "--dataset", "mnist-mini", "--json", "--store", store]
+    args = [
+        "train",
+        "--set",
+        "family=mlp",
+        "--set",
+        "hidden_units=16",
+        "--epochs",
+        "2",
+        "--limit",
+        "300",
+        "--dataset",
+        "mnist-mini",
+        "--json",
+        "--store",
+        store,
+    ]
     if case == "diverged":
-        args += ["--set", "activation=linear", "--set", "output_activation=linear", "--set", "loss=mean_squared_error", "--set", "optimizer=sgd", "--set", "learning_rate=1e6"]
+        args += [
+            "--set",
+            "activation=linear",
+            "--set",
+            "output_activation=linear",
+            "--set",
+            "loss=mean_squared_error",
+            "--set",
+            "optimizer=sgd",
+            "--set",
+            "learning_rate=1e6",
+        ]
     if case == "repeat":
         first = run_cli(*args, "--out", tmp_path / "first")
         assert first.returncode == 0, first.stderr
         # Named a directory: the finished run is given there (the README tour's next commands read it), said in one line.
         given = run_cli(*args, "--out", tmp_path / "given")
-        assert given.returncode == 0 and "already done as run 1" in given.stderr and "--force" in given.stderr, given.stderr
+        assert given.returncode == 0 and "already done as run 1" in given.stderr and "--force" in given.stderr, (
+            given.stderr
+        )
         assert (tmp_path / "given").resolve() == (tmp_path / "first").resolve()
         assert json.loads(given.stdout)["test_accuracy"] == json.loads(first.stdout)["test_accuracy"]
         # Named none: nothing is trained again, and the message says how to.
@@ -209,36 +276,68 @@ def test_metrics_file_json_output_and_store_agree(tmp_path, case):
     assert row["id"] == printed["run_id"] == written["run_id"] and row["run_dir"] == str(tmp_path / "run")
     if case != "diverged":
         # What all three say is the model's own score: the saved model, reloaded and tested, agrees.
-        assert rundir.evaluate(tmp_path / "run")["test_accuracy"] == pytest.approx(row["test_accuracy"], abs=1e-6)
+        assert run_model.evaluate(tmp_path / "run")["test_accuracy"] == pytest.approx(row["test_accuracy"], abs=1e-6)
     if case == "repeat":
         assert printed["run_id"] == 2 and row["run_key"].endswith("#2")
 
 
 def test_reindex_rebuilds_a_deleted_store(tmp_path, small_dataset):
-    from mnistlab.store import Store
+    from mnistlab.record.store import Store
 
     store_path = tmp_path / "runs.db"
     with Store(store_path) as store:
         for seed in (0, 1):
-            rundir.train_and_save(quick_config(epochs=1, seed=seed), dataset=small_dataset, preset="listing-1.3.2", run_dir=tmp_path / "runs" / f"s{seed}", index=store, verbose=0)
+            run_model.train_and_save(
+                quick_config(epochs=1, seed=seed),
+                dataset=small_dataset,
+                preset="listing-1.3.2",
+                run_dir=tmp_path / "runs" / f"s{seed}",
+                index=store,
+                verbose=0,
+            )
         (tmp_path / "runs" / "killed").mkdir()  # a run that never finished: config only
         rundir.write_config(tmp_path / "runs" / "killed", quick_config(seed=2), "listing-1.3.2")
-        before = [(run["id"], run["status"], run["test_accuracy"], run["run_dir"], run["config_hash"], len(store.epochs(run["id"]))) for run in store.runs()]
+        before = [
+            (
+                run["id"],
+                run["status"],
+                run["test_accuracy"],
+                run["run_dir"],
+                run["config_hash"],
+                len(store.epochs(run["id"])),
+            )
+            for run in store.runs()
+        ]
     for leftover in tmp_path.glob("runs.db*"):
         leftover.unlink()
     with Store(store_path) as store:
         assert store.reindex(tmp_path / "runs") == 3
-        after = [(run["id"], run["status"], run["test_accuracy"], run["run_dir"], run["config_hash"], len(store.epochs(run["id"]))) for run in store.runs()]
+        after = [
+            (
+                run["id"],
+                run["status"],
+                run["test_accuracy"],
+                run["run_dir"],
+                run["config_hash"],
+                len(store.epochs(run["id"])),
+            )
+            for run in store.runs()
+        ]
         assert after[:2] == before
         assert after[2][1] == "interrupted"
-        assert store.done_run(quick_config(epochs=1, seed=0, backend="jax", dataset="mini-600").run_key(small_dataset.content_hash()))["id"] == before[0][0]
+        assert (
+            store.done_run(
+                quick_config(epochs=1, seed=0, backend="jax", dataset="mini-600").run_key(small_dataset.content_hash())
+            )["id"]
+            == before[0][0]
+        )
 
 
 DETERMINISM = """
 import json, os, sys
 os.environ["KERAS_BACKEND"] = sys.argv[1]
-from mnistlab import data, train
-from mnistlab.config import Config
+from mnistlab.ml import data, run_model, train
+from mnistlab.core.config import Config
 mini = data.load_mnist_mini()
 tiny = {"mlp": dict(hidden_units=(16,)), "cnn": dict(filters=(4, 4), pool_after=(0,)), "rnn": dict(rnn_units=(8,))}
 out = {}
@@ -257,7 +356,9 @@ def test_each_family_is_deterministic_on_each_backend(backend):
     if backend == "torch":
         pytest.importorskip("torch")
     env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    result = subprocess.run([sys.executable, "-c", DETERMINISM, backend], capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", DETERMINISM, backend], capture_output=True, text=True, env=env, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     for family, (first, again, other) in json.loads(result.stdout.strip().splitlines()[-1]).items():
         assert first == again, (backend, family)
@@ -267,8 +368,8 @@ def test_each_family_is_deterministic_on_each_backend(backend):
 def test_a_jax_run_never_imports_tensorflow(tmp_path):
     code = (
         "import os, sys; os.environ['KERAS_BACKEND'] = 'jax'\n"
-        "from mnistlab import rundir\nfrom mnistlab.config import Config\n"
-        f"rundir.train_and_save(Config(hidden_units=(8,), epochs=1, limit=200, dataset='mnist-mini'), run_dir={str(tmp_path / 'run')!r}, verbose=0, log=lambda m: None)\n"
+        "from mnistlab.ml import run_model\nfrom mnistlab.core.config import Config\n"
+        f"run_model.train_and_save(Config(hidden_units=(8,), epochs=1, limit=200, dataset='mnist-mini'), run_dir={str(tmp_path / 'run')!r}, verbose=0, log=lambda m: None)\n"
         "print('tensorflow' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -278,9 +379,13 @@ def test_a_jax_run_never_imports_tensorflow(tmp_path):
 
 def test_kernel_initializer_sets_how_hidden_weights_start():
     """he_normal draws with std sqrt(2 / fan_in) (He et al. 2015); Keras' default glorot_uniform has std sqrt(2 / (fan_in + fan_out))."""
-    from mnistlab import models
+    from mnistlab.ml import models
 
     for name, expected in (("he_normal", np.sqrt(2 / 784)), ("glorot_uniform", np.sqrt(2 / (784 + 256)))):
-        model = models.build_model(Config(hidden_units=(256,)).with_overrides([f"kernel_initializer={name}"]), compile=False)
+        model = models.build_model(
+            Config(hidden_units=(256,)).with_overrides([f"kernel_initializer={name}"]), compile=False
+        )
         first = next(layer for layer in model.layers if layer.name.startswith("dense"))
-        assert np.asarray(first.kernel).std() == pytest.approx(expected, rel=0.05 if name == "glorot_uniform" else 0.1), name
+        assert np.asarray(first.kernel).std() == pytest.approx(
+            expected, rel=0.05 if name == "glorot_uniform" else 0.1
+        ), name

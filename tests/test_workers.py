@@ -40,7 +40,8 @@ def _answers(pool, bodies):
 @pytest.fixture(scope="module")
 def single_path(trained_runs, mini):
     """The reference: each drawing preprocessed and predicted alone, in this process, no batching."""
-    from mnistlab import engine, predict
+    from mnistlab.ml import predict
+    from mnistlab.serving import engine
 
     predictors = [predict.Predictor(trained_runs[family]) for family in ("mlp", "cnn")]
     bodies = _pngs(mini, 64)
@@ -54,10 +55,12 @@ def single_path(trained_runs, mini):
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_answers_are_the_same_for_any_batch_and_worker_count(single_path, workers):
-    from mnistlab.workers import WorkerPool
+    from mnistlab.serving.workers import WorkerPool
 
     run_dirs, bodies, expected = single_path
-    pool = WorkerPool(run_dirs, workers=workers, log=lambda line: None, inside_views=False, explain_worker=False).start()
+    pool = WorkerPool(
+        run_dirs, workers=workers, log=lambda line: None, inside_views=False, explain_worker=False
+    ).start()
     try:
         for count in (1, 2, 7, 16, 33, 64):  # every padded batch size the batcher uses, and between them
             replies = _answers(pool, bodies[:count])
@@ -74,10 +77,12 @@ def test_answers_are_the_same_for_any_batch_and_worker_count(single_path, worker
 
 @pytest.mark.slow
 def test_a_killed_worker_has_its_requests_answered_503_and_is_replaced(trained_runs, mini):
-    from mnistlab.workers import WorkerPool
+    from mnistlab.serving.workers import WorkerPool
 
     lines = []
-    pool = WorkerPool([trained_runs["mlp"]], workers=1, log=lines.append, inside_views=False, explain_worker=False).start()
+    pool = WorkerPool(
+        [trained_runs["mlp"]], workers=1, log=lines.append, inside_views=False, explain_worker=False
+    ).start()
     try:
         first_pid = pool.status()["workers"][0]["pid"]
         bodies = _pngs(mini, 8) * 40
@@ -113,7 +118,7 @@ def test_explanations_run_in_a_process_of_their_own_below_the_predictions(traine
     workers), so that on cores the predictions fill, the kernel gives them the
     cores first; when it dies, its requests are answered 503 and it is replaced.
     """
-    from mnistlab.workers import EXPLAIN_IN_FLIGHT, EXPLAIN_NICENESS, WorkerPool
+    from mnistlab.serving.workers import EXPLAIN_IN_FLIGHT, EXPLAIN_NICENESS, WorkerPool
 
     lines = []
     pool = WorkerPool([trained_runs["mlp"]], workers=1, log=lines.append, inside_views=False).start()
@@ -123,7 +128,9 @@ def test_explanations_run_in_a_process_of_their_own_below_the_predictions(traine
         predicting, explaining = workers[0]["pid"], workers[1]["pid"]
         if hasattr(os, "getpriority"):
             # (nice values stop at 19: under `nice -n 19 pytest` both are 19)
-            assert os.getpriority(os.PRIO_PROCESS, explaining) == min(19, os.getpriority(os.PRIO_PROCESS, predicting) + EXPLAIN_NICENESS)
+            assert os.getpriority(os.PRIO_PROCESS, explaining) == min(
+                19, os.getpriority(os.PRIO_PROCESS, predicting) + EXPLAIN_NICENESS
+            )
         bodies = _pngs(mini, 8)
 
         async def with_the_explainer_frozen():
@@ -131,8 +138,16 @@ def test_explanations_run_in_a_process_of_their_own_below_the_predictions(traine
             # while it cannot read them: the front must neither block on its pipe nor queue them all.
             os.kill(explaining, signal.SIGSTOP)
             try:
-                asked = [asyncio.ensure_future(pool.answer("explain", f"learner-{number}", bodies[number % len(bodies)], "image/png")) for number in range(48)]
-                predictions = await asyncio.wait_for(asyncio.gather(*(pool.answer("predict", None, body, "image/png") for body in bodies * 4)), timeout=30)
+                asked = [
+                    asyncio.ensure_future(
+                        pool.answer("explain", f"learner-{number}", bodies[number % len(bodies)], "image/png")
+                    )
+                    for number in range(48)
+                ]
+                predictions = await asyncio.wait_for(
+                    asyncio.gather(*(pool.answer("predict", None, body, "image/png") for body in bodies * 4)),
+                    timeout=30,
+                )
                 await asyncio.sleep(0.2)
                 shed = [future.result() for future in asked if future.done()]
             finally:
@@ -143,11 +158,16 @@ def test_explanations_run_in_a_process_of_their_own_below_the_predictions(traine
         assert {reply.status for reply in predictions} == {200}
         # At most EXPLAIN_IN_FLIGHT reach the worker (a request being handed over can count twice for a moment).
         assert 48 - EXPLAIN_IN_FLIGHT <= len(shed) < 48 and {reply.status for reply in shed} == {503}
-        assert {reply.status for reply in explained} <= {200, 503} and any(reply.status == 200 and json.loads(reply.body)["explanations"][0]["model"] for reply in explained)
+        assert {reply.status for reply in explained} <= {200, 503} and any(
+            reply.status == 200 and json.loads(reply.body)["explanations"][0]["model"] for reply in explained
+        )
 
         async def kill_while_explaining():
             os.kill(explaining, signal.SIGSTOP)  # so that every request is still in flight when it dies
-            asked = [asyncio.ensure_future(pool.answer("explain", f"learner-{number}", body, "image/png")) for number, body in enumerate(bodies)]
+            asked = [
+                asyncio.ensure_future(pool.answer("explain", f"learner-{number}", body, "image/png"))
+                for number, body in enumerate(bodies)
+            ]
             await asyncio.sleep(0.2)
             os.kill(explaining, signal.SIGKILL)
             return await asyncio.wait_for(asyncio.gather(*asked), timeout=30)
@@ -170,8 +190,8 @@ def test_healthz_answers_within_a_second_when_a_worker_hangs_and_says_which(trai
     it sends the stopped worker no second question; once it runs again, 200."""
     from fastapi.testclient import TestClient
 
-    from mnistlab.serve import create_app
-    from mnistlab.workers import HEALTH_TIMEOUT, WorkerPool
+    from mnistlab.serving.workers import HEALTH_TIMEOUT, WorkerPool
+    from mnistlab.web.serve import create_app
 
     pool = WorkerPool([trained_runs["mlp"]], workers=1, log=lambda line: None, inside_views=False).start()
     try:
@@ -179,7 +199,9 @@ def test_healthz_answers_within_a_second_when_a_worker_hangs_and_says_which(trai
         with TestClient(create_app(pool=pool)) as client:
             healthy = client.get("/healthz")
             assert healthy.status_code == 200 and healthy.json()["status"] == "ok", healthy.text
-            assert [worker["ok"] for worker in healthy.json()["workers"]] == [True, True] and healthy.json()["counts"]["batches"] >= 0
+            assert [worker["ok"] for worker in healthy.json()["workers"]] == [True, True] and healthy.json()["counts"][
+                "batches"
+            ] >= 0
             for number, role in enumerate(("predict", "explain")):  # the model worker, then the explain worker
                 stopped = pool.status()["workers"][number]
                 os.kill(stopped["pid"], signal.SIGSTOP)
@@ -192,10 +214,18 @@ def test_healthz_answers_within_a_second_when_a_worker_hangs_and_says_which(trai
                         # A bound on waiting, not on speed: without the timeout, /healthz waited on the stopped worker for ever.
                         assert took < 10 * HEALTH_TIMEOUT, took
                         body = degraded.json()
-                        assert body["status"] == "degraded" and [worker["ok"] for worker in body["workers"]] == [number != 0, number != 1]
-                        assert body["workers"][number]["role"] == role and body["workers"][number]["error"] == "no answer within 1 s"
+                        assert body["status"] == "degraded" and [worker["ok"] for worker in body["workers"]] == [
+                            number != 0,
+                            number != 1,
+                        ]
+                        assert (
+                            body["workers"][number]["role"] == role
+                            and body["workers"][number]["error"] == "no answer within 1 s"
+                        )
                     worker = pool._workers[number]
-                    assert len(worker.in_flight) + worker.sends_waiting == 1  # one question waits; the second call sent none
+                    assert (
+                        len(worker.in_flight) + worker.sends_waiting == 1
+                    )  # one question waits; the second call sent none
                 finally:
                     os.kill(stopped["pid"], signal.SIGCONT)
                 deadline = time.time() + 30
@@ -209,7 +239,13 @@ def test_healthz_answers_within_a_second_when_a_worker_hangs_and_says_which(trai
 @pytest.mark.slow
 def test_sigterm_answers_the_requests_in_flight_then_exits(trained_runs, mini):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", str(trained_runs["mlp"]), "--port", str(port), "--workers", "1"], env=env_without_backend(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mnistlab", "serve", str(trained_runs["mlp"]), "--port", str(port), "--workers", "1"],
+        env=env_without_backend(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -224,14 +260,20 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(trained_runs, mini):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connection.request("GET", "/api/models", headers={"Host": "rebound.example"})
         refused = connection.getresponse()
-        assert refused.status == 403 and json.loads(refused.read())["error"].startswith("this server answers to 127.0.0.1")
+        assert refused.status == 403 and json.loads(refused.read())["error"].startswith(
+            "this server answers to 127.0.0.1"
+        )
         # Explanations: one at a time, tens of ms each, so eight of them are still being worked
         # through when the signal comes (each from its own client: none replaces another).
         body = drawn_png(mini, 0)
         sockets = []
         for number in range(8):
             sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-            sock.sendall(b"POST /api/explain HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nX-Client-Id: c%d\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % (number, len(body)) + body)
+            sock.sendall(
+                b"POST /api/explain HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nX-Client-Id: c%d\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+                % (number, len(body))
+                + body
+            )
             sockets.append(sock)
         time.sleep(0.1)  # accepted by the server (sent in full, the answers pending)
         signalled = time.perf_counter()
@@ -264,7 +306,7 @@ def test_a_batch_of_requests_costs_a_decode_each_one_call_per_model_and_little_b
     request). A path that decodes twice, calls the models per request or writes its answer slowly fails here on
     any machine, as it would on this one.
     """
-    from mnistlab import engine as engine_lib
+    from mnistlab.serving import engine as engine_lib
 
     engine = app.state.engine
     requests = [(body, "image/png") for body in _pngs(mini, 16)]

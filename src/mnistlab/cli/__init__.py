@@ -1,0 +1,1 @@
+"""The command line: the parser (arguments) and one library call per command (main)."""

@@ -1,0 +1,124 @@
+"""Errors that mean "the user asked for something we cannot do".
+
+Each carries what the front ends need to answer it: `exit_code` for the
+command line, `http_status` for the web API. The CLI prints these as one line
+and exits with `exit_code`; the API answers `{"error": message}` with
+`http_status`. Anything else is a bug and keeps its traceback.
+
+`MnistlabError` is deliberately not a `ValueError`: code that catches a
+library's ValueError must not swallow ours, nor ours theirs.
+"""
+
+
+class MnistlabError(Exception):
+    """A user-facing error: the message names the problem and the fix."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class DataError(MnistlabError):
+    """A dataset file is missing, corrupt or of the wrong shape."""
+
+
+class ConfigError(MnistlabError):
+    """A configuration key or value is not valid; `field` names the key at fault where one is (the lab shows the error beside it)."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+class DatasetUnavailable(DataError):
+    """A dataset is neither cached nor downloadable right now."""
+
+
+class RunDirError(MnistlabError):
+    """A path that should be a run directory is missing or incomplete."""
+
+
+class StoreError(MnistlabError):
+    """The run store cannot be used, or holds no such run."""
+
+
+class UnknownRun(StoreError):
+    """No run has that id (the web APIs answer 404)."""
+
+    http_status = 404
+
+
+class NotFound(MnistlabError):
+    """A named thing that is not there: a table with no reproduction, a name that is no table (the web APIs answer 404)."""
+
+    http_status = 404
+
+
+class MissingExtra(MnistlabError):
+    """A command needs an optional dependency group that is not installed."""
+
+    def __init__(self, what, extra):
+        # mnistlab is installed from its clone (it is on no package index): the command works there.
+        super().__init__(
+            f"{what} needs the '{extra}' extra: in your mnistlab clone, pip install -e \".[{extra}]\" (or bash scripts/setup.sh all)"
+        )
+        self.extra = extra
+
+
+class ImageError(MnistlabError):
+    """An image that cannot be read."""
+
+
+class NotAnImage(ImageError):
+    http_status = 415
+
+
+class CorruptImage(ImageError):
+    http_status = 400
+
+
+class ImageTooLarge(ImageError):
+    http_status = 413
+
+
+class ImageTooComplex(ImageError):
+    """An image whose structure (its PNG chunks, its JPEG's segments or scans) would cost more to read than its reader allows."""
+
+    http_status = 422
+
+
+class NoDigit(ImageError):
+    """A readable image with nothing to classify."""
+
+    http_status = 422
+
+
+class RequestError(MnistlabError):
+    """A malformed web request (bad JSON, oversized body, ...)."""
+
+    def __init__(self, message, http_status=400):
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class QueueFull(MnistlabError):
+    """The lab's queue holds as many runs as it may: try again later (429, with Retry-After)."""
+
+    http_status = 429
+
+    def __init__(self, message, retry_after=60):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class RunFailed(MnistlabError):
+    """A training in a worker process failed; `traceback` holds the worker's when it was a bug."""
+
+    exit_code = 1
+
+    def __init__(self, message, traceback=None):
+        super().__init__(message)
+        self.traceback = traceback
+
+
+class AlreadyDone(MnistlabError):
+    """The same run (config, dataset, backend, seed) has already finished."""

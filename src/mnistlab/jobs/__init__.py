@@ -1,0 +1,1 @@
+"""Planning and running trainings: the sweep driver, the child runner, the chapter's reproductions."""

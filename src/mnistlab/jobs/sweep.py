@@ -1,0 +1,519 @@
+"""Many runs: planning jobs, skipping finished ones, and running the rest locally or on Ray.
+
+A job is one config (with its seed) to train. Its key, (config hash,
+dataset hash, backend, seed), is what the store remembers: a job whose key
+already has a `done` run is skipped, so an interrupted sweep started again
+does only the missing runs.
+
+This module's process, the driver, is the only writer of the run store and
+of the run root: it opens each run's row, hands the training to a worker, and
+records what comes back.
+- local (default): K worker threads, each starting one child process per run
+  (`mnistlab.jobs.runner`, which also lets each run pick its own Keras backend).
+  The children are on this machine and write their run directories in place.
+- ray: each run is a Ray task (on a local Ray cluster or an existing one at
+  `address`) that trains in a scratch directory on whichever node runs it and
+  returns the run directory's files; the driver writes them into its own run
+  root. Nodes need mnistlab installed, and no shared filesystem.
+
+A failed run is retried once, then left recorded as failed; the sweep goes on.
+
+The lab (`mnistlab.web.lab`) runs its launches through here too, one job per
+call: a job may name a row the lab queued (`queued_run_id`), which the driver
+then starts instead of opening a new one; `on_start` hands the lab a way to
+stop each run, `on_progress` the run's live progress (from a local worker's
+pipe, or from a Ray task through a queue actor), and a run stopped so ends
+`interrupted`, not failed.
+"""
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import itertools
+import pathlib
+import sys
+import tempfile
+import threading
+import tomllib
+
+from mnistlab.analysis import seeds as seeds_lib  # "seeds" is also what a sweep is run with
+from mnistlab.core import fileio, presets, stats
+from mnistlab.core.config import EXECUTORS, Config
+from mnistlab.core.errors import ConfigError, MissingExtra, RunFailed
+from mnistlab.jobs import runner
+from mnistlab.ml import backend as backend_lib
+from mnistlab.ml import data
+from mnistlab.record import rundir
+from mnistlab.record.store import Store
+
+MAX_ATTEMPTS = 2  # the first try and one retry
+PROGRESS_QUEUE = 1000  # Ray progress events waiting for the driver at most (past it, a task drops its events)
+
+
+@dataclasses.dataclass
+class Job:
+    config: Config
+    preset: str | None
+    group: str | None
+    key: str
+    label: str  # a short name for progress lines
+    dataset_hash: str
+    queued_run_id: int | None = None  # a row already queued in the store (the lab's): the first attempt starts it
+
+
+def plan(configs, dataset, group=None):
+    """Jobs for (preset, config) pairs on a loaded dataset, with backends resolved and keys computed."""
+    dataset_hash = dataset.content_hash()
+    jobs = []
+    for preset, config in configs:
+        preset = presets.kept(preset, config)
+        config = backend_lib.pin(
+            config.replace(dataset=data.pinned_name(config.dataset, dataset)), in_this_process=False
+        )
+        label = f"{presets.describe(config, preset)} seed {config.seed}"
+        jobs.append(Job(config, preset, group, config.run_key(dataset_hash), label, dataset_hash))
+    return jobs
+
+
+@dataclasses.dataclass
+class Outcome:
+    job: Job
+    status: str  # done, diverged, failed, skipped
+    metrics: dict | None = None
+    error: str | None = None
+
+
+def run(
+    jobs,
+    store_path=None,
+    workers=1,
+    executor="local",
+    address=None,
+    log=None,
+    force=False,
+    quiet=True,
+    attempts=None,
+    on_start=None,
+    on_progress=None,
+    cancelled=None,
+):
+    """Run every job not already done in the store (every job, if `force`); one Outcome per job, in order.
+
+    For the lab: `attempts` (1: no retry); `on_start(run_id, stop)` is told each
+    run as it starts with a function that stops it; `on_progress(run_id, event)`
+    each progress event of a run's training (local or on Ray); `cancelled(run_id)` says
+    why a run that ended without its result was stopped on purpose, or None (a
+    stopped run is recorded `interrupted`, with that reason).
+    """
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    with Store(store_path) as store:
+        reaped = store.reap()
+        if reaped:
+            log(f"marked {reaped} run(s) of a previous, killed sweep as interrupted")
+        outcomes = {}
+        todo = []
+        seen = set()
+        for index, job in enumerate(jobs):
+            done = None if force else store.done_run(job.key)
+            if done is not None:
+                outcomes[index] = Outcome(
+                    job,
+                    "skipped",
+                    metrics={"test_accuracy": done["test_accuracy"], "run_id": done["id"], "run_dir": done["run_dir"]},
+                )
+            elif job.key in seen:
+                raise ConfigError(f"the sweep lists the same run twice ({job.label}); remove the duplicate")
+            else:
+                seen.add(job.key)
+                todo.append((index, job))
+        store_path = store.path
+    log(
+        f"{len(jobs)} runs planned: {len(jobs) - len(todo)} already done, {len(todo)} to run with {workers} {executor} worker(s)"
+    )
+    if todo:
+        execute = _run_ray if executor == "ray" else _run_local
+        driver = _Driver(
+            store_path, log, attempts=attempts, on_start=on_start, on_progress=on_progress, cancelled=cancelled
+        )
+        for index, outcome in execute(todo, driver, workers, address, quiet):
+            outcomes[index] = outcome
+    return [outcomes[index] for index in range(len(jobs))]
+
+
+class _Driver:
+    """The one writer: opens a run's row and directory, then records how it ended."""
+
+    def __init__(self, store_path, log, attempts=None, on_start=None, on_progress=None, cancelled=None):
+        self.store_path = store_path
+        self.log = log
+        self.attempts = (
+            MAX_ATTEMPTS if attempts is None else attempts
+        )  # read at the call: MAX_ATTEMPTS is the one setting
+        self.on_start = on_start or (lambda run_id, stop: None)
+        self.on_progress = on_progress
+        self.cancelled = cancelled or (lambda run_id: None)
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+
+    def open(self, job):
+        run_dir = rundir.new_path(job.config, job.preset).resolve()
+        with Store(self.store_path) as store:
+            if job.queued_run_id is not None:
+                # The lab's queued row becomes this run; a retry would open a row of its own.
+                run_id, job.queued_run_id = job.queued_run_id, None
+                store.start_queued(run_id, run_dir=run_dir, machine=rundir.machine_description())
+            else:
+                run_id = store.start_run(
+                    job.config,
+                    job.dataset_hash,
+                    preset=job.preset,
+                    group=job.group,
+                    run_dir=run_dir,
+                    machine=rundir.machine_description(),
+                )
+        return run_dir, run_id
+
+    def progress_of(self, run_id):
+        """The runner's on_progress for one run, or None where nobody listens."""
+        if self.on_progress is None:
+            return None
+        return lambda event: self.on_progress(run_id, event)
+
+    def finished(self, job, run_id, run_dir, metrics):
+        with Store(self.store_path) as store:
+            status = store.finish_run(
+                run_id, metrics["status"], metrics, history=rundir.read_history(run_dir), error=metrics.get("error")
+            )
+        return Outcome(job, status, metrics=metrics)
+
+    def failed(self, job, run_id, run_dir, error):
+        # A worker that died wrote no metrics.json: the driver records the
+        # failure in the directory too, which stays the whole record.
+        reason = self.cancelled(run_id)  # why it was stopped on purpose, if it was
+        recorded = rundir.read_metrics(run_dir)
+        if (
+            reason or (recorded or {}).get("status") == "interrupted"
+        ):  # stopped: by the lab, or by Ctrl+C reaching the worker too
+            status, message = "interrupted", reason or recorded.get("error") or "interrupted"
+        else:
+            status, message = "failed", str(error)
+        metrics = recorded or rundir.write_failure(
+            run_dir, job.config, job.preset, job.dataset_hash, message, run_id=run_id, group=job.group, status=status
+        )
+        with Store(self.store_path) as store:
+            store.finish_run(run_id, status, metrics, history=rundir.read_history(run_dir), error=message)
+        if getattr(error, "traceback", None) and status == "failed":
+            self.log(error.traceback.rstrip())
+        return Outcome(job, status, error=message)
+
+    def progress(self, total, outcome):
+        with self._lock:
+            self.log(_progress_line(next(self._counter), total, outcome))
+
+
+def _run_local(todo, driver, workers, address, quiet):
+    def work(item):
+        index, job = item
+        for attempt in range(1, driver.attempts + 1):
+            run_dir, run_id = driver.open(job)
+            try:
+                on_start = lambda child, run_id=run_id: driver.on_start(run_id, child.kill)  # noqa: E731
+                metrics = runner.run_isolated(
+                    job.config,
+                    run_dir,
+                    preset=job.preset,
+                    run_id=run_id,
+                    group=job.group,
+                    quiet=quiet,
+                    on_start=on_start,
+                    on_progress=driver.progress_of(run_id),
+                )
+                outcome = driver.finished(job, run_id, run_dir, metrics)
+                break
+            except RunFailed as error:
+                outcome = driver.failed(job, run_id, run_dir, error)
+                if attempt < driver.attempts and outcome.status == "failed":
+                    driver.log(f"  {job.label}: failed ({error}); retrying once")
+                else:
+                    break
+        driver.progress(len(todo), outcome)
+        return index, outcome
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(work, todo)
+
+
+def _progress_line(position, total, outcome):
+    if outcome.status in ("done", "diverged"):
+        accuracy = outcome.metrics.get("test_accuracy")
+        shown = f"test {100 * accuracy:.2f}%" if accuracy is not None else outcome.status
+        return f"[{position}/{total}] {outcome.job.label}: {shown} ({outcome.metrics.get('seconds', 0):.0f} s)"
+    return f"[{position}/{total}] {outcome.job.label}: FAILED: {outcome.error}"
+
+
+def _run_ray(todo, driver, workers, address, quiet):
+    ray, started_here = connect_ray(address, workers)
+    remote_train = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
+    pending, attempts, relay = {}, {}, None
+
+    def submit(index, job):
+        run_dir, run_id = driver.open(job)
+        reference = remote_train.remote(job, run_dir.name, run_id, relay.queue if relay else None)
+        pending[reference] = (index, job, run_dir, run_id)
+        attempts[index] = attempts.get(index, 0) + 1
+        driver.on_start(run_id, lambda: ray.cancel(reference, force=True))
+
+    try:  # from here on, whatever fails (a run that cannot start too) closes the relay and the Ray started here
+        driver.log(f"ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs in the cluster")
+        relay = _ProgressRelay(driver.on_progress) if driver.on_progress is not None else None
+        for index, job in todo:
+            submit(index, job)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            index, job, run_dir, run_id = pending.pop(ready[0])
+            if relay is not None:
+                relay.flush()  # the task's last events before its outcome, never after
+            try:
+                result = ray.get(ready[0])
+            except Exception as error:  # the Ray worker itself died: its first line as the message, all of it kept
+                text = str(error).strip() or type(error).__name__
+                result = {
+                    "error": f"Ray task failed ({type(error).__name__}): {text.splitlines()[0]}",
+                    "traceback": text,
+                    "files": {},
+                }
+            # Whatever the node wrote comes back into this machine's run root.
+            rundir.unpack(result["files"], run_dir)
+            if "error" in result:
+                outcome = driver.failed(
+                    job, run_id, run_dir, RunFailed(result["error"], traceback=result.get("traceback"))
+                )
+                if attempts[index] < driver.attempts and outcome.status == "failed":
+                    driver.log(f"  {job.label}: failed ({result['error']}); retrying once")
+                    submit(index, job)
+                    continue
+            else:
+                metrics = {**result["metrics"], "run_dir": str(run_dir)}
+                fileio.write_json(run_dir / rundir.METRICS_FILE, metrics)  # the node's scratch path replaced by ours
+                outcome = driver.finished(job, run_id, run_dir, metrics)
+            driver.progress(len(todo), outcome)
+            yield index, outcome
+    finally:
+        if relay is not None:
+            relay.close()
+        if started_here:
+            ray.shutdown()
+
+
+class _ProgressRelay:
+    """A Ray task's progress events to the driver's `on_progress`, wherever the task runs.
+
+    A node shares no filesystem nor pipe with the driver, so each task puts its
+    events, (run id, event), on a queue actor (`ray.util.queue.Queue`, which
+    asks for no CPU, so that it never waits behind the trainings for one), and
+    a thread here takes them off as they come.
+    """
+
+    def __init__(self, on_progress):
+        from ray.util.queue import Queue
+
+        self.on_progress = on_progress
+        self.queue = Queue(maxsize=PROGRESS_QUEUE, actor_options={"num_cpus": 0})
+        self._lock = threading.Lock()  # one taker at a time, so that events keep their order
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pass_on, name="mnistlab-ray-progress", daemon=True)
+        self._thread.start()
+
+    def _pass_on(self):
+        from ray.exceptions import RayError
+        from ray.util.queue import Empty
+
+        while not self._stop.is_set():
+            with self._lock:
+                try:
+                    run_id, event = self.queue.get(timeout=0.5)
+                except Empty:
+                    continue
+                except RayError:  # the queue actor is gone: Ray is shutting down
+                    return
+                self.on_progress(run_id, event)
+
+    def flush(self):
+        """Pass on every event waiting now (a task that has returned has put all of its own)."""
+        from ray.util.queue import Empty
+
+        with self._lock:
+            while True:
+                try:
+                    run_id, event = self.queue.get_nowait()
+                except Empty:
+                    return
+                self.on_progress(run_id, event)
+
+    def close(self):
+        import ray
+
+        self._stop.set()
+        self._thread.join(timeout=5)
+        from ray.exceptions import RayError
+
+        with contextlib.suppress(RayError):  # Ray already down: the actor went with it
+            ray.kill(self.queue.actor)
+
+
+def connect_ray(address=None, workers=1):
+    """(the ray module, whether this call started it): joined to the cluster at ADDRESS, or a private local one of WORKERS CPUs.
+
+    Where Ray already runs in this process (the lab starts it once for all its
+    Ray runs), that connection is used as it is.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise MissingExtra("--executor ray", "ray") from None
+    if ray.is_initialized():
+        return ray, False
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        # A private local cluster on loopback, sized to the worker count.
+        ray.init(
+            address="local",
+            num_cpus=workers,
+            num_gpus=0,
+            include_dashboard=False,
+            log_to_driver=False,
+            _node_ip_address="127.0.0.1",
+        )
+    return ray, True
+
+
+def _ray_task(job, run_name, run_id, progress_queue=None):
+    """On a Ray node: train in a scratch directory and return the run's files (the node writes nothing of the driver's).
+
+    `progress_queue`: where the driver listens for this run's progress (a `_ProgressRelay`'s queue), or None.
+    """
+    on_progress = None
+    if progress_queue is not None:
+        from ray.exceptions import RayError
+        from ray.util.queue import Full
+
+        def on_progress(event):
+            # A full queue means the driver is behind: this event is dropped, the next (a later
+            # step, or the epoch) says more. A RayError means the driver is gone, and this run's
+            # result with it. Neither is a reason to stop the training.
+            with contextlib.suppress(Full, RayError):
+                progress_queue.put_nowait((run_id, event))
+
+    with tempfile.TemporaryDirectory(prefix="mnistlab-") as scratch:
+        run_dir = pathlib.Path(scratch) / run_name
+        try:
+            metrics = runner.run_isolated(
+                job.config,
+                run_dir,
+                preset=job.preset,
+                run_id=run_id,
+                group=job.group,
+                quiet=True,
+                on_progress=on_progress,
+            )
+        except RunFailed as error:
+            return {
+                "error": str(error),
+                "traceback": error.traceback,
+                "files": rundir.pack(run_dir) if run_dir.exists() else {},
+            }
+        return {"metrics": metrics, "files": rundir.pack(run_dir)}
+
+
+# --------------------------------------------------------------------------
+# Sweep files
+
+
+def seed_list(seeds):
+    """A seed count N (meaning 0..N-1) or an explicit list, as a list."""
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seeds:
+        raise ConfigError("seeds must be at least 1")
+    return seeds
+
+
+def load_sweep_file(path, changes=None, seeds=None):
+    """Read a sweep TOML file into (name, dataset spec, seeds, grid keys, [(preset, Config)]).
+
+    `changes` (e.g. {"epochs": 1, "limit": 500}) override every run's config
+    and `seeds` the file's seeds: to try a sweep small before running it.
+
+    ```toml
+    name = "dropout-vs-optimizer"   # group name in the store (default: the file name)
+    preset = "listing-1.3.2"        # base config (default: Config's defaults)
+    seeds = 3                       # or a list: [0, 1, 2]
+    dataset = "fashion-mnist"
+    [set]                           # fixed overrides for every run
+    epochs = 5
+    [grid]                          # every combination of these
+    dropout_rate = [0.2, 0.45]
+    optimizer = ["adam", "sgd"]
+    ```
+    """
+    text = fileio.read_bytes(path, ConfigError, "sweep file not found").decode("utf-8", errors="replace")
+    try:
+        spec = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    allowed = {"name", "preset", "seeds", "dataset", "set", "grid", "backend"}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ConfigError(f"{path}: unknown sweep settings {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    base_preset = spec.get("preset")
+    base = presets.get(base_preset).build_config() if base_preset else Config()
+    fixed = spec.get("set", {})
+    grid = spec.get("grid", {})
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{path}: grid.{key} must be a non-empty list of values")
+    seeds = seed_list(seeds if seeds is not None else spec.get("seeds", 1))
+    if "backend" in spec:
+        fixed = {**fixed, "backend": spec["backend"]}
+    fixed = {**fixed, **(changes or {})}
+    try:
+        base = base.replace(**fixed)
+        configs = []
+        for combination in itertools.product(*grid.values()) if grid else [()]:
+            point = base.replace(**dict(zip(grid, combination)))
+            for seed in seeds:
+                configs.append((base_preset, point.replace(seed=seed)))
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    return spec.get("name", pathlib.Path(path).stem), spec.get("dataset", "auto"), seeds, list(grid), configs
+
+
+def run_file(
+    path, dataset=None, store_path=None, workers=1, executor="local", address=None, changes=None, seeds=None, log=None
+):
+    """Run a sweep file (what `mnistlab sweep` does): plan, run, and summarise each grid point over seeds.
+
+    Returns {"name", "dataset", "seeds", "points": [{"label", "summary"}], "outcomes"}.
+    """
+    name, dataset_spec, seed_values, grid_keys, configs = load_sweep_file(path, changes, seeds)
+    loaded = data.load_dataset(dataset or dataset_spec)
+    jobs = plan(configs, loaded, group=name)
+    outcomes = run(jobs, store_path=store_path, workers=workers, executor=executor, address=address, log=log)
+    points = {}
+    with Store(store_path) as store:
+        counted, _ = seeds_lib.counted_of_jobs(
+            store, jobs
+        )  # of each job, the run that counts (the newest, where repeated)
+        for job, finished in zip(jobs, counted):
+            label = ", ".join(f"{key}={getattr(job.config, key)}" for key in grid_keys) or presets.describe(
+                job.config, job.preset
+            )
+            points.setdefault(label, []).append(None if finished is None else 100 * finished["test_accuracy"])
+    summaries = [
+        {"label": label, "summary": stats.summarize(values, bounds=(0.0, 100.0))} for label, values in points.items()
+    ]
+    return {"name": name, "dataset": loaded.name, "seeds": seed_values, "points": summaries, "outcomes": outcomes}

@@ -1,0 +1,1 @@
+"""The networks: backends, data, preprocessing, the model registry, training, prediction, explanation, export."""

@@ -1,0 +1,93 @@
+"""Export a trained run: ONNX, a Keras file, or a TensorFlow SavedModel.
+
+A `.keras` file loads on any backend, so ONNX and SavedModel are produced
+from a TensorFlow process (tf2onnx is the mature converter) whatever backend
+trained the run. Every ONNX export is checked against Keras on real test
+digits before it is kept.
+"""
+
+import pathlib
+import shutil
+import tempfile
+
+import numpy as np
+
+from mnistlab.core import fileio
+from mnistlab.core.config import EXPORT_FORMATS as FORMATS
+from mnistlab.core.errors import ConfigError, MissingExtra, MnistlabError
+from mnistlab.ml import backend as backend_lib
+from mnistlab.ml import data, predict
+from mnistlab.record import rundir
+
+PARITY_SAMPLES = 1000
+PARITY_TOLERANCE = 1e-4
+
+
+def default_output(run_dir, export_format):
+    names = {"onnx": "model.onnx", "keras": "exported.keras", "saved_model": "saved_model"}
+    return pathlib.Path(run_dir) / names[export_format]
+
+
+def export(run_dir, export_format="onnx", out=None):
+    """Export a run; returns a dict with the path and, for ONNX, the parity with Keras."""
+    if export_format not in FORMATS:
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
+    config, _ = rundir.read_config(run_dir)
+    model_path = rundir.model_path(run_dir)
+    out = pathlib.Path(out) if out else default_output(run_dir, export_format)
+    if export_format == "keras":
+        with fileio.atomic_path(out) as temp_path:
+            shutil.copyfile(model_path, temp_path)
+        return {"format": "keras", "path": str(out)}
+    if export_format == "onnx":
+        for module in ("onnx", "onnxruntime", "tf2onnx"):
+            if not backend_lib.installed(module):
+                raise MissingExtra("mnistlab export --format onnx", "onnx")
+    backend_lib.activate("tensorflow")
+    import keras
+
+    model = keras.saving.load_model(model_path)
+    model(np.zeros((1,) + tuple(config.input_shape), dtype=np.float32))  # exporters need a called model
+    if export_format == "saved_model":
+        return _export_saved_model(model, out)
+    with fileio.atomic_path(out) as temp_path:
+        model.export(str(temp_path), format="onnx", verbose=False)
+        parity = onnx_parity(model, temp_path, config)
+        if parity["max_abs_difference"] > PARITY_TOLERANCE:
+            raise MnistlabError(
+                f"ONNX export differs from Keras by {parity['max_abs_difference']:.2e} (> {PARITY_TOLERANCE:g}) on {parity['samples']} test digits; not written"
+            )
+    return {"format": "onnx", "path": str(out), **parity}
+
+
+def onnx_parity(model, onnx_path, config, samples=PARITY_SAMPLES):
+    """Largest |Keras - ONNX Runtime| probability over up to `samples` test digits of the run's dataset."""
+    from mnistlab.ml import models
+
+    dataset = data.load_dataset(config.dataset)
+    inputs = data.prepare_images(dataset.x_test[:samples], config.input_shape)
+    expected = models.predict(model, inputs)
+    session = predict.onnx_session(onnx_path)
+    actual = session.run(None, {session.get_inputs()[0].name: inputs})[0]
+    agreement = float((expected.argmax(axis=1) == actual.argmax(axis=1)).mean())
+    return {
+        "samples": len(inputs),
+        "max_abs_difference": float(np.abs(expected - actual).max()),
+        "argmax_agreement": agreement,
+        "parity_dataset": dataset.name,
+    }
+
+
+def _export_saved_model(model, out):
+    out = pathlib.Path(out)
+    if out.exists():
+        raise MnistlabError(f"{out} already exists; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # A directory: build it beside the target and rename it into place.
+    temp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.export(str(temp_dir / "model"), format="tf_saved_model", verbose=False)
+        (temp_dir / "model").rename(out)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    return {"format": "saved_model", "path": str(out)}

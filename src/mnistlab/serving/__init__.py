@@ -1,0 +1,1 @@
+"""The draw page's server without HTTP: what each model process computes, its batching queues, the worker processes."""

@@ -1,0 +1,458 @@
+"""`mnistlab serve --workers N`: the models in N processes, the HTTP in one.
+
+Why processes: one request costs about a millisecond of Python (PNG
+decoding, preprocessing, JSON), which holds the GIL, so one process uses
+about one core however many it has. Here the front process (uvicorn) only
+reads each request's bytes and hands them over a pipe to a worker process,
+which runs an `engine.Engine` (decoding, the batched models, the inside view)
+and sends the answer's bytes back. Each worker's native thread pools are
+sized so that the workers together use the cores once, not N times over.
+
+Why not uvicorn's own `--workers`: when one of its processes dies, the
+requests it held die with their connections. Here the front holds every
+connection, so a worker that dies (a crash, the kernel's OOM killer) has each
+of its requests in flight answered 503 with Retry-After at once, and a new
+worker is started in its place.
+
+Predictions go to the model worker with the fewest requests in flight.
+Explanations go to a process of their own, the explain worker, which runs at
+a lower scheduling priority (nice 10): an explanation costs tens of
+predictions (the CNN's integrated gradients), and on a machine whose cores
+the predictions fill, a queue inside each worker is not enough; the kernel
+has to give the predictions the cores first. The explain worker takes what
+the predictions leave, and past its queue answers 503 (the page retries).
+Every explanation reaching one process also means a client's newer request
+always replaces its older waiting one.
+"""
+
+import asyncio
+import concurrent.futures
+import contextlib
+import itertools
+import json
+import multiprocessing
+import os
+import pickle
+import threading
+import time
+import zlib
+
+from mnistlab.serving import batching
+from mnistlab.serving import engine as engine_lib
+from mnistlab.serving.batching import ExplainBusy, ServerBusy
+
+
+def cores():
+    """The cores this process may run on (its affinity, which containers and `taskset` set)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers):
+    return max(1, cores() // max(1, workers))
+
+
+def limit_native_threads(threads):
+    """Size the numeric libraries' thread pools in this process, before any of them is imported.
+
+    Called first thing in a worker process (its own environment, never the
+    server's), so the N workers share the cores instead of each spawning a
+    pool as large as the machine.
+    """
+    threads = str(int(threads))
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ[name] = threads
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    if threads == "1":
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        ).strip()
+
+
+EXPLAIN_NICENESS = 10  # the explain worker's nice value: a tenth of a model worker's share of a busy core
+# Explanations the front lets reach the explain worker at once: its queue holds 8 pages and
+# explains one, so more would only wait to be refused there. Past it, 503 at the front.
+EXPLAIN_IN_FLIGHT = 16
+# Seconds each worker has to answer /healthz: one that does not (stopped, or stuck) is reported as
+# such, and the answer comes all the same, within this.
+HEALTH_TIMEOUT = 1.0
+
+
+class _Worker:
+    """The front's handle on one worker process: its pipe, its requests in flight, what it serves."""
+
+    def __init__(self, number, explains=False):
+        self.number = number
+        self.explains = explains  # the explain worker (explanations only, at a lower priority)
+        self.name = "explain worker" if explains else f"model worker {number}"
+        self.process = None
+        self.connection = None
+        self.sending = threading.Lock()
+        self.in_flight = {}  # request id -> (event loop, future)
+        self.sends_waiting = 0  # requests handed to the sending thread, not yet written to the pipe
+        self.ready = threading.Event()
+        self.models = None
+        self.pid = None
+        self.probe = None  # the health request still waiting for this worker's answer, if any
+
+
+class WorkerPool:
+    """N worker processes, each an Engine over the same runs; replaced when one dies."""
+
+    def __init__(
+        self,
+        run_dirs,
+        runtime="keras",
+        workers=2,
+        log=print,
+        max_in_flight=1024,
+        inside_views=True,
+        explain_worker=None,
+    ):
+        """`workers` model worker processes; `explain_worker`: explanations in a process of their own,
+        at a lower priority (default: with the keras runtime, the only one with an inside view);
+        False leaves them to the model workers. `inside_views`: compile the inside views at start."""
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.run_dirs = [str(run_dir) for run_dir in run_dirs]
+        self.runtime = runtime
+        self.count = workers
+        self.log = log
+        self.max_in_flight = max_in_flight
+        self.inside_views = inside_views and runtime == "keras"
+        self.restarts = 0
+        self._workers = [_Worker(number) for number in range(workers)]
+        if explain_worker is None:
+            explain_worker = runtime == "keras"
+        self._explainer = _Worker(workers, explains=True) if explain_worker else None
+        self._explain_sends = None
+        if self._explainer is not None:
+            self._workers.append(self._explainer)
+            # Writes to the explain worker's pipe happen in this thread, never in the event loop:
+            # a starved (or stopped) explain worker stops reading, its pipe fills, and a write
+            # blocks; in the loop it would stop every prediction with it.
+            self._explain_sends = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="mnistlab-explain-send"
+            )
+        self._ids = itertools.count()
+        self._closing = False
+        self._starting = False
+        self._context = multiprocessing.get_context(
+            "spawn"
+        )  # a fresh interpreter: one Keras backend each, no forked locks
+
+    @property
+    def has_explain_worker(self):
+        return self._explainer is not None
+
+    # -- starting and stopping -------------------------------------------------
+
+    def start(self, timeout=600):
+        """Start every worker and wait until each has loaded and warmed its models."""
+        self._starting = True
+        for worker in self._workers:
+            self._spawn(worker)
+        try:
+            for worker in self._workers:
+                if not worker.ready.wait(timeout):
+                    raise ServerBusy(f"{worker.name} did not get ready in {timeout} s")
+                if worker.models is None:
+                    raise RuntimeError(
+                        f"{worker.name} stopped while loading its models ({_how_it_ended(worker.process)}); the lines above say why"
+                    )
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self._starting = False
+        return self
+
+    def _spawn(self, worker):
+        parent, child = self._context.Pipe()
+        threads = threads_per_worker(self.count)
+        # A model worker warms its inside views only when it is the one explaining; the explain
+        # worker does not warm the batched predictions (it predicts one drawing at a time).
+        role = "explain" if worker.explains else ("both" if self._explainer is None else "predict")
+        inside_views = self.inside_views and role != "predict"
+        process = self._context.Process(
+            target=_worker_main,
+            args=(child, self.run_dirs, self.runtime, threads, inside_views, role),
+            name=f"mnistlab-{worker.name.replace(' ', '-')}",
+            daemon=True,
+        )
+        worker.ready.clear()
+        worker.models = None
+        process.start()
+        child.close()
+        worker.process, worker.connection, worker.pid = process, parent, process.pid
+        threading.Thread(
+            target=self._read,
+            args=(worker, parent, process),
+            name=f"mnistlab-worker-{worker.number}-reader",
+            daemon=True,
+        ).start()
+
+    def close(self):
+        """Stop every worker (each answers what it holds first); closing twice does nothing more."""
+        if self._closing:
+            return
+        self._closing = True
+        for worker in self._workers:
+            with contextlib.suppress(OSError, ValueError), worker.sending:
+                worker.connection.send_bytes(pickle.dumps(None))
+        for worker in self._workers:
+            if worker.process is None:
+                continue
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+        if self._explain_sends is not None:
+            self._explain_sends.shutdown(wait=False, cancel_futures=True)
+
+    # -- what the front asks --------------------------------------------------
+
+    def describe(self):
+        for worker in self._workers:
+            if worker.models is not None:
+                return worker.models
+        return []
+
+    def status(self):
+        return {
+            "workers": [
+                {
+                    "number": worker.number,
+                    "role": "explain" if worker.explains else "predict",
+                    "pid": worker.pid,
+                    "ready": worker.ready.is_set() and worker.models is not None,
+                    "in_flight": len(worker.in_flight),
+                }
+                for worker in self._workers
+            ],
+            "restarts": self.restarts,
+        }
+
+    async def health(self, timeout=HEALTH_TIMEOUT):
+        """Every worker asked at once for its `Engine.counts()`, each given TIMEOUT seconds: {"workers": each one's
+        `status()` line with "ok" (and "error" when not), "restarts", "counts": summed over those that answered}.
+
+        A worker that does not answer in time is reported, not waited for. Its
+        question stays pending: the next call waits on that same one rather than
+        sending another, so that a stopped worker's pipe never fills with them.
+        """
+        loop = asyncio.get_running_loop()
+
+        async def check(worker, line):
+            if not (worker.ready.is_set() and worker.models is not None):
+                return {**line, "ok": False, "error": "not ready (loading its models)"}
+            if worker.probe is None or worker.probe.get_loop() is not loop:
+                worker.probe = asyncio.ensure_future(self._send(worker, "counts", None, b"", ""))
+            probe = worker.probe
+            done, _ = await asyncio.wait({probe}, timeout=timeout)
+            if not done:
+                return {**line, "ok": False, "error": f"no answer within {timeout:g} s"}
+            if worker.probe is probe:
+                worker.probe = None
+            reply = probe.result()
+            if reply.status != 200:
+                return {**line, "ok": False, "error": json.loads(reply.body).get("error", f"answered {reply.status}")}
+            return {**line, "ok": True, "counts": json.loads(reply.body)}
+
+        status = self.status()
+        checked = await asyncio.gather(*(check(worker, line) for worker, line in zip(self._workers, status["workers"])))
+        totals = {}
+        for line in checked:
+            for key, value in line.pop("counts", {}).items():
+                totals[key] = totals.get(key, 0) + value
+        return {"workers": checked, "restarts": status["restarts"], "counts": totals}
+
+    def _ready(self):
+        return [worker for worker in self._workers if worker.ready.is_set() and worker.models is not None]
+
+    async def answer(self, kind, client, body, content_type) -> engine_lib.Reply:
+        ready = self._ready()
+        if kind == "explain" and self._explainer is not None:
+            if self._explainer not in ready:
+                return engine_lib.error_reply(ExplainBusy("the inside view is restarting; it will try again"))
+            if len(self._explainer.in_flight) + self._explainer.sends_waiting >= EXPLAIN_IN_FLIGHT:
+                return engine_lib.error_reply(
+                    ExplainBusy("the inside view is busy (other drawings are being explained); it will try again")
+                )
+            return await self._send(self._explainer, kind, client, body, content_type)
+        ready = [worker for worker in ready if not worker.explains]
+        if not ready:
+            return engine_lib.error_reply(
+                ServerBusy("no model worker is ready (one is restarting); try again in a moment")
+            )
+        if sum(len(worker.in_flight) for worker in self._workers) >= self.max_in_flight:
+            return engine_lib.error_reply(
+                ServerBusy("the server has more drawings waiting than it holds; try again in a moment")
+            )
+        if kind == "explain":  # no explain worker: a client's explanations always to the same model worker
+            worker = ready[zlib.crc32(client.encode()) % len(ready)]
+        else:
+            worker = min(ready, key=lambda candidate: len(candidate.in_flight))
+        return await self._send(worker, kind, client, body, content_type)
+
+    async def _send(self, worker, kind, client, body, content_type):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        request_id = next(self._ids)
+        message = pickle.dumps((request_id, kind, client, body, content_type), protocol=pickle.HIGHEST_PROTOCOL)
+
+        def send():
+            with worker.sending:
+                worker.in_flight[request_id] = (loop, future)
+                worker.connection.send_bytes(message)
+
+        try:
+            if worker.explains:
+                worker.sends_waiting += (
+                    1  # counted at once against EXPLAIN_IN_FLIGHT (the loop's thread alone touches it)
+                )
+                try:
+                    await loop.run_in_executor(self._explain_sends, send)
+                finally:
+                    worker.sends_waiting -= 1
+            else:
+                send()  # a model worker reads its pipe all the time; a thread hop would cost more than it saves
+        except (OSError, ValueError):  # the worker died between choosing and sending
+            worker.in_flight.pop(request_id, None)
+            return engine_lib.error_reply(ServerBusy(f"the {worker.name} stopped; try again in a moment"))
+        return await future
+
+    # -- the reader thread of each worker -------------------------------------
+
+    def _read(self, worker, connection, process):
+        while True:
+            try:
+                message = pickle.loads(connection.recv_bytes())
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "reply":
+                _, request_id, status, retry_after, body = message
+                waiting = worker.in_flight.pop(request_id, None)
+                if waiting is not None:
+                    _resolve(*waiting, engine_lib.Reply(status, body, retry_after))
+            elif kind == "log":
+                self.log(f"{worker.name}: {message[1]}" if len(self._workers) > 1 else message[1])
+            elif kind == "ready":
+                worker.models = message[1]
+                worker.ready.set()
+        # The pipe closed: the worker ended. Its requests in flight are answered now, not left hanging.
+        process.join(timeout=5)
+        worker.ready.clear()
+        with worker.sending:
+            stranded, worker.in_flight = worker.in_flight, {}
+        for waiting in stranded.values():
+            _resolve(
+                *waiting,
+                engine_lib.error_reply(
+                    ServerBusy("the model worker answering this request stopped; try again in a moment")
+                ),
+            )
+        if self._closing:
+            return
+        if self._starting and worker.models is None:
+            worker.ready.set()  # it died while loading, at start: start() reports it, rather than retrying for ever
+            return
+        self.restarts += 1
+        self.log(f"{worker.name} (pid {worker.pid}) ended ({_how_it_ended(process)}); starting a new one")
+        if worker.models is None:
+            time.sleep(1)  # a replacement that died loading: do not spin
+        self._spawn(worker)
+
+
+def _resolve(loop, future, reply):
+    def settle():
+        if not future.done():
+            future.set_result(reply)
+
+    with contextlib.suppress(RuntimeError):  # the loop closed: the server is gone, nobody waits
+        loop.call_soon_threadsafe(settle)
+
+
+def _how_it_ended(process):
+    code = process.exitcode
+    if code is None:
+        return "still running"
+    if code < 0:
+        import signal
+
+        with contextlib.suppress(ValueError):
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _worker_main(connection, run_dirs, runtime, threads, inside_views, role="both"):
+    """A worker process: load the models, then answer requests from the pipe until told to stop.
+
+    `role`: "predict" (a model worker beside an explain worker), "explain" (the
+    explain worker: lower priority, no batched warm-up) or "both".
+    """
+    limit_native_threads(threads)
+    if role == "explain":
+        with contextlib.suppress(
+            AttributeError, OSError
+        ):  # os.nice: not on Windows, where it runs at the same priority
+            os.nice(EXPLAIN_NICENESS)
+    import concurrent.futures
+
+    from mnistlab.ml import predict
+
+    sending = threading.Lock()
+
+    def send(message):
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        with sending:
+            connection.send_bytes(data)
+
+    def log(text):
+        send(("log", text))
+
+    predict.activate_for(run_dirs, runtime)
+    predictors = engine_lib.load_predictors(run_dirs, runtime, log=log)
+    engine = engine_lib.Engine(predictors, warm=role != "explain")
+    if inside_views:
+        engine.warm_inside_views(log=log)
+    send(("ready", engine.describe()))
+
+    def reply(request_id, answered):
+        try:
+            send(("reply", request_id, answered.status, answered.retry_after, answered.body))
+        except (OSError, ValueError):  # the front is gone
+            pass
+
+    def handle(request_id, kind, client, body, content_type):
+        reply(request_id, engine.answer(kind, client, body, content_type))
+
+    # Predictions: this thread reads every request waiting on the pipe and answers the
+    # predictions among them as one batch (Engine.predict_many): no thread per request, no
+    # hand-over to the Batcher's thread. Explanations (and counts) wait for their queue in
+    # threads of their own; the ExplainQueue holds at most a few per client, the rest get 503.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="mnistlab-explain") as waiting:
+        stopping = False
+        while not stopping:
+            try:
+                messages = [pickle.loads(connection.recv_bytes())]
+                while len(messages) < batching.BUCKETS[-1] and connection.poll():
+                    messages.append(pickle.loads(connection.recv_bytes()))
+            except (EOFError, OSError):
+                break
+            predictions = []
+            for message in messages:
+                if message is None:
+                    stopping = True  # answer what came before it, then stop
+                elif message[1] == "predict":
+                    predictions.append(message)
+                else:
+                    waiting.submit(handle, *message)
+            if predictions:
+                answers = engine.predict_many([(body, content_type) for _, _, _, body, content_type in predictions])
+                for (request_id, *_), answered in zip(predictions, answers):
+                    reply(request_id, answered)
+    engine.close()

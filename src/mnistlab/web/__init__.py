@@ -1,0 +1,1 @@
+"""The two web apps (the draw page's server and the lab) and their pages and static files."""

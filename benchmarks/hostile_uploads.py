@@ -2,7 +2,7 @@
 
 Each upload goes through the server's own path, `engine.decode` (what a
 worker does with a request's bytes before the models: reading the image
-within `preprocess.SERVER`, then `to_mnist`), in a fresh process of its own,
+within `image_limits.SERVER`, then `to_mnist`), in a fresh process of its own,
 so that its peak memory (the process's high-water mark beyond what it held
 before) is its own. CPU is that thread's time, the best of five runs. The
 uploads: the page's own drawing; the bombs of the issue (a 5000 x 5000 PNG,
@@ -31,6 +31,8 @@ import zlib
 
 import numpy as np
 from PIL import Image
+
+from mnistlab.ml import image_limits
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "hostile-uploads.json"
@@ -338,7 +340,6 @@ def main():
         print(json.dumps(measure(*args.measure)))
         return
     from mnistlab.core import provenance
-    from mnistlab.ml import preprocess
 
     names = args.only.split(",") if args.only else list(CASES)
     baseline_name, _, baseline_src = (args.baseline_src or "").rpartition("=")
@@ -380,12 +381,12 @@ def main():
                     f"{'  ' + baseline_name:32} {'':12}  {before['status']}  {before['cpu_ms']:8.2f} ms  rss +{before['peak_rss_mib']:5.1f} MiB  {before['answer'][:90]}",
                     flush=True,
                 )
-    limits = {key: value for key, value in vars(preprocess.SERVER).items() if key != "formats_named"}
+    limits = {key: value for key, value in vars(image_limits.SERVER).items() if key != "formats_named"}
     result = {
         **provenance.stamp(REPO),
         "what": "each upload through engine.decode (a worker's path before the models), in a fresh process: CPU of that thread, best of 5 runs; peak resident memory beyond the process's before (Linux's VmHWM, reset first); tracemalloc's peak (Python and NumPy only)",
         "limits": limits,
-        "photo_pixels": preprocess.PHOTO_PIXELS,
+        "photo_pixels": image_limits.PHOTO_PIXELS,
         **({"baseline": baseline_name} if baseline_src else {}),  # each case's figures through it, under that name
         "cases": results,
     }

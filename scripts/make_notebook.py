@@ -140,7 +140,7 @@ code("""
 from mnistlab.ml import run_model
 from mnistlab.record.store import Store
 
-EPOCHS = {"listing-1.3.2": 10, "listing-1.4.1": 3, "listing-1.5.1": 5}
+EPOCHS = {"listing-1.3.2": 5, "listing-1.4.1": 2, "listing-1.5.1": 3}
 runs = {}
 with Store() as store:
     for name in LISTINGS:
@@ -164,9 +164,10 @@ This is the path `mnistlab reproduce table-1.3.2` takes, for one row, with 10 ep
 """)
 
 code("""
+from mnistlab.analysis import tables
 from mnistlab.jobs import reproduce, sweep
 
-TABLE, SEEDS, ROW_EPOCHS = "table-1.3.2", 3, 10
+TABLE, SEEDS, ROW_EPOCHS = "table-1.3.2", 3, 5
 # The row of Listing 1.3.2's settings: Dropout(0.45), Adam (its hidden widths read as the listing's two layers).
 row_preset = next(p.name for p in presets.table_rows(TABLE) if p.settings["regularizer"] == "dropout(0.45)" and p.settings["optimizer"] == "adam")
 jobs = [job for job in reproduce.plan_table(TABLE, dataset, SEEDS, epochs=ROW_EPOCHS) if job.preset == row_preset]

@@ -40,7 +40,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 STORE = "runs.db"
 
-# The page's own state (see window.mnistlab in src/mnistlab/web/index.html), or an error on screen.
+# The page's own state (see window.mnistlab in src/mnistlab/web/static/draw.js), or an error on screen.
 ERROR_SHOWN = "[...document.querySelectorAll('.error')].some((e) => e.textContent.trim())"
 PREDICTED = f"({ERROR_SHOWN}) || (window.mnistlab.sent > 0 && !window.mnistlab.busy && document.querySelectorAll('.model').length === 3)"
 INSIDE_SHOWN = f"({ERROR_SHOWN}) || (window.mnistlab.insideFor === window.mnistlab.shown && !window.mnistlab.insideBusy && document.querySelectorAll('.inside').length === 3)"

@@ -120,13 +120,13 @@ def test_the_api_answers_503_with_retry_after_when_the_queue_is_full(predictors)
     def full(image):
         raise batching.ServerBusy("the server has more drawings waiting than it holds; try again in a moment")
 
-    app.state.batcher.predict = full
+    app.state.engine.batcher.predict = full
     pixels = np.zeros((28, 28))
     pixels[5:23, 12:16] = 1
     response = TestClient(app).post("/api/predict", json={"pixels": pixels.tolist()})
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert "try again" in response.json()["error"]
-    app.state.batcher.close()
+    app.state.engine.batcher.close()
 
 
 class _Gate:

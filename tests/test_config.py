@@ -9,6 +9,7 @@ import pytest
 from mnistlab.core import config as config_lib
 from mnistlab.core import presets
 from mnistlab.core.config import FAMILIES, Config
+from mnistlab.core.config import parsing as config_parsing
 from mnistlab.core.errors import ConfigError
 
 
@@ -215,7 +216,7 @@ def test_every_knob_has_help_and_a_default_of_its_type():
     for spec in config_lib.KNOBS.values():
         assert spec.help and not spec.help.endswith(".")
         # The declared default goes through the knob's own checks.
-        config_lib._coerce(spec, spec.default)
+        config_parsing.coerce(spec, spec.default)
 
 
 def test_a_short_batch_norm_training_is_told_why_it_tests_badly():

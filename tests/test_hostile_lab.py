@@ -170,7 +170,7 @@ def test_a_nan_in_the_body_itself_is_refused(client, lab):
 
 
 def test_at_most_a_thousand_runs_wait_then_429_with_retry_after(client, lab, monkeypatch):
-    monkeypatch.setattr(lab_lib, "MAX_QUEUED", 4)
+    monkeypatch.setattr(lab_lib.queue, "MAX_QUEUED", 4)
     assert client.post("/api/runs", json={**SMALL, "seeds": 3}, headers=AUTHORIZED).status_code == 202
     refused = client.post("/api/runs", json={**SMALL, "seeds": [3, 4]}, headers=AUTHORIZED)
     assert refused.status_code == 429 and refused.headers["retry-after"] == "60"
@@ -240,7 +240,7 @@ def test_an_integer_json_cannot_read_is_a_400(client, body):
 def test_launches_side_by_side_cannot_pass_the_queue_bound(lab, monkeypatch):
     import concurrent.futures
 
-    monkeypatch.setattr(lab_lib, "MAX_QUEUED", 10)
+    monkeypatch.setattr(lab_lib.queue, "MAX_QUEUED", 10)
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         answers = list(
             pool.map(

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import load_script
 from mnistlab.core.errors import MnistlabError
-from mnistlab.ml import preprocess
+from mnistlab.ml import image_formats, preprocess
 from mnistlab.serving import engine
 
 uploads = load_script("benchmarks/hostile_uploads.py")
@@ -119,7 +119,7 @@ def test_each_png_is_decoded_once_transparent_or_not(canvas, decodes):
     # And the same answer as Pillow decoding it alone (what the second decode gave).
     assert np.array_equal(
         engine.decode(one_transparent, "image/png")[0],
-        preprocess.to_mnist(preprocess._to_gray(Image.open(io.BytesIO(one_transparent))))[0],
+        preprocess.to_mnist(image_formats._to_gray(Image.open(io.BytesIO(one_transparent))))[0],
     )
 
 
@@ -249,8 +249,8 @@ def test_the_front_refuses_a_large_png_by_its_header_before_any_model_worker_see
     assert refused.status_code == 413 and "at most 1,000,000 pixels" in refused.json()["error"]
     assert asked == ["predict"]  # the drawing alone reached the engine
     with pytest.raises(MnistlabError):
-        preprocess.refuse_at_a_glance(uploads_of_5000_pixels()[1])
-    preprocess.refuse_at_a_glance(uploads.canvas_png())  # a drawing passes
+        image_formats.refuse_at_a_glance(uploads_of_5000_pixels()[1])
+    image_formats.refuse_at_a_glance(uploads.canvas_png())  # a drawing passes
 
 
 def uploads_of_5000_pixels():

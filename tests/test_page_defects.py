@@ -228,7 +228,7 @@ def test_a_busy_inside_view_says_so_and_comes_when_the_server_has_room(live_serv
     """503 from /api/explain (the class fills the explanation queue): the page says 'inside view busy', asks again after Retry-After, then shows it."""
     from mnistlab.serving import batching
 
-    explanations = app.state.explanations
+    explanations = app.state.engine.explanations
     real, full, clients = explanations.explain, threading.Event(), []
     full.set()
 

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from conftest import bomb_png, load_script, png_bytes
-from mnistlab.ml import preprocess
+from mnistlab.core.errors import ImageError
+from mnistlab.ml import image_formats, image_limits, images, preprocess
 
 render_photo_like = load_script("scripts/measure_photo_agreement.py").render_photo_like
 
@@ -101,12 +102,12 @@ def test_npy_inputs(tmp_path):
     ],
 )
 def test_bad_images(payload, message):
-    with pytest.raises(preprocess.ImageError, match=message):
+    with pytest.raises(ImageError, match=message):
         preprocess.prepare_file(payload, name="x")
 
 
 def test_decompression_bomb_is_refused():
-    with pytest.raises(preprocess.ImageError, match="too large"):
+    with pytest.raises(ImageError, match="too large"):
         preprocess.prepare_file(bomb_png(), name="bomb.png")
 
 
@@ -139,17 +140,17 @@ def test_libspng_reads_plain_pngs_exactly_as_pillow_does_and_leaves_the_rest_to_
         return buffer.getvalue()
 
     def pillow(payload):  # Pillow's own path, as before the fast one
-        monkeypatch.setattr(preprocess, "_from_libspng", lambda *args: None)
+        monkeypatch.setattr(image_formats, "_from_libspng", lambda *args: None)
         try:
-            return preprocess.load_image(payload, "x")
+            return images.load_image(payload, "x")
         finally:
             monkeypatch.undo()
 
     plain = (png(rgba, "RGBA"), png(transparent, "RGBA"), png(rgba[..., :3].copy(), "RGB"), png(digit, "L"))
     for payload in plain:
-        payload, header = preprocess._png_essentials(payload, "x", preprocess.COMMAND_LINE)
+        payload, header = image_formats._png_essentials(payload, "x", image_limits.COMMAND_LINE)
         assert header.plain
-        fast = preprocess._from_libspng(payload, header, "x")
+        fast = image_formats._from_libspng(payload, header, "x")
         assert fast is not None and np.array_equal(fast, pillow(payload))
     sixteen_bit = png(digit.astype(np.uint16) * 257, None)
     palette = io.BytesIO()
@@ -160,10 +161,10 @@ def test_libspng_reads_plain_pngs_exactly_as_pillow_does_and_leaves_the_rest_to_
         png(digit, "L", transparency=0),
         png(np.stack([digit, 255 - digit], -1), "LA"),
     ):
-        assert not preprocess._png_essentials(payload, "x", preprocess.COMMAND_LINE)[1].plain
+        assert not image_formats._png_essentials(payload, "x", image_limits.COMMAND_LINE)[1].plain
     # A truncated one is refused as it is, not decoded again by Pillow.
-    with pytest.raises(preprocess.ImageError, match="truncated or corrupt"):
-        preprocess.load_image(png(rgba, "RGBA")[:200], "x")
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        images.load_image(png(rgba, "RGBA")[:200], "x")
 
 
 def test_median_filter_is_scipys_to_the_bit():

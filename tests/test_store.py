@@ -65,6 +65,46 @@ def test_migrates_a_version_zero_file(tmp_path):
         assert store.count() == 0
 
 
+def test_a_store_of_the_first_schema_migrates_and_keeps_its_runs(tmp_path):
+    """A runs.db written by the first schema (built here from migrations/0001_*.py): it opens, migrates to the
+    present schema (queued runs, the family column) and keeps its rows, ids, epochs and the next id."""
+    from mnistlab.record import migrations
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        for statement in migrations.get(1).statements():
+            db.execute(statement)
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        for run_id, family, status in ((3, "cnn", "done"), (7, "rnn", "interrupted")):
+            db.execute(
+                "INSERT INTO runs (id, run_key, config_hash, model, config_json, dataset, dataset_hash, backend, seed,"
+                " status, started_at, updated_at, test_accuracy) VALUES (?, ?, 'h', ?, ?, 'mnist-mini', ?, 'jax', 0,"
+                " ?, 1.0, 2.0, 0.5)",
+                (
+                    run_id,
+                    f"h:{HASH[:16]}:jax:{run_id}",
+                    family,
+                    json.dumps(Config(family=family).to_dict()),
+                    HASH,
+                    status,
+                ),
+            )
+        db.execute("INSERT INTO epochs (run_id, epoch, loss, accuracy) VALUES (3, 1, 0.5, 0.8)")
+    db.close()
+    with Store(path) as store:
+        assert store.schema_version == store_lib.SCHEMA_VERSION >= 3
+        assert [(run["id"], run["family"], run["status"]) for run in store.runs()] == [
+            (3, "cnn", "done"),
+            (7, "rnn", "interrupted"),
+        ]
+        assert "model" not in store.get(3) and store.get(3)["test_accuracy"] == 0.5
+        assert [(row["epoch"], row["loss"]) for row in store.epochs(3)] == [(1, 0.5)]
+        assert [run["id"] for run in store.summaries(store_lib.RunFilter(family="rnn"))] == [7]
+        queued = store.queue_run(Config(seed=1), HASH)  # a status the first schema did not have
+        assert queued["run_id"] == 8 and store.get(8)["status"] == "queued"  # ids go on after the old ones
+
+
 def test_not_a_database(tmp_path):
     path = tmp_path / "runs.db"
     path.write_bytes(b"x" * 4096)

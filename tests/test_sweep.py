@@ -114,6 +114,10 @@ REPRODUCE = (
     "mnist-mini",
     "--workers",
     "2",
+    # JAX, whose compiled steps the suite's compilation cache keeps (the CNN's default is TensorFlow): what is
+    # tested is the resume, not a backend.
+    "--backend",
+    "jax",
 )
 
 
@@ -352,6 +356,6 @@ def test_a_worker_killed_with_sigkill_is_named_with_its_log(tmp_path, mini, monk
     ],
 )
 def test_how_a_worker_ended_in_words(returncode, before, after, words):
-    from mnistlab.jobs import runner
+    from mnistlab.core import processes
 
-    assert words in runner.how_it_ended(returncode, before, after)
+    assert words in processes.how_it_ended(returncode, before, after)

@@ -118,7 +118,8 @@ def test_explanations_run_in_a_process_of_their_own_below_the_predictions(traine
     workers), so that on cores the predictions fill, the kernel gives them the
     cores first; when it dies, its requests are answered 503 and it is replaced.
     """
-    from mnistlab.serving.workers import EXPLAIN_IN_FLIGHT, EXPLAIN_NICENESS, WorkerPool
+    from mnistlab.serving.worker_process import EXPLAIN_NICENESS
+    from mnistlab.serving.workers import EXPLAIN_IN_FLIGHT, WorkerPool
 
     lines = []
     pool = WorkerPool([trained_runs["mlp"]], workers=1, log=lines.append, inside_views=False).start()

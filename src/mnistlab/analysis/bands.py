@@ -64,7 +64,6 @@ def setups_of(selectors, store_path=None, dataset=None, by=None, backend=None):
     with by="backend", each selector's runs split by backend (so a setup run on three backends is three)."""
     groups = []
     with Store(store_path) as store:
-        store.reap()
         for spec in selectors:
             if by == "backend":
                 runs = compare.find_runs(store, spec, dataset, backend)

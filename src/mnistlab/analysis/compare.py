@@ -77,7 +77,6 @@ def compare(a, b, store_path=None, dataset=None, backend=None):
     (a repeat of a seed is set aside, and said: "repeats_a"); beside each side, the book's figure ("book_a")
     and the verdict against it only where the side is the book's setup (`book.against_book`)."""
     with Store(store_path) as store:
-        store.reap()
         sides = [seeds.select_counted(select_runs(store, spec, dataset, backend)) for spec in (a, b)]
     result = compare_runs(*(counted for counted, _ in sides))
     result["a"], result["b"] = a, b

@@ -40,10 +40,10 @@ def choose_runs(store_path=None, page=DEFAULT_PAGE) -> list[dict]:
             others.add(run["dataset"])
             continue
         score = run["val_accuracy"] if run["val_accuracy"] is not None else -1.0
-        if run["model"] not in chosen or score > chosen[run["model"]]["val_accuracy"]:
-            chosen[run["model"]] = {
+        if run["family"] not in chosen or score > chosen[run["family"]]["val_accuracy"]:
+            chosen[run["family"]] = {
                 "run_dir": run["run_dir"],
-                "family": run["model"],
+                "family": run["family"],
                 "dataset": run["dataset"],
                 "val_accuracy": score,
             }

@@ -75,11 +75,7 @@ def counted_of_jobs(store, jobs):
     from STORE (a `store.Store`), each the newest finished run of its setup, seed, backend and dataset."""
     rows = {}
     for job in jobs:
-        for row in store.select(
-            "*",
-            "status = 'done' AND config_hash = ? AND dataset_hash = ? AND backend = ? AND seed = ? AND dataset = ?",
-            [job.config.config_hash(), job.dataset_hash, job.config.backend, job.config.seed, job.config.dataset],
-        ):
+        for row in store.done_runs_of(job.config, job.dataset_hash):
             rows[row["id"]] = row  # a job planned twice reads the same runs: each once
     counted, repeats = select_counted(list(rows.values()))
     by_identity = {identity(run): run for run in counted}

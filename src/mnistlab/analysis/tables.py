@@ -1,27 +1,65 @@
-"""A reproduced chapter table as one data structure, and every format it goes out in.
+"""A reproduced chapter table, and every format it goes out in: the one table writer.
 
-`table_data(table)` reads the table file `mnistlab reproduce` wrote (tables/<stem>.json,
-the latest by default) into one structure: per row (and backend) its settings, n
-seeds, test accuracy mean with its 95% t-interval, the book's figure, whether the
-row is comparable with it (`book.comparable`: full MNIST, the book's epochs and
-settings, at least 3 seeds) and the verdict (is the book's figure inside the
-interval) where it is, or why not where it is not (the figure then shown greyed
-in HTML), the run directories behind the cell, and where the table was reproduced on several
-backends, whether they differ beyond seed noise. `table_export(data, format)`
-writes it as CSV, LaTeX (a booktabs tabular), HTML or JSON: every format is made
-from the same formatted cells (`cells`), so they cannot disagree.
+`mnistlab reproduce` writes each table it reproduces as three files beside the store (`write_outputs`):
+tables/<stem>.md (the markdown it prints), .csv and .json (the rows, `table_rows.summarize_rows`, with the
+reproduction's settings and provenance). `table_data(table)` reads a table file (the latest by default) into
+one structure: per row (and backend) its settings, n seeds, test accuracy mean with its 95% t-interval, the
+book's figure, whether the row is comparable with it (`book.comparable`: full MNIST, the book's epochs and
+settings, at least 3 seeds) and the verdict (is the book's figure inside the interval) where it is, or why not
+where it is not (the figure then shown greyed in HTML), the run directories behind the cell, and where the
+table was reproduced on several backends, whether they differ beyond seed noise. `table_export(data, format)`
+writes it as CSV, LaTeX (a booktabs tabular), HTML or JSON.
+
+Every output is made of the cells of one column declaration (`table_columns.COLUMNS`), so none can disagree;
+the files `reproduce` writes show more columns (`WRITTEN`) than the exports (`EXPORTED`).
 """
 
 import csv
 import html
 import io
-import itertools
 import json
 import pathlib
 
-from mnistlab.analysis import book, seeds
+from mnistlab.analysis import book
+from mnistlab.analysis.table_columns import (
+    COLUMNS,
+    EXPORTED,
+    WRITTEN,
+    cells,
+    columns,
+    flat_row,
+    several_backends,
+    verdict_words,
+)
+from mnistlab.analysis.table_rows import backend_comparisons, summarize_rows, table_naming, with_book_rule
 from mnistlab.core import fileio, paths, presets, stats
 from mnistlab.core.errors import ConfigError, MnistlabError, NotFound
+
+__all__ = [
+    "FORMATS",
+    "GREYED",
+    "LATEX_SPECIALS",
+    "MEDIA_TYPES",
+    "SUFFIXES",
+    "backend_comparisons",
+    "cells",
+    "header",
+    "latest_table_json",
+    "latex_escape",
+    "markdown",
+    "summarize_rows",
+    "table_data",
+    "table_export",
+    "table_naming",
+    "table_records",
+    "to_csv",
+    "to_html",
+    "to_json",
+    "to_latex",
+    "verdict_words",
+    "with_book_rule",
+    "write_outputs",
+]
 
 FORMATS = ("html", "csv", "latex", "json")
 # How each format goes out as a file: its name's suffix and its media type (the lab's downloads).
@@ -33,7 +71,8 @@ MEDIA_TYPES = {
     "json": "application/json",
 }
 GREYED = "#8a9099"  # the colour of a book figure shown without a verdict (HTML)
-HEADER = ("row", "settings", "backend", "seeds", "test mean", "test 95% CI", "book test", "comparable", "verdict")
+# The markdown leaves the reason out of the table (one note under it says it once).
+MARKDOWN_LEFT_OUT = ("comparable reason",)
 
 
 def latest_table_json(table, store_path=None):
@@ -47,16 +86,6 @@ def latest_table_json(table, store_path=None):
     return candidates[-1]
 
 
-def verdict_words(in_ci, comparable=True, reason=""):
-    """The verdict cell: the book's figure inside or outside the interval where the row is comparable with the
-    book, else why it is not held against it (e.g. "book: MNIST, 10 epochs; this: fashion-mnist, 10 epochs")."""
-    if not comparable:
-        return book.verdict_words(comparable, reason, in_ci)
-    if in_ci is None:
-        return "no verdict"
-    return "book inside CI" if in_ci else "book outside CI"
-
-
 def table_data(table, store_path=None, table_json=None):
     """The reproduced TABLE as one plain structure (see the module's docstring)."""
     path = pathlib.Path(table_json) if table_json else latest_table_json(table, store_path)
@@ -67,32 +96,7 @@ def table_data(table, store_path=None, table_json=None):
     if saved.get("table", table) != table:
         raise ConfigError(f"{path} holds {saved['table']}, not {table}")
     saved = with_book_rule(saved)  # a file from before the rule: the same rule on what it records
-    rows = []
-    for row in saved["rows"]:
-        test = row["test"]
-        rows.append(
-            {
-                "row": row["row"],
-                "preset": row["preset"],
-                "settings": row["settings"],
-                "backend": row.get("backend"),
-                "seeds": row["runs"],
-                "planned": row["planned"],
-                "test_mean": test["mean"],
-                "test_std": test["std"],
-                "test_ci_low": test["ci_low"],
-                "test_ci_high": test["ci_high"],
-                "book_test": row["book_test"],
-                "book_train": row["book_train"],
-                "comparable": row["comparable"],
-                "comparable_reason": row["comparable_reason"],
-                "book_test_in_ci": row["book_test_in_ci"],
-                "verdict": verdict_words(row["book_test_in_ci"], row["comparable"], row["comparable_reason"]),
-                "repeats": row.get("repeats"),
-                "run_ids": row.get("run_ids", []),
-                "run_dirs": row.get("run_dirs", []),
-            }
-        )
+    rows = [flat_row(row) for row in saved["rows"]]
     return {
         "table": table,
         "context": saved.get("context"),
@@ -106,36 +110,21 @@ def table_data(table, store_path=None, table_json=None):
     }
 
 
-def _number(value, digits=2):
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def cells(row):
-    """One row's printed cells, by HEADER column: what every format shows."""
-    interval = "n/a" if row["test_ci_low"] is None else f"[{row['test_ci_low']:.2f}, {row['test_ci_high']:.2f}]"
-    return {
-        "row": str(row["row"]),
-        "settings": row["settings"],
-        "backend": row["backend"] or "",
-        "seeds": f"{row['seeds']}/{row['planned']}",
-        "test mean": _number(row["test_mean"]),
-        "test 95% CI": interval,
-        "book test": _number(row["book_test"], 1),
-        "comparable": "yes" if row["comparable"] else "no",
-        "verdict": row["verdict"],
-    }
-
-
 def header(data):
-    return [column for column in HEADER if column != "backend" or data["several_backends"]]
+    """The exports' columns of table DATA (`table_data`)."""
+    return columns(EXPORTED, data["several_backends"])
+
+
+def _csv_text(names, records, lineterminator="\n"):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, extrasaction="ignore", lineterminator=lineterminator)
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
 
 
 def to_csv(data):
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header(data), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(cells(row) for row in data["rows"])
-    return buffer.getvalue()
+    return _csv_text(header(data), (cells(row) for row in data["rows"]))
 
 
 LATEX_SPECIALS = {
@@ -158,34 +147,17 @@ def latex_escape(text):
 
 def to_latex(data):
     """A booktabs tabular (\\usepackage{booktabs}), ready to \\input in a paper."""
-    columns = header(data)
-    align = "".join(
-        "l"
-        if column in ("settings", "backend", "verdict")
-        else ("c" if column in ("test 95% CI", "comparable") else "r")
-        for column in columns
-    )
-    titles = {
-        "row": "Row",
-        "settings": "Settings",
-        "backend": "Backend",
-        "seeds": "Seeds",
-        "test mean": "Test (\\%)",
-        "test 95% CI": "95\\% CI",
-        "book test": "Book (\\%)",
-        "comparable": "Comparable",
-        "verdict": "Verdict",
-    }
+    names = header(data)
     lines = [
         f"% {latex_escape(data['table'])}: {latex_escape(data['context'] or '')}. Generated by mnistlab report --format latex.",
-        f"\\begin{{tabular}}{{{align}}}",
+        f"\\begin{{tabular}}{{{''.join(COLUMNS[name].align for name in names)}}}",
         "\\toprule",
-        " & ".join(titles[column] for column in columns) + r" \\",
+        " & ".join(COLUMNS[name].title for name in names) + r" \\",
         "\\midrule",
     ]
     for row in data["rows"]:
         shown = cells(row)
-        lines.append(" & ".join(latex_escape(shown[column]) for column in columns) + r" \\")
+        lines.append(" & ".join(latex_escape(shown[name]) for name in names) + r" \\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -194,8 +166,8 @@ def to_html(data, page=True):
     """An HTML table (a whole page, or with page=False the <table> alone, for a report); each row carries
     its run ids and directories (data-run-ids, data-run-dirs), so a page can link a cell to its runs. The book's
     figure of a row not comparable with the book is greyed, with the reason as its title."""
-    columns = header(data)
-    head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
+    names = header(data)
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
     body = []
     for row in data["rows"]:
         shown = cells(row)
@@ -209,7 +181,7 @@ def to_html(data, page=True):
         )
         body.append(
             f"<tr{attributes}>"
-            + "".join(f"<td{greyed.get(column, '')}>{html.escape(shown[column])}</td>" for column in columns)
+            + "".join(f"<td{greyed.get(name, '')}>{html.escape(shown[name])}</td>" for name in names)
             + "</tr>"
         )
     table = f"<table class='mnistlab-table'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -233,202 +205,34 @@ def table_export(data, format):
     return writers[format](data)
 
 
-def summarize_rows(table, jobs, store, mlp_reading=presets.LISTING_READING):
-    """One dict per table row and backend planned, in the table's order, from the store's done runs of exactly these jobs
-    (of each, the run that counts: `seeds.select_counted`; a forced repeat is counted once, and said)."""
-    rows = []
-    by_preset = {}
-    for job in jobs:
-        by_preset.setdefault((job.preset, job.config.backend), []).append(job)
-    for preset in presets.table_rows(table, mlp_reading):
-        for (name, backend), planned in by_preset.items():
-            if name != preset.name:
-                continue
-            runs, repeats = seeds.counted_of_jobs(store, planned)
-            finished = [run for run in runs if run is not None]
-            rows.append(_row(preset, backend, runs, finished, repeats))
-    return rows
-
-
-def _row(preset, backend, runs, finished, repeats=()):
-    test = stats.summarize(
-        [100 * run["test_accuracy"] for run in finished if run["test_accuracy"] is not None], bounds=stats.PERCENT
-    )
-    # A run may record no train accuracy (one whose metrics say less, as a made-up or an old record): it adds none.
-    train = stats.summarize(
-        [100 * run["train_accuracy"] for run in finished if run["train_accuracy"] is not None], bounds=stats.PERCENT
-    )
-    epoch_seconds = [run["mean_epoch_seconds"] for run in finished if run["mean_epoch_seconds"] is not None]
-    against = book.against_book(finished, preset, test)
-    return {
-        "preset": preset.name,
-        "row": preset.row,
-        "settings": preset.summary,
-        "backend": backend,
-        "book_train": preset.book_train_accuracy,
-        "book_test": preset.book_test_accuracy,
-        "runs": len(finished),
-        "planned": len(runs),
-        "test": test,
-        "train": train,
-        # The verdict only where the runs are the book's setup (book.comparable); elsewhere None, and why.
-        "comparable": against["comparable"],
-        "comparable_reason": against["reason"],
-        "book_test_in_ci": against["inside"],
-        "repeats": seeds.repeats_summary(finished, repeats),
-        "mean_epoch_seconds": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None,
-        "run_ids": [run["id"] for run in finished],
-        "run_dirs": [run["run_dir"] for run in finished],  # the record of each run; the ids only find them in an index
-    }
-
-
-def backend_comparisons(rows):
-    """Per table row reproduced on several backends: do the backends differ beyond seed noise?
-
-    Welch's t-test for every pair of backends (what `runs compare` computes, from the
-    row's n, mean and standard deviation), and one answer per row: the backends differ
-    where a pair's p-value is below 0.05 / (number of pairs) (Bonferroni: with three
-    backends, three chances of a false alarm). No answer below 3 seeds a side.
-    """
-    by_row = {}
-    for row in rows:
-        by_row.setdefault(row["row"], []).append(row)
-    answers = []
-    for number, cells in by_row.items():
-        cells = [cell for cell in cells if cell.get("backend")]
-        if len({cell["backend"] for cell in cells}) < 2:
-            continue
-        pairs = []
-        for a, b in itertools.combinations(cells, 2):
-            if a["test"]["n"] < 2 or b["test"]["n"] < 2:
-                pairs.append(
-                    {
-                        "a": a["backend"],
-                        "b": b["backend"],
-                        "n_a": a["test"]["n"],
-                        "n_b": b["test"]["n"],
-                        "p_value": None,
-                        "significant": None,
-                    }
-                )
-                continue
-            pairs.append({"a": a["backend"], "b": b["backend"], **stats.compare_summaries(a["test"], b["test"])})
-        threshold = (1 - stats.CONFIDENCE) / len(pairs)
-        decided = all(pair["significant"] is not None for pair in pairs)
-        differ = any(pair["p_value"] < threshold for pair in pairs) if decided else None
-        smallest = min((pair["p_value"] for pair in pairs if pair["p_value"] is not None), default=None)
-        if differ is None:
-            verdict = f"no verdict: a verdict needs at least {stats.MIN_RUNS_FOR_VERDICT} seeds on each backend"
-        else:
-            verdict = (
-                f"backends differ beyond seed noise (smallest p = {smallest:.3g} < {threshold:.3g}, Bonferroni over {len(pairs)} pairs)"
-                if differ
-                else f"no difference between backends beyond seed noise (smallest p = {smallest:.3g}, Bonferroni threshold {threshold:.3g})"
-            )
-        answers.append(
-            {
-                "row": number,
-                "preset": cells[0]["preset"],
-                "backends": [cell["backend"] for cell in cells],
-                "pairs": pairs,
-                "threshold": threshold,
-                "differ": differ,
-                "verdict": verdict,
-            }
-        )
-    return answers
-
-
-def _fmt(value, digits=2):
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _ci(summary):
-    return "n/a" if summary["ci_low"] is None else f"[{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
-
-
-COLUMNS = (
-    "row",
-    "settings",
-    "book train",
-    "book test",
-    "test mean",
-    "test std",
-    "test 95% CI",
-    "train mean",
-    "train std",
-    "train 95% CI",
-    "book test in CI",
-    "comparable",
-    "runs",
-    "epoch s",
-    "comparable reason",
-)
-
-
-# The markdown leaves the reason out of the table (one note under it says it once).
-MARKDOWN_LEFT_OUT = ("comparable reason",)
-
-
-def several_backends(rows):
-    return len({row.get("backend") for row in rows}) > 1
-
-
-def columns_for(rows):
-    """The printed columns: COLUMNS, with a backend column after the settings where the rows hold several backends."""
-    return COLUMNS[:2] + ("backend",) + COLUMNS[2:] if several_backends(rows) else COLUMNS
-
-
 def table_records(rows):
-    """Rows as flat records with the printed column names (`columns_for(rows)`)."""
-    records = []
-    with_backend = several_backends(rows)
-    for row in rows:
-        in_ci = row["book_test_in_ci"]
-        record = dict(
-            zip(
-                COLUMNS,
-                (
-                    row["row"],
-                    row["settings"],
-                    _fmt(row["book_train"]),
-                    _fmt(row["book_test"], 1),
-                    _fmt(row["test"]["mean"]),
-                    _fmt(row["test"]["std"]),
-                    _ci(row["test"]),
-                    _fmt(row["train"]["mean"]),
-                    _fmt(row["train"]["std"]),
-                    _ci(row["train"]),
-                    "n/a" if in_ci is None else ("yes" if in_ci else "no"),
-                    "yes" if row["comparable"] else "no",
-                    f"{row['runs']}/{row['planned']}",
-                    _fmt(row["mean_epoch_seconds"], 1),
-                    "" if row["comparable"] else row["comparable_reason"],
-                ),
-            )
-        )
-        if with_backend:
-            record["backend"] = row["backend"]
-        records.append(record)
-    return records
+    """Table ROWS (`summarize_rows`) as flat records of the files `reproduce` writes: their columns' cells."""
+    names = columns(WRITTEN, several_backends(rows))
+    return [cells(flat_row(row), names) for row in rows]
 
 
 def markdown(table, rows, context):
-    columns = [column for column in columns_for(rows) if column not in MARKDOWN_LEFT_OUT]
+    """The markdown `mnistlab reproduce` prints and writes: the table, then notes on what it cannot say in cells."""
+    names = [name for name in columns(WRITTEN, several_backends(rows)) if name not in MARKDOWN_LEFT_OUT]
     lines = [
         f"### {table}: book vs measured ({context})",
         "",
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
+        "| " + " | ".join(names) + " |",
+        "|" + "---|" * len(names),
     ]
     for record in table_records(rows):
-        lines.append("| " + " | ".join(str(record[c]) for c in columns) + " |")
+        lines.append("| " + " | ".join(record[name] for name in names) + " |")
     lines.append("")
     lines.append(
         "Accuracies in %. Train accuracy is the last epoch's as Keras reports it (dropout on), as in the book. The interval is the 95% t-interval of the mean over seeds, cut to [0, 100]; n/a with a single seed. "
         f"'book test in CI' is said only where a row is 'comparable' with the book: full MNIST ({book.BOOK_TRAINING_IMAGES:,} training images), the book's epochs and settings, at least {stats.MIN_RUNS_FOR_VERDICT} seeds (n/a elsewhere)."
     )
-    by_reason = {}
+    return "\n".join(lines + _markdown_notes(rows)) + "\n"
+
+
+def _markdown_notes(rows):
+    """The lines under the markdown table: the rows not held against the book, the repeats, the backends."""
+    lines, by_reason = [], {}
     for row in rows:
         if not row["comparable"]:
             by_reason.setdefault(row["comparable_reason"], {})[row["row"]] = None
@@ -461,81 +265,22 @@ def markdown(table, rows, context):
                 if pair.get("difference") is not None
             )
             lines.append(f"- row {answer['row']}: {answer['verdict']}" + (f". {pairs}" if pairs else ""))
-    return "\n".join(lines) + "\n"
-
-
-def with_book_rule(saved):
-    """SAVED (a table file `reproduce` wrote) with each row's "comparable" and "comparable_reason", and its verdict
-    only where comparable: as written since the rule was, or for a file from before, by the same rule
-    (`book.comparable`) on the runs the file records: its dataset and content, epochs, limit, and one seed per run."""
-    rows = []
-    for row in saved["rows"]:
-        if "comparable" not in row:
-            try:
-                config = presets.get(row["preset"]).build_config(
-                    **{key: saved[key] for key in ("epochs", "limit") if saved.get(key)}
-                )
-                runs = [
-                    {
-                        "dataset": saved.get("dataset"),
-                        "dataset_hash": saved.get("dataset_hash"),
-                        "config_hash": config.config_hash(),
-                        "seed": seed,
-                        "config_json": json.dumps(config.to_dict()),
-                    }
-                    for seed in range(row["runs"])
-                ]
-            except ConfigError:  # a row of a preset this mnistlab does not know: no book figure to hold it against
-                runs = []
-            against = book.against_book(runs, row["preset"], row["test"])
-            row = {
-                **row,
-                "comparable": against["comparable"],
-                "comparable_reason": against["reason"],
-                "book_test_in_ci": against["inside"],
-            }
-        rows.append(row)
-    return {**saved, "rows": rows}
+    return lines
 
 
 def write_outputs(out_dir, stem, table, rows, context, meta):
+    """The files `mnistlab reproduce` writes of a table: OUT_DIR/STEM.md (`markdown`), .csv and .json; their paths."""
     out_dir = pathlib.Path(out_dir)
     written = {}
     written["md"] = out_dir / f"{stem}.md"
     fileio.write_text(written["md"], markdown(table, rows, context))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns_for(rows))
-    writer.writeheader()
-    writer.writerows(table_records(rows))
+    # The csv module's own line ends (\r\n), as these files have always had.
+    csv_text = _csv_text(columns(WRITTEN, several_backends(rows)), table_records(rows), lineterminator="\r\n")
     written["csv"] = out_dir / f"{stem}.csv"
-    fileio.write_text(written["csv"], buffer.getvalue())
+    fileio.write_text(written["csv"], csv_text)
     written["json"] = out_dir / f"{stem}.json"
     fileio.write_json(
         written["json"],
         {"table": table, "context": context, **meta, "rows": rows, "backend_comparisons": backend_comparisons(rows)},
     )
     return written
-
-
-def table_naming(
-    table, dataset_name, seed_count, epochs, limit=None, mlp_reading=presets.LISTING_READING, rows=None, backends=None
-):
-    """(file stem, header context) of a reproduced table: every setting that changes it is in both."""
-    reading = mlp_reading if table == "table-1.3.2" else None
-    context = (
-        f"{dataset_name}, {seed_count} seed(s), {epochs} epoch{'' if epochs == 1 else 's'}"
-        + (f", first {limit} training samples" if limit else "")
-        + (f", MLP widths read as {reading}" if reading else "")
-    )
-    stem = (
-        f"{table}-{dataset_name}-s{seed_count}-e{epochs}"
-        + (f"-n{limit}" if limit else "")
-        + (f"-{reading}" if reading else "")
-    )
-    if rows:
-        context += ", rows " + ", ".join(map(str, rows))
-        stem += "-r" + "+".join(map(str, rows))
-    if backends:
-        context += ", on " + ", ".join(backends)
-        stem += "-" + "+".join(backends)
-    return stem, context

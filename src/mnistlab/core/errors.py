@@ -2,8 +2,8 @@
 
 Each carries what the front ends need to answer it: `exit_code` for the
 command line, `http_status` for the web API. The CLI prints these as one line
-and exits with `exit_code`; the API answers `{"error": message}` with
-`http_status`. Anything else is a bug and keeps its traceback.
+and exits with `exit_code`; both web apps answer `{"error": message, "field": name or null}`
+with `http_status` (web/errors.py). Anything else is a bug and keeps its traceback.
 
 `MnistlabError` is deliberately not a `ValueError`: code that catches a
 library's ValueError must not swallow ours, nor ours theirs.

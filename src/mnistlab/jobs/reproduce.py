@@ -79,6 +79,17 @@ def plan_table(
     return sweep.plan(configs, dataset, group=table)
 
 
+def _check_choice(tables, rows, backends):
+    if rows and len(tables) > 1:
+        raise ConfigError("--rows names rows of one table; give the table instead of all")
+    if backends:
+        unknown = [name for name in backends if name not in BACKEND_NAMES]
+        if unknown or len(set(backends)) != len(backends):
+            raise ConfigError(
+                f"--backends takes distinct names among {', '.join(BACKEND_NAMES)}, got {','.join(backends)}"
+            )
+
+
 def reproduce(
     table,
     seeds=3,
@@ -102,14 +113,7 @@ def reproduce(
     its own process), and the tables say whether the backends differ beyond seed noise.
     """
     tables = expand_tables(table)
-    if rows and len(tables) > 1:
-        raise ConfigError("--rows names rows of one table; give the table instead of all")
-    if backends:
-        unknown = [name for name in backends if name not in BACKEND_NAMES]
-        if unknown or len(set(backends)) != len(backends):
-            raise ConfigError(
-                f"--backends takes distinct names among {', '.join(BACKEND_NAMES)}, got {','.join(backends)}"
-            )
+    _check_choice(tables, rows, backends)
     loaded = data.load_dataset(dataset or "auto")
     plans = {
         name: plan_table(name, loaded, seeds, epochs, limit, backend, mlp_reading, rows=rows, backends=backends)

@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 
-from mnistlab.core import fileio
+from mnistlab.core import fileio, processes
 from mnistlab.core.config import Config
 from mnistlab.core.errors import MnistlabError, RunDirError, RunFailed
 from mnistlab.ml import train
@@ -43,7 +43,6 @@ def _die_with_parent(parent_pid):
     if not sys.platform.startswith("linux"):
         return  # elsewhere orphans finish on their own
     import ctypes
-    import signal
 
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -72,13 +71,7 @@ def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=Fa
     without a word, how it ended (signal or exit code, and whether the kernel
     killed it for memory) and the last lines of its log.
     """
-    run_dir = pathlib.Path(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunDirError(
-            f"{run_dir}: cannot create the run directory ({error.strerror}); choose another --out"
-        ) from None
+    run_dir = _made(run_dir)
     log_path = run_dir / rundir.WORKER_LOG
     request = {
         "config": config.to_dict(),
@@ -90,7 +83,7 @@ def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=Fa
         "parent_pid": os.getpid(),
         "progress": on_progress is not None,
     }
-    kills_before = oom_kills()
+    kills_before = processes.oom_kills()
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "mnistlab.jobs.runner"],
@@ -111,25 +104,41 @@ def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=Fa
             child.stdin.write(json.dumps(request).encode())
         with contextlib.suppress(BrokenPipeError):
             child.stdin.close()
-        result = None
-        # Line by line, as they come: progress events are passed on at once.
-        for raw in child.stdout:
-            line = raw.decode("utf-8", errors="replace")
-            if line.startswith(RESULT_PREFIX):
-                result = json.loads(line[len(RESULT_PREFIX) :])
-            elif line.startswith(PROGRESS_PREFIX) and on_progress is not None:
-                on_progress(json.loads(line[len(PROGRESS_PREFIX) :]))
+        result = _read_output(child.stdout, on_progress)
         child.stdout.close()
         child.wait()
         relay.join()
     if result is None:
-        cause = how_it_ended(child.returncode, kills_before, oom_kills())
+        cause = processes.how_it_ended(child.returncode, kills_before, processes.oom_kills())
         raise RunFailed(
             f"training {preset or config.family} (seed {config.seed}) died in its worker process: {cause}; its log is {log_path}"
             + _tail(log_path)
         )
     if "error" in result:
         raise RunFailed(result["error"], traceback=result.get("traceback"))
+    return result
+
+
+def _made(run_dir):
+    run_dir = pathlib.Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunDirError(
+            f"{run_dir}: cannot create the run directory ({error.strerror}); choose another --out"
+        ) from None
+    return run_dir
+
+
+def _read_output(stdout, on_progress):
+    """The child's result, read line by line as they come: progress events are passed on at once."""
+    result = None
+    for raw in stdout:
+        line = raw.decode("utf-8", errors="replace")
+        if line.startswith(RESULT_PREFIX):
+            result = json.loads(line[len(RESULT_PREFIX) :])
+        elif line.startswith(PROGRESS_PREFIX) and on_progress is not None:
+            on_progress(json.loads(line[len(PROGRESS_PREFIX) :]))
     return result
 
 
@@ -145,39 +154,6 @@ def _relay(source, log, terminal):
             except (OSError, ValueError):
                 terminal = None  # the terminal went away: the log still gets everything
     source.close()
-
-
-def oom_kills():
-    """How many processes the kernel's out-of-memory killer has ended in this cgroup, or None where it cannot be read."""
-    try:
-        text = pathlib.Path("/sys/fs/cgroup/memory.events").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name == "oom_kill":
-            return int(value)
-    return None
-
-
-def how_it_ended(returncode, kills_before=None, kills_after=None):
-    """A child's end in words: 'killed by signal 9 (SIGKILL): killed by the kernel: out of memory?', 'exit code 3'."""
-    if returncode >= 0:
-        return f"exit code {returncode}"
-    number = -returncode
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        name = "an unknown signal"
-    words = f"killed by signal {number} ({name})"
-    if number == signal.SIGKILL:
-        if kills_before is not None and kills_after is not None and kills_after > kills_before:
-            words += ": killed by the kernel: out of memory? (the kernel's out-of-memory killer acted meanwhile)"
-        elif kills_before is not None and kills_after is not None:
-            words += " (sent by a user or a program: the kernel's out-of-memory killer did not act)"
-        else:
-            words += " (a user, a program, or the kernel for lack of memory)"
-    return words
 
 
 def _tail(path, lines=LOG_TAIL_LINES):

@@ -16,9 +16,10 @@ import threading
 import time
 import typing
 
-from mnistlab.core import presets
+from mnistlab.core import events, presets
 from mnistlab.core.config import Config
 from mnistlab.core.errors import MnistlabError
+from mnistlab.core.events import RunStatus
 from mnistlab.ml import backend as backend_lib
 from mnistlab.ml import data
 
@@ -144,12 +145,51 @@ def _epoch_callback(recorder, progress=None):
             self.rows.append(row)
             recorder.epoch(row)
             if progress is not None:
-                progress({"kind": "epoch", **row, "epochs": self.params.get("epochs"), "time": time.time()})
+                progress(events.EpochEvent(row, self.params.get("epochs")).to_json())
             if not math.isfinite(row["loss"]):
                 self.diverged_at = epoch + 1
                 self.model.stop_training = True
 
     return EpochRecorder()
+
+
+class _StepClock:
+    """Where a run is within its epoch, and whether it is time to say so (at most every PROGRESS_SECONDS).
+
+    Plain Python, apart from Keras: `_step_callback`'s callback and its timer thread both ask it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+        self._told = False  # the run's first step is told at once: a watcher sees it move as soon as it does
+        self.position = {"epoch": 1, "step": 0}
+
+    def restart(self, epoch=None):
+        with self._lock:
+            if epoch is not None:
+                self.position = {"epoch": epoch, "step": 0}
+            self._last = time.monotonic()
+
+    def step(self, phase, batch, logs):
+        """The position to tell after BATCH of PHASE ("train" or "validation"), or None when it is too soon."""
+        with self._lock:
+            now = time.monotonic()
+            if self._told and now - self._last < PROGRESS_SECONDS:
+                return None
+            self._last, self._told = now, True
+            if phase == "validation":
+                return {**self.position, "step": batch + 1}
+            losses = {key: float(logs[key]) for key in ("loss", "accuracy") if key in (logs or {})}
+            self.position = {"epoch": self.position["epoch"], "step": batch + 1, **losses}
+            return self.position
+
+    def silent_for_long(self):
+        """The last position when nothing has been told for PROGRESS_SECONDS (else None), and the clock restarted."""
+        with self._lock:
+            if time.monotonic() - self._last < PROGRESS_SECONDS:
+                return None
+            self._last = time.monotonic()
+            return self.position
 
 
 def _step_callback(progress):
@@ -168,66 +208,36 @@ def _step_callback(progress):
 
         def __init__(self):
             super().__init__()
-            self._lock = threading.Lock()
-            self._last = time.monotonic()
-            self._position = {"epoch": 1, "step": 0}
+            self._clock = _StepClock()
             self._stop = threading.Event()
 
         def on_train_begin(self, logs=None):
-            self._last = time.monotonic()
+            self._clock.restart()
             threading.Thread(target=self._beat, name="mnistlab-progress", daemon=True).start()
 
         def on_train_end(self, logs=None):
             self._stop.set()
 
         def on_epoch_begin(self, epoch, logs=None):
-            with self._lock:
-                self._position = {"epoch": epoch + 1, "step": 0}
-                self._last = time.monotonic()
+            self._clock.restart(epoch + 1)
 
         def on_train_batch_end(self, batch, logs=None):
-            self._tell("train", batch, logs)
+            self._send("train", self._clock.step("train", batch, logs))
 
         def on_test_batch_end(self, batch, logs=None):
             # Validation at the epoch's end: its steps are progress too (fit's own; the final test evaluation comes after the last epoch).
-            self._tell("validation", batch, logs)
-
-        def _tell(self, phase, batch, logs):
-            with self._lock:
-                now = time.monotonic()
-                if now - self._last < PROGRESS_SECONDS:
-                    return
-                self._last = now
-                logs = logs or {}
-                if phase == "train":
-                    self._position = {
-                        "epoch": self._position["epoch"],
-                        "step": batch + 1,
-                        **{key: float(logs[key]) for key in ("loss", "accuracy") if key in logs},
-                    }
-                event = {**self._position, "step": batch + 1} if phase == "validation" else self._position
-            self._send(phase, event)
+            self._send("validation", self._clock.step("validation", batch, logs))
 
         def _beat(self):
             while not self._stop.wait(PROGRESS_SECONDS / 2):
-                with self._lock:
-                    if time.monotonic() - self._last < PROGRESS_SECONDS:
-                        continue
-                    self._last = time.monotonic()
-                    event = self._position
-                self._send("working", event)
+                self._send("working", self._clock.silent_for_long())
 
         def _send(self, phase, position):
-            progress(
-                {
-                    "kind": "step",
-                    "phase": phase,
-                    **position,
-                    "epochs": self.params.get("epochs"),
-                    "steps": self.params.get("steps"),
-                    "time": time.time(),
-                }
-            )
+            if position is not None:
+                event = events.StepEvent(
+                    events.StepPhase(phase), position, self.params.get("epochs"), self.params.get("steps")
+                )
+                progress(event.to_json())
 
     return StepProgress()
 
@@ -277,26 +287,31 @@ def train(
             config, model, arrays, dataset.y_test, recorder, callbacks, verbose, progress
         )
     except KeyboardInterrupt:
-        recorder.fail("interrupted", "interrupted by the user")
+        recorder.fail(RunStatus.INTERRUPTED.value, "interrupted by the user")
         raise
     except Exception as error:
-        recorder.fail("failed", f"{type(error).__name__}: {error}")
+        recorder.fail(RunStatus.FAILED.value, f"{type(error).__name__}: {error}")
         raise
-    metrics.update(
-        preset=preset,
-        family=config.family,
-        description=config.describe(),
-        config_hash=config.config_hash(),
-        dataset=dataset.name,
-        dataset_hash=dataset_hash,
-        backend=config.backend,
-        seed=config.seed,
-        params=int(model.count_params()),
-        versions=backend_lib.library_versions(),
-    )
+    metrics.update(_identity(config, preset, dataset, dataset_hash, model))
     with backend_lib.saving_without_tensorflow_probe():
         metrics = recorder.finish(metrics, model, predictions)
     return Result(metrics=metrics, history=history, model=model, predictions=predictions)
+
+
+def _identity(config, preset, dataset, dataset_hash, model):
+    """What identifies a run in its metrics: its setup, data, backend, seed, size and library versions."""
+    return {
+        "preset": preset,
+        "family": config.family,
+        "description": config.describe(),
+        "config_hash": config.config_hash(),
+        "dataset": dataset.name,
+        "dataset_hash": dataset_hash,
+        "backend": config.backend,
+        "seed": config.seed,
+        "params": int(model.count_params()),
+        "versions": backend_lib.library_versions(),
+    }
 
 
 def _fit_and_evaluate(config, model, arrays, test_labels, recorder, callbacks, verbose, progress=None):
@@ -331,7 +346,7 @@ def _fit_and_evaluate(config, model, arrays, test_labels, recorder, callbacks, v
     train_seconds = time.perf_counter() - started
     last = epochs.rows[-1]
     metrics = {
-        "status": "diverged" if epochs.diverged_at else "done",
+        "status": (RunStatus.DIVERGED if epochs.diverged_at else RunStatus.DONE).value,
         "epochs": len(epochs.rows),
         "train_samples": int(len(arrays.x_train)),
         "val_samples": int(len(arrays.x_val)),
@@ -356,18 +371,25 @@ def _fit_and_evaluate(config, model, arrays, test_labels, recorder, callbacks, v
     if epochs.diverged_at:
         metrics["diverged_at_epoch"] = epochs.diverged_at
     else:
-        # One pass over the test set gives both evaluate's figures and the per-example answers
-        # (Keras' evaluate keeps only the totals; a second pass would cost its compilation again).
-        # Timed, so the run's record says what evaluating and keeping the answers cost.
-        evaluating = time.perf_counter()
-        metrics["test_loss"], metrics["test_accuracy"], probabilities = models.evaluate_and_predict(
-            model, arrays.x_test, arrays.y_test
-        )
-        compacting = time.perf_counter()
-        predictions = compact_predictions(probabilities, test_labels)
-        metrics["evaluate_seconds"] = round(compacting - evaluating, 4)
-        metrics["predictions_seconds"] = round(
-            time.perf_counter() - compacting, 4
-        )  # what keeping them adds (the file is written by the Recorder)
+        predictions = _evaluate(model, arrays, test_labels, metrics)
     metrics["seconds"] = round(time.perf_counter() - started, 3)
     return metrics, epochs.rows, predictions
+
+
+def _evaluate(model, arrays, test_labels, metrics):
+    """Test the model: its loss and accuracy into METRICS, with what each part cost; the compact predictions.
+
+    One pass over the test set gives both evaluate's figures and the per-example answers (Keras' evaluate
+    keeps only the totals; a second pass would cost its compilation again)."""
+    from mnistlab.ml import models
+
+    evaluating = time.perf_counter()
+    metrics["test_loss"], metrics["test_accuracy"], probabilities = models.evaluate_and_predict(
+        model, arrays.x_test, arrays.y_test
+    )
+    compacting = time.perf_counter()
+    predictions = compact_predictions(probabilities, test_labels)
+    metrics["evaluate_seconds"] = round(compacting - evaluating, 4)
+    # What keeping them adds (the file is written by the Recorder).
+    metrics["predictions_seconds"] = round(time.perf_counter() - compacting, 4)
+    return predictions

@@ -56,70 +56,66 @@ def unit_grid(values):
 
 def panels(explanation, image):
     """The sheet's panels: (title, kind, data, options) in reading order."""
+    items = [("input (28x28)", "image", image, {"cmap": "gray", "vmin": 0, "vmax": 1})]
+    items += _attribution_panels(explanation)
+    items.append(("probabilities", "bars", explanation["probabilities"], {}))
+    family_panels = {"mlp": _mlp_panels, "cnn": _cnn_panels}.get(explanation["family"], _rnn_panels)
+    return items + family_panels(explanation)
+
+
+def _attribution_panels(explanation):
     labels = explanation["labels"]
     attributions = explanation["attributions"]
     method = "integrated gradients" if attributions["method"] == "integrated-gradients" else "occlusion"
-    items = [("input (28x28)", "image", image, {"cmap": "gray", "vmin": 0, "vmax": 1})]
     maps = np.asarray(attributions["maps"])
     shared_limit = float(np.max(np.abs(maps))) or 1.0  # one scale for both maps: the stronger one sets it
     roles = {explanation["prediction"]: "predicted", explanation.get("runner_up"): "runner-up"}
+    items = []
     for position, (target, values) in enumerate(zip(attributions["classes"], maps)):
         probability = 100 * float(explanation["probabilities"][target])
         title = f"{method}: '{labels[target]}', {roles.get(target, 'class')} ({probability:.1f}%)"
         caption = f"sums to {attributions['sums'][position]:+.3f}"
         if attributions.get("differences") is not None:
             caption += f"; p(x) - p(blank) = {attributions['differences'][position]:+.3f}"
-        items.append(
-            (
-                title,
-                "attribution",
-                values,
-                {"limit": shared_limit, "colour_bar": position == len(maps) - 1, "caption": caption},
-            )
+        options = {"limit": shared_limit, "colour_bar": position == len(maps) - 1, "caption": caption}
+        items.append((title, "attribution", values, options))
+    return items
+
+
+def _mlp_panels(explanation):
+    items = [
+        (
+            f"{layer['name']}: {layer['shape'][0]} {layer['kind']}",
+            "image",
+            unit_grid(layer["values"]),
+            {"cmap": "magma"},
         )
-    items.append(("probabilities", "bars", explanation["probabilities"], {}))
-    if explanation["family"] == "mlp":
-        for layer in explanation["layers"]:
-            items.append(
-                (
-                    f"{layer['name']}: {layer['shape'][0]} {layer['kind']}",
-                    "image",
-                    unit_grid(layer["values"]),
-                    {"cmap": "magma"},
-                )
-            )
-        templates = explanation["templates"]
-        units = ", ".join(str(unit) for unit in templates["units"])
-        items.append(
-            (
-                f"templates of the most active {templates['layer']} units ({units})",
-                "signed",
-                mosaic(templates["weights"], columns=4),
-                {},
-            )
-        )
-    elif explanation["family"] == "cnn":
-        items.append(
-            (f"{explanation['kernels']['layer']} kernels", "signed", mosaic(explanation["kernels"]["weights"]), {})
-        )
-        for layer in explanation["layers"]:
-            height, width, channels = layer["shape"]
-            items.append(
-                (
-                    f"{layer['name']}: {channels} maps {height}x{width}\n{layer['kind']}",
-                    "image",
-                    mosaic(np.transpose(layer["values"], (2, 0, 1))),
-                    {"cmap": "magma"},
-                )
-            )
-    else:
-        for layer in explanation["layers"]:
-            items.append(
-                (f"{layer['name']}: hidden state after each row", "heat", layer["values"], {"cmap": "coolwarm"})
-            )
-        beliefs = explanation["reading"]["beliefs"]
-        if beliefs is not None:
-            items.append(("belief after reading t rows", "beliefs", beliefs, {}))
+        for layer in explanation["layers"]
+    ]
+    templates = explanation["templates"]
+    units = ", ".join(str(unit) for unit in templates["units"])
+    title = f"templates of the most active {templates['layer']} units ({units})"
+    return items + [(title, "signed", mosaic(templates["weights"], columns=4), {})]
+
+
+def _cnn_panels(explanation):
+    kernels = explanation["kernels"]
+    items = [(f"{kernels['layer']} kernels", "signed", mosaic(kernels["weights"]), {})]
+    for layer in explanation["layers"]:
+        height, width, channels = layer["shape"]
+        title = f"{layer['name']}: {channels} maps {height}x{width}\n{layer['kind']}"
+        items.append((title, "image", mosaic(np.transpose(layer["values"], (2, 0, 1))), {"cmap": "magma"}))
+    return items
+
+
+def _rnn_panels(explanation):
+    items = [
+        (f"{layer['name']}: hidden state after each row", "heat", layer["values"], {"cmap": "coolwarm"})
+        for layer in explanation["layers"]
+    ]
+    beliefs = explanation["reading"]["beliefs"]
+    if beliefs is not None:
+        items.append(("belief after reading t rows", "beliefs", beliefs, {}))
     return items
 
 

@@ -26,13 +26,12 @@ import io
 import json
 import os
 import pathlib
-import platform
 import shutil
 import socket
 import time
 import typing
 
-from mnistlab.core import fileio, paths
+from mnistlab.core import fileio, paths, provenance
 from mnistlab.core.config import Config
 from mnistlab.core.errors import AlreadyDone, RunDirError
 
@@ -73,12 +72,8 @@ def new_path(config, preset=None, root=None):
 
 
 def machine_description():
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "host": socket.gethostname(),
-    }
+    """The machine a run trained on, as its record keeps it: `provenance.machine()` and the host's name."""
+    return {**provenance.machine(), "host": socket.gethostname()}
 
 
 # --------------------------------------------------------------------------

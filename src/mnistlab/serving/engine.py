@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from mnistlab.core.errors import MnistlabError, RequestError
-from mnistlab.ml import data, explain, preprocess
+from mnistlab.ml import data, explain, image_limits, preprocess
 from mnistlab.ml.predict import top_k
 from mnistlab.serving import batching
 
@@ -157,9 +157,7 @@ class Engine:
         return self._predicting > 0 or self.batcher.busy()
 
     def answer(self, kind, client, body, content_type) -> Reply:
-        """The reply to one request: KIND 'predict' or 'explain', from CLIENT (whose newer explain replaces its older); 'counts' for `counts()`."""
-        if kind == "counts":
-            return Reply(200, _json(self.counts()))
+        """The reply to one request: KIND 'predict' or 'explain', from CLIENT (whose newer explain replaces its older)."""
         try:
             image28, info = decode(body, content_type)
             if kind == "predict":
@@ -193,6 +191,10 @@ class Engine:
         """Empty the explanation cache (the next explanation of any drawing is computed again)."""
         with self._cache_lock:
             self._cache.clear()
+
+    def counts_reply(self) -> Reply:
+        """`counts()` as a reply (the health check's answer, which is not a client's request)."""
+        return Reply(200, _json(self.counts()))
 
     def counts(self):
         """What the engine has done: batches, images, explanations and how many came from the cache."""
@@ -264,11 +266,11 @@ def _json(payload):
 def decode(body, content_type):
     """Request body -> (28x28 image, preprocessing info); a bad one raises an error carrying its HTTP status.
 
-    Images are read within the server's limits (`preprocess.SERVER`), whatever their size or compression.
+    Images are read within the server's limits (`image_limits.SERVER`), whatever their size or compression.
     """
     if content_type == "application/json" or body[:1] in (b"{", b"["):
         return decode_json(body)
-    return preprocess.prepare_file(body, name="upload", limits=preprocess.SERVER)
+    return preprocess.prepare_file(body, name="upload", limits=image_limits.SERVER)
 
 
 def decode_json(body):
@@ -291,7 +293,7 @@ def decode_json(body):
     except (TypeError, ValueError):
         raise RequestError("pixels must be a 28x28 array of numbers") from None
     if pixels.shape != (28, 28):
-        raise RequestError(f"pixels must be 28x28, got shape {list(pixels.shape)}")
+        raise RequestError(f"pixels must be 28x28, got {'x'.join(map(str, pixels.shape)) or 'a single number'}")
     if not np.all(np.isfinite(pixels)):
         raise RequestError("pixels must be finite numbers")
     if pixels.max() > 1.0:

@@ -31,47 +31,15 @@ import contextlib
 import itertools
 import json
 import multiprocessing
-import os
-import pickle
 import threading
 import time
 import zlib
 
-from mnistlab.serving import batching
+from mnistlab.core import processes
 from mnistlab.serving import engine as engine_lib
+from mnistlab.serving import messages, worker_process
 from mnistlab.serving.batching import ExplainBusy, ServerBusy
 
-
-def cores():
-    """The cores this process may run on (its affinity, which containers and `taskset` set)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def threads_per_worker(workers):
-    return max(1, cores() // max(1, workers))
-
-
-def limit_native_threads(threads):
-    """Size the numeric libraries' thread pools in this process, before any of them is imported.
-
-    Called first thing in a worker process (its own environment, never the
-    server's), so the N workers share the cores instead of each spawning a
-    pool as large as the machine.
-    """
-    threads = str(int(threads))
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-        os.environ[name] = threads
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    if threads == "1":
-        os.environ["XLA_FLAGS"] = (
-            os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        ).strip()
-
-
-EXPLAIN_NICENESS = 10  # the explain worker's nice value: a tenth of a model worker's share of a busy core
 # Explanations the front lets reach the explain worker at once: its queue holds 8 pages and
 # explains one, so more would only wait to be refused there. Past it, 503 at the front.
 EXPLAIN_IN_FLIGHT = 16
@@ -160,7 +128,7 @@ class WorkerPool:
                     raise ServerBusy(f"{worker.name} did not get ready in {timeout} s")
                 if worker.models is None:
                     raise RuntimeError(
-                        f"{worker.name} stopped while loading its models ({_how_it_ended(worker.process)}); the lines above say why"
+                        f"{worker.name} stopped while loading its models ({processes.how_it_ended(worker.process.exitcode)}); the lines above say why"
                     )
         except BaseException:
             self.close()
@@ -171,13 +139,13 @@ class WorkerPool:
 
     def _spawn(self, worker):
         parent, child = self._context.Pipe()
-        threads = threads_per_worker(self.count)
+        threads = worker_process.threads_per_worker(self.count)
         # A model worker warms its inside views only when it is the one explaining; the explain
         # worker does not warm the batched predictions (it predicts one drawing at a time).
         role = "explain" if worker.explains else ("both" if self._explainer is None else "predict")
         inside_views = self.inside_views and role != "predict"
         process = self._context.Process(
-            target=_worker_main,
+            target=worker_process.worker_main,
             args=(child, self.run_dirs, self.runtime, threads, inside_views, role),
             name=f"mnistlab-{worker.name.replace(' ', '-')}",
             daemon=True,
@@ -201,7 +169,7 @@ class WorkerPool:
         self._closing = True
         for worker in self._workers:
             with contextlib.suppress(OSError, ValueError), worker.sending:
-                worker.connection.send_bytes(pickle.dumps(None))
+                worker.connection.send_bytes(messages.encode(messages.Stop()))
         for worker in self._workers:
             if worker.process is None:
                 continue
@@ -248,7 +216,7 @@ class WorkerPool:
             if not (worker.ready.is_set() and worker.models is not None):
                 return {**line, "ok": False, "error": "not ready (loading its models)"}
             if worker.probe is None or worker.probe.get_loop() is not loop:
-                worker.probe = asyncio.ensure_future(self._send(worker, "counts", None, b"", ""))
+                worker.probe = asyncio.ensure_future(self._send(worker, messages.AskCounts))
             probe = worker.probe
             done, _ = await asyncio.wait({probe}, timeout=timeout)
             if not done:
@@ -272,6 +240,11 @@ class WorkerPool:
         return [worker for worker in self._workers if worker.ready.is_set() and worker.models is not None]
 
     async def answer(self, kind, client, body, content_type) -> engine_lib.Reply:
+        kind = messages.Kind(kind)
+
+        def ask(request_id):
+            return messages.Ask(request_id, kind, client, body, content_type)
+
         ready = self._ready()
         if kind == "explain" and self._explainer is not None:
             if self._explainer not in ready:
@@ -280,7 +253,7 @@ class WorkerPool:
                 return engine_lib.error_reply(
                     ExplainBusy("the inside view is busy (other drawings are being explained); it will try again")
                 )
-            return await self._send(self._explainer, kind, client, body, content_type)
+            return await self._send(self._explainer, ask)
         ready = [worker for worker in ready if not worker.explains]
         if not ready:
             return engine_lib.error_reply(
@@ -294,13 +267,14 @@ class WorkerPool:
             worker = ready[zlib.crc32(client.encode()) % len(ready)]
         else:
             worker = min(ready, key=lambda candidate: len(candidate.in_flight))
-        return await self._send(worker, kind, client, body, content_type)
+        return await self._send(worker, ask)
 
-    async def _send(self, worker, kind, client, body, content_type):
+    async def _send(self, worker, message_for):
+        """MESSAGE_FOR(request_id) (an `Ask` or `AskCounts`) sent to WORKER; its `Answer` as a Reply."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         request_id = next(self._ids)
-        message = pickle.dumps((request_id, kind, client, body, content_type), protocol=pickle.HIGHEST_PROTOCOL)
+        message = messages.encode(message_for(request_id))
 
         def send():
             with worker.sending:
@@ -328,19 +302,17 @@ class WorkerPool:
     def _read(self, worker, connection, process):
         while True:
             try:
-                message = pickle.loads(connection.recv_bytes())
+                message = messages.decode(connection.recv_bytes())
             except (EOFError, OSError):
                 break
-            kind = message[0]
-            if kind == "reply":
-                _, request_id, status, retry_after, body = message
-                waiting = worker.in_flight.pop(request_id, None)
+            if isinstance(message, messages.Answer):
+                waiting = worker.in_flight.pop(message.request_id, None)
                 if waiting is not None:
-                    _resolve(*waiting, engine_lib.Reply(status, body, retry_after))
-            elif kind == "log":
-                self.log(f"{worker.name}: {message[1]}" if len(self._workers) > 1 else message[1])
-            elif kind == "ready":
-                worker.models = message[1]
+                    _resolve(*waiting, engine_lib.Reply(message.status, message.body, message.retry_after))
+            elif isinstance(message, messages.Log):
+                self.log(f"{worker.name}: {message.text}" if len(self._workers) > 1 else message.text)
+            elif isinstance(message, messages.Ready):
+                worker.models = message.models
                 worker.ready.set()
         # The pipe closed: the worker ended. Its requests in flight are answered now, not left hanging.
         process.join(timeout=5)
@@ -360,7 +332,9 @@ class WorkerPool:
             worker.ready.set()  # it died while loading, at start: start() reports it, rather than retrying for ever
             return
         self.restarts += 1
-        self.log(f"{worker.name} (pid {worker.pid}) ended ({_how_it_ended(process)}); starting a new one")
+        self.log(
+            f"{worker.name} (pid {worker.pid}) ended ({processes.how_it_ended(process.exitcode)}); starting a new one"
+        )
         if worker.models is None:
             time.sleep(1)  # a replacement that died loading: do not spin
         self._spawn(worker)
@@ -373,86 +347,3 @@ def _resolve(loop, future, reply):
 
     with contextlib.suppress(RuntimeError):  # the loop closed: the server is gone, nobody waits
         loop.call_soon_threadsafe(settle)
-
-
-def _how_it_ended(process):
-    code = process.exitcode
-    if code is None:
-        return "still running"
-    if code < 0:
-        import signal
-
-        with contextlib.suppress(ValueError):
-            return f"killed by signal {-code} ({signal.Signals(-code).name})"
-        return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-def _worker_main(connection, run_dirs, runtime, threads, inside_views, role="both"):
-    """A worker process: load the models, then answer requests from the pipe until told to stop.
-
-    `role`: "predict" (a model worker beside an explain worker), "explain" (the
-    explain worker: lower priority, no batched warm-up) or "both".
-    """
-    limit_native_threads(threads)
-    if role == "explain":
-        with contextlib.suppress(
-            AttributeError, OSError
-        ):  # os.nice: not on Windows, where it runs at the same priority
-            os.nice(EXPLAIN_NICENESS)
-    import concurrent.futures
-
-    from mnistlab.ml import predict
-
-    sending = threading.Lock()
-
-    def send(message):
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        with sending:
-            connection.send_bytes(data)
-
-    def log(text):
-        send(("log", text))
-
-    predict.activate_for(run_dirs, runtime)
-    predictors = engine_lib.load_predictors(run_dirs, runtime, log=log)
-    engine = engine_lib.Engine(predictors, warm=role != "explain")
-    if inside_views:
-        engine.warm_inside_views(log=log)
-    send(("ready", engine.describe()))
-
-    def reply(request_id, answered):
-        try:
-            send(("reply", request_id, answered.status, answered.retry_after, answered.body))
-        except (OSError, ValueError):  # the front is gone
-            pass
-
-    def handle(request_id, kind, client, body, content_type):
-        reply(request_id, engine.answer(kind, client, body, content_type))
-
-    # Predictions: this thread reads every request waiting on the pipe and answers the
-    # predictions among them as one batch (Engine.predict_many): no thread per request, no
-    # hand-over to the Batcher's thread. Explanations (and counts) wait for their queue in
-    # threads of their own; the ExplainQueue holds at most a few per client, the rest get 503.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="mnistlab-explain") as waiting:
-        stopping = False
-        while not stopping:
-            try:
-                messages = [pickle.loads(connection.recv_bytes())]
-                while len(messages) < batching.BUCKETS[-1] and connection.poll():
-                    messages.append(pickle.loads(connection.recv_bytes()))
-            except (EOFError, OSError):
-                break
-            predictions = []
-            for message in messages:
-                if message is None:
-                    stopping = True  # answer what came before it, then stop
-                elif message[1] == "predict":
-                    predictions.append(message)
-                else:
-                    waiting.submit(handle, *message)
-            if predictions:
-                answers = engine.predict_many([(body, content_type) for _, _, _, body, content_type in predictions])
-                for (request_id, *_), answered in zip(predictions, answers):
-                    reply(request_id, answered)
-    engine.close()

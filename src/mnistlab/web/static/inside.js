@@ -1,35 +1,8 @@
 "use strict";
-// Loaded by the draw page (index.html) and the lab (lab.html) alike: one renderer of the inside view for both.
+// Loaded by the draw page (index.html) and the lab (lab.html) alike: one renderer of the inside view for both,
+// after decode.js (the answer's arrays) and colours.js (its colour maps).
 // The inside view of one model. insideView(explanation, input, selection) returns its
 // element; `selection` ({layer, index} of the enlarged CNN map, or {}) is the caller's, kept across drawings.
-
-// Arrays come as nested lists, or (large ones) as {shape, min, max, uint8: base64}.
-function decode(array) {
-  if (Array.isArray(array)) {
-    const shape = [];
-    for (let level = array; Array.isArray(level); level = level[0]) shape.push(level.length);
-    return { shape, data: Float32Array.from(array.flat(Infinity)) };
-  }
-  const raw = atob(array.uint8), data = new Float32Array(raw.length), step = (array.max - array.min) / 255;
-  for (let i = 0; i < raw.length; i++) data[i] = array.min + raw.charCodeAt(i) * step;
-  return { shape: array.shape, data };
-}
-
-// Colours: "hot" for activations (brighter is larger), red/white/blue for signed values.
-function hot(v) { return [255 * Math.min(1, 3 * v), 255 * Math.min(1, Math.max(0, 3 * v - 1)), 255 * Math.max(0, 3 * v - 2)]; }
-function signed(v) { return v >= 0 ? [255, 255 * (1 - v), 255 * (1 - v)] : [255 * (1 + v), 255 * (1 + v), 255]; }
-
-function paint(width, height, valueAt, colour, className) {
-  const canvas = document.createElement("canvas");
-  canvas.width = width; canvas.height = height;
-  if (className) canvas.className = className;
-  const context2d = canvas.getContext("2d"), image = context2d.createImageData(width, height);
-  for (let i = 0; i < width * height; i++) image.data.set([...colour(valueAt(i)), 255], 4 * i);
-  context2d.putImageData(image, 0, 0);
-  return canvas;
-}
-
-function scaleOf(data) { let top = 0; for (const v of data) top = Math.max(top, Math.abs(v)); return top || 1; }
 
 function paragraph(text) { const p = document.createElement("p"); p.textContent = text; return p; }
 function heading(text) { const h = document.createElement("h3"); h.textContent = text; return h; }
@@ -151,7 +124,7 @@ function renderRnn(view, explanation, label, pixels) {
   wrap.className = "reading";
   const inputFrame = document.createElement("div"), beliefFrame = document.createElement("div");
   inputFrame.className = beliefFrame.className = "frame";
-  inputFrame.append(paint(28, 28, (i) => input.data[i], (v) => [255 * v, 255 * v, 255 * v], "rows"));
+  inputFrame.append(paint(28, 28, (i) => input.data[i], gray, "rows"));
   const caption = paragraph("");
   wrap.append(inputFrame);
   const beliefs = decode(reading.beliefs).data;

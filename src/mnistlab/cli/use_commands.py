@@ -1,0 +1,298 @@
+"""Commands that use finished runs: report, figures, predict, explain, serve, lab, export."""
+
+import pathlib
+import sys
+
+from mnistlab.analysis import tables
+from mnistlab.cli import options
+from mnistlab.cli.common import need, print_json
+from mnistlab.core import addresses, fileio, presets
+from mnistlab.core import config as config_lib
+from mnistlab.core.errors import ConfigError
+
+
+def cmd_report(args):
+    from mnistlab.outputs import report
+
+    if args.format != "html":
+        if len(args.targets) != 1 or args.targets[0] not in presets.TABLES:
+            raise ConfigError(
+                f"--format {args.format} exports a table: mnistlab report {presets.TABLES[1]} --format {args.format}"
+            )
+        text = tables.table_export(
+            tables.table_data(args.targets[0], store_path=args.store, table_json=args.table_json), args.format
+        )
+        if args.out:
+            fileio.write_text(args.out, text)
+            print(f"Wrote {args.out}")
+        else:
+            sys.stdout.write(text)
+        return
+    if not args.out:
+        raise ConfigError("an HTML report needs --out FILE.html (its PNGs go beside it)")
+    result = report.report(
+        args.targets,
+        args.out,
+        store_path=args.store,
+        table_json=args.table_json,
+        by=args.by,
+        dataset=args.dataset,
+        backend=args.backend,
+    )
+    print(
+        f"Wrote {result['html']} and {len(result['figures'])} PNGs in {pathlib.Path(result['html']).with_name(pathlib.Path(result['html']).stem + '_files')}"
+    )
+
+
+def cmd_figures(args):
+    from mnistlab.outputs import figures
+
+    for path in figures.write_all(args.out):
+        print(f"Wrote {path}")
+
+
+def cmd_predict(args):
+    from mnistlab.ml import predict
+
+    results = predict.predict_runs(
+        args.paths, top=args.top, runtime=args.runtime, backend=args.backend, show_input_dir=args.show_input
+    )
+    if args.json:
+        return print_json(results)
+    several, previous = len({result["run_dir"] for result in results}) > 1, None
+    for result in results:
+        if several and result["run_dir"] != previous:
+            print(f"{result['run_dir']}:")
+            previous = result["run_dir"]
+        ranked = ", ".join(f"{item['label']} ({100 * item['probability']:.1f}%)" for item in result["top"])
+        print(f"{result['image']}: {result['label']}   top {len(result['top'])}: {ranked}")
+        if result.get("input_png"):
+            print(f"  model input written to {result['input_png']}")
+
+
+def cmd_explain(args):
+    from mnistlab.outputs import sheets
+
+    run_dirs, images = sheets.split_paths(args.paths)
+    results = sheets.explain_files(
+        run_dirs,
+        images,
+        args.out,
+        method=args.method,
+        backend=args.backend,
+        store_path=args.store,
+        dataset=args.dataset,
+    )
+    if args.json:
+        return print_json(results)
+    for result in results:
+        print(
+            f"{result['image']}: {result['family']} says {result['label']} (runner-up {result['runner_up']}, {result['attribution']}) -> {result['sheet']}"
+        )
+
+
+def cmd_serve(args):
+    need("fastapi", "mnistlab serve", "serve")
+    need("uvicorn", "mnistlab serve", "serve")
+    from mnistlab.web import serve
+
+    serve.run(
+        args.run_dirs,
+        host=args.host,
+        port=args.port,
+        runtime=args.runtime,
+        store_path=args.store,
+        dataset=args.dataset,
+        workers=args.workers,
+        log=lambda line: print(line, flush=True),
+    )
+
+
+def cmd_lab(args):
+    need("fastapi", "mnistlab lab", "serve")
+    need("uvicorn", "mnistlab lab", "serve")
+    from mnistlab.web import lab
+
+    lab.run(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        store_path=args.store,
+        log=lambda line: print(line, flush=True),
+        no_token=args.no_token,
+        ray_address=args.ray_address,
+        datasets=args.dataset,
+    )
+
+
+def cmd_export(args):
+    from mnistlab.ml import export
+
+    result = export.export(args.run_dir, args.format, args.out)
+    message = f"Wrote {result['path']}"
+    if "max_abs_difference" in result:
+        message += f" (ONNX vs Keras on {result['samples']} {result['parity_dataset']} test digits: max |difference| {result['max_abs_difference']:.1e}, same class on {100 * result['argmax_agreement']:.1f}%)"
+    print(message)
+
+
+# --------------------------------------------------------------------------
+# The command line of these commands
+
+
+def add_parsers(commands):
+    """This module's commands, each with its options and the function that runs it."""
+    _add_report(commands)
+    _add_figures(commands)
+    _add_predict(commands)
+    _add_explain(commands)
+    _add_serve(commands)
+    _add_lab(commands)
+    _add_export(commands)
+
+
+def _add_report(commands):
+    sub = commands.add_parser(
+        "report",
+        help="HTML report (with PNGs) of a run directory, a reproduced table, or several setups compared over seeds; a table also as CSV, LaTeX or JSON",
+    )
+    sub.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET",
+        help="a run directory; table-1.3.2 / table-1.4.1 / table-1.5.1; or setups to compare (presets, config hashes, group=NAME)",
+    )
+    sub.add_argument(
+        "--out",
+        help="the file to write (HTML: PNGs go to <name>_files/ beside it); other formats default to standard output",
+    )
+    sub.add_argument(
+        "--format",
+        choices=tables.FORMATS,
+        default="html",
+        help="a table's format (default html, the full report); csv, latex (booktabs) and json export the table alone",
+    )
+    sub.add_argument("--by", choices=("backend",), help="compare each setup per backend")
+    sub.add_argument("--dataset", help="only runs on this dataset name (comparisons)")
+    options.backend_option(sub, "only runs on this backend (comparisons)", any_backend=False)
+    sub.add_argument("--table-json", help="which reproduction of the table (default: the latest)")
+    options.store_option(sub)
+    sub.set_defaults(func=cmd_report)
+
+
+def _add_figures(commands):
+    sub = commands.add_parser(
+        "figures", help="the chapter's teaching figures: activations, gradient descent, reshaping"
+    )
+    sub.add_argument("--out", default="figures", help="directory (default figures/)")
+    sub.set_defaults(func=cmd_figures)
+
+
+def _add_predict(commands):
+    sub = commands.add_parser("predict", help="classify your own digit images with a trained run")
+    options.runs_then_images(
+        sub,
+        "one or more run directories written by `mnistlab train`, then image files (PNG, JPEG, BMP, GIF, TIFF, WebP or .npy)",
+    )
+    sub.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    sub.add_argument(
+        "--runtime",
+        choices=config_lib.RUNTIMES,
+        default="keras",
+        help="keras (default) or onnx (needs `mnistlab export` first and the 'onnx' extra)",
+    )
+    options.backend_option(sub, "Keras backend for the keras runtime")
+    sub.add_argument("--show-input", metavar="DIR", help="write the 28x28 input each model saw as PNGs here")
+    options.json_option(sub)
+    sub.set_defaults(func=cmd_predict)
+
+
+def _add_explain(commands):
+    sub = commands.add_parser(
+        "explain",
+        help="see inside the networks: per-layer views and attribution maps for your images, as PNG sheets and JSON",
+    )
+    options.runs_then_images(
+        sub,
+        "run directories, then image files (PNG, JPEG, BMP, GIF, TIFF, WebP or .npy); with no run directory, per family the run with the best validation accuracy in the store",
+    )
+    sub.add_argument("--out", required=True, help="directory for the sheets (IMAGE-FAMILY-RUN.png) and numbers (.json)")
+    sub.add_argument(
+        "--method",
+        choices=config_lib.ATTRIBUTION_METHODS,
+        default="auto",
+        help="attribution: integrated gradients from a blank image (auto, where the backend has gradients) or occlusion",
+    )
+    options.backend_option(sub, "Keras backend to run the models on")
+    sub.add_argument(
+        "--dataset",
+        help="with no run directory named, the best runs on this data: digits (default: mnist or mnist-mini), fashion-mnist, or another dataset name",
+    )
+    options.store_option(sub)
+    options.json_option(sub)
+    sub.set_defaults(func=cmd_explain)
+
+
+def _add_serve(commands):
+    sub = commands.add_parser("serve", help="the draw-a-digit web page and JSON API (needs the 'serve' extra)")
+    sub.add_argument(
+        "run_dirs",
+        nargs="*",
+        help="runs to serve (default: per family, the finished run with the best validation accuracy)",
+    )
+    sub.add_argument(
+        "--host", default=addresses.DEFAULT_HOST, help=f"default {addresses.DEFAULT_HOST} (this machine only)"
+    )
+    sub.add_argument("--port", type=int, default=addresses.SERVE_PORT, help=f"default {addresses.SERVE_PORT}")
+    sub.add_argument("--runtime", choices=config_lib.RUNTIMES, default="keras", help="keras (default) or onnx")
+    sub.add_argument(
+        "--dataset",
+        help="with no runs named, serve the best runs on this page's data: digits (default: mnist or mnist-mini), fashion-mnist, or another dataset name",
+    )
+    options.store_option(sub)
+    sub.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="model worker processes, each with its share of the cores, plus one explain worker at a lower priority (default: 2, or 1 on one core; 0: the models and explanations in the server's own process)",
+    )
+    sub.set_defaults(func=cmd_serve)
+
+
+def _add_lab(commands):
+    sub = commands.add_parser("lab", help="launch, watch and open runs in the browser (needs the 'serve' extra)")
+    sub.add_argument(
+        "--host",
+        default=addresses.DEFAULT_HOST,
+        help=f"default {addresses.DEFAULT_HOST} (this machine only); every address asks every request for the token printed at start",
+    )
+    sub.add_argument("--port", type=int, default=addresses.LAB_PORT, help=f"default {addresses.LAB_PORT}")
+    sub.add_argument("--workers", type=int, default=1, help="runs training at once (default 1); the rest wait queued")
+    sub.add_argument(
+        "--no-token",
+        action="store_true",
+        help="ask no token (loopback addresses only): any process or user of this machine can then launch, cancel and read runs",
+    )
+    sub.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="the Ray cluster that runs launched with executor ray train on (default: a private local Ray)",
+    )
+    sub.add_argument(
+        "--dataset",
+        action="append",
+        metavar="NAME=PATH",
+        help="a dataset launches may name besides the built-in ones: an idx directory or .npz file (repeatable)",
+    )
+    options.store_option(sub)
+    sub.set_defaults(func=cmd_lab)
+
+
+def _add_export(commands):
+    sub = commands.add_parser("export", help="export a run to ONNX, Keras or a TensorFlow SavedModel")
+    sub.add_argument("run_dir", help="a run directory written by `mnistlab train`")
+    sub.add_argument(
+        "--format", choices=config_lib.EXPORT_FORMATS, default="onnx", help="default onnx (needs the 'onnx' extra)"
+    )
+    sub.add_argument("--out", help="default: RUN_DIR/model.onnx, RUN_DIR/exported.keras or RUN_DIR/saved_model")
+    sub.set_defaults(func=cmd_export)

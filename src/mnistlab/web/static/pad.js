@@ -1,0 +1,62 @@
+"use strict";
+// The drawing pad, for both pages: white strokes on black, as the models' preprocessing expects, drawn with a
+// mouse, pen or finger. new DrawingPad(canvas, {start, move, end}): `start` is told as a stroke begins, `move` as
+// it goes on, `end` as it is released. `picture` (an image drawn under the strokes, scaled to fit) is the draw
+// page's dropped file; a new stroke takes it away.
+const PAD_STROKE = 18;
+
+class DrawingPad {
+  constructor(canvas, handlers = {}) {
+    this.canvas = canvas;
+    this.context = canvas.getContext("2d");
+    this.strokes = [];   // each stroke: a list of [x, y] points; redrawn for undo
+    this.current = null;
+    this.picture = null;
+    canvas.addEventListener("pointerdown", (event) => {
+      canvas.setPointerCapture(event.pointerId);
+      if (handlers.start) handlers.start();
+      this.picture = null;
+      this.current = [this.point(event)];
+      this.strokes.push(this.current);
+      this.redraw();
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!this.current) return;
+      this.current.push(this.point(event));
+      this.redraw();
+      if (handlers.move) handlers.move();
+    });
+    const release = () => {
+      if (!this.current) return;
+      this.current = null;
+      if (handlers.end) handlers.end();
+    };
+    canvas.addEventListener("pointerup", release);
+    canvas.addEventListener("pointercancel", release);
+  }
+
+  point(event) {   // the pointer on the canvas' own pixels, whatever its size on screen
+    const box = this.canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * this.canvas.width / box.width, (event.clientY - box.top) * this.canvas.height / box.height];
+  }
+
+  clear() { this.strokes.length = 0; this.current = null; this.picture = null; this.redraw(); }
+
+  redraw() {
+    const { canvas, context } = this;
+    context.fillStyle = "#000";
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    if (this.picture) {
+      const scale = Math.min(canvas.width / this.picture.width, canvas.height / this.picture.height);
+      const width = this.picture.width * scale, height = this.picture.height * scale;
+      context.drawImage(this.picture, (canvas.width - width) / 2, (canvas.height - height) / 2, width, height);
+    }
+    Object.assign(context, { strokeStyle: "#fff", lineWidth: PAD_STROKE, lineCap: "round", lineJoin: "round" });
+    for (const stroke of this.strokes) {
+      context.beginPath();
+      stroke.forEach(([x, y], i) => i ? context.lineTo(x, y) : context.moveTo(x, y));
+      if (stroke.length === 1) context.lineTo(stroke[0][0] + 0.1, stroke[0][1]);
+      context.stroke();
+    }
+  }
+}

@@ -52,7 +52,7 @@ from mnistlab.ml import data
 from mnistlab.core import presets
 from mnistlab.jobs import sweep
 dataset = data.load_dataset("mnist-mini")
-jobs = sweep.plan([("listing-1.4.1", presets.configure("listing-1.4.1", [], seed=0, epochs=3, limit=2000, batch_size=32))], dataset, group="progress")
+jobs = sweep.plan([("listing-1.4.1", presets.configure("listing-1.4.1", ["filters=16,16,16"], seed=0, epochs=3, limit=2000, batch_size=32))], dataset, group="progress")
 received = []
 outcome = sweep.run(jobs, store_path=sys.argv[2], executor="ray", address=sys.argv[1], log=lambda line: None,
                     on_progress=lambda run_id, event: received.append({"run_id": run_id, "received": time.time(), **event}))[0]
@@ -167,7 +167,8 @@ def test_a_run_on_another_node_sends_its_progress_to_the_driver_as_it_trains(two
         [sys.executable, "-c", PROGRESS, address, str(driver_dir / "progress.db")],
         capture_output=True,
         text=True,
-        timeout=300,
+        # A guard against a hang, not a bound on speed: beside two CPU-bound processes this takes minutes.
+        timeout=900,
         env={**os.environ, "MNISTLAB_RUNS": str(driver_dir / "runs")},
     )
     assert result.returncode == 0, result.stderr[-3000:]

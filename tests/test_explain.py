@@ -559,7 +559,7 @@ def test_sheet_titles_are_whole_and_apart(listing, digit, tmp_path, drawn):
 
 
 def signed_colour(value):
-    """The page's red/white/blue for a value in [-1, 1] (index.html's `signed`)."""
+    """The page's red/white/blue for a value in [-1, 1] (web/static/colours.js's `signed`)."""
     return [255, 255 * (1 - value), 255 * (1 - value)] if value >= 0 else [255 * (1 + value), 255 * (1 + value), 255]
 
 

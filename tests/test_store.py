@@ -72,8 +72,7 @@ def test_a_store_of_the_first_schema_migrates_and_keeps_its_runs(tmp_path):
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
-        for statement in migrations.get(1).statements():
-            db.execute(statement)
+        migrations.get(1).apply(db)
         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
         for run_id, family, status in ((3, "cnn", "done"), (7, "rnn", "interrupted")):

@@ -30,7 +30,6 @@ BOUNDS = {
     "loss": (0.0, float("inf")),
     "val_loss": (0.0, float("inf")),
 }
-PERCENT = stats.PERCENT
 
 
 def bands(histories, metrics=METRICS, confidence=stats.CONFIDENCE):
@@ -83,7 +82,7 @@ def describe_setup(name, runs, repeats=()):
     metrics = [rundir.read_metrics(run_dir) or {} for run_dir in run_dirs]
     histories = [rundir.read_history(run_dir) for run_dir in run_dirs]
     params = sorted({m["params"] for m in metrics if m.get("params") is not None})
-    test = stats.summarize([100 * run["test_accuracy"] for run in runs], bounds=PERCENT)
+    test = stats.summarize([100 * run["test_accuracy"] for run in runs], bounds=stats.PERCENT)
     against = book.against_book(runs, runs[0]["preset"], test)
     return {
         "name": name,
@@ -121,11 +120,7 @@ def compare_setups(selectors, store_path=None, dataset=None, by=None, backend=No
         if a["test"]["n"] < 2 or b["test"]["n"] < 2:
             comparisons.append(
                 {
-                    "a": a["name"],
-                    "b": b["name"],
-                    "n_a": a["test"]["n"],
-                    "n_b": b["test"]["n"],
-                    "significant": None,
+                    **stats.too_few_to_compare(a["name"], b["name"], a["test"]["n"], b["test"]["n"]),
                     "verdict": f"no comparison: {a['test']['n']} and {b['test']['n']} runs (Welch's test needs 2 a side, a verdict {stats.MIN_RUNS_FOR_VERDICT})",
                 }
             )

@@ -27,7 +27,7 @@ def find_runs(store, spec, dataset=None, backend=None):
             if run["run_dir"] and str(pathlib.Path(run["run_dir"]).resolve()) == wanted
         ]
     else:
-        runs = store.runs(status="done", config_hash=spec)
+        runs = store.runs(status="done", config_hash_prefix=spec)
     if dataset:
         runs = [run for run in runs if run["dataset"] == dataset]
     if backend:

@@ -84,16 +84,7 @@ def backend_comparisons(rows):
         pairs = []
         for a, b in itertools.combinations(cells, 2):
             if a["test"]["n"] < 2 or b["test"]["n"] < 2:
-                pairs.append(
-                    {
-                        "a": a["backend"],
-                        "b": b["backend"],
-                        "n_a": a["test"]["n"],
-                        "n_b": b["test"]["n"],
-                        "p_value": None,
-                        "significant": None,
-                    }
-                )
+                pairs.append(stats.too_few_to_compare(a["backend"], b["backend"], a["test"]["n"], b["test"]["n"]))
                 continue
             pairs.append({"a": a["backend"], "b": b["backend"], **stats.compare_summaries(a["test"], b["test"])})
         threshold = (1 - stats.CONFIDENCE) / len(pairs)

@@ -11,6 +11,11 @@ def print_json(obj):
     print(fileio.dumps(obj, indent=2))
 
 
+def given(args, *names):
+    """The command line's values of NAMES, as keywords for a library call whose parameters have those names."""
+    return {name: getattr(args, name) for name in names}
+
+
 def percent(value):
     return "n/a" if value is None else f"{100 * value:.1f}%"
 

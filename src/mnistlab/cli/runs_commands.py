@@ -2,7 +2,7 @@
 
 from mnistlab.cli import options
 from mnistlab.cli.common import percent, print_json
-from mnistlab.core import config as config_lib
+from mnistlab.core import events
 
 
 def cmd_runs_list(args):
@@ -209,7 +209,7 @@ def add_parsers(commands):
 
 def _add_list(runs):
     sub = runs.add_parser("list", help="list runs with their settings")
-    sub.add_argument("--status", choices=config_lib.RUN_STATUSES, help="only runs with this status")
+    sub.add_argument("--status", choices=events.STORED_STATUSES, help="only runs with this status")
     sub.add_argument("--preset", help="only runs of this preset")
     sub.add_argument("--group", help="only runs of this sweep or table")
     sub.add_argument("--last", type=int, help="only the last N")

@@ -3,7 +3,7 @@
 import sys
 
 from mnistlab.cli import options
-from mnistlab.cli.common import EXIT_DIVERGED, config_from_args, percent, print_json
+from mnistlab.cli.common import EXIT_DIVERGED, config_from_args, given, percent, print_json
 from mnistlab.core import config as config_lib
 from mnistlab.core import presets
 from mnistlab.core.events import RunStatus
@@ -79,13 +79,7 @@ def cmd_reproduce(args):
 
     results = reproduce.reproduce(
         args.table,
-        seeds=args.seeds,
-        dataset=args.dataset,
-        epochs=args.epochs,
-        limit=args.limit,
-        workers=args.workers,
-        executor=args.executor,
-        address=args.address,
+        **given(args, "seeds", "dataset", "epochs", "limit", "workers", "executor", "address"),
         store_path=args.store,
         out_dir=args.out,
         backend=args.backend or "auto",
@@ -111,13 +105,9 @@ def cmd_sweep(args):
     changes = {key: getattr(args, key) for key in ("epochs", "limit") if getattr(args, key) is not None}
     result = sweep.run_file(
         args.file,
-        dataset=args.dataset,
         store_path=args.store,
-        workers=args.workers,
-        executor=args.executor,
-        address=args.address,
         changes=changes,
-        seeds=args.seeds,
+        **given(args, "dataset", "workers", "executor", "address", "seeds"),
     )
     print(f"\nSweep {result['name']} on {result['dataset']}, {len(result['seeds'])} seed(s):")
     for point in result["points"]:

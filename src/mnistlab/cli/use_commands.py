@@ -5,7 +5,7 @@ import sys
 
 from mnistlab.analysis import tables
 from mnistlab.cli import options
-from mnistlab.cli.common import need, print_json
+from mnistlab.cli.common import given, need, print_json
 from mnistlab.core import addresses, fileio, presets
 from mnistlab.core import config as config_lib
 from mnistlab.core.errors import ConfigError
@@ -34,10 +34,7 @@ def cmd_report(args):
         args.targets,
         args.out,
         store_path=args.store,
-        table_json=args.table_json,
-        by=args.by,
-        dataset=args.dataset,
-        backend=args.backend,
+        **given(args, "table_json", "by", "dataset", "backend"),
     )
     print(
         f"Wrote {result['html']} and {len(result['figures'])} PNGs in {pathlib.Path(result['html']).with_name(pathlib.Path(result['html']).stem + '_files')}"
@@ -78,8 +75,7 @@ def cmd_explain(args):
         run_dirs,
         images,
         args.out,
-        method=args.method,
-        backend=args.backend,
+        **given(args, "method", "backend"),
         store_path=args.store,
         dataset=args.dataset,
     )
@@ -98,13 +94,9 @@ def cmd_serve(args):
 
     serve.run(
         args.run_dirs,
-        host=args.host,
-        port=args.port,
-        runtime=args.runtime,
         store_path=args.store,
-        dataset=args.dataset,
-        workers=args.workers,
         log=lambda line: print(line, flush=True),
+        **given(args, "host", "port", "runtime", "dataset", "workers"),
     )
 
 
@@ -114,14 +106,10 @@ def cmd_lab(args):
     from mnistlab.web import lab
 
     lab.run(
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
         store_path=args.store,
-        log=lambda line: print(line, flush=True),
-        no_token=args.no_token,
-        ray_address=args.ray_address,
         datasets=args.dataset,
+        log=lambda line: print(line, flush=True),
+        **given(args, "host", "port", "workers", "no_token", "ray_address"),
     )
 
 

@@ -122,3 +122,25 @@ class RunFailed(MnistlabError):
 
 class AlreadyDone(MnistlabError):
     """The same run (config, dataset, backend, seed) has already finished."""
+
+
+# The servers' refusals (serving/batching.py, serving/workers.py): busy now, or replaced by a newer ask.
+
+
+class ServerBusy(MnistlabError):
+    """More requests are waiting than the server holds: try again shortly."""
+
+    http_status = 503
+    retry_after_seconds = 1
+
+
+class ExplainBusy(ServerBusy):
+    """Too many clients wait for an explanation."""
+
+    retry_after_seconds = 2
+
+
+class Superseded(MnistlabError):
+    """A waiting explanation replaced by the same client's newer one."""
+
+    http_status = 409

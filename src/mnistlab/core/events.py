@@ -26,6 +26,10 @@ class RunStatus(str, enum.Enum):
         return self.value
 
 
+# The statuses a run's row can hold (the store checks them): a cancelled queued run is removed, not kept, and a
+# cancelled running one ends interrupted.
+STORED_STATUSES = tuple(status.value for status in RunStatus if status is not RunStatus.CANCELLED)
+
 # A run in one of these has ended: its record will not change.
 FINISHED = frozenset({RunStatus.DONE, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.CANCELLED})
 

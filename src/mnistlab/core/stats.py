@@ -70,6 +70,11 @@ def compare(a, b, confidence=CONFIDENCE):
     )
 
 
+def too_few_to_compare(name_a, name_b, n_a, n_b) -> dict:
+    """A pair with fewer than 2 runs on a side: Welch's test cannot be made, and the pair says so."""
+    return {"a": name_a, "b": name_b, "n_a": n_a, "n_b": n_b, "p_value": None, "significant": None}
+
+
 def compare_summaries(a, b, confidence=CONFIDENCE):
     """`compare` from each side's n, mean and sample standard deviation (as `summarize` gives them),
     so that a published table's comparisons can be recomputed from the table alone."""

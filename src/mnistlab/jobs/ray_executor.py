@@ -173,15 +173,7 @@ def _ray_task(job, run_name, run_id, progress_queue=None):
     with tempfile.TemporaryDirectory(prefix="mnistlab-") as scratch:
         run_dir = pathlib.Path(scratch) / run_name
         try:
-            metrics = runner.run_isolated(
-                job.config,
-                run_dir,
-                preset=job.preset,
-                run_id=run_id,
-                group=job.group,
-                quiet=True,
-                on_progress=on_progress,
-            )
+            metrics = runner.run_job(job, run_dir, run_id, quiet=True, on_progress=on_progress)
         except RunFailed as error:
             return {
                 "error": str(error),

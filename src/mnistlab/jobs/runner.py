@@ -57,6 +57,11 @@ def _die_with_parent(parent_pid):
 LOG_TAIL_LINES = 12  # of the worker's log, quoted in the message of a run that died
 
 
+def run_job(job, run_dir, run_id, **options):
+    """`run_isolated` for a planned job (a `sweep.Job`: its config, preset and group) and its store row."""
+    return run_isolated(job.config, run_dir, preset=job.preset, run_id=run_id, group=job.group, **options)
+
+
 def run_isolated(config, run_dir, preset=None, run_id=None, group=None, quiet=False, on_start=None, on_progress=None):
     """Train `config` in a child process that writes RUN_DIR; return its metrics dict.
 

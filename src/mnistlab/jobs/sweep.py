@@ -229,16 +229,8 @@ def _run_local(todo, driver, workers, address, quiet):
             run_dir, run_id = driver.open(job)
             try:
                 on_start = lambda child, run_id=run_id: driver.on_start(run_id, child.kill)  # noqa: E731
-                metrics = runner.run_isolated(
-                    job.config,
-                    run_dir,
-                    preset=job.preset,
-                    run_id=run_id,
-                    group=job.group,
-                    quiet=quiet,
-                    on_start=on_start,
-                    on_progress=driver.progress_of(run_id),
-                )
+                progress = driver.progress_of(run_id)
+                metrics = runner.run_job(job, run_dir, run_id, quiet=quiet, on_start=on_start, on_progress=progress)
                 outcome = driver.finished(job, run_id, run_dir, metrics)
                 break
             except RunFailed as error:
@@ -344,6 +336,6 @@ def run_file(
             )
             points.setdefault(label, []).append(None if finished is None else 100 * finished["test_accuracy"])
     summaries = [
-        {"label": label, "summary": stats.summarize(values, bounds=(0.0, 100.0))} for label, values in points.items()
+        {"label": label, "summary": stats.summarize(values, bounds=stats.PERCENT)} for label, values in points.items()
     ]
     return {"name": name, "dataset": loaded.name, "seeds": seed_values, "points": summaries, "outcomes": outcomes}

@@ -221,26 +221,12 @@ def unpack(files, run_dir):
 
 
 class Index(typing.Protocol):
-    """What the Recorder and `train_and_save` need of an index of runs (`store.Store` is one)."""
+    """What the Recorder and `train_and_save` need of an index of runs (`store.Store` is one; its methods say
+    which keywords they take)."""
 
-    def start_run(
-        self,
-        config: Config,
-        dataset_hash: str,
-        preset: str | None = None,
-        group: str | None = None,
-        run_dir=None,
-        machine: dict | None = None,
-    ) -> int: ...
+    def start_run(self, config: Config, dataset_hash: str, **details) -> int: ...
 
-    def finish_run(
-        self,
-        run_id: int,
-        status: str,
-        metrics: dict | None = None,
-        history: list[dict] | None = None,
-        error: str | None = None,
-    ) -> str: ...
+    def finish_run(self, run_id: int, status: str, **results) -> str: ...
 
     def done_run(self, key: str) -> dict | None: ...
 

@@ -23,16 +23,9 @@ import threading
 
 import numpy as np
 
-from mnistlab.core.errors import MnistlabError
+from mnistlab.core.errors import ExplainBusy, ServerBusy, Superseded
 
 BUCKETS = (1, 2, 4, 8, 16, 32, 64)
-
-
-class ServerBusy(MnistlabError):
-    """More requests are waiting than the server holds: try again shortly."""
-
-    http_status = 503
-    retry_after_seconds = 1
 
 
 def bucket(count):
@@ -137,12 +130,6 @@ class Batcher:
             future.set_result([output[row] for output in outputs])
 
 
-class Superseded(MnistlabError):
-    """A waiting explanation replaced by the same client's newer one."""
-
-    http_status = 409
-
-
 class ExplainQueue:
     """Explanations one at a time, behind the predictions, at most one waiting per client.
 
@@ -210,7 +197,4 @@ class ExplainQueue:
             self.done += 1
 
 
-class ExplainBusy(ServerBusy):
-    """Too many clients wait for an explanation."""
-
-    retry_after_seconds = 2
+__all__ = ["Batcher", "ExplainBusy", "ExplainQueue", "ServerBusy", "Superseded", "bucket"]

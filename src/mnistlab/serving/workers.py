@@ -36,9 +36,9 @@ import time
 import zlib
 
 from mnistlab.core import processes
+from mnistlab.core.errors import ExplainBusy, ServerBusy
 from mnistlab.serving import engine as engine_lib
 from mnistlab.serving import messages, worker_process
-from mnistlab.serving.batching import ExplainBusy, ServerBusy
 
 # Explanations the front lets reach the explain worker at once: its queue holds 8 pages and
 # explains one, so more would only wait to be refused there. Past it, 503 at the front.

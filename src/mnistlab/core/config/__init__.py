@@ -17,33 +17,15 @@ No Keras import here: the CLI validates a config before it picks a backend. This
 from it (`from mnistlab.core.config import Config, KNOBS, ...`), whichever module declares them.
 """
 
-from mnistlab.core.config.knobs import (
+from mnistlab.core.config.knobs import (  # the lists other packages read; the bounds stay with the knobs
     ACTIVATIONS,
     ATTRIBUTION_METHODS,
     BACKENDS,
-    DEFAULT_LEARNING_RATES,
     EXECUTORS,
     EXPORT_FORMATS,
     FAMILIES,
-    IMAGE_SIDE,
     INPUT_SHAPES,
-    LOSSES,
-    MAX_BATCH_SIZE,
-    MAX_EPOCHS,
-    MAX_FILTERS,
-    MAX_LAYERS,
-    MAX_PARAMETERS,
-    MAX_PENALTY,
-    MAX_SEED,
-    MAX_TRAINING_IMAGES,
-    MAX_UNITS,
-    OPTIMIZERS,
-    OUTPUT_ACTIVATIONS,
-    PRECISIONS,
-    RUN_STATUSES,
     RUNTIMES,
-    Knob,
-    knob,
 )
 from mnistlab.core.config.model import (
     CHOICES,
@@ -89,7 +71,6 @@ __all__ = [
     "RENAMED_KEYS",
     "RUNTIMES",
     "RUN_KEYS",
-    "RUN_STATUSES",
     "VALID_KEYS",
     "Config",
     "ConfigError",

@@ -21,7 +21,6 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop")
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adam": 0.001, "rmsprop": 0.001}
 BACKENDS = ("auto", "jax", "tensorflow", "torch")
 PRECISIONS = ("float32", "bf16")
-RUN_STATUSES = ("queued", "running", "done", "failed", "diverged", "interrupted")  # queued: waiting in the lab
 # Choices of the commands around a config, kept here so the CLI lists them without importing their modules.
 EXECUTORS = ("local", "ray")
 RUNTIMES = ("keras", "onnx")

@@ -2,62 +2,51 @@
 
 SQLite cannot change a CHECK constraint in place, so the runs table is rebuilt (ids and the id sequence kept);
 epochs are copied aside first, since dropping the old runs table would cascade to them.
+
+The new table is the old one's own definition, as SQLite stored it, with the two changes made: SQLite's
+documented way to make any other schema change (create the new table, copy, drop, rename). This file states only
+what changes; 0001 stays the one place that spells the tables out.
 """
 
-SQL = """
-CREATE TABLE runs_v2 (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_key TEXT NOT NULL,
-    config_hash TEXT NOT NULL,
-    preset TEXT,
-    group_name TEXT,
-    model TEXT NOT NULL,
-    config_json TEXT NOT NULL,
-    dataset TEXT NOT NULL,
-    dataset_hash TEXT NOT NULL,
-    backend TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'diverged', 'interrupted')),
-    attempt INTEGER NOT NULL DEFAULT 1,
-    error TEXT,
-    host TEXT,
-    pid INTEGER,
-    machine_json TEXT,
-    versions_json TEXT,
-    metrics_json TEXT,
-    test_accuracy REAL,
-    test_loss REAL,
-    train_accuracy REAL,
-    val_accuracy REAL,
-    mean_epoch_seconds REAL,
-    seconds REAL,
-    run_dir TEXT,
-    started_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    finished_at REAL,
-    launch_json TEXT
-);
-INSERT INTO runs_v2 SELECT *, NULL FROM runs;
-DELETE FROM sqlite_sequence WHERE name = 'runs_v2';
-UPDATE sqlite_sequence SET name = 'runs_v2' WHERE name = 'runs';
-CREATE TABLE epochs_copy AS SELECT * FROM epochs;
-DROP TABLE epochs;
-DROP TABLE runs;
-ALTER TABLE runs_v2 RENAME TO runs;
-CREATE TABLE epochs (
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL,
-    loss REAL,
-    accuracy REAL,
-    val_loss REAL,
-    val_accuracy REAL,
-    seconds REAL,
-    PRIMARY KEY (run_id, epoch)
-);
-INSERT INTO epochs SELECT * FROM epochs_copy;
-DROP TABLE epochs_copy;
-CREATE UNIQUE INDEX runs_one_done_per_key ON runs (run_key) WHERE status = 'done';
-CREATE INDEX runs_by_key ON runs (run_key, status);
-CREATE INDEX runs_by_preset ON runs (preset);
-CREATE INDEX runs_by_status ON runs (status)
-"""
+
+def migrate(db):
+    runs = _changed(
+        _stored(db, "runs"),
+        ("CREATE TABLE runs (", "CREATE TABLE runs_v2 ("),
+        ("CHECK (status IN (", "CHECK (status IN ('queued', "),
+    )
+    runs = runs.rstrip().removesuffix(")").rstrip() + ",\n    launch_json TEXT\n)"
+    epochs = _stored(db, "epochs")
+    indexes = [row[0] for row in db.execute(_INDEXES_OF_RUNS)]
+    db.execute(runs)
+    db.execute("INSERT INTO runs_v2 SELECT *, NULL FROM runs")
+    db.execute("DELETE FROM sqlite_sequence WHERE name = 'runs_v2'")
+    db.execute("UPDATE sqlite_sequence SET name = 'runs_v2' WHERE name = 'runs'")
+    db.execute("CREATE TABLE epochs_copy AS SELECT * FROM epochs")
+    db.execute("DROP TABLE epochs")
+    db.execute("DROP TABLE runs")
+    db.execute("ALTER TABLE runs_v2 RENAME TO runs")
+    db.execute(epochs)
+    db.execute("INSERT INTO epochs SELECT * FROM epochs_copy")
+    db.execute("DROP TABLE epochs_copy")
+    for index in indexes:
+        db.execute(index)
+    db.execute("CREATE INDEX runs_by_status ON runs (status)")
+
+
+_INDEXES_OF_RUNS = "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs' AND sql IS NOT NULL"
+
+
+def _stored(db, table):
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    if row is None:
+        raise RuntimeError(f"migration 2: the store has no {table} table; it is not a schema-1 store")
+    return row[0]
+
+
+def _changed(sql, *replacements):
+    for old, new in replacements:
+        if old not in sql:
+            raise RuntimeError(f"migration 2: the runs table's definition has no {old!r}; it is not a schema-1 store")
+        sql = sql.replace(old, new, 1)
+    return sql

@@ -1,6 +1,7 @@
 """The run store's schema as numbered migrations: `NNNN_what.py` takes the schema from version NNNN - 1 to NNNN.
 
-Each file holds its SQL (`SQL`, statements separated by semicolons) and says why in its docstring. The store
+Each file holds its SQL (`SQL`, statements separated by semicolons), or a function `migrate(db)` where the change
+is made from what the store holds, and says why in its docstring. The store
 applies, in number order, every migration above the version a file records (meta.schema_version), in one write
 transaction (`mnistlab.record.store.connection.migrate`). A change of schema is a new file with the next number,
 never an edit of an old one: stores in the field have been through the old ones already.
@@ -10,6 +11,7 @@ import dataclasses
 import importlib
 import pkgutil
 import re
+from collections.abc import Callable
 
 NAME = re.compile(r"(\d{4})_(\w+)")
 
@@ -18,10 +20,17 @@ NAME = re.compile(r"(\d{4})_(\w+)")
 class Migration:
     version: int
     name: str
-    sql: str
+    sql: str | None
+    function: Callable | None
 
-    def statements(self) -> list[str]:
-        return [statement.strip() for statement in self.sql.split(";") if statement.strip()]
+    def apply(self, db):
+        """Make this migration's change on the connection DB, inside the caller's transaction."""
+        if self.function is not None:
+            self.function(db)
+            return
+        for statement in self.sql.split(";"):
+            if statement.strip():
+                db.execute(statement)
 
 
 def _load():
@@ -29,8 +38,10 @@ def _load():
     for module in pkgutil.iter_modules(__path__):
         match = NAME.fullmatch(module.name)
         if match:
-            sql = importlib.import_module(f"{__name__}.{module.name}").SQL
-            found.append(Migration(int(match[1]), match[2], sql))
+            source = importlib.import_module(f"{__name__}.{module.name}")
+            found.append(
+                Migration(int(match[1]), match[2], getattr(source, "SQL", None), getattr(source, "migrate", None))
+            )
     found.sort(key=lambda migration: migration.version)
     versions = [migration.version for migration in found]
     if versions != list(range(1, len(found) + 1)):

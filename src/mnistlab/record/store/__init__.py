@@ -20,14 +20,15 @@ do (a sweep's driver as it starts, the lab as it starts its workers).
 import os
 
 from mnistlab.core import paths
-from mnistlab.core.config import RUN_STATUSES, Config
+from mnistlab.core.config import Config
+from mnistlab.core.events import STORED_STATUSES
 from mnistlab.record.migrations import SCHEMA_VERSION
 from mnistlab.record.store import connection, queries, queue, reindex, writes
 from mnistlab.record.store.display import describe_run, format_run
 from mnistlab.record.store.queries import RUN_COLUMNS, SUMMARY_COLUMNS, RunFilter
 from mnistlab.record.store.writes import FINAL_STATUSES
 
-STATUSES = RUN_STATUSES
+STATUSES = STORED_STATUSES
 
 __all__ = [
     "FINAL_STATUSES",
@@ -148,27 +149,9 @@ class Store:
         )
         return queries.find(self._connection, where)
 
-    def runs(
-        self,
-        status: str | None = None,
-        preset: str | None = None,
-        config_hash: str | None = None,
-        group: str | None = None,
-        dataset_hash: str | None = None,
-        backend: str | None = None,
-        limit: int | None = None,
-    ) -> list[dict]:
-        """`find` by keywords; CONFIG_HASH may be the start of one (`runs compare 3fa2`)."""
-        where = RunFilter(
-            status=status,
-            preset=preset,
-            config_hash_prefix=config_hash,
-            group=group,
-            dataset_hash=dataset_hash,
-            backend=backend,
-            limit=limit,
-        )
-        return queries.find(self._connection, where)
+    def runs(self, **where) -> list[dict]:
+        """`find` by keywords, RunFilter's fields: `runs(status="done", preset="listing-1.3.2")`."""
+        return queries.find(self._connection, RunFilter(**where))
 
     def get(self, run_id: int) -> dict:
         return queries.get(self._connection, run_id, self.path)

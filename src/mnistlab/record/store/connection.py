@@ -95,8 +95,7 @@ def migrate(db, path):
         version = stored_version(db)  # again, under the lock: another process may have migrated it meanwhile
         _refuse_newer(version, path)
         for migration in migrations.after(version):
-            for statement in migration.statements():
-                db.execute(statement)
+            migration.apply(db)
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(migration.version),)
             )

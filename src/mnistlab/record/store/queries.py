@@ -45,25 +45,9 @@ RUN_COLUMNS = (
 )
 # A run in a view over many (the lab's list, a setup's runs): what tells runs apart and their figures, without
 # the metrics, machine and versions of each.
-SUMMARY_COLUMNS = (
-    "id",
-    "config_hash",
-    "preset",
-    "family",
-    "config_json",
-    "dataset",
-    "dataset_hash",
-    "backend",
-    "seed",
-    "status",
-    "error",
-    "test_accuracy",
-    "val_accuracy",
-    "train_accuracy",
-    "seconds",
-    "started_at",
-    "finished_at",
-)
+NOT_IN_SUMMARIES = ("run_key", "group_name", "attempt", "host", "pid", "run_dir", "updated_at", "test_loss")
+NOT_IN_SUMMARIES += ("metrics_json", "machine_json", "versions_json", "launch_json", "mean_epoch_seconds")
+SUMMARY_COLUMNS = tuple(column for column in RUN_COLUMNS if column not in NOT_IN_SUMMARIES)
 JSON_COLUMNS = ("config_json", "metrics_json", "machine_json", "versions_json", "launch_json")
 
 

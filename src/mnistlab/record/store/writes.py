@@ -9,11 +9,12 @@ import json
 import time
 
 from mnistlab.core import fileio
+from mnistlab.core.events import FINISHED, STORED_STATUSES, RunStatus
 from mnistlab.record import rundir
 from mnistlab.record.store import connection
 from mnistlab.record.store.queries import RUN_COLUMNS, RunFilter, find
 
-FINAL_STATUSES = ("done", "failed", "diverged", "interrupted")
+FINAL_STATUSES = tuple(status for status in STORED_STATUSES if RunStatus(status) in FINISHED)
 # Where a finished run's metrics say nothing of these, the row keeps what it had.
 KEPT_UNLESS_GIVEN = ("versions_json", "machine_json", "run_dir", "host", "pid", "started_at")
 

@@ -1,8 +1,9 @@
 """/api/runs: launch, list, one run, cancel, resume, and the runs' live progress (Server-Sent Events)."""
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from mnistlab.core.events import EventKind
 from mnistlab.web.bodies import json_body, read_body
@@ -11,6 +12,7 @@ from mnistlab.web.lab.form import launch_schema, schema
 from mnistlab.web.lab.hub import LIVE, finished
 from mnistlab.web.lab.launch import MAX_LAUNCH_BYTES
 from mnistlab.web.lab.routing import LabOf, RunId, event_stream, json_answer
+from mnistlab.web.lab.views import RunsQuery
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -35,21 +37,9 @@ async def launch(request: Request, lab: LabOf):
 
 
 @router.get("/api/runs", summary="the runs, folded by setup")
-def list_runs(
-    lab: LabOf,
-    status: str | None = None,
-    preset: str | None = None,
-    family: str | None = None,
-    dataset: str | None = None,
-    backend: str | None = None,
-    q: str | None = None,
-    sort: str = "started",
-    order: str = "desc",
-    fold: bool = True,
-):
+def list_runs(lab: LabOf, query: Annotated[RunsQuery, Depends()]):
     """Runs that differ only by seed in one row: n, mean and 95% interval of the test accuracy, the book's figure."""
-    filters = {"status": status, "preset": preset, "family": family, "dataset": dataset, "backend": backend}
-    return json_answer(lab.list_runs(**filters, q=q, sort=sort, order=order, fold=fold))
+    return json_answer(lab.list_runs(query))
 
 
 @router.get("/api/runs/{run_id}", summary="one run")

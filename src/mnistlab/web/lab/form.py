@@ -2,7 +2,7 @@
 JSON Schema in /openapi.json."""
 
 from mnistlab.core import config as config_lib
-from mnistlab.core import presets
+from mnistlab.core import events, presets
 from mnistlab.core.config import Config
 from mnistlab.web.lab.datasets import BUILTIN_DATASETS
 from mnistlab.web.lab.launch import MAX_SEEDS
@@ -24,7 +24,7 @@ def schema(datasets=BUILTIN_DATASETS):
         ],
         "families": _families(),
         "run": _run_settings(datasets),
-        "statuses": list(config_lib.RUN_STATUSES),
+        "statuses": list(events.STORED_STATUSES),
         "sorts": list(SORTS),
         "config_schema": config_lib.json_schema(),
     }

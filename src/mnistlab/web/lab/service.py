@@ -64,6 +64,6 @@ class Lab:
         jobs, launch = self.plan(request)
         return self.queue.queue(jobs, launch)
 
-    def list_runs(self, **filters):
+    def list_runs(self, query):
         """The runs view (`RunViews.list_runs`)."""
-        return self.views.list_runs(**filters)
+        return self.views.list_runs(query)

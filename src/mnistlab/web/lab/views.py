@@ -7,6 +7,7 @@ of `mnistlab runs compare`, `report A B` and `report TABLE`.
 """
 
 import collections
+import dataclasses
 import json
 import pathlib
 
@@ -20,7 +21,6 @@ from mnistlab.ml import data
 from mnistlab.record import rundir
 from mnistlab.record.store import RunFilter, Store
 
-PERCENT = (0.0, 100.0)
 SORTS = ("started", "test", "n", "setup")
 SORT_KEYS = {
     "started": lambda group: group["started_at"],
@@ -28,6 +28,22 @@ SORT_KEYS = {
     "n": lambda group: group["n"],
     "setup": lambda group: group["setup"],
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class RunsQuery:
+    """What the runs view shows: runs of this status, preset, family, dataset and backend (empty: any), whose
+    setup's words hold Q, in this order, folded by setup or one row a run. /api/runs's query parameters."""
+
+    status: str | None = None
+    preset: str | None = None
+    family: str | None = None
+    dataset: str | None = None
+    backend: str | None = None
+    q: str | None = None
+    sort: str = "started"
+    order: str = "desc"
+    fold: bool = True
 
 
 class RunViews:
@@ -46,42 +62,29 @@ class RunViews:
             self._descriptions[key] = presets.describe(Config.from_dict(json.loads(row["config_json"])), row["preset"])
         return self._descriptions[key]
 
-    def list_runs(
-        self,
-        status=None,
-        preset=None,
-        family=None,
-        dataset=None,
-        backend=None,
-        q=None,
-        sort="started",
-        order="desc",
-        fold=True,
-    ):
+    def list_runs(self, query: RunsQuery):
         """The runs view: runs that differ only by seed folded into one row (n, mean, 95% interval), filtered and sorted."""
-        if sort not in SORTS:
-            raise ConfigError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}", field="sort")
-        if order not in ("asc", "desc"):
-            raise ConfigError(f"order must be asc or desc, got {order!r}", field="order")
-        where = RunFilter(
-            preset=preset or None, family=family or None, dataset=dataset or None, backend=backend or None
-        )
+        if query.sort not in SORTS:
+            raise ConfigError(f"sort must be one of {', '.join(SORTS)}, got {query.sort!r}", field="sort")
+        if query.order not in ("asc", "desc"):
+            raise ConfigError(f"order must be asc or desc, got {query.order!r}", field="order")
+        where = RunFilter(**{name: getattr(query, name) or None for name in ("preset", "family", "dataset", "backend")})
         with Store(self.store_path) as store:
             sequence = self.hub.sequence  # events after this one are news to the page
             rows = store.summaries(where)
         groups = {}
         for row in rows:
-            key = (row["config_hash"], row["dataset_hash"], row["backend"]) if fold else row["id"]
+            key = (row["config_hash"], row["dataset_hash"], row["backend"]) if query.fold else row["id"]
             groups.setdefault(key, []).append(row)
-        needle = (q or "").lower()
+        needle = (query.q or "").lower()
         shown = []
         for members in groups.values():
-            if status and not any(member["status"] == status for member in members):
+            if query.status and not any(member["status"] == query.status for member in members):
                 continue
             group = self._group(members)
             if not needle or needle in group["setup"].lower():
                 shown.append(group)
-        shown.sort(key=SORT_KEYS[sort], reverse=order == "desc")
+        shown.sort(key=SORT_KEYS[query.sort], reverse=query.order == "desc")
         return {
             "groups": shown,
             "total_runs": len(rows),
@@ -144,7 +147,7 @@ class RunViews:
         if values not in self._summaries:
             if len(self._summaries) > 100_000:
                 self._summaries.clear()
-            self._summaries[values] = stats.summarize(values, bounds=PERCENT)
+            self._summaries[values] = stats.summarize(values, bounds=stats.PERCENT)
         return self._summaries[values]
 
     def run_detail(self, run_id):

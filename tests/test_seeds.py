@@ -547,6 +547,7 @@ def test_tables_and_the_atlas_group_by_backend(mini, capsys, tmp_path):
         and "digits every run gets wrong" in text
     )
     assert tables.to_html(data, page=False) in text  # the report's table is `--format html`'s
+    assert "<th></th>" not in text  # every column has a header (the atlas' groups column only with --by)
 
 
 @pytest.mark.slow

@@ -88,7 +88,7 @@ def atlas_sections(groups, figures, shown_label=None, by=None):
                 result["test_digits"],
                 f"{result['disagreed']} ({100 * result['disagreement_rate']:.2f}%)",
                 result["all_wrong"],
-                (result.get("groups_test") or {}).get("verdict", "") if by else "",
+                *([(result.get("groups_test") or {}).get("verdict", "")] if by else []),
                 len(result["missing"]),
             )
         )
@@ -101,7 +101,7 @@ def atlas_sections(groups, figures, shown_label=None, by=None):
             "test digits",
             "disagreed on",
             "all wrong",
-            "groups" if by else "",
+            *(["groups"] if by else []),  # a column only where the groups were split (an unheaded one was empty)
             "without predictions",
         ]
         sections.append(

@@ -95,6 +95,36 @@ def test_train_prints_book_style_result(tmp_path):
     assert "Test accuracy: " in result.stdout and "Train accuracy (last epoch" in result.stdout
 
 
+def test_ctrl_c_says_what_it_left_and_how_to_go_on(tmp_path, capsys, monkeypatch):
+    """Ctrl+C mid-training: the run is kept as interrupted, and the one line says so, with the command to go on."""
+    from mnistlab.cli import training_commands
+    from mnistlab.ml import train
+    from mnistlab.record.store import Store
+
+    def pressed_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "_fit_and_evaluate", pressed_ctrl_c)
+    store = tmp_path / "runs.db"
+    args = ["train", "--set", "family=mlp", "--set", "hidden_units=16", "--epochs", "1", "--limit", "300"]
+    result = run_main(capsys, *args, "--dataset", "mnist-mini", "--store", store, "--out", tmp_path / "my run")
+    typed = f"mnistlab {' '.join(args)} --dataset mnist-mini --store {store} --out '{tmp_path / 'my run'}'"
+    assert result.returncode == 130 and result.stderr.splitlines()[-1] == (
+        "interrupted; the run is kept as interrupted (`mnistlab runs list` shows it); "
+        f"`{typed}` trains it again from the start"
+    ), result.stderr
+    with Store(store) as index:
+        assert [run["status"] for run in index.runs()] == ["interrupted"]
+    # A command of many runs keeps those done; one with nothing to keep says only that it stopped.
+    monkeypatch.setattr(training_commands, "cmd_reproduce", pressed_ctrl_c)
+    result = run_main(capsys, "reproduce", "table-1.4.1", "--rows", "3")
+    assert result.returncode == 130 and result.stderr.strip() == (
+        "interrupted; the runs already done are kept; `mnistlab reproduce table-1.4.1 --rows 3` runs the rest"
+    )
+    monkeypatch.setattr(training_commands, "cmd_evaluate", pressed_ctrl_c)
+    assert run_main(capsys, "evaluate", tmp_path).stderr.strip() == "interrupted"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
 def test_other_backends_train_from_the_cli(tmp_path, backend):
@@ -246,6 +276,30 @@ def test_runs_list_columns_stay_in_line_with_long_settings(tmp_path, capsys):
     for column in ("dataset", "backend"):
         at = lines[0].index(column)
         assert all(line[at : at + len("mnist-mini")].startswith(("mnist-mini", "jax")) for line in lines[1:]), lines
+
+
+def test_runs_list_shows_how_long_an_unfinished_run_took(tmp_path, capsys, monkeypatch):
+    """A run stopped 13 s into training has no result's time: the list shows its start to its end, not 0.0."""
+    import time
+
+    from mnistlab.core import paths, presets
+    from mnistlab.record import rundir
+    from mnistlab.record.store import Store
+
+    config = presets.get("listing-1.3.2").build_config(dataset="mnist-mini", backend="jax")
+    started = time.time()
+    with Store() as index:
+        recorder = rundir.Recorder(rundir.new_path(config, "listing-1.3.2"), index=index)
+        recorder.start(config, "listing-1.3.2", "mnist-mini", "ab" * 32)
+        with monkeypatch.context() as later:
+            later.setattr(time, "time", lambda: started + 13.0)
+            recorder.fail("interrupted", "interrupted by the user")
+        index.queue_run(config.with_overrides(["seed=1"]), "ab" * 32, preset="listing-1.3.2")
+    lines = run_main(capsys, "runs", "list", "--store", paths.store_path()).stdout.splitlines()
+    assert lines[1].split()[1] == "interrupted" and 12.5 <= float(lines[1].split()[-1]) <= 13.5, lines
+    assert lines[2].split()[1] == "queued" and lines[2].split()[-1] == "-", lines  # not started: no time yet
+    shown = run_main(capsys, "runs", "show", "1", "--store", paths.store_path()).stdout
+    assert " 0.0 s" not in shown and "13." in shown, shown
 
 
 def test_store_help_names_the_default_it_uses(capsys):

@@ -70,7 +70,7 @@ def test_plan_keys_and_backends(mini, monkeypatch):
 
 
 @pytest.mark.slow  # a training failed and retried in worker processes: the full suite's, not the quick loop's
-def test_failed_run_is_retried_once_then_recorded(tmp_path, mini):
+def test_failed_run_is_retried_once_then_recorded(tmp_path, mini, capsys):
     vanishing = write_npz(tmp_path / "vanishing.npz", mini)
     configs = [
         (None, Config(hidden_units=(8,), epochs=1, limit=200, dataset=str(vanishing), seed=seed)) for seed in (0, 1)
@@ -80,16 +80,41 @@ def test_failed_run_is_retried_once_then_recorded(tmp_path, mini):
     jobs[1] = sweep.plan(
         [(None, Config(hidden_units=(8,), epochs=1, limit=200, dataset="mnist-mini", seed=1))], mini, group="g"
     )[0]
-    messages = []
-    outcomes = sweep.run(jobs, store_path=tmp_path / "runs.db", log=messages.append)
+    capsys.readouterr()
+    outcomes = sweep.run(jobs, store_path=tmp_path / "runs.db")
     assert [o.status for o in outcomes] == ["failed", "done"]
     assert "vanishing.npz" in outcomes[0].error
+    messages = capsys.readouterr().err.splitlines()
     assert sum("retrying once" in m for m in messages) == 1
+    # stderr is not a terminal here (piped, as into `tee`): the failure is said, the finished run's "[i/N]" line
+    # is not (it would land in the results table); given a log, or on a terminal, every run is told.
+    told = [m for m in messages if m.startswith("[")]
+    assert len(told) == 1 and "FAILED" in told[0] and "vanishing.npz" in told[0], messages
     with Store(tmp_path / "runs.db") as store:
         failed = store.runs(status="failed")
         assert len(failed) == 2 and [r["attempt"] for r in failed] == [1, 2]
         assert all("vanishing.npz" in r["error"] for r in failed)
         assert store.count("done") == 1
+
+
+def test_a_terminal_is_told_each_finished_run(tmp_path, monkeypatch):
+    """The other side of the test above: on a terminal (or to a log the caller gives) each run's line is said."""
+    import types
+
+    told = []
+    monkeypatch.setattr(sweep, "_run_local", lambda todo, driver, *rest: [(0, _told(driver, todo[0][1]))])
+    job = types.SimpleNamespace(key="k", label="row 3 seed 0")
+    with Store(tmp_path / "runs.db"):
+        pass
+    monkeypatch.setattr(sys, "stderr", types.SimpleNamespace(isatty=lambda: True, write=told.append, flush=lambda: 0))
+    sweep.run([job], store_path=tmp_path / "runs.db")
+    assert "[1/1] row 3 seed 0: test 97.00% (3 s)" in told, told
+
+
+def _told(driver, job):
+    outcome = sweep.Outcome(job, "done", metrics={"test_accuracy": 0.97, "seconds": 3})
+    driver.progress(1, outcome)
+    return outcome
 
 
 def _done_count(path):

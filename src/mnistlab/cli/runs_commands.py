@@ -27,7 +27,7 @@ def cmd_runs_list(args):
             row["backend"],
             str(row["seed"]),
             percent(row["test_accuracy"]),
-            f"{row['seconds'] or 0:.1f}",
+            store.seconds_in_words(row),
         )
         for row in rows
     ]

@@ -8,6 +8,9 @@ from mnistlab.core import config as config_lib
 from mnistlab.core import presets
 from mnistlab.core.events import RunStatus
 
+# What Ctrl+C leaves and how to go on, said by cli/main.py with the command as it was typed.
+RUNS_THE_REST = "the runs already done are kept; {command} runs the rest"
+
 
 def cmd_train(args):
     from mnistlab.ml import run_model
@@ -151,7 +154,10 @@ def _add_train(commands):
     sub.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
     options.json_option(sub, "print the metrics as JSON instead of progress")
     options.store_option(sub)
-    sub.set_defaults(func=cmd_train)
+    sub.set_defaults(
+        func=cmd_train,
+        when_interrupted="the run is kept as interrupted (`mnistlab runs list` shows it); {command} trains it again from the start",
+    )
 
 
 def _add_evaluate(commands):
@@ -170,7 +176,7 @@ def _add_listings(commands):
     options.size_options(sub)
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     options.store_option(sub)
-    sub.set_defaults(func=cmd_listings)
+    sub.set_defaults(func=cmd_listings, when_interrupted="{command} trains the three listings again")
 
 
 def _add_reproduce(commands):
@@ -197,7 +203,7 @@ def _add_reproduce(commands):
     )
     sub.add_argument("--out", help="directory for the .md/.csv/.json table (default: tables/ beside the store)")
     options.executor_options(sub)
-    sub.set_defaults(func=cmd_reproduce)
+    sub.set_defaults(func=cmd_reproduce, when_interrupted=RUNS_THE_REST)
 
 
 def _add_sweep(commands):
@@ -206,4 +212,4 @@ def _add_sweep(commands):
     options.dataset_option(sub)
     options.size_options(sub, seeds=True)
     options.executor_options(sub)
-    sub.set_defaults(func=cmd_sweep)
+    sub.set_defaults(func=cmd_sweep, when_interrupted=RUNS_THE_REST)

@@ -103,7 +103,11 @@ def run(
     each progress event of a run's training (local or on Ray); `cancelled(run_id)` says
     why a run that ended without its result was stopped on purpose, or None (a
     stopped run is recorded `interrupted`, with that reason).
+
+    Each finished run's "[i/N]" line goes to `log` when one is given, else to stderr on a terminal only: piped
+    (`2>&1 | tee`), it would land between the lines of the results table. Failures are said either way.
     """
+    every_run_told = log is not None or sys.stderr.isatty()
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     if executor not in EXECUTORS:
         raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -113,22 +117,7 @@ def run(
         reaped = store.reap()
         if reaped:
             log(f"marked {reaped} run(s) of a previous, killed sweep as interrupted")
-        outcomes = {}
-        todo = []
-        seen = set()
-        for index, job in enumerate(jobs):
-            done = None if force else store.done_run(job.key)
-            if done is not None:
-                outcomes[index] = Outcome(
-                    job,
-                    "skipped",
-                    metrics={"test_accuracy": done["test_accuracy"], "run_id": done["id"], "run_dir": done["run_dir"]},
-                )
-            elif job.key in seen:
-                raise ConfigError(f"the sweep lists the same run twice ({job.label}); remove the duplicate")
-            else:
-                seen.add(job.key)
-                todo.append((index, job))
+        outcomes, todo = _skipped_and_todo(store, jobs, force)
         store_path = store.path
     log(
         f"{len(jobs)} runs planned: {len(jobs) - len(todo)} already done, {len(todo)} to run with {workers} {executor} worker(s)"
@@ -136,19 +125,47 @@ def run(
     if todo:
         execute = ray_executor.run_ray if executor == "ray" else _run_local
         driver = _Driver(
-            store_path, log, attempts=attempts, on_start=on_start, on_progress=on_progress, cancelled=cancelled
+            store_path,
+            log,
+            attempts=attempts,
+            on_start=on_start,
+            on_progress=on_progress,
+            cancelled=cancelled,
+            every_run_told=every_run_told,
         )
         for index, outcome in execute(todo, driver, workers, address, quiet):
             outcomes[index] = outcome
     return [outcomes[index] for index in range(len(jobs))]
 
 
+def _skipped_and_todo(store, jobs, force):
+    """({index: Outcome} of the jobs already done, [(index, job)] of those to run); a job listed twice is refused."""
+    outcomes, todo, seen = {}, [], set()
+    for index, job in enumerate(jobs):
+        done = None if force else store.done_run(job.key)
+        if done is not None:
+            outcomes[index] = Outcome(
+                job,
+                "skipped",
+                metrics={"test_accuracy": done["test_accuracy"], "run_id": done["id"], "run_dir": done["run_dir"]},
+            )
+        elif job.key in seen:
+            raise ConfigError(f"the sweep lists the same run twice ({job.label}); remove the duplicate")
+        else:
+            seen.add(job.key)
+            todo.append((index, job))
+    return outcomes, todo
+
+
 class _Driver:
     """The one writer: opens a run's row and directory, then records how it ended."""
 
-    def __init__(self, store_path, log, attempts=None, on_start=None, on_progress=None, cancelled=None):
+    def __init__(
+        self, store_path, log, attempts=None, on_start=None, on_progress=None, cancelled=None, every_run_told=True
+    ):
         self.store_path = store_path
         self.log = log
+        self.every_run_told = every_run_told
         self.attempts = (
             MAX_ATTEMPTS if attempts is None else attempts
         )  # read at the call: MAX_ATTEMPTS is the one setting
@@ -219,7 +236,9 @@ class _Driver:
 
     def progress(self, total, outcome):
         with self._lock:
-            self.log(_progress_line(next(self._counter), total, outcome))
+            position = next(self._counter)
+            if self.every_run_told or outcome.status not in (RunStatus.DONE, RunStatus.DIVERGED):
+                self.log(_progress_line(position, total, outcome))
 
 
 def _run_local(todo, driver, workers, address, quiet):

@@ -132,6 +132,9 @@ def two_minima_figure(path):
             alpha=0.8,
             label=f"learning rate {label}: ends at x = {path_x[-1]:.2f}",
         )
+    curve = np.polyval(coefficients, x)
+    # Room under the lower minimum for the notes, which sit centred under their stars, clear of the x axis.
+    axis.set_ylim(curve.min() - 0.12 * np.ptp(curve), curve.max() + 0.05 * np.ptp(curve))
     for minimum_x in facts["minima_x"]:
         kind = "global" if minimum_x == facts["global"] else "local"
         axis.plot([minimum_x], [np.polyval(coefficients, minimum_x)], "k*", markersize=12)
@@ -139,7 +142,9 @@ def two_minima_figure(path):
             f"{kind} minimum x = {minimum_x}",
             (minimum_x, np.polyval(coefficients, minimum_x)),
             textcoords="offset points",
-            xytext=(-40, -18),
+            xytext=(0, -10),
+            ha="center",
+            va="top",
             fontsize=8,
         )
     axis.set_xlabel("x")
@@ -176,11 +181,13 @@ def reshaping_figure(path, image=None, label=None):
     rnn_axis.set_xlabel("28 features per step")
     rnn_axis.set_title("RNN input: 28 timesteps x 28 features\n(x.reshape(-1, 28, 28) / 255)", fontsize=9)
     values_axis = figure.add_subplot(grid[1, 2])
-    for step in range(0, 28, 4):
-        values_axis.plot(image[step] / 255 - step / 4 * 1.2, label=f"t={step + 1}")  # top to bottom, like the rows
+    steps = range(0, 28, 4)
+    baselines = [-step / 4 * 1.2 for step in steps]  # top to bottom, like the rows
+    for step, baseline in zip(steps, baselines):
+        values_axis.plot(image[step] / 255 + baseline, label=f"t={step + 1}")
     values_axis.set_title("Some RNN timesteps as the 28 values fed at that step", fontsize=9)
-    values_axis.set_yticks([])
-    values_axis.legend(fontsize=7, loc="upper right")
+    # Each line named at its own baseline (no legend to sit over the lines).
+    values_axis.set_yticks(baselines, [f"t={step + 1}" for step in steps], fontsize=8)
     figure.tight_layout()
     return plots.save_figure(figure, path)
 

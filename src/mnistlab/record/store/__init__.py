@@ -24,7 +24,7 @@ from mnistlab.core.config import Config
 from mnistlab.core.events import STORED_STATUSES
 from mnistlab.record.migrations import SCHEMA_VERSION
 from mnistlab.record.store import connection, queries, queue, reindex, writes
-from mnistlab.record.store.display import describe_run, format_run
+from mnistlab.record.store.display import describe_run, format_run, run_seconds, seconds_in_words
 from mnistlab.record.store.queries import RUN_COLUMNS, SUMMARY_COLUMNS, RunFilter
 from mnistlab.record.store.writes import FINAL_STATUSES
 
@@ -40,6 +40,8 @@ __all__ = [
     "Store",
     "describe_run",
     "format_run",
+    "run_seconds",
+    "seconds_in_words",
 ]
 
 

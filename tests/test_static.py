@@ -106,3 +106,22 @@ def test_the_package_ships_every_page_and_static_file():
         assert any(
             fnmatch.fnmatch(relative, pattern) and relative.count("/") == pattern.count("/") for pattern in patterns
         ), relative
+
+
+def test_no_two_scripts_of_a_page_declare_the_same_global_name():
+    """A page's scripts share one global scope: a second `function scaleOf` silently replaces the first, and the
+    page breaks where the first was meant (it did: the lab's dynamics table and the inside view's colour scale)."""
+    import re
+
+    for page in ("index.html", "lab.html"):
+        parts = PageParts()
+        parts.feed((REPO / "src" / "mnistlab" / "web" / page).read_text())
+        declared = {}
+        for name in parts.files:
+            if not name.endswith(".js"):
+                continue
+            text = (REPO / "src" / "mnistlab" / "web" / name).read_text()
+            for found in re.findall(r"^(?:async\s+)?(?:function\s+(\w+)|(?:const|let|var|class)\s+(\w+))", text, re.M):
+                declared.setdefault(found[0] or found[1], []).append(name)
+        twice = {name: files for name, files in declared.items() if len(files) > 1}
+        assert not twice, f"{page}: {twice}"

@@ -44,6 +44,7 @@ def test_run_directory_is_complete_and_reloadable(tmp_path, small_dataset):
     )
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "config.json",
+        "dynamics.json",
         "history.csv",
         "metrics.json",
         "model.keras",

@@ -127,12 +127,38 @@ def cmd_export(args):
 # The command line of these commands
 
 
+def cmd_dynamics(args):
+    from mnistlab.analysis import dynamics
+    from mnistlab.record import rundir, store
+
+    found = []
+    for given_run in args.runs:
+        run_dir = pathlib.Path(given_run)
+        if not run_dir.is_dir() and given_run.isascii() and given_run.isdigit():  # a run id of the store
+            with store.Store(args.store) as index:
+                run_dir = pathlib.Path(index.show(int(given_run))["run_dir"])
+        config, preset = rundir.read_config(run_dir)
+        record = rundir.read_dynamics(run_dir)
+        if record is None:
+            raise ConfigError(
+                f"{run_dir}: no dynamics recorded (a run made with dynamics=false, or before mnistlab recorded them); "
+                "train it again to have them"
+            )
+        title = f"{run_dir.name} ({preset or config.family}, {config.backend}, seed {config.seed})"
+        found.append((run_dir, title, record))
+    if args.json:
+        return print_json([{"run_dir": str(run_dir), **record} for run_dir, _, record in found])
+    for position, (_, title, record) in enumerate(found):
+        print(("\n" if position else "") + "\n".join(dynamics.summary_lines(record, title)))
+
+
 def add_parsers(commands):
     """This module's commands, each with its options and the function that runs it."""
     _add_report(commands)
     _add_figures(commands)
     _add_predict(commands)
     _add_explain(commands)
+    _add_dynamics(commands)
     _add_serve(commands)
     _add_lab(commands)
     _add_export(commands)
@@ -218,6 +244,17 @@ def _add_explain(commands):
     options.store_option(sub)
     options.json_option(sub)
     sub.set_defaults(func=cmd_explain)
+
+
+def _add_dynamics(commands):
+    sub = commands.add_parser(
+        "dynamics",
+        help="inside training: each weight's norm, update and gradient and each layer's units, first and last epoch",
+    )
+    sub.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or run ids of the store")
+    options.store_option(sub)
+    options.json_option(sub, "print every epoch's figures and histograms as JSON")
+    sub.set_defaults(func=cmd_dynamics)
 
 
 def _add_serve(commands):

@@ -1,5 +1,6 @@
-"""A model's input gradients on each backend (JAX, TensorFlow, PyTorch), for integrated gradients; None where
-the backend gives none (then the explainer falls back to occlusion)."""
+"""Gradients on each backend (JAX, TensorFlow, PyTorch): a model's input gradients, for integrated gradients
+(None where the backend gives none: the explainer then falls back to occlusion), and the loss' gradients for
+its weights, for the dynamics of a run (ml/dynamics.py)."""
 
 
 def gradient_function(model):
@@ -49,3 +50,64 @@ def gradient_function(model):
 
         return gradient
     return None
+
+
+def loss_gradient_function(model, loss):
+    """f(inputs, one_hot_labels) -> [NumPy gradient of the mean LOSS (a Keras loss name) plus the model's
+    regularization penalties, for each of model.trainable_variables], on this backend, with training=False:
+    dropout off and batch norm on its moving statistics, so that asking changes no state of the run."""
+    import keras
+    import numpy as np
+
+    per_example = keras.losses.get(loss)
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def total(trainable, non_trainable, inputs, labels):
+            outputs, _, losses = model.stateless_call(
+                trainable, non_trainable, inputs, training=False, return_losses=True
+            )
+            value = jnp.mean(per_example(labels, outputs.astype("float32")))
+            return value + sum(losses) if losses else value
+
+        compiled = jax.jit(jax.grad(total))
+
+        def gradient(inputs, labels):
+            grads = compiled(
+                [v.value for v in model.trainable_variables],
+                [v.value for v in model.non_trainable_variables],
+                inputs,
+                labels,
+            )
+            return [np.asarray(grad) for grad in grads]
+
+        return gradient
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def compiled(inputs, labels):
+            with tf.GradientTape() as tape:
+                outputs = tf.cast(model(inputs, training=False), tf.float32)
+                value = tf.reduce_mean(per_example(labels, outputs))
+                if model.losses:
+                    value += tf.add_n(model.losses)
+            return tape.gradient(value, [v.value for v in model.trainable_variables])
+
+        return lambda inputs, labels: [grad.numpy() for grad in compiled(tf.constant(inputs), tf.constant(labels))]
+    if backend == "torch":
+        import torch
+
+        def gradient(inputs, labels):
+            with torch.enable_grad():
+                outputs = model(keras.ops.convert_to_tensor(inputs), training=False).float()
+                value = per_example(keras.ops.convert_to_tensor(labels), outputs).mean()
+                if model.losses:
+                    value = value + sum(model.losses)
+                grads = torch.autograd.grad(value, [v.value for v in model.trainable_variables])
+            return [grad.detach().cpu().numpy() for grad in grads]
+
+        return gradient
+    raise NotImplementedError(f"no gradients on the {backend} backend")

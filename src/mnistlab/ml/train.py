@@ -10,20 +10,17 @@ store's index. `run_model.train_and_save` is the usual pairing of the two.
 """
 
 import dataclasses
-import math
 import sys
-import threading
 import time
 import typing
 
-from mnistlab.core import events, presets
+from mnistlab.core import presets
 from mnistlab.core.config import Config
 from mnistlab.core.errors import MnistlabError
 from mnistlab.core.events import RunStatus
 from mnistlab.ml import backend as backend_lib
+from mnistlab.ml import callbacks as callbacks_lib
 from mnistlab.ml import data
-
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
 @dataclasses.dataclass
@@ -61,6 +58,9 @@ class Recorder(typing.Protocol):
 
     def epoch(self, row: dict) -> None: ...
 
+    def dynamics(self, record: dict) -> None:
+        """The run's dynamics so far (ml/dynamics.py), whole, at the start and after each epoch."""
+
     def finish(self, metrics: dict, model, predictions: dict | None = None) -> dict:
         """Record a run that ended (done or diverged); return the metrics as recorded (with run id, directory...).
 
@@ -77,6 +77,9 @@ class _NoRecorder:
         pass
 
     def epoch(self, row):
+        pass
+
+    def dynamics(self, record):
         pass
 
     def finish(self, metrics, model, predictions=None):
@@ -110,136 +113,6 @@ def compact_predictions(probabilities, labels):
         "true_probability": probabilities[np.arange(len(labels)), labels].astype(np.float16),
         "labels": labels.astype(np.uint8),
     }
-
-
-PROGRESS_SECONDS = (
-    1.0  # within an epoch, at least this long between two progress events (the lab asks for one every 2 s at most)
-)
-# Keras calls back once per call of its compiled step, which runs up to 32 steps: for a CNN on a
-# CPU that is seconds. Where progress is asked for, a call runs at most this many steps.
-PROGRESS_STEPS_PER_EXECUTION = 8
-
-
-def _epoch_callback(recorder, progress=None):
-    import keras
-
-    class EpochRecorder(keras.callbacks.Callback):
-        """Hands each epoch's row to the recorder (and to `progress`, as {"kind": "epoch", ...}) and stops on a non-finite loss."""
-
-        def __init__(self):
-            super().__init__()
-            self.rows = []
-            self.diverged_at = None
-            self._started = None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            row = {
-                "epoch": epoch + 1,
-                **{key: float(logs[key]) if key in logs else None for key in HISTORY_KEYS},
-                "seconds": round(time.perf_counter() - self._started, 4),
-            }
-            self.rows.append(row)
-            recorder.epoch(row)
-            if progress is not None:
-                progress(events.EpochEvent(row, self.params.get("epochs")).to_json())
-            if not math.isfinite(row["loss"]):
-                self.diverged_at = epoch + 1
-                self.model.stop_training = True
-
-    return EpochRecorder()
-
-
-class _StepClock:
-    """Where a run is within its epoch, and whether it is time to say so (at most every PROGRESS_SECONDS).
-
-    Plain Python, apart from Keras: `_step_callback`'s callback and its timer thread both ask it."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._last = time.monotonic()
-        self._told = False  # the run's first step is told at once: a watcher sees it move as soon as it does
-        self.position = {"epoch": 1, "step": 0}
-
-    def restart(self, epoch=None):
-        with self._lock:
-            if epoch is not None:
-                self.position = {"epoch": epoch, "step": 0}
-            self._last = time.monotonic()
-
-    def step(self, phase, batch, logs):
-        """The position to tell after BATCH of PHASE ("train" or "validation"), or None when it is too soon."""
-        with self._lock:
-            now = time.monotonic()
-            if self._told and now - self._last < PROGRESS_SECONDS:
-                return None
-            self._last, self._told = now, True
-            if phase == "validation":
-                return {**self.position, "step": batch + 1}
-            losses = {key: float(logs[key]) for key in ("loss", "accuracy") if key in (logs or {})}
-            self.position = {"epoch": self.position["epoch"], "step": batch + 1, **losses}
-            return self.position
-
-    def silent_for_long(self):
-        """The last position when nothing has been told for PROGRESS_SECONDS (else None), and the clock restarted."""
-        with self._lock:
-            if time.monotonic() - self._last < PROGRESS_SECONDS:
-                return None
-            self._last = time.monotonic()
-            return self.position
-
-
-def _step_callback(progress):
-    """A callback telling `progress` the step reached within an epoch, with the running loss and accuracy,
-    at most every PROGRESS_SECONDS ({"kind": "step", "phase": "train" or "validation", ..., "time": POSIX seconds}).
-
-    Keras calls back nothing while it compiles the step (seconds, on the first call) or runs one long call
-    of it: a timer then says the run is still at its last step ("phase": "working"), so that progress
-    comes at least every 2 s whatever the model. Its own class, added only where someone listens: a
-    batch hook makes Keras call back every step.
-    """
-    import keras
-
-    class StepProgress(keras.callbacks.Callback):
-        async_safe = True  # it only reads the logs: Keras may keep dispatching steps asynchronously
-
-        def __init__(self):
-            super().__init__()
-            self._clock = _StepClock()
-            self._stop = threading.Event()
-
-        def on_train_begin(self, logs=None):
-            self._clock.restart()
-            threading.Thread(target=self._beat, name="mnistlab-progress", daemon=True).start()
-
-        def on_train_end(self, logs=None):
-            self._stop.set()
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._clock.restart(epoch + 1)
-
-        def on_train_batch_end(self, batch, logs=None):
-            self._send("train", self._clock.step("train", batch, logs))
-
-        def on_test_batch_end(self, batch, logs=None):
-            # Validation at the epoch's end: its steps are progress too (fit's own; the final test evaluation comes after the last epoch).
-            self._send("validation", self._clock.step("validation", batch, logs))
-
-        def _beat(self):
-            while not self._stop.wait(PROGRESS_SECONDS / 2):
-                self._send("working", self._clock.silent_for_long())
-
-        def _send(self, phase, position):
-            if position is not None:
-                event = events.StepEvent(
-                    events.StepPhase(phase), position, self.params.get("epochs"), self.params.get("steps")
-                )
-                progress(event.to_json())
-
-    return StepProgress()
 
 
 def train(
@@ -319,18 +192,15 @@ def _fit_and_evaluate(config, model, arrays, test_labels, recorder, callbacks, v
     from mnistlab.ml import models
 
     compiled = models.fit_steps_to_epoch(model, config, len(arrays.x_train))
-    epochs = _epoch_callback(recorder, progress)
+    epochs = callbacks_lib.epoch_callback(recorder, progress)
     if progress is not None:
-        model.steps_per_execution = min(model.steps_per_execution, PROGRESS_STEPS_PER_EXECUTION)
+        model.steps_per_execution = min(model.steps_per_execution, callbacks_lib.PROGRESS_STEPS_PER_EXECUTION)
         compiled = {**compiled, "steps_per_execution": model.steps_per_execution}
-        callbacks = [_step_callback(progress), *callbacks]
+        callbacks = [callbacks_lib.step_callback(progress), *callbacks]
+    watchers = _dynamics_watchers(config, model, arrays, recorder)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    x, y, batch_size = backend_lib.fit_inputs(arrays.x_train, arrays.y_train, config.batch_size)
-    validation = None
-    if len(arrays.x_val):
-        x_val, y_val, _ = backend_lib.fit_inputs(arrays.x_val, arrays.y_val, config.batch_size, shuffle=False)
-        validation = x_val if y_val is None else (x_val, y_val)
+    x, y, batch_size, validation = _fit_data(arrays, config)
     started = time.perf_counter()
     # A tf.data pipeline from fit_inputs shuffles itself; fit's own shuffle is for arrays.
     model.fit(
@@ -340,7 +210,7 @@ def _fit_and_evaluate(config, model, arrays, test_labels, recorder, callbacks, v
         epochs=config.epochs,
         validation_data=validation,
         shuffle=y is not None,
-        callbacks=[epochs, *callbacks],
+        callbacks=[*watchers, epochs, *callbacks],
         verbose=verbose,
     )
     train_seconds = time.perf_counter() - started
@@ -374,6 +244,26 @@ def _fit_and_evaluate(config, model, arrays, test_labels, recorder, callbacks, v
         predictions = _evaluate(model, arrays, test_labels, metrics)
     metrics["seconds"] = round(time.perf_counter() - started, 3)
     return metrics, epochs.rows, predictions
+
+
+def _fit_data(arrays, config):
+    """fit's x, y, batch_size and validation_data (None without a validation split) for the prepared arrays."""
+    x, y, batch_size = backend_lib.fit_inputs(arrays.x_train, arrays.y_train, config.batch_size)
+    validation = None
+    if len(arrays.x_val):
+        x_val, y_val, _ = backend_lib.fit_inputs(arrays.x_val, arrays.y_val, config.batch_size, shuffle=False)
+        validation = x_val if y_val is None else (x_val, y_val)
+    return x, y, batch_size, validation
+
+
+def _dynamics_watchers(config, model, arrays, recorder):
+    """The dynamics' callback (ml/dynamics.py), where the config asks for them, to be called before the epoch's row
+    is told: whoever hears that an epoch ended finds its measurements on disk."""
+    if not config.dynamics:
+        return []
+    from mnistlab.ml import dynamics
+
+    return [dynamics.recorder_callback(model, config, arrays.x_train, arrays.y_train, recorder.dynamics)]
 
 
 def _evaluate(model, arrays, test_labels, metrics):

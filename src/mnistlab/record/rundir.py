@@ -2,6 +2,8 @@
 
     config.json   the resolved config (backend and dataset as actually used) and the preset
     history.csv   per-epoch loss/accuracy/val_loss/val_accuracy/seconds, written after each epoch
+    dynamics.json each layer's weights, gradients and outputs at epoch 0 and after each epoch (ml/dynamics.py),
+                  rewritten whole after each epoch; absent for runs with dynamics=false and those made before it
     model.keras   the trained model (a finished run only)
     predictions.npz  per test example, in the dataset's order: predicted class (uint8), probability of the
                   true class (float16), the label, and the dataset's content hash (a finished run only)
@@ -40,11 +42,13 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.keras"
 PREDICTIONS_FILE = "predictions.npz"
+DYNAMICS_FILE = "dynamics.json"
 WORKER_LOG = "worker.log"  # a worker process' stderr, for runs trained in one (sweeps, reproduce, the lab)
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 RECORD_FILES = (
     CONFIG_FILE,
     HISTORY_FILE,
+    DYNAMICS_FILE,
     MODEL_FILE,
     PREDICTIONS_FILE,
     WORKER_LOG,
@@ -113,6 +117,12 @@ def read_metrics(run_dir) -> dict | None:
     """metrics.json as a dict, or None for a run that has not finished."""
     path = pathlib.Path(run_dir) / METRICS_FILE
     return _read_json(path) if path.exists() else None
+
+
+def read_dynamics(run_dir) -> dict | None:
+    """The run's dynamics record (ml/dynamics.py), or None for a run that has none (dynamics=false, or older)."""
+    path = pathlib.Path(run_dir) / DYNAMICS_FILE
+    return _read_json(path) if path.is_file() else None
 
 
 def read_history(run_dir) -> list[dict]:
@@ -269,6 +279,10 @@ class Recorder:
     def epoch(self, row):
         self.history.append(row)
         write_history(self.run_dir, self.history)
+
+    def dynamics(self, record):
+        # Compact (no indent): about 1,500 numbers an epoch for the MLP listing.
+        fileio.write_text(self.run_dir / DYNAMICS_FILE, fileio.dumps(record, "dynamics") + "\n")
 
     def finish(self, metrics, model, predictions=None):
         """Save the model (and test predictions) of a finished run, write metrics.json last, then index it; return the metrics."""

@@ -183,6 +183,11 @@ class Config:
         "auto", "mnist, fashion-mnist, mnist-mini, auto, an idx directory or a .npz file", run_setting=True
     )
     backend: str = knob("auto", "Keras backend: auto, jax, tensorflow or torch", choices=BACKENDS, run_setting=True)
+    dynamics: bool = knob(
+        True,
+        "record each layer's weights, gradients and outputs at the end of every epoch (`mnistlab dynamics RUN`)",
+        run_setting=True,
+    )
 
     # ------------------------------------------------------------------
 

@@ -48,6 +48,13 @@ def get_run(run_id: RunId, lab: LabOf):
     return lab.views.run_detail(run_id)
 
 
+@router.get("/api/runs/{run_id}/dynamics", summary="the run's weights, gradients and units over training")
+def get_dynamics(run_id: RunId, lab: LabOf):
+    """Each weight's norm, update over norm and gradient norm, each layer's output (mean, std, never-firing or
+    saturated share) and their histograms, at epoch 0 and after each epoch so far; 404 for a run without them."""
+    return lab.views.run_dynamics(run_id)
+
+
 @router.delete("/api/runs/{run_id}", status_code=202, summary="cancel a queued or running run")
 def cancel(run_id: RunId, lab: LabOf):
     return lab.queue.cancel(run_id)

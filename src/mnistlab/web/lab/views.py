@@ -180,6 +180,18 @@ class RunViews:
             **_siblings(run_id, setup),
         }
 
+    def run_dynamics(self, run_id):
+        """The run's dynamics (ml/dynamics.py) as far as it has trained: every epoch's figures and histograms."""
+        with Store(self.store_path) as store:
+            run = store.show(run_id)
+        record = rundir.read_dynamics(run["run_dir"]) if run.get("run_dir") else None
+        if record is None:
+            raise NotFound(
+                f"run {run_id} has no dynamics recorded"
+                + (" yet" if run["status"] in ("queued", "running") else " (dynamics=false, or made before them)")
+            )
+        return record
+
     # -- seeds as the unit: setups compared, the chapter's tables ------
 
     def compare(self, selectors, by=None, backend=None, dataset=None):

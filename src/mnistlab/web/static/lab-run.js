@@ -25,6 +25,7 @@ async function showRun(runId) {
       location.hash = `#/run/${answer.run_id}`;
     } catch (error) { $("#run-error").textContent = error.message; }
   });
+  showDynamics(runId, generation);
   if (run.status === RunStatus.QUEUED || run.status === RunStatus.RUNNING) followRun(run, history, generation);
   if (run.status === RunStatus.DONE && run.has_model) {
     $("#finished").hidden = false;
@@ -48,6 +49,7 @@ function followRun(run, history, generation) {
       history.set(event.epoch, event);
       $("#live-step").textContent = `epoch ${event.epoch}/${event.epochs} done`;
       renderCurves(history, run.settings.epochs);
+      showDynamics(runId, generation, event.epoch);  // the epoch's measurements are in its dynamics file by now
       window.lab.livePoints += 1;  // drawn while the run was still going
       window.lab.pointDelays.push(Date.now() / 1000 - event.time);
     } else if (event.kind === EventKind.STEP) {

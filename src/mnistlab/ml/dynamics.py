@@ -1,0 +1,224 @@
+"""What happens inside a network while it trains, measured at epoch 0 (before training) and after each epoch.
+
+For each weight (a layer's kernel, recurrent kernel, bias...): its norm, the norm of the epoch's update over
+the norm before it (about 1e-3 is the practitioners' "sane learning rate"), and the norm of the loss' gradient
+on a fixed probe batch. For each layer's output on the same probe batch: mean and standard deviation, the share
+of units that never fire (ReLU: output 0 for every probe image) or the share of outputs saturated (sigmoid,
+tanh, softmax: within 1% of their range from a limit), and a histogram. Histograms of the weights too.
+
+The probe batch is PROBE_SIZE training images chosen by the run's seed with a generator of its own, and the
+measurements call the model with training=False: recording changes nothing of the training (same seed, same
+run, dynamics or not). `DynamicsRecorder` is the Keras callback; `measure` works on any built model.
+"""
+
+import math
+import re
+import time
+
+import numpy as np
+
+from mnistlab.ml import gradients
+
+FORMAT = 1
+PROBE_SIZE = 256
+HISTOGRAM_BINS = 32
+HISTOGRAM_VALUES = 65_536
+PROBE_STREAM = 1_861  # the probe's own random stream beside the seed: no other draw of the run is moved by it
+SATURATION_MARGIN = 0.01  # "saturated": within 1% of the output's range from one of its limits
+# Output ranges of the activations that saturate, and those whose silent units are "never firing".
+SATURATING = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "softmax": (0.0, 1.0)}
+NEVER_FIRING = ("relu", "relu6")
+# Layers whose output at inference is their input unchanged (or only reshaped): their figures would repeat
+# the layer before, so they are left out.
+PASS_THROUGH = ("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Flatten", "Reshape")
+
+
+def probe_indices(count, seed):
+    """The probe batch's indexes into the COUNT training images: PROBE_SIZE of them (all, when fewer), sorted."""
+    generator = np.random.default_rng([seed, PROBE_STREAM])
+    return np.sort(generator.choice(count, size=min(PROBE_SIZE, count), replace=False))
+
+
+def activation_name(layer):
+    """The name of the function that makes LAYER's output ("relu", "softmax"...), or None where the output is
+    not one function's (pooling, batch norm, an LSTM's gated state)."""
+    kind = type(layer).__name__
+    if kind not in ("Activation", "Dense", "Conv1D", "Conv2D", "SimpleRNN"):
+        return None
+    function = getattr(layer, "activation", None)
+    name = getattr(function, "__name__", None)
+    return None if name in (None, "linear") else name
+
+
+def unit_shares(outputs, activation):
+    """{"dead": share of units (the last axis) that are 0 for every probe image and position, or None;
+    "saturated": share of the outputs within SATURATION_MARGIN of a limit, or None} for ACTIVATION's OUTPUTS."""
+    outputs = np.asarray(outputs, dtype=np.float32)
+    dead = saturated = None
+    if activation in NEVER_FIRING:
+        units = outputs.reshape(-1, outputs.shape[-1])
+        dead = float(np.mean(np.all(units <= 0.0, axis=0)))
+    if activation in SATURATING:
+        low, high = SATURATING[activation]
+        margin = SATURATION_MARGIN * (high - low)
+        saturated = float(np.mean((outputs <= low + margin) | (outputs >= high - margin)))
+    return {"dead": dead, "saturated": saturated}
+
+
+def histogram(values):
+    """{"range": [low, high], "counts": [...]}: HISTOGRAM_BINS equal bins from the values' least to largest
+    (the edges are numpy.linspace(low, high, HISTOGRAM_BINS + 1)); non-finite values are left out.
+
+    Of at most HISTOGRAM_VALUES values, evenly strided: a CNN layer's output on the probe batch is 11 million
+    values, whose full histogram would cost a tenth of a second an epoch for a picture the sample draws the same."""
+    values = np.asarray(values).ravel()
+    values = values[:: -(-values.size // HISTOGRAM_VALUES)] if values.size > HISTOGRAM_VALUES else values
+    values = values[np.isfinite(values)].astype(np.float64)
+    if values.size == 0:
+        return {"range": [0.0, 0.0], "counts": [0] * HISTOGRAM_BINS}
+    low, high = float(values.min()), float(values.max())
+    counts, _ = np.histogram(values, bins=HISTOGRAM_BINS, range=(low, high if high > low else low + 1e-12))
+    return {"range": [low, high], "counts": counts.tolist()}
+
+
+def _finite(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _norm(array):
+    return float(np.sqrt(np.sum(np.square(np.asarray(array, dtype=np.float64)))))
+
+
+class Probe:
+    """The fixed measurements of one model on one probe batch: gradients of the loss and each layer's output."""
+
+    def __init__(self, model, loss, probe_x, probe_y):
+        import keras
+
+        self.model = model
+        self.x = np.asarray(probe_x)
+        self.y = np.asarray(probe_y, dtype=np.float32)
+        self.weights = list(model.trainable_variables)  # the gradient function's order
+        self.layer_names = stable_layer_names(model)
+        named = {
+            id(variable): f"{self.layer_names[layer.name]}/{variable.name}"
+            for layer in model.layers
+            for variable in layer.trainable_weights
+        }
+        self.weight_names = [named.get(id(variable), variable.name) for variable in self.weights]
+        self.layers = [layer for layer in model.layers if type(layer).__name__ not in PASS_THROUGH]
+        # One call gives every layer's output (the layers share the model's weights).
+        self._outputs = keras.Model(model.input, [layer.output for layer in self.layers])
+        self._gradient = gradients.loss_gradient_function(model, loss)
+        self._previous = None
+
+    def describe(self):
+        """What the record's figures are of: the weights (name, layer, shape) and the layers (name, kind, activation)."""
+        return {
+            "weights": [
+                {"name": name, "shape": list(variable.shape)} for name, variable in zip(self.weight_names, self.weights)
+            ],
+            "layers": [
+                {
+                    "name": self.layer_names[layer.name],
+                    "kind": type(layer).__name__,
+                    "activation": activation_name(layer),
+                }
+                for layer in self.layers
+            ],
+        }
+
+    def measure(self, epoch):
+        """The figures at EPOCH (0: before training): {"epoch", "weights": {name: ...}, "layers": {name: ...}}."""
+        started = time.perf_counter()
+        values = [np.asarray(variable.numpy(), dtype=np.float32) for variable in self.weights]
+        gradient_norms = [_norm(gradient) for gradient in self._gradient(self.x, self.y)]
+        weights = {}
+        for index, (name, value) in enumerate(zip(self.weight_names, values)):
+            norm = _norm(value)
+            ratio = None
+            if self._previous is not None:
+                before = _norm(self._previous[index])
+                ratio = _finite(_norm(value - self._previous[index]) / before) if before > 0 else None
+            weights[name] = {
+                "norm": _finite(norm),
+                "update_ratio": ratio,
+                "gradient_norm": _finite(gradient_norms[index]),
+                "histogram": histogram(value),
+            }
+        self._previous = values
+        outputs = self._outputs.predict_on_batch(self.x)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        layers = {}
+        for layer, output in zip(self.layers, outputs):
+            output = np.asarray(output, dtype=np.float32)
+            layers[self.layer_names[layer.name]] = {
+                "mean": _finite(output.mean()),
+                "std": _finite(output.std()),
+                **unit_shares(output, activation_name(layer)),
+                "histogram": histogram(output),
+            }
+        return {
+            "epoch": epoch,
+            "seconds": round(time.perf_counter() - started, 4),
+            "weights": weights,
+            "layers": layers,
+        }
+
+
+def stable_layer_names(model):
+    """{Keras' name: the name in the record} for each layer: a name Keras made up ("dense_7": its counter runs
+    over every model of the process) becomes the one a fresh process gives ("dense", "dense_1": the class, then
+    its count in this model), so that runs of one setup name their layers alike; a name given stays."""
+    names, seen = {}, {}
+    for layer in model.layers:
+        made_up = _snake_case(type(layer).__name__)
+        count = seen.get(made_up, 0)
+        seen[made_up] = count + 1
+        auto = re.fullmatch(rf"{re.escape(made_up)}(_\d+)?", layer.name)
+        names[layer.name] = (made_up if count == 0 else f"{made_up}_{count}") if auto else layer.name
+    return names
+
+
+def _snake_case(class_name):
+    """Keras' own rule for a layer's default name: "SimpleRNN" -> "simple_rnn", "MaxPooling2D" -> "max_pooling2d"."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def record(probe, probe_size, seed, epochs):
+    """The dynamics file's content: format, probe, what was measured and each epoch's figures."""
+    return {
+        "format": FORMAT,
+        "probe": {"size": probe_size, "seed": seed, "bins": HISTOGRAM_BINS},
+        **probe.describe(),
+        "epochs": epochs,
+    }
+
+
+def recorder_callback(model, config, x_train, y_train, write):
+    """A Keras callback that measures at the start of training and after each epoch, and hands the whole record
+    so far to WRITE (the run directory's dynamics file) each time."""
+    import keras
+
+    indexes = probe_indices(len(x_train), config.seed)
+
+    class DynamicsRecorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epochs = []
+            self.probe = None
+
+        def on_train_begin(self, logs=None):
+            self.probe = Probe(model, config.loss, x_train[indexes], y_train[indexes])
+            self._measure(0)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._measure(epoch + 1)
+
+        def _measure(self, epoch):
+            self.epochs.append(self.probe.measure(epoch))
+            write(record(self.probe, len(indexes), config.seed, self.epochs))
+
+    return DynamicsRecorder()

@@ -1,0 +1,183 @@
+"""A run's dynamics (ml/dynamics.py), checked against NumPy: weight norms, updates and histograms from the weights
+Keras saved at each epoch; the loss' gradient from a forward and backward pass written out by hand, on each backend;
+never-firing and saturated shares on layers built to have known ones. Recording changes nothing of the run."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, env_without_backend, run_main
+from mnistlab.core.config import Config
+from mnistlab.ml import dynamics
+
+SMALL = dict(family="mlp", hidden_units=(16,), epochs=2, limit=300, dataset="mnist-mini")
+NAMES = ["dense/kernel", "dense/bias", "logits/kernel", "logits/bias"]  # its weights: one hidden layer, the logits
+
+
+def _numpy_histogram(values):
+    values = np.asarray(values, dtype=np.float64).ravel()
+    values = (
+        values[:: -(-values.size // dynamics.HISTOGRAM_VALUES)] if values.size > dynamics.HISTOGRAM_VALUES else values
+    )
+    counts, _ = np.histogram(values, bins=dynamics.HISTOGRAM_BINS, range=(values.min(), values.max()))
+    return counts.tolist()
+
+
+def test_norms_updates_and_histograms_equal_numpy_from_the_weights_keras_saved(tmp_path, mini):
+    import keras
+
+    from mnistlab.ml import run_model
+    from mnistlab.record import rundir
+
+    class SaveWeights(keras.callbacks.Callback):  # Keras' own copies, at the start and after each epoch
+        def on_train_begin(self, logs=None):
+            self.model.save_weights(tmp_path / "epoch0.weights.h5")
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.save_weights(tmp_path / f"epoch{epoch + 1}.weights.h5")
+
+    run_dir = tmp_path / "run"
+    metrics = run_model.train_and_save(
+        Config(**SMALL), run_dir=run_dir, dataset=mini, verbose=0, callbacks=[SaveWeights()]
+    )
+    record = rundir.read_dynamics(run_dir)
+    assert [epoch["epoch"] for epoch in record["epochs"]] == [0, 1, 2] and metrics["epochs"] == 2
+
+    from mnistlab.ml import models
+
+    saved = []
+    for epoch in range(3):
+        model = models.build_model(Config(**SMALL), compile=False)
+        model.load_weights(tmp_path / f"epoch{epoch}.weights.h5")
+        saved.append({name: np.asarray(v.numpy()) for name, v in zip(NAMES, model.trainable_variables)})
+    # Named as a fresh process names the layers, whatever models this process built before (this one has many).
+    assert [weight["name"] for weight in record["weights"]] == NAMES
+    for epoch in (1, 2):
+        for name, value in saved[epoch].items():
+            figures = record["epochs"][epoch]["weights"][name]
+            before = saved[epoch - 1][name]
+            assert figures["norm"] == pytest.approx(np.linalg.norm(value), rel=1e-5)
+            if np.linalg.norm(before) > 0:
+                assert figures["update_ratio"] == pytest.approx(
+                    np.linalg.norm(value - before) / np.linalg.norm(before), rel=1e-4
+                )
+            else:  # a bias starts at 0: no ratio to a zero norm
+                assert figures["update_ratio"] is None
+            assert figures["histogram"]["counts"] == _numpy_histogram(value), name
+            assert figures["histogram"]["range"] == pytest.approx([value.min(), value.max()])
+    # The file holds every epoch's figures as a reader wants them, and costs little.
+    assert (run_dir / rundir.DYNAMICS_FILE).stat().st_size < 60_000
+
+
+def _numpy_gradient_norms(weights, x, y):
+    """The MLP listing's loss (Dense, ReLU, Dense, softmax, mean cross-entropy) differentiated by hand."""
+    w1, b1, w2, b2 = weights
+    hidden_in = x @ w1 + b1
+    hidden = np.maximum(hidden_in, 0)
+    logits = hidden @ w2 + b2
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    d_logits = (p - y) / len(x)
+    d_hidden = (d_logits @ w2.T) * (hidden_in > 0)
+    grads = [x.T @ d_hidden, d_hidden.sum(axis=0), hidden.T @ d_logits, d_logits.sum(axis=0)]
+    return [float(np.linalg.norm(grad)) for grad in grads]
+
+
+GRADIENT_SCRIPT = """
+import json, sys
+import numpy as np
+from mnistlab.core.config import Config
+from mnistlab.ml import backend, dynamics
+config = Config(family="mlp", hidden_units=(12,), dropout_rate=0.3, backend=sys.argv[1])
+backend.activate(config.backend)
+from mnistlab.ml import models
+model = models.build_model(config)
+rng = np.random.default_rng(3)
+x = rng.random((40, 784), dtype=np.float32)
+y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 40)]
+probe = dynamics.Probe(model, config.loss, x, y)
+measured = probe.measure(0)
+print(json.dumps({
+    "weights": [np.asarray(v.numpy()).tolist() for v in model.trainable_variables],
+    "norms": [measured["weights"][name]["gradient_norm"] for name in probe.weight_names],
+    "x": x.tolist(), "y": y.tolist(),
+}))
+"""
+
+
+def _gradient_parity(backend):
+    result = subprocess.run(
+        [sys.executable, "-c", GRADIENT_SCRIPT, backend],
+        capture_output=True,
+        text=True,
+        env=env_without_backend({"KERAS_BACKEND": backend}),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    weights = [np.asarray(w, dtype=np.float64) for w in answer["weights"]]
+    expected = _numpy_gradient_norms(weights, np.asarray(answer["x"]), np.asarray(answer["y"]))
+    assert answer["norms"] == pytest.approx(expected, rel=1e-4), backend
+
+
+def test_the_gradient_norm_equals_a_numpy_backward_pass_on_jax():
+    _gradient_parity("jax")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_the_gradient_norm_equals_a_numpy_backward_pass_on_other_backends(backend):
+    _gradient_parity(backend)
+
+
+def test_never_firing_and_saturated_shares_are_exact_on_layers_built_to_have_them():
+    import keras
+
+    inputs = keras.Input((5,))
+    dead_layer = keras.layers.Dense(10, activation="relu", name="ten_relu")
+    saturated_layer = keras.layers.Dense(8, activation="sigmoid", name="eight_sigmoid")
+    model = keras.Model(inputs, saturated_layer(dead_layer(inputs)))
+    # No input reaches the units (zero kernels): their biases decide. 3 of 10 ReLU units below 0: never fire;
+    # 2 of 8 sigmoid units at +-10: within 1% of a limit for every image (sigmoid(10) = 0.99995).
+    dead_layer.set_weights([np.zeros((5, 10)), np.array([-1.0] * 3 + [0.5] * 7)])
+    saturated_layer.set_weights([np.zeros((10, 8)), np.array([10.0, -10.0] + [0.3] * 6)])
+    x = np.random.default_rng(0).random((16, 5), dtype=np.float32)
+    y = np.eye(8, dtype=np.float32)[np.arange(16) % 8]
+    measured = dynamics.Probe(model, "categorical_crossentropy", x, y).measure(0)["layers"]
+    assert measured["ten_relu"]["dead"] == 0.3 and measured["ten_relu"]["saturated"] is None
+    assert measured["eight_sigmoid"]["saturated"] == 0.25 and measured["eight_sigmoid"]["dead"] is None
+    # And by hand, on outputs made to be so: a unit is dead only if it is 0 for every image and position.
+    outputs = np.ones((4, 3, 6), dtype=np.float32)
+    outputs[:, :, :2] = 0
+    outputs[0, 0, 2] = 0  # silent once: not dead
+    assert dynamics.unit_shares(outputs, "relu") == {"dead": 2 / 6, "saturated": None}
+
+
+def test_recording_changes_nothing_of_the_run_and_can_be_switched_off(tmp_path, mini, capsys):
+    from mnistlab.ml import run_model
+    from mnistlab.record import rundir
+
+    watched = run_model.train_and_save(Config(**SMALL), run_dir=tmp_path / "watched", dataset=mini, verbose=0)
+    unwatched = run_model.train_and_save(
+        Config(**SMALL, dynamics=False), run_dir=tmp_path / "unwatched", dataset=mini, verbose=0
+    )
+    assert rundir.read_dynamics(tmp_path / "unwatched") is None
+    assert rundir.read_dynamics(tmp_path / "watched") is not None
+    for key in ("train_loss", "val_loss", "test_accuracy", "test_loss"):
+        assert watched[key] == unwatched[key], key
+    assert watched["config_hash"] == unwatched["config_hash"]  # a run setting: the same setup either way
+
+    # The terminal's view: one line per weight and per layer output, first and last epoch.
+    shown = run_main(capsys, "dynamics", tmp_path / "watched")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "epoch 0 (before training) -> epoch 2" in lines[0]
+    assert any(line.split()[0] == "dense/kernel" and line.split()[1] == "784x16" for line in lines[1:]), lines
+    assert any(line.split()[:2] == ["activation", "relu"] and "%" in line for line in lines), lines
+    as_json = json.loads(run_main(capsys, "dynamics", tmp_path / "watched", "--json").stdout)
+    assert len(as_json) == 1 and len(as_json[0]["epochs"]) == 3
+    # A run without them (switched off, or recorded before them): one line that says so.
+    assert_one_line_error(run_main(capsys, "dynamics", tmp_path / "unwatched"), "no dynamics recorded")

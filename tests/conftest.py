@@ -383,6 +383,43 @@ def made_up_history(rng, epochs, level):
     ]
 
 
+def made_up_dynamics(rng, epochs, kernels=("conv2d/kernel",), layers=(("conv2d", "relu"),), level=1.0):
+    """A dynamics record (ml/dynamics.py's format) with made-up figures: epoch 0 and EPOCHS more."""
+    histogram = {"range": [-1.0, 1.0], "counts": [1] * 32}
+    return {
+        "format": 1,
+        "probe": {"size": 256, "seed": 0, "bins": 32},
+        "weights": [{"name": name, "shape": [3, 3]} for name in kernels],
+        "layers": [{"name": name, "kind": "Conv2D", "activation": activation} for name, activation in layers],
+        "epochs": [
+            {
+                "epoch": epoch,
+                "seconds": 0.01,
+                "weights": {
+                    name: {
+                        "norm": float(level + 0.1 * epoch + rng.normal(0, 0.01)),
+                        "update_ratio": None if epoch == 0 else float(0.01 / epoch + rng.normal(0, 1e-4)),
+                        "gradient_norm": float(0.5 / (epoch + 1) + rng.normal(0, 0.01)),
+                        "histogram": histogram,
+                    }
+                    for name in kernels
+                },
+                "layers": {
+                    name: {
+                        "mean": 0.2,
+                        "std": 0.3,
+                        "dead": float(0.05 * epoch + rng.uniform(0, 0.01)),
+                        "saturated": None,
+                        "histogram": histogram,
+                    }
+                    for name, _ in layers
+                },
+            }
+            for epoch in range(epochs + 1)
+        ],
+    }
+
+
 def made_up_predictions(rng, labels, accuracy):
     predicted = labels.copy()
     wrong = rng.random(len(labels)) > accuracy

@@ -181,3 +181,26 @@ def test_recording_changes_nothing_of_the_run_and_can_be_switched_off(tmp_path, 
     assert len(as_json) == 1 and len(as_json[0]["epochs"]) == 3
     # A run without them (switched off, or recorded before them): one line that says so.
     assert_one_line_error(run_main(capsys, "dynamics", tmp_path / "unwatched"), "no dynamics recorded")
+
+
+def test_bands_over_seeds_are_the_mean_and_t_interval_of_each_epoch():
+    from scipy import stats as scipy_stats
+
+    from conftest import made_up_dynamics
+    from mnistlab.analysis import dynamics as dynamics_view
+
+    rng = np.random.default_rng(7)
+    records = [made_up_dynamics(rng, 3) for _ in range(3)] + [None]  # a run without dynamics adds nothing
+    banded = dynamics_view.bands_over_seeds(records)
+    assert banded["runs"] == 3 and set(banded["weights"]) == {"conv2d/kernel"} and set(banded["layers"]) == {"conv2d"}
+    for epoch in range(4):
+        values = np.array([record["epochs"][epoch]["weights"]["conv2d/kernel"]["norm"] for record in records[:3]])
+        half = scipy_stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+        row = banded["weights"]["conv2d/kernel"]["norm"][epoch]
+        assert row["epoch"] == epoch and row["n"] == 3
+        assert row["mean"] == pytest.approx(values.mean()) and row["ci_low"] == pytest.approx(values.mean() - half)
+    # No update before training: epoch 0 has none, and a share's band is cut to [0, 1].
+    assert banded["weights"]["conv2d/kernel"]["update_ratio"][0]["n"] == 0
+    assert all(0 <= row["ci_low"] for row in banded["layers"]["conv2d"]["dead"] if row["ci_low"] is not None)
+    assert "saturated" not in banded["layers"]["conv2d"]  # a ReLU never saturates: no band
+    assert dynamics_view.bands_over_seeds([None, None]) is None

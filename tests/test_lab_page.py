@@ -5,12 +5,14 @@ their seed bands drawn and a table downloaded as the CLI writes it, and (slow) a
 The page's own state (window.lab: what it has shown) says when to look; every wait is for the state asserted.
 """
 
+import pathlib
+
 import numpy as np
 import pytest
 
-from conftest import made_up_history, record_run, reproduced_table, run_cli, serving_in_thread
+from conftest import made_up_dynamics, made_up_history, record_run, reproduced_table, run_cli, serving_in_thread
 from mnistlab.analysis import bands
-from mnistlab.core import paths, presets
+from mnistlab.core import fileio, paths, presets
 from mnistlab.record.store import Store
 from mnistlab.web import lab as lab_lib
 
@@ -85,6 +87,11 @@ def test_setups_are_compared_with_their_seed_bands_and_a_table_downloads_as_the_
     tmp_path, mini, browser_page
 ):
     reproduced_table(mini)  # Table 1.4.1's four rows x 3 seeds, constructed (no training), and its table files
+    rng = np.random.default_rng(5)
+    with Store() as index:  # rows 1 and 2 with their dynamics, made up as the recorder writes them
+        for row, level in ((1, 1.0), (2, 2.0)):
+            for run in index.runs(preset=f"{TABLE}-row{row}"):
+                fileio.write_json(pathlib.Path(run["run_dir"]) / "dynamics.json", made_up_dynamics(rng, 2, level=level))
     with Store() as index:  # and a setup of two seeds: numbers, no verdict
         for seed in (0, 1):
             config = presets.get("listing-1.3.2").build_config(seed=seed, dataset="mnist-mini", backend="jax", epochs=2)
@@ -123,6 +130,12 @@ def test_setups_are_compared_with_their_seed_bands_and_a_table_downloads_as_the_
                 d.startswith("M") and d.count("L") == 3 and d.endswith("Z") for _, d in drawn
             ), drawn
         assert browser_page.locator("#bands-val_accuracy polyline.mean").count() == 2
+        # Inside training over seeds: the kernel's three figures and the ReLU's never-firing share, each setup's
+        # band from epoch 0 to 2 (3 upper and 3 lower points), the means apart as the made-up levels are.
+        assert browser_page.locator("#dynamics-bands svg[data-dynamics]").count() == 4
+        norms = browser_page.locator('#dynamics-bands svg[data-dynamics="weights:conv2d/kernel:norm"] path.band')
+        assert norms.count() == 2 and all(norms.nth(i).get_attribute("d").count("L") == 5 for i in range(2))
+        assert browser_page.locator('svg[data-dynamics="layers:conv2d:dead"] polyline.mean').count() == 2
         verdict = browser_page.locator("#compare-pairs td.verdict")
         assert verdict.inner_text() == expected["comparisons"][0]["verdict"] and verdict.get_attribute(
             "data-significant"

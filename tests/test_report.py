@@ -67,7 +67,7 @@ def _images_loaded(page, path):
 
 
 def test_run_report_opens_in_chromium(tmp_path, capsys, browser_page, mini):
-    """A run's report, as a browser shows it: curves, confusion matrix, mistakes, per-class accuracy.
+    """A run's report, as a browser shows it: curves, its dynamics, confusion matrix, mistakes, per-class accuracy.
 
     (A table's report, from a real reproduction, is opened in Chromium by the README tour's test.)
     """
@@ -86,6 +86,6 @@ def test_run_report_opens_in_chromium(tmp_path, capsys, browser_page, mini):
     result = run_main(capsys, "report", run_dir, "--out", run_html)
     assert result.returncode == 0, result.stderr
     loaded = _images_loaded(browser_page, run_html)
-    assert len(loaded) == 4 and all(loaded)
+    assert len(loaded) == 5 and all(loaded)
     text = browser_page.inner_text("body")
-    assert "Per-class accuracy" in text and "Confusion matrix" in text
+    assert "Per-class accuracy" in text and "Confusion matrix" in text and "Inside training" in text

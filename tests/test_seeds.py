@@ -6,6 +6,7 @@ import html.parser
 import io
 import json
 import math
+import pathlib
 import re
 import shutil
 import subprocess
@@ -143,6 +144,17 @@ def test_compare_report_draws_bands_and_says_the_verdicts(mini, tmp_path, capsys
     )
     assert (tmp_path / "compare_files" / "bands.png").read_bytes()[:4] == b"\x89PNG"
     assert "Runs without predictions" in text  # constructed runs kept none: the report says so
+    assert "Inside training" not in text  # nor dynamics: no section, rather than an empty one
+    from conftest import made_up_dynamics
+    from mnistlab.core import fileio
+
+    rng = np.random.default_rng(1)
+    with Store() as index:
+        for run in index.runs():
+            fileio.write_json(pathlib.Path(run["run_dir"]) / "dynamics.json", made_up_dynamics(rng, 3))
+    assert run_main(capsys, "report", "table-1.4.1-row1", "table-1.4.1-row2", "--out", out).returncode == 0
+    assert "Inside training" in out.read_text()
+    assert (tmp_path / "compare_files" / "dynamics.png").read_bytes()[:4] == b"\x89PNG"
     assert_one_line_error(
         run_main(capsys, "report", "table-1.4.1-row1", "--format", "csv"), "--format csv exports a table"
     )

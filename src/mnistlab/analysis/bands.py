@@ -15,7 +15,7 @@ plain data (lists, dicts, numbers), for the report, the CLI's JSON and the lab.
 import itertools
 import json
 
-from mnistlab.analysis import book, compare, seeds
+from mnistlab.analysis import book, compare, dynamics, seeds
 from mnistlab.core import presets, stats
 from mnistlab.core.config import Config
 from mnistlab.core.errors import ConfigError
@@ -104,6 +104,8 @@ def describe_setup(name, runs, repeats=()):
         "book_test_in_ci": against["inside"],
         "test": test,
         "bands": bands(histories),
+        # Inside training over the same seeds: the kernels' norms, updates and gradients, the units' shares.
+        "dynamics": dynamics.bands_over_seeds([rundir.read_dynamics(run_dir) for run_dir in run_dirs]),
     }
 
 

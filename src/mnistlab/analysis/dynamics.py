@@ -88,3 +88,43 @@ def summary_lines(record, title):
 def _aligned(rows):
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+# The figures the compare view draws over seeds, and where each can lie (a band is cut there).
+BAND_FIGURES = {
+    "weights": {"norm": (0.0, float("inf")), "update_ratio": (0.0, float("inf")), "gradient_norm": (0.0, float("inf"))},
+    "layers": {"dead": (0.0, 1.0), "saturated": (0.0, 1.0)},
+}
+
+
+def bands_over_seeds(records):
+    """{"weights": {name: {figure: rows}}, "layers": {...}} over the runs' dynamics RECORDS (None: a run without
+    them, left out), each row {"epoch", "n", "mean", "std", "ci_low", "ci_high"} from epoch 0; kernels only (a
+    bias' ratio to a norm that starts at 0 says little), and a layer's share only where it applies. None when no
+    run has dynamics."""
+    from mnistlab.core import stats
+
+    records = [record for record in records if record]
+    if not records:
+        return None
+    result = {"weights": {}, "layers": {}, "runs": len(records)}
+    longest = max(len(record["epochs"]) for record in records)
+    names = {
+        "weights": [weight["name"] for weight in records[0]["weights"] if weight["name"].endswith("kernel")],
+        "layers": [layer["name"] for layer in records[0]["layers"]],
+    }
+    for part, figures in BAND_FIGURES.items():
+        for name in names[part]:
+            for figure, bounds in figures.items():
+                rows = []
+                for position in range(longest):
+                    values = [
+                        record["epochs"][position][part].get(name, {}).get(figure)
+                        for record in records
+                        if len(record["epochs"]) > position
+                    ]
+                    values = [value for value in values if value is not None]
+                    rows.append({"epoch": position, **stats.summarize(values, bounds=bounds)})
+                if any(row["n"] for row in rows):
+                    result[part].setdefault(name, {})[figure] = rows
+    return result

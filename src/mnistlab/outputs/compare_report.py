@@ -6,7 +6,7 @@ import numpy as np
 
 from mnistlab.analysis import bands as bands_lib
 from mnistlab.core import fileio
-from mnistlab.outputs import plots
+from mnistlab.outputs import dynamics_report, plots
 from mnistlab.outputs.report_atlas import atlas_sections
 from mnistlab.outputs.report_html import (
     book_cell,
@@ -126,6 +126,12 @@ def compare_report(selectors, out, store_path=None, by=None, dataset=None, backe
         if len(setups) > 1
         else [(setups[0]["name"], run_dirs)]
     )
+    inside = dynamics_report.dynamics_section(
+        [(setup["name"], setup["dynamics"]) for setup in setups],
+        figures,
+        "The mean over seeds, the 95% interval shaded.",
+    )
+    sections += [inside] if inside else []
     sections += atlas_sections(groups, figures, by=by)
     fileio.write_text(out, page(f"mnistlab report: {title}", sections))
     return {"html": str(out), "figures": sorted(str(p) for p in figures.iterdir()), "comparison": result}

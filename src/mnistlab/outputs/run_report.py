@@ -6,7 +6,7 @@ import numpy as np
 from mnistlab.core import fileio, presets
 from mnistlab.core.errors import RunDirError
 from mnistlab.ml import data, run_model
-from mnistlab.outputs import plots
+from mnistlab.outputs import dynamics_report, plots
 from mnistlab.outputs.report_html import figures_dir, html_table, image, page, percent_text
 from mnistlab.record import rundir
 
@@ -228,9 +228,11 @@ def run_report(run_dir, out):
         ("mean epoch seconds", metrics.get("mean_epoch_seconds")),
         ("config hash", metrics.get("config_hash")),
     ]
+    inside = dynamics_report.run_section(rundir.read_dynamics(run_dir), figures, label)
     sections = [
         ("Run", html_table(["", ""], summary_rows)),
         ("Learning curves", image(curves_path, "learning curves")),
+        *([inside] if inside else []),
         *digits,
     ]
     fileio.write_text(out, page(f"mnistlab report: {label}", sections))

@@ -75,6 +75,7 @@ function renderCompare(answer) {
     drawBands(svg, answer.setups, metric, title);
     return svg;
   }));
+  $("#dynamics-bands").replaceChildren(...dynamicsBands(answer.setups));
   $("#compare-setups tbody").replaceChildren(...answer.setups.map((setup, index) => {
     const runs = element("td");
     setup.run_ids.forEach((runId, position) => runs.append(element("span", { class: "chip status-done" }, element("a", { href: `#/run/${runId}`, text: `s${setup.seeds[position]}` }))));
@@ -96,4 +97,30 @@ function renderCompare(answer) {
       element("td", { class: `verdict verdict-${kind}`, "data-significant": String(pair.significant), text: pair.verdict }));
   }));
   if (!answer.comparisons.length) $("#compare-pairs tbody").replaceChildren(element("tr", {}, element("td", { colspan: 6, class: "muted", text: "one setup: name another to compare" })));
+}
+
+// Inside training over seeds: for each kernel and layer all the setups have, its figures' means and 95% bands,
+// epoch 0 (before training) first; one plot per figure, the setups in their colours.
+const DYNAMICS_BAND_FIGURES = { weights: [["norm", "norm"], ["update_ratio", "update / weight"], ["gradient_norm", "gradient norm"]], layers: [["dead", "never firing (share)"], ["saturated", "saturated (share)"]] };
+
+function dynamicsBands(setups) {
+  const measured = setups.filter((setup) => setup.dynamics);
+  if (!measured.length) return [element("p", { class: "muted", text: "No dynamics recorded for these runs (dynamics=false, or runs made before them)." })];
+  const plots = [];
+  for (const [part, figures] of Object.entries(DYNAMICS_BAND_FIGURES)) {
+    const names = Object.keys(measured[0].dynamics[part]).filter((name) => measured.every((setup) => setup.dynamics[part][name]));
+    for (const name of names) {
+      for (const [figure, title] of figures) {
+        if (!measured.every((setup) => setup.dynamics[part][name][figure])) continue;
+        const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+        svg.setAttribute("class", "curve bands");
+        svg.setAttribute("data-dynamics", `${part}:${name}:${figure}`);
+        svg.setAttribute("viewBox", "0 0 340 200");
+        drawBands(svg, setups, figure, `${name}: ${title}`, (setup) => setup.dynamics && setup.dynamics[part][name] && setup.dynamics[part][name][figure], 0);
+        plots.push(svg);
+      }
+    }
+  }
+  if (measured.length < setups.length) plots.push(element("p", { class: "muted", text: `${setups.length - measured.length} of the setups have no dynamics recorded.` }));
+  return plots;
 }

@@ -4,12 +4,13 @@
 const finite = (value) => value !== null && value !== undefined && isFinite(value);
 
 // One plot's frame, shared by a run's curves and the compare view's bands: axes, labels, and the x and y of a point.
-function plotFrame(svg, values, range, lastEpoch, title) {
+// FIRST_EPOCH: 1 for curves, 0 for dynamics (measured before training too).
+function plotFrame(svg, values, range, lastEpoch, title, firstEpoch = 1) {
   const [width, height, left, bottom, top] = [340, 200, 40, 22, 14];
   let [low, high] = range || [Math.min(...values.filter(finite), Infinity), Math.max(...values.filter(finite), -Infinity)];
   if (!isFinite(low) || !isFinite(high)) [low, high] = [0, 1];
   if (high - low < 1e-9) [low, high] = [low - 0.5, high + 0.5];
-  const x = (epoch) => left + (lastEpoch <= 1 ? (width - left - 10) / 2 : (epoch - 1) / (lastEpoch - 1) * (width - left - 10));
+  const x = (epoch) => left + (lastEpoch <= firstEpoch ? (width - left - 10) / 2 : (epoch - firstEpoch) / (lastEpoch - firstEpoch) * (width - left - 10));
   const y = (value) => top + (1 - (value - low) / (high - low)) * (height - top - bottom);
   const ns = "http://www.w3.org/2000/svg";
   const node = (tag, attributes) => { const child = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attributes)) child.setAttribute(k, v); return child; };
@@ -19,7 +20,7 @@ function plotFrame(svg, values, range, lastEpoch, title) {
   label(title, { x: left, y: 10 });
   label(high.toPrecision(3), { x: 2, y: top + 4 });
   label(low.toPrecision(3), { x: 2, y: height - bottom });
-  label(`epoch 1…${lastEpoch}`, { x: width - 80, y: height - 6 });
+  label(`epoch ${firstEpoch}…${lastEpoch}`, { x: width - 80, y: height - 6 });
   return { x, y, node };
 }
 
@@ -37,11 +38,12 @@ function drawCurve(svg, rows, keys, title, epochs, range) {
 
 // Bands: per setup, its mean over seeds per epoch (a line, class "mean") and the 95% t-interval shaded
 // (a path, class "band"; none where an epoch has one seed, so no interval).
-function drawBands(svg, setups, metric, title) {
-  const series = setups.map((setup) => setup.bands[metric] || []);
+// SERIES_OF(setup): its rows (default: its curve of METRIC); FIRST_EPOCH as plotFrame's.
+function drawBands(svg, setups, metric, title, seriesOf = (setup) => setup.bands[metric], firstEpoch = 1) {
+  const series = setups.map((setup) => seriesOf(setup) || []);
   const values = series.flat().flatMap((row) => [row.mean, row.ci_low, row.ci_high]);
-  const lastEpoch = Math.max(1, ...series.map((rows) => rows.length));
-  const { x, y, node } = plotFrame(svg, values, null, lastEpoch, title);
+  const lastEpoch = Math.max(firstEpoch, ...series.map((rows) => (rows.length ? rows[rows.length - 1].epoch : firstEpoch)));
+  const { x, y, node } = plotFrame(svg, values, null, lastEpoch, title, firstEpoch);
   const opacity = cssColour("--band-opacity");
   series.forEach((rows, index) => {
     const colour = setupColour(index);

@@ -75,15 +75,21 @@ def _read(run_dir):
     }
 
 
-def _summary(values):
-    return stats.summarize([value for value in values if value is not None and math.isfinite(value)])
+def _summary(values, bounds=None):
+    return stats.summarize([value for value in values if value is not None and math.isfinite(value)], bounds=bounds)
+
+
+NON_NEGATIVE = (0.0, math.inf)  # norms, ratios and shares: a band is cut at 0
 
 
 def _series(records, part, name, figure):
     """Per epoch (0..E): the summary over seeds of FIGURE of NAME."""
     epochs = len(records[0]["dynamics"]["epochs"])
     return [
-        {"epoch": epoch, **_summary([record["dynamics"]["epochs"][epoch][part][name][figure] for record in records])}
+        {
+            "epoch": epoch,
+            **_summary([record["dynamics"]["epochs"][epoch][part][name][figure] for record in records], NON_NEGATIVE),
+        }
         for epoch in range(epochs)
     ]
 
@@ -368,7 +374,7 @@ def render(results):
         f"never-firing and saturated shares, at epoch 0 and after each epoch. Here {results['seeds']} seeds per setup on "
         f"{results['dataset']} ({results['train_images']:,} training images), {results['epochs_note']}; "
         f"figures are means over seeds with their 95% t-intervals, and Welch's test between setups. "
-        f"Measured on {results['date']} at commit `{results['commit'][:10]}` ({results['machine']['cpu']}).",
+        f"Measured on {results['date']} at commit `{results['commit'][:10]}` ({results['machine']['cpus']} CPUs, {results['machine']['platform']}).",
         "",
         "| setup | what |",
         "|---|---|",

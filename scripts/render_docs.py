@@ -18,6 +18,8 @@ its results give (tests/test_docs.py runs that).
     BENCHMARKS.md: inside view        benchmarks/explain-results.json          benchmarks/explain_bench.py
     BENCHMARKS.md: the lab            benchmarks/lab-results.json              benchmarks/lab_bench.py
     BENCHMARKS.md: seeds              benchmarks/seeds-results.json            benchmarks/seeds_bench.py
+    BENCHMARKS.md: dynamics           benchmarks/dynamics-results.json         benchmarks/dynamics_bench.py
+    docs/dynamics.md                  docs/dynamics/claims.json                scripts/measure_dynamics_claims.py
     benchmarks/parity.md              benchmarks/parity-results.json           benchmarks/parity.py
     BENCHMARKS.md                     benchmarks/results-*.json (newest)       benchmarks/bench.py
 """
@@ -96,7 +98,39 @@ def benchmarks_page():
         + lab_section(_json("benchmarks/lab-results.json"))
         + "\n"
         + seeds_section(_json("benchmarks/seeds-results.json"))
+        + "\n"
+        + dynamics_section(_json("benchmarks/dynamics-results.json"))
     )
+
+
+def dynamics_section(results):
+    """What recording a run's dynamics costs it, per listing and backend, against the 3% target."""
+    machine = ", ".join(f"{key}: {value}" for key, value in results["machine"].items())
+    lines = [
+        "## Dynamics: what recording them costs a run",
+        "",
+        f"Measured by `python benchmarks/dynamics_bench.py` on {results['date']} at commit `{results['commit'][:10]}` ({machine}); "
+        f"raw results in `benchmarks/dynamics-results.json`. What: {results['what']}. "
+        "Measuring: epoch 0 (before training, with the probe's functions built) + after each epoch, seconds. "
+        "At the book's epochs: the same measurements over the listing's own epochs.",
+        "",
+        "| listing | backend | epoch s | measuring s | share of this run | at the book's epochs | dynamics.json |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run in results["runs"]:
+        measuring = " + ".join(f"{value:.2f}" for value in run["measuring_seconds"])
+        epochs = ", ".join(f"{value:.1f}" for value in run["epoch_seconds"])
+        lines.append(
+            f"| {run['listing']} | {run['backend']} | {epochs} | {measuring} | {100 * run['measured_share']:.1f}% "
+            f"| {100 * run['at_book_share']:.1f}% ({run['book_epochs']} epochs) | {run['file_bytes'] / 1000:.0f} KB |"
+        )
+    lines += [
+        "",
+        f"Target: at most {100 * results['target_share']:.0f}% of a run at the book's epochs: "
+        + ("**met**" if results["target_met"] else "**not met**")
+        + f" (largest {100 * results['largest_at_book_share']:.1f}%).",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def lab_section(results):
@@ -419,7 +453,17 @@ def parity_page():
     return parity.render(_json("benchmarks/parity-results.json"))
 
 
-PAGES = {"docs/install.md": install_page, "BENCHMARKS.md": benchmarks_page, "docs/reproduction.md": reproduction_page}
+def dynamics_page():
+    claims = _load(REPO / "scripts" / "measure_dynamics_claims.py")
+    return claims.render(_json("docs/dynamics/claims.json"))
+
+
+PAGES = {
+    "docs/install.md": install_page,
+    "BENCHMARKS.md": benchmarks_page,
+    "docs/reproduction.md": reproduction_page,
+    "docs/dynamics.md": dynamics_page,
+}
 if (REPO / "benchmarks" / "parity-results.json").exists():
     PAGES["benchmarks/parity.md"] = parity_page
 

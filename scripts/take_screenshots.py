@@ -8,7 +8,7 @@ first-layer CNN map clicked. docs/report-screenshot.png: the top of `mnistlab re
 run served. docs/lab-*.png: `mnistlab lab` on RUNS_ROOT's store: three seeds of Listing 1.3.2
 (6 epochs of 2,000 mnist-mini images) launched from the form and watched as they train (the runs
 view, a run's live curves), then a finished run's page (curves, confusion matrix, mistakes, inside
-view) and the runs view with the three folded into one row; then three seeds of the same listing without dropout,
+view; its "Inside training" section alone is docs/lab-dynamics.png) and the runs view with the three folded into one row; then three seeds of the same listing without dropout,
 and docs/lab-compare.png: the two setups ticked and compared (curves with 95% seed bands, Welch's verdict).
 `--only` takes one of the two sets.
 
@@ -167,7 +167,14 @@ def report_screenshot(browser, cnn_run, env, work, out):
     page.close()
 
 
-LAB_SHOTS = ("lab-runs-live.png", "lab-run-live.png", "lab-run.png", "lab-runs.png", "lab-compare.png")
+LAB_SHOTS = (
+    "lab-runs-live.png",
+    "lab-run-live.png",
+    "lab-run.png",
+    "lab-dynamics.png",
+    "lab-runs.png",
+    "lab-compare.png",
+)
 LAB_FAILED = (
     "[...document.querySelectorAll('.chip')].some((chip) => ['failed', 'diverged'].includes(chip.dataset.status))"
 )
@@ -212,6 +219,12 @@ def lab_screenshots(browser, url, shots):
     )
     watch.check(page, f"run {running}'s page when done")
     page.screenshot(path=str(shots["lab-run.png"]), full_page=True)
+    # Its dynamics: the section alone, as docs/dynamics.md shows it.
+    page.wait_for_function(
+        f"({ERROR_SHOWN}) || (window.lab.dynamicsShown && window.lab.dynamicsShown.run === {running})"
+    )
+    watch.check(page, f"run {running}'s dynamics")
+    page.locator("#dynamics-section").screenshot(path=str(shots["lab-dynamics.png"]))
     # All three done: one folded row, n = 3, with its interval and the book's verdict.
     page.goto(f"{url}#/")
     page.wait_for_function(

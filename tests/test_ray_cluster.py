@@ -149,12 +149,13 @@ def test_reproduction_on_two_nodes_lands_in_the_drivers_store_and_run_root(two_n
         assert run["run_dir"] == str(run_dir)
         assert sorted(path.name for path in run_dir.iterdir()) == [
             "config.json",
+            "dynamics.json",
             "history.csv",
             "metrics.json",
             "model.keras",
             "predictions.npz",
             "worker.log",
-        ]  # the worker's log and its predictions come back from its node too
+        ]  # the worker's log, its predictions and its dynamics come back from its node too
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["run_id"] == run["id"] and metrics["run_dir"] == str(run_dir) and metrics["status"] == "done"
     assert "1/1" in result.stdout

@@ -51,7 +51,7 @@ def one_run(listing, backend, dataset, epochs, scratch):
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     record = json.loads((run_dir / "dynamics.json").read_text())
-    history = [row["seconds"] for row in metrics.get("history", [])] or _history_seconds(run_dir)
+    history = _history_seconds(run_dir)  # each epoch's seconds, as history.csv records them
     measuring = [epoch["seconds"] for epoch in record["epochs"]]
     book_epochs = presets.get(listing).build_config().epochs
     after_epoch = sum(measuring[1:]) / max(1, len(measuring) - 1)

@@ -156,6 +156,71 @@ def test_never_firing_and_saturated_shares_are_exact_on_layers_built_to_have_the
     assert dynamics.unit_shares(outputs, "relu") == {"dead": 2 / 6, "saturated": None}
 
 
+LAYER_FIGURES = """
+import json, os, sys
+os.environ["KERAS_BACKEND"] = sys.argv[1]
+import keras, numpy as np
+from mnistlab.ml import dynamics
+keras.utils.set_random_seed(3)
+inputs = keras.Input((28, 28, 1))
+wide = keras.layers.Conv2D(48, 3, activation="relu", name="wide")(inputs)  # 200 x 26 x 26 x 48: strided histogram
+squashed = keras.layers.Dense(6, activation="tanh", name="squashed")(keras.layers.Flatten()(wide))
+model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="probabilities")(squashed))
+kernel, bias = model.get_layer("wide").get_weights()
+bias[:12] = -1000.0  # 12 of 48 filters can never fire on inputs in [0, 1): a never-firing share of 0.25
+model.get_layer("wide").set_weights([kernel, bias])
+x = np.random.default_rng(1).random((200, 28, 28, 1), dtype=np.float32)
+y = np.eye(10, dtype=np.float32)[np.arange(200) % 10]
+measured = dynamics.Probe(model, "categorical_crossentropy", x, y).measure(0)["layers"]
+outputs = keras.Model(inputs, [model.get_layer(n).output for n in ("wide", "squashed", "probabilities")]).predict(x, verbose=0)
+print(json.dumps({"measured": measured, "outputs": [np.asarray(o, np.float32).tolist() for o in outputs]}))
+"""
+
+
+def _layer_figures_parity(backend):
+    """Each layer's mean, std, never-firing and saturated shares and histogram, reduced inside the backend's
+    compiled forward pass, equal NumPy's on the layer outputs Keras' predict gives."""
+    result = subprocess.run(
+        [sys.executable, "-c", LAYER_FIGURES, backend], capture_output=True, text=True, env=env_without_backend()
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, output in zip(("wide", "squashed", "probabilities"), answer["outputs"]):
+        output = np.asarray(output, dtype=np.float32)
+        figures = answer["measured"][name]
+        assert figures["mean"] == pytest.approx(float(output.mean(dtype=np.float64)), rel=1e-5, abs=1e-7), name
+        assert figures["std"] == pytest.approx(float(output.std(dtype=np.float64)), rel=1e-4), name
+        units = output.reshape(-1, output.shape[-1])
+        if name == "wide":
+            assert figures["dead"] == float(np.mean(np.all(units <= 0, axis=0))) >= 0.25  # and those of its own
+            assert figures["saturated"] is None
+        else:
+            low = -1.0 if name == "squashed" else 0.0
+            margin = 0.01 * (1.0 - low)
+            expected = float(np.mean((output <= low + margin) | (output >= 1.0 - margin)))
+            assert figures["saturated"] == pytest.approx(expected, abs=1.5 / output.size) and figures["dead"] is None
+        # The histogram: the same bins (a value within float32 rounding of an edge may fall either side).
+        counts = _numpy_histogram(output)
+        strided = (
+            output.ravel()[:: -(-output.size // dynamics.HISTOGRAM_VALUES)]
+            if output.size > dynamics.HISTOGRAM_VALUES
+            else output
+        )
+        assert figures["histogram"]["range"] == pytest.approx([strided.min(), strided.max()], rel=1e-5, abs=1e-6)
+        assert sum(figures["histogram"]["counts"]) == sum(counts), name
+        assert np.abs(np.subtract(figures["histogram"]["counts"], counts)).sum() <= 4, name
+
+
+def test_layer_figures_reduced_where_computed_equal_numpy_on_jax():
+    _layer_figures_parity("jax")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_layer_figures_reduced_where_computed_equal_numpy_on_other_backends(backend):
+    _layer_figures_parity(backend)
+
+
 def test_recording_changes_nothing_of_the_run_and_can_be_switched_off(tmp_path, mini, capsys):
     from mnistlab.ml import run_model
     from mnistlab.record import rundir

@@ -52,27 +52,58 @@ def activation_name(layer):
 
 def unit_shares(outputs, activation):
     """{"dead": share of units (the last axis) that are 0 for every probe image and position, or None;
-    "saturated": share of the outputs within SATURATION_MARGIN of a limit, or None} for ACTIVATION's OUTPUTS."""
-    outputs = np.asarray(outputs, dtype=np.float32)
-    dead = saturated = None
-    if activation in NEVER_FIRING:
-        units = outputs.reshape(-1, outputs.shape[-1])
-        dead = float(np.mean(np.all(units <= 0.0, axis=0)))
+    "saturated": share of the outputs within SATURATION_MARGIN of a limit, or None} for ACTIVATION's OUTPUTS.
+    The same figures as `layer_figures` computes where the outputs are, from `shares_of` its reductions."""
+    import keras
+
+    outputs = np.asarray(outputs, np.float32)
+    (_, _, unit_max, saturated, _) = layer_figures(keras.ops.convert_to_tensor(outputs), activation, 1)
+    return shares_of(np.asarray(unit_max), np.asarray(saturated), outputs.size, activation)
+
+
+def layer_figures(output, activation, stride):
+    """What the record keeps of one layer's OUTPUT on the probe batch, reduced with keras.ops where it is (inside
+    the backend's compiled forward pass): [mean, std, each unit's largest output (the last axis; a unit whose
+    largest is 0 never fires), how many outputs are within SATURATION_MARGIN of a limit (a count: exact, where a
+    float32 mean would not be), every STRIDE-th value (for the histogram)]. A share that does not apply to
+    ACTIVATION is 0 here and None in the record."""
+    import keras
+
+    ops = keras.ops
+    output = ops.cast(output, "float32")
+    flat = ops.reshape(output, (-1,))
+    unit_max = ops.max(ops.reshape(output, (-1, output.shape[-1])), axis=0)
     if activation in SATURATING:
         low, high = SATURATING[activation]
         margin = SATURATION_MARGIN * (high - low)
-        saturated = float(np.mean((outputs <= low + margin) | (outputs >= high - margin)))
-    return {"dead": dead, "saturated": saturated}
+        saturated = ops.sum(ops.cast(ops.logical_or(flat <= low + margin, flat >= high - margin), "int32"))
+    else:
+        saturated = ops.zeros((), dtype="int32")
+    return [ops.mean(flat), ops.std(flat), unit_max, saturated, flat[::stride]]
+
+
+def shares_of(unit_max, saturated, size, activation):
+    """The record's {"dead", "saturated"} from `layer_figures`' reductions of SIZE outputs (None where the share
+    does not apply)."""
+    return {
+        "dead": float(np.mean(unit_max <= 0.0)) if activation in NEVER_FIRING else None,
+        "saturated": int(saturated) / size if activation in SATURATING else None,
+    }
+
+
+def histogram_stride(size):
+    """Every how many of SIZE values the histogram takes: at most HISTOGRAM_VALUES of them, evenly strided. A CNN
+    layer's output on the probe batch is 11 million values, whose full histogram would cost a tenth of a second
+    an epoch for a picture the sample draws the same."""
+    return -(-size // HISTOGRAM_VALUES) if size > HISTOGRAM_VALUES else 1
 
 
 def histogram(values):
     """{"range": [low, high], "counts": [...]}: HISTOGRAM_BINS equal bins from the values' least to largest
-    (the edges are numpy.linspace(low, high, HISTOGRAM_BINS + 1)); non-finite values are left out.
-
-    Of at most HISTOGRAM_VALUES values, evenly strided: a CNN layer's output on the probe batch is 11 million
-    values, whose full histogram would cost a tenth of a second an epoch for a picture the sample draws the same."""
+    (the edges are numpy.linspace(low, high, HISTOGRAM_BINS + 1)) of every `histogram_stride`-th value;
+    non-finite values are left out."""
     values = np.asarray(values).ravel()
-    values = values[:: -(-values.size // HISTOGRAM_VALUES)] if values.size > HISTOGRAM_VALUES else values
+    values = values[:: histogram_stride(values.size)]
     values = values[np.isfinite(values)].astype(np.float64)
     if values.size == 0:
         return {"range": [0.0, 0.0], "counts": [0] * HISTOGRAM_BINS}
@@ -108,8 +139,17 @@ class Probe:
         }
         self.weight_names = [named.get(id(variable), variable.name) for variable in self.weights]
         self.layers = [layer for layer in model.layers if type(layer).__name__ not in PASS_THROUGH]
-        # One call gives every layer's output (the layers share the model's weights).
-        self._outputs = keras.Model(model.input, [layer.output for layer in self.layers])
+        # One call gives every layer's output (the layers share the model's weights), reduced where it is computed.
+        activations = [activation_name(layer) for layer in self.layers]
+        self._sizes = [len(self.x) * math.prod(layer.output.shape[1:]) for layer in self.layers]
+        strides = [histogram_stride(size) for size in self._sizes]
+        self._figures = gradients.reduced_forward_function(
+            keras.Model(model.input, [layer.output for layer in self.layers]),
+            lambda outputs: [
+                layer_figures(output, activation, stride)
+                for output, activation, stride in zip(outputs, activations, strides)
+            ],
+        )
         self._gradient = gradients.loss_gradient_function(model, loss)
         self._previous = None
 
@@ -148,16 +188,15 @@ class Probe:
                 "histogram": histogram(value),
             }
         self._previous = values
-        outputs = self._outputs.predict_on_batch(self.x)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         layers = {}
-        for layer, output in zip(self.layers, outputs):
-            output = np.asarray(output, dtype=np.float32)
+        for layer, size, (mean, std, unit_max, saturated, sample) in zip(
+            self.layers, self._sizes, self._figures(self.x)
+        ):
             layers[self.layer_names[layer.name]] = {
-                "mean": _finite(output.mean()),
-                "std": _finite(output.std()),
-                **unit_shares(output, activation_name(layer)),
-                "histogram": histogram(output),
+                "mean": _finite(mean),
+                "std": _finite(std),
+                **shares_of(np.asarray(unit_max), saturated, size, activation_name(layer)),
+                "histogram": histogram(sample),  # already strided
             }
         return {
             "epoch": epoch,

@@ -1,6 +1,6 @@
-"""Gradients on each backend (JAX, TensorFlow, PyTorch): a model's input gradients, for integrated gradients
-(None where the backend gives none: the explainer then falls back to occlusion), and the loss' gradients for
-its weights, for the dynamics of a run (ml/dynamics.py)."""
+"""Compiled functions of a model on each backend (JAX, TensorFlow, PyTorch): a model's input gradients, for
+integrated gradients (None where the backend gives none: the explainer then falls back to occlusion); the loss'
+gradients for its weights, and a forward pass reduced where it runs, for the dynamics of a run (ml/dynamics.py)."""
 
 
 def gradient_function(model):
@@ -111,3 +111,54 @@ def loss_gradient_function(model, loss):
 
         return gradient
     raise NotImplementedError(f"no gradients on the {backend} backend")
+
+
+def reduced_forward_function(model, reduce):
+    """f(inputs) -> REDUCE(model's outputs, as a list), as NumPy arrays, with training=False, compiled on this backend.
+
+    REDUCE is written with keras.ops: it runs inside the compiled call (jax.jit, tf.function) on the backend's
+    tensors, so that only its small results come back, not the outputs. A CNN's first layer alone is 11 million
+    values on a probe batch of 256 images: bringing them back to NumPy to sum them cost TensorFlow a tenth of a
+    second each epoch."""
+    import keras
+    import numpy as np
+
+    backend = keras.backend.backend()
+
+    def outputs_of(result):
+        return list(result) if isinstance(result, (list, tuple)) else [result]
+
+    if backend == "jax":
+        import jax
+
+        def reduced(trainable, non_trainable, inputs):
+            outputs, _ = model.stateless_call(trainable, non_trainable, inputs, training=False)
+            return reduce(outputs_of(outputs))
+
+        compiled = jax.jit(reduced)
+
+        def forward(inputs):
+            results = compiled(
+                [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables], inputs
+            )
+            return jax.tree_util.tree_map(np.asarray, results)
+
+        return forward
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def compiled(inputs):
+            return reduce(outputs_of(model(inputs, training=False)))
+
+        return lambda inputs: tf.nest.map_structure(lambda value: value.numpy(), compiled(tf.constant(inputs)))
+    if backend == "torch":
+        import torch
+
+        def forward(inputs):
+            with torch.no_grad():
+                results = reduce(outputs_of(model(keras.ops.convert_to_tensor(inputs), training=False)))
+            return [[keras.ops.convert_to_numpy(value) for value in layer] for layer in results]
+
+        return forward
+    raise NotImplementedError(f"no compiled forward pass on the {backend} backend")

@@ -13,7 +13,9 @@ for arg in "$@"; do
   esac
 done
 # Two test processes (pytest-xdist), a file each at a time: the suite is mostly trainings and
-# fresh interpreters, which use about one core each. MNISTLAB_TEST_PROCESSES=0 runs in this one.
+# fresh interpreters, which use about one core each. (Three were tried beside two CPU-bound processes: each
+# process loads the frameworks and the session's fixtures again, and the suite took longer, 15 min 27 s against
+# 15 min 3 s.) MNISTLAB_TEST_PROCESSES=0 runs in this one.
 processes=(-n "${MNISTLAB_TEST_PROCESSES:-2}" --dist loadfile)
 [ "${MNISTLAB_TEST_PROCESSES:-2}" = 0 ] && processes=()
 exec .venv/bin/python -m pytest "${marker[@]}" "${processes[@]}" --durations=25 "$@"

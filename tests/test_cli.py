@@ -388,3 +388,13 @@ def test_a_busy_port_is_said_in_one_line_before_anything_is_loaded(tmp_path, com
         taken.close()
     assert_one_line_error(result, f"port {port} on 127.0.0.1 is in use", "--port")
     assert "open http" not in result.stdout + result.stderr and "chose" not in result.stdout + result.stderr
+
+
+def test_train_says_its_backend_on_its_first_line_even_offline(capsys):
+    """The README: `mnistlab train` says on its first line which backend and why; offline, the default dataset's
+    "MNIST unavailable ... mnist-mini" notice comes after it."""
+    result = run_main(capsys, "train", "listing-1.3.2", "--epochs", "1", "--limit", "300", "--set", "hidden_units=16")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("backend jax ("), lines[:3]
+    assert any("MNIST unavailable" in line for line in lines[1:]), lines[:5]

@@ -5,7 +5,7 @@ import pathlib
 
 import numpy as np
 
-from conftest import run_main
+from conftest import made_up_dynamics, run_main
 from mnistlab.analysis import tables
 from mnistlab.core import paths
 from mnistlab.jobs import reproduce
@@ -35,6 +35,8 @@ def _record_runs(dataset, store_path):
                         "seconds": 0.5,
                     }
                 )
+                if number == 0:  # one run with its dynamics (dynamics.json), read after the rebuild as before
+                    recorder.dynamics(made_up_dynamics(np.random.default_rng(0), epoch))
             if number == 5:
                 recorder.fail("failed", "ValueError: made up for the test")
                 continue
@@ -87,7 +89,10 @@ def _views(capsys, jobs, store_path, tmp_path, name):
     out = tmp_path / f"{name}.html"
     report.table_report(TABLE, out, store_path=store_path, table_json=table_json)
     html = out.read_text().replace(f"{name}_files", "FILES")
-    return listing.stdout, rows, records, html
+    first = min(records)
+    dynamics = run_main(capsys, "dynamics", str(first), "--store", store_path, "--json")
+    assert dynamics.returncode == 0 and json.loads(dynamics.stdout)[0]["epochs"], dynamics.stdout + dynamics.stderr
+    return listing.stdout, rows, records, html, dynamics.stdout
 
 
 def test_deleting_the_index_and_reindexing_changes_nothing(capsys, mini, tmp_path):
@@ -110,6 +115,7 @@ def test_deleting_the_index_and_reindexing_changes_nothing(capsys, mini, tmp_pat
     assert after[1] == before[1]  # the table, row by row, with its run ids and directories
     assert after[2] == before[2]  # every run's record: host, pid, times, status, metrics, epochs, repeat key
     assert after[3] == before[3]  # the report
+    assert after[4] == before[4]  # a run's dynamics, as `mnistlab dynamics RUN --json` reads them
 
 
 def test_a_run_directory_is_complete_before_the_index_hears_of_it(mini, tmp_path):

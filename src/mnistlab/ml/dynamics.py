@@ -169,9 +169,10 @@ class Probe:
             ],
         }
 
-    def measure(self, epoch):
-        """The figures at EPOCH (0: before training): {"epoch", "weights": {name: ...}, "layers": {name: ...}}."""
-        started = time.perf_counter()
+    def measure(self, epoch, started=None):
+        """The figures at EPOCH (0: before training): {"epoch", "weights": {name: ...}, "layers": {name: ...}};
+        their "seconds" count from STARTED (a `time.perf_counter()`; default now), such as when the probe was built."""
+        started = time.perf_counter() if started is None else started
         values = [np.asarray(variable.numpy(), dtype=np.float32) for variable in self.weights]
         gradient_norms = [_norm(gradient) for gradient in self._gradient(self.x, self.y)]
         weights = {}
@@ -250,14 +251,15 @@ def recorder_callback(model, config, x_train, y_train, write):
             self.probe = None
 
         def on_train_begin(self, logs=None):
+            started = time.perf_counter()  # epoch 0's seconds count the probe's building too
             self.probe = Probe(model, config.loss, x_train[indexes], y_train[indexes])
-            self._measure(0)
+            self._measure(0, started)
 
         def on_epoch_end(self, epoch, logs=None):
             self._measure(epoch + 1)
 
-        def _measure(self, epoch):
-            self.epochs.append(self.probe.measure(epoch))
+        def _measure(self, epoch, started=None):
+            self.epochs.append(self.probe.measure(epoch, started))
             write(record(self.probe, len(indexes), config.seed, self.epochs))
 
     return DynamicsRecorder()

@@ -99,6 +99,10 @@ def train_and_save(
     The first line logged says which backend runs and why. Returns the
     metrics, as written to metrics.json.
     """
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    # The backend first (the README says so): offline, loading the default dataset says more lines after it.
+    name, why = backend_lib.choose(config.backend, config.family)
+    log(f"backend {name} ({why})")
     if dataset is None:
         dataset = data.load_dataset(config.dataset)
     if index is not None and not force:
@@ -111,9 +115,6 @@ def train_and_save(
             raise AlreadyDone(
                 f"this run is already done as run {done['id']} ({done['run_dir']}); use --force to train it again"
             )
-    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-    name, why = backend_lib.choose(config.backend, config.family)
-    log(f"backend {name} ({why})")
     callbacks = list(callbacks)
     if tensorboard:
         if not backend_lib.installed("tensorboard"):

@@ -421,7 +421,9 @@ def render(results):
         f"never-firing and saturated shares, at epoch 0 and after each epoch. Here {results['seeds']} seeds per setup on "
         f"{results['dataset']} ({results['train_images']:,} training images), {results['epochs_note']}; "
         f"figures are means over seeds with their 95% t-intervals, and Welch's test between setups. "
-        f"Measured on {results['date']} at commit `{results['commit'][:10]}` ({results['machine']['cpus']} CPUs, {results['machine']['platform']}).",
+        f"Figures drawn on {results['date']} at commit `{results['commit'][:10]}` ({results['machine']['cpus']} CPUs, "
+        f"{results['machine']['platform']}) from the runs listed in docs/dynamics/claims.json, kept in the script's "
+        "resumable store (each run directory's name says when it was trained).",
         "",
         "| setup | what |",
         "|---|---|",

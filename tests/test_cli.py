@@ -1,6 +1,7 @@
 """The command line end to end, each call in a fresh process as a user runs it."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -398,3 +399,17 @@ def test_train_says_its_backend_on_its_first_line_even_offline(capsys):
     lines = result.stderr.splitlines()
     assert lines[0].startswith("backend jax ("), lines[:3]
     assert any("MNIST unavailable" in line for line in lines[1:]), lines[:5]
+
+
+def test_keys_lists_each_key_in_aligned_columns_with_the_familys_own_defaults(capsys):
+    """`keys cnn`: one key a line, its type, default and meaning each starting at the same column (no column runs
+    into the next), and the defaults of a CNN (family cnn, its filters), not the MLP's."""
+    result = run_main(capsys, "keys", "cnn")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    starts = {(line.index(" default "), len(line.split()[0])) for line in lines}
+    assert len({column for column, _ in starts}) == 1, starts  # "default" at one column on every line
+    type_columns = {re.match(r"\S+\s+", line).end() for line in lines}
+    assert len(type_columns) == 1, type_columns  # the type at one column too: no key runs into it
+    rows = {line.split()[0]: line.split("default", 1)[1].split()[0] for line in lines}
+    assert rows["family"] == "cnn" and "filters" in rows and "hidden_units" not in rows, rows

@@ -109,6 +109,7 @@ def test_deleting_the_index_and_reindexing_changes_nothing(capsys, mini, tmp_pat
 
     assert all((pathlib.Path(row["run_dirs"][0]) / rundir.PREDICTIONS_FILE).exists() for row in before[1])
     assert "The digits the seeds disagree on" in before[3]
+    assert "<th></th>" not in before[3]  # one backend: the atlas table has no column without a header
 
     after = _views(capsys, jobs, store_path, tmp_path, "after")
     assert after[0] == before[0]  # runs list

@@ -81,3 +81,25 @@ def test_seed_bands_are_cut_to_what_each_quantity_can_be():
         assert drawn[metric][0]["ci_low"] == 0.0 and drawn[metric][0]["ci_high"] == 1.0, drawn[metric]
     for metric in ("loss", "val_loss"):
         assert drawn[metric][0]["ci_low"] == 0.0 and drawn[metric][0]["ci_high"] > 2.0, drawn[metric]
+
+
+def test_two_seeds_wide_band_does_not_squash_the_other_curves(tmp_path, drawn):
+    """A 2-seed setup's band (t = 12.7) is cut to the plot, which the means and the bands of 3 seeds or more set,
+    and its legend says so; the 3-seed setup's curve keeps its room."""
+    from mnistlab.outputs import compare_report
+
+    def rows(mean, half, n):
+        return [
+            {"epoch": epoch, "mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n} for epoch in (1, 2, 3)
+        ]
+
+    setups = [
+        {"name": "three seeds", "bands": {"val_loss": rows(0.30, 0.01, 3)}},
+        {"name": "two seeds", "bands": {"val_loss": rows(0.32, 2.5, 2)}},
+    ]
+    compare_report.bands_figure(setups, tmp_path / "bands.png", "validation loss", metrics=("val_loss",))
+    axis = drawn[-1].axes[0]
+    low, high = axis.get_ylim()
+    assert low > 0.25 and high < 0.4, (low, high)  # set by the means and the 3-seed band, not by 0.32 +- 2.5
+    legend = [text.get_text() for text in axis.get_legend().get_texts()]
+    assert legend == ["three seeds (n=3)", "two seeds (n=2: a wide band, cut to the plot)"], legend

@@ -43,6 +43,7 @@ def bands_figure(setups, path, title, metrics=("val_accuracy", "val_loss")):
     figure, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4))
     for axis, metric in zip(np.atleast_1d(axes), metrics):
         longest = 0
+        scale = []  # what sets the axis: every mean, and the bands of 3 seeds or more (2 give a band 12.7 SE wide)
         for position, setup in enumerate(setups):
             color = SETUP_COLORS[position % len(SETUP_COLORS)]
             rows = [row for row in setup["bands"][metric] if row["mean"] is not None]
@@ -54,13 +55,14 @@ def bands_figure(setups, path, title, metrics=("val_accuracy", "val_loss")):
             low = np.array([np.nan if row["ci_low"] is None else row["ci_low"] for row in rows])
             high = np.array([np.nan if row["ci_high"] is None else row["ci_high"] for row in rows])
             count = max(row["n"] for row in rows)
+            scale += [*mean, *([] if count == 2 else [*low, *high])]
             axis.plot(
                 epochs,
                 mean,
                 color=color,
                 marker="o" if len(rows) <= 25 else None,
                 markersize=4,
-                label=f"{setup['name']} (n={count})",
+                label=f"{setup['name']} (n={count}{': a wide band, cut to the plot' if count == 2 else ''})",
             )
             if len(rows) > 1:
                 axis.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
@@ -68,6 +70,10 @@ def bands_figure(setups, path, title, metrics=("val_accuracy", "val_loss")):
                 axis.errorbar(
                     epochs, mean, yerr=[mean - low, high - mean], fmt="none", ecolor=color, capsize=4, alpha=0.7
                 )
+        finite = [value for value in scale if np.isfinite(value)]
+        if finite:
+            margin = 0.05 * ((max(finite) - min(finite)) or 1.0)
+            axis.set_ylim(min(finite) - margin, max(finite) + margin)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         if 0 < longest <= 25:
             axis.set_xlim(0.5, longest + 0.5)

@@ -66,7 +66,7 @@ function renderCompare(answer) {
   $("#compare-result").hidden = false;
   const labels = new Map(answer.setups.map((setup) => [setup.name, setupLabel(setup, answer.by)]));
   const swatch = (index) => element("span", { class: "swatch", style: `background: ${setupColour(index)}` });
-  $("#compare-legend").replaceChildren(...answer.setups.map((setup, index) => element("span", {}, swatch(index), `${labels.get(setup.name)} (${setup.test.n} seed${setup.test.n === 1 ? "" : "s"})`)));
+  $("#compare-legend").replaceChildren(...answer.setups.map((setup, index) => element("span", {}, swatch(index), `${labels.get(setup.name)} (${setup.test.n} seed${setup.test.n === 1 ? "" : "s"}${setup.test.n === 2 ? ": a wide band, cut to the plot" : ""})`)));
   $("#band-curves").replaceChildren(...BAND_METRICS.map(([metric, title]) => {
     const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     svg.setAttribute("class", "curve bands");

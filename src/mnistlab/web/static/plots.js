@@ -21,7 +21,7 @@ function plotFrame(svg, values, range, lastEpoch, title, firstEpoch = 1) {
   label(high.toPrecision(3), { x: 2, y: top + 4 });
   label(low.toPrecision(3), { x: 2, y: height - bottom });
   label(`epoch ${firstEpoch}…${lastEpoch}`, { x: width - 80, y: height - 6 });
-  return { x, y, node };
+  return { x, y, node, low, high };
 }
 
 function drawCurve(svg, rows, keys, title, epochs, range) {
@@ -41,9 +41,12 @@ function drawCurve(svg, rows, keys, title, epochs, range) {
 // SERIES_OF(setup): its rows (default: its curve of METRIC); FIRST_EPOCH as plotFrame's.
 function drawBands(svg, setups, metric, title, seriesOf = (setup) => setup.bands[metric], firstEpoch = 1) {
   const series = setups.map((setup) => seriesOf(setup) || []);
-  const values = series.flat().flatMap((row) => [row.mean, row.ci_low, row.ci_high]);
+  // Two seeds give a t-interval 12.7 standard errors wide: such a band is drawn, cut to the plot, but does not set
+  // its scale, so that it does not squash the other curves (the legend says "2 seeds: a wide band").
+  const values = series.flat().flatMap((row) => (row.n === 2 ? [row.mean] : [row.mean, row.ci_low, row.ci_high]));
   const lastEpoch = Math.max(firstEpoch, ...series.map((rows) => (rows.length ? rows[rows.length - 1].epoch : firstEpoch)));
-  const { x, y, node } = plotFrame(svg, values, null, lastEpoch, title, firstEpoch);
+  const { x, y: scale, node, low, high } = plotFrame(svg, values, null, lastEpoch, title, firstEpoch);
+  const y = (value) => scale(Math.min(high, Math.max(low, value)));
   const opacity = cssColour("--band-opacity");
   series.forEach((rows, index) => {
     const colour = setupColour(index);

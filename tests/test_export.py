@@ -57,3 +57,29 @@ def test_saved_model_export_is_written_once(tmp_path, trained_runs):
     assert_one_line_error(
         run_cli("export", trained_runs["cnn"], "--format", "saved_model", "--out", tmp_path / "sm"), "already exists"
     )
+
+
+@pytest.mark.parametrize(
+    "family", ["rnn", pytest.param("mlp", marks=pytest.mark.slow), pytest.param("cnn", marks=pytest.mark.slow)]
+)
+def test_the_inside_views_onnx_graph_gives_what_keras_shows(trained_runs, mini, tmp_path, family):
+    """`export --format onnx-inside`: one graph with every tensor the inside view shows (the RNN's belief after each
+    row included) and the probabilities, made in a TensorFlow process; here each output equals the same probe
+    model's on JAX (this process), and the last the run's predictions."""
+    out = tmp_path / "inside.onnx"
+    result = run_cli("export", trained_runs[family], "--format", "onnx-inside", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "outputs)" in result.stdout and "max |difference|" in result.stdout, result.stdout
+    from mnistlab.ml import explain, predict
+    from mnistlab.ml.predict import Predictor
+
+    predictor = Predictor(trained_runs[family])
+    probe = explain.Explainer(predictor.copy_of_keras_model(), predictor.config).probe
+    images = (mini.x_test[:16].astype(np.float32) / 255.0).reshape((16, *predictor.config.input_shape))
+    expected = probe.predict(images, verbose=0)
+    session = predict.onnx_session(out)
+    actual = session.run(None, {session.get_inputs()[0].name: images})
+    assert len(actual) == len(expected) >= 2
+    for keras_output, onnx_output in zip(expected, actual):
+        np.testing.assert_allclose(onnx_output, keras_output, atol=1e-4)
+    np.testing.assert_allclose(actual[-1], predictor.predict(mini.x_test[:16].astype(np.float32) / 255.0), atol=1e-4)

@@ -117,7 +117,7 @@ def cmd_export(args):
     from mnistlab.ml import export
 
     result = export.export(args.run_dir, args.format, args.out)
-    message = f"Wrote {result['path']}"
+    message = f"Wrote {result['path']}" + (f" ({len(result['outputs'])} outputs)" if "outputs" in result else "")
     if "max_abs_difference" in result:
         message += f" (ONNX vs Keras on {result['samples']} {result['parity_dataset']} test digits: max |difference| {result['max_abs_difference']:.1e}, same class on {100 * result['argmax_agreement']:.1f}%)"
     print(message)
@@ -317,7 +317,12 @@ def _add_export(commands):
     sub = commands.add_parser("export", help="export a run to ONNX, Keras or a TensorFlow SavedModel")
     sub.add_argument("run_dir", help="a run directory written by `mnistlab train`")
     sub.add_argument(
-        "--format", choices=config_lib.EXPORT_FORMATS, default="onnx", help="default onnx (needs the 'onnx' extra)"
+        "--format",
+        choices=config_lib.EXPORT_FORMATS,
+        default="onnx",
+        help="default onnx (needs the 'onnx' extra); onnx-inside: the inside view's graph, each layer shown and the probabilities",
     )
-    sub.add_argument("--out", help="default: RUN_DIR/model.onnx, RUN_DIR/exported.keras or RUN_DIR/saved_model")
+    sub.add_argument(
+        "--out", help="default: RUN_DIR/model.onnx, RUN_DIR/inside.onnx, RUN_DIR/exported.keras or RUN_DIR/saved_model"
+    )
     sub.set_defaults(func=cmd_export)

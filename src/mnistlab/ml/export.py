@@ -3,7 +3,9 @@
 A `.keras` file loads on any backend, so ONNX and SavedModel are produced
 from a TensorFlow process (tf2onnx is the mature converter) whatever backend
 trained the run. Every ONNX export is checked against Keras on real test
-digits before it is kept.
+digits before it is kept. `onnx-inside` exports the inside view's graph
+(`explain.Explainer.probe`: each layer the inside view shows, the RNN's
+belief after each row, then the probabilities), every output checked.
 """
 
 import pathlib
@@ -21,10 +23,16 @@ from mnistlab.record import rundir
 
 PARITY_SAMPLES = 1000
 PARITY_TOLERANCE = 1e-4
+INSIDE_PARITY_SAMPLES = 256  # every layer's output for each: a CNN's first maps alone are 43 KB a digit
 
 
 def default_output(run_dir, export_format):
-    names = {"onnx": "model.onnx", "keras": "exported.keras", "saved_model": "saved_model"}
+    names = {
+        "onnx": "model.onnx",
+        "onnx-inside": "inside.onnx",
+        "keras": "exported.keras",
+        "saved_model": "saved_model",
+    }
     return pathlib.Path(run_dir) / names[export_format]
 
 
@@ -39,7 +47,7 @@ def export(run_dir, export_format="onnx", out=None):
         with fileio.atomic_path(out) as temp_path:
             shutil.copyfile(model_path, temp_path)
         return {"format": "keras", "path": str(out)}
-    if export_format == "onnx":
+    if export_format in ("onnx", "onnx-inside"):
         for module in ("onnx", "onnxruntime", "tf2onnx"):
             if not backend_lib.installed(module):
                 raise MissingExtra("mnistlab export --format onnx", "onnx")
@@ -50,6 +58,8 @@ def export(run_dir, export_format="onnx", out=None):
     model(np.zeros((1,) + tuple(config.input_shape), dtype=np.float32))  # exporters need a called model
     if export_format == "saved_model":
         return _export_saved_model(model, out)
+    if export_format == "onnx-inside":
+        return _export_inside(model, config, out)
     with fileio.atomic_path(out) as temp_path:
         model.export(str(temp_path), format="onnx", verbose=False)
         parity = onnx_parity(model, temp_path, config)
@@ -74,6 +84,37 @@ def onnx_parity(model, onnx_path, config, samples=PARITY_SAMPLES):
         "samples": len(inputs),
         "max_abs_difference": float(np.abs(expected - actual).max()),
         "argmax_agreement": agreement,
+        "parity_dataset": dataset.name,
+    }
+
+
+def _export_inside(model, config, out):
+    """The inside view's graph as ONNX, each output checked against Keras on INSIDE_PARITY_SAMPLES test digits."""
+    from mnistlab.ml import explain
+
+    probe = explain.Explainer(model, config).probe
+    probe(np.zeros((1,) + tuple(config.input_shape), dtype=np.float32))  # exporters need a called model
+    dataset = data.load_dataset(config.dataset)
+    inputs = data.prepare_images(dataset.x_test[:INSIDE_PARITY_SAMPLES], config.input_shape)
+    with fileio.atomic_path(out) as temp_path:
+        probe.export(str(temp_path), format="onnx", verbose=False)
+        expected = probe.predict(inputs, verbose=0)
+        expected = expected if isinstance(expected, (list, tuple)) else [expected]
+        session = predict.onnx_session(temp_path)
+        actual = session.run(None, {session.get_inputs()[0].name: inputs})
+        differences = [float(np.abs(np.asarray(e) - np.asarray(a)).max()) for e, a in zip(expected, actual)]
+        largest = max(differences)
+        if len(actual) != len(expected) or largest > PARITY_TOLERANCE:
+            raise MnistlabError(
+                f"the inside view's ONNX graph differs from Keras by {largest:.2e} (> {PARITY_TOLERANCE:g}) on {len(inputs)} test digits, or in its outputs ({len(actual)} against {len(expected)}); not written"
+            )
+    return {
+        "format": "onnx-inside",
+        "path": str(out),
+        "outputs": [output.name for output in session.get_outputs()],
+        "samples": len(inputs),
+        "max_abs_difference": largest,
+        "argmax_agreement": float((expected[-1].argmax(axis=1) == actual[-1].argmax(axis=1)).mean()),
         "parity_dataset": dataset.name,
     }
 

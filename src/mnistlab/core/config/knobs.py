@@ -24,7 +24,9 @@ PRECISIONS = ("float32", "bf16")
 # Choices of the commands around a config, kept here so the CLI lists them without importing their modules.
 EXECUTORS = ("local", "ray")
 RUNTIMES = ("keras", "onnx")
-EXPORT_FORMATS = ("onnx", "keras", "saved_model")
+# onnx-inside: the inside view's graph (every tensor the inside view shows, then the probabilities), for a page that
+# runs the network in the browser (issue "Share trained networks as a web page").
+EXPORT_FORMATS = ("onnx", "onnx-inside", "keras", "saved_model")
 ATTRIBUTION_METHODS = ("auto", "integrated-gradients", "occlusion")  # mnistlab explain --method
 
 # Upper bounds of the numeric knobs. Every knob has one, so that a launch from the lab or a sweep file

@@ -156,6 +156,14 @@ def test_other_backends_train_from_the_cli(tmp_path, backend):
         0 <= metrics["test_accuracy"] <= 1 and metrics["status"] == "done"
     )  # one epoch of 300 digits: maybe still at chance
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["test_accuracy"] == metrics["test_accuracy"]
+    # The run's dynamics, recorded end to end on this backend: epoch 0 and 1, every conv kernel, finite figures.
+    recorded = json.loads((tmp_path / "a" / "dynamics.json").read_text())
+    assert [epoch["epoch"] for epoch in recorded["epochs"]] == [0, 1]
+    last = recorded["epochs"][-1]
+    assert {"conv2d/kernel", "conv2d_1/kernel"} <= set(last["weights"])
+    kernels = [figures for name, figures in last["weights"].items() if name.endswith("/kernel")]
+    assert all(figures["gradient_norm"] > 0 and figures["update_ratio"] > 0 for figures in kernels)  # biases start at 0
+    assert all(0 <= figures["dead"] <= 1 for figures in last["layers"].values() if figures["dead"] is not None)
 
 
 # --------------------------------------------------------------------------

@@ -246,6 +246,23 @@ def test_recording_changes_nothing_of_the_run_and_can_be_switched_off(tmp_path, 
     assert len(as_json) == 1 and len(as_json[0]["epochs"]) == 3
     # A run without them (switched off, or recorded before them): one line that says so.
     assert_one_line_error(run_main(capsys, "dynamics", tmp_path / "unwatched"), "no dynamics recorded")
+    # As the command line says it, the switch is the same Config.
+    assert Config(**SMALL).with_overrides(["dynamics=false"]) == Config(**SMALL, dynamics=False)
+    # Its report opens as any run's, without the section.
+    report = run_main(capsys, "report", tmp_path / "unwatched", "--out", tmp_path / "unwatched.html")
+    assert report.returncode == 0, report.stderr
+    assert "Confusion matrix" in (tmp_path / "unwatched.html").read_text()
+    assert "Inside training" not in (tmp_path / "unwatched.html").read_text()
+
+
+def test_the_probe_is_256_training_images_chosen_by_the_seed_and_the_same_every_epoch():
+    first, again, other = (dynamics.probe_indices(54_000, seed) for seed in (3, 3, 4))
+    assert len(first) == dynamics.PROBE_SIZE == 256 and len(set(first.tolist())) == 256
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert np.all(np.diff(first) > 0) and first.max() < 54_000
+    assert np.array_equal(dynamics.probe_indices(100, 3), np.arange(100))  # fewer images than a probe: all of them
+    # Its own random stream: the seed's other draws (the validation split, the weights) are not moved by it.
+    assert not np.array_equal(first, np.sort(np.random.default_rng(3).choice(54_000, size=256, replace=False)))
 
 
 def test_bands_over_seeds_are_the_mean_and_t_interval_of_each_epoch():

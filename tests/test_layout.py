@@ -23,7 +23,7 @@ DOCUMENTED_CHOICES = {
     "--backend": ("auto", "jax", "tensorflow", "torch"),
     "--executor": ("local", "ray"),
     "--runtime": ("keras", "onnx"),
-    "--format": ("onnx", "keras", "saved_model"),
+    "--format": ("onnx", "onnx-inside", "keras", "saved_model"),  # docs/use.md
 }
 
 

@@ -117,7 +117,9 @@ def cmd_export(args):
     from mnistlab.ml import export
 
     result = export.export(args.run_dir, args.format, args.out)
-    message = f"Wrote {result['path']}" + (f" ({len(result['outputs'])} outputs)" if "outputs" in result else "")
+    message = f"Wrote {result['path']}" + (
+        f" ({len(result['outputs'])} outputs)" if result["format"] == "onnx-inside" else ""
+    )
     if "max_abs_difference" in result:
         message += f" (ONNX vs Keras on {result['samples']} {result['parity_dataset']} test digits: max |difference| {result['max_abs_difference']:.1e}, same class on {100 * result['argmax_agreement']:.1f}%)"
     print(message)

@@ -19,6 +19,7 @@ its results give (tests/test_docs.py runs that).
     BENCHMARKS.md: the lab            benchmarks/lab-results.json              benchmarks/lab_bench.py
     BENCHMARKS.md: seeds              benchmarks/seeds-results.json            benchmarks/seeds_bench.py
     BENCHMARKS.md: dynamics           benchmarks/dynamics-results.json         benchmarks/dynamics_bench.py
+    BENCHMARKS.md: the shared site    benchmarks/site-results.json             benchmarks/site_bench.py
     docs/dynamics.md                  docs/dynamics/claims.json                scripts/measure_dynamics_claims.py
     benchmarks/parity.md              benchmarks/parity-results.json           benchmarks/parity.py
     BENCHMARKS.md                     benchmarks/results-*.json (newest)       benchmarks/bench.py
@@ -100,7 +101,41 @@ def benchmarks_page():
         + seeds_section(_json("benchmarks/seeds-results.json"))
         + "\n"
         + dynamics_section(_json("benchmarks/dynamics-results.json"))
+        + "\n"
+        + site_section(_json("benchmarks/site-results.json"))
     )
+
+
+def site_section(results):
+    """The shared site: its size, its first answer, its answer and inside view per stroke, against the targets."""
+    machine = ", ".join(f"{key}: {value}" for key, value in results["machine"].items())
+    size, targets, met = results["size"], results["targets"], results["targets_met"]
+    stroke, drawing = results["per_stroke"], results["while_drawing"]
+    parity = ", ".join(f"{row['family']} {row['max_abs_difference']:.1e}" for row in results["parity"])
+    verdict = lambda ok: "**met**" if ok else "**not met**"  # noqa: E731
+    lines = [
+        "## The shared site: `mnistlab site`",
+        "",
+        f"Measured by `python benchmarks/site_bench.py` on {results['date']} at commit `{results['commit'][:10]}` ({machine}); "
+        f"raw results in `benchmarks/site-results.json`. What: {results['what']}. "
+        f"Built by `mnistlab site` in {results['build_seconds']} s (each graph checked against Keras on 256 digits: largest difference {parity}).",
+        "",
+        "| measure | value | target | |",
+        "|---|---|---|---|",
+        f"| size on disk ({size['files']} files) | {size['bytes'] / 1e6:.1f} MB | {targets['bytes'] / 1e6:.0f} MB | {verdict(size['bytes'] <= targets['bytes'])} |",
+        f"| over the wire, each file gzip-compressed | {size['gzip_bytes'] / 1e6:.1f} MB | {targets['gzip_bytes'] / 1e6:.0f} MB | {verdict(size['gzip_bytes'] <= targets['gzip_bytes'])} |",
+        f"| first answer after opening the page (empty cache, {len(results['first_answer_ms'])} loads) | "
+        f"{', '.join(f'{value:.0f}' for value in results['first_answer_ms'])} ms | {targets['first_answer_ms'] / 1000:g} s | {verdict(met['first_answer'])} |",
+        f"| answers and inside views of the 3 models after the pen is lifted ({stroke['n']} strokes) | "
+        f"p50 {stroke['p50_ms']} ms, p90 {stroke['p90_ms']}, max {stroke['max_ms']} | {targets['stroke_p50_ms']} ms p50 | {verdict(met['stroke'])} |",
+        "",
+        "A stroke is drawn at a hand's pace, a point every 16 ms; the page answers each new version of the drawing while the "
+        "pen moves (one at a time, the newest waiting), so when the pen is lifted the finished drawing is often answered "
+        "already or on its way. Each drawing answered while drawing, from sending it to the workers: the answers shown "
+        f"p50 {drawing['answer']['p50_ms']} ms (p90 {drawing['answer']['p90_ms']}), answers and inside views shown "
+        f"p50 {drawing['answer_and_inside']['p50_ms']} ms (p90 {drawing['answer_and_inside']['p90_ms']}) over {drawing['answer_and_inside']['n']} drawings.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def dynamics_section(results):

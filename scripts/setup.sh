@@ -53,3 +53,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$lock" -nt "$stamp
   [ "$profile" = all ] && modules="$modules, 'torch', 'ray', 'fastapi', 'onnxruntime', 'tensorboard', 'pytest', 'playwright', 'hypothesis', 'schemathesis'"
   .venv/bin/python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ($modules)))" && touch "$stamp"
 fi
+# The shared site's browser runtime (onnxruntime-web, pinned and verified; `mnistlab site` fetches it the first
+# time too): the site tests use the cached copy and never fetch it themselves.
+if [ "$profile" = all ]; then
+  .venv/bin/python -c "from mnistlab.web import site_runtime as r
+try: r.runtime_files()
+except r.RuntimeUnavailable as error: raise SystemExit(f'setup: {error} (mnistlab site needs it; its tests will say so)')" || true
+fi

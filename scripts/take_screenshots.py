@@ -1,6 +1,6 @@
 """Every screenshot in docs/, from the current code.
 
-    python scripts/take_screenshots.py [--only serve|lab] [RUNS_ROOT]
+    python scripts/take_screenshots.py [--only serve|lab|site] [RUNS_ROOT]
 
 docs/serve-screenshot.png: `mnistlab serve` with no runs named (per family, the best validation
 run in RUNS_ROOT's store), a 7 drawn with the mouse, the inside view of all three networks and a
@@ -10,7 +10,9 @@ run served. docs/lab-*.png: `mnistlab lab` on RUNS_ROOT's store: three seeds of 
 view, a run's live curves), then a finished run's page (curves, confusion matrix, mistakes, inside
 view; its "Inside training" section alone is docs/lab-dynamics.png) and the runs view with the three folded into one row; then three seeds of the same listing without dropout,
 and docs/lab-compare.png: the two setups ticked and compared (curves with 95% seed bands, Welch's verdict).
-`--only` takes one of the two sets.
+docs/site-screenshot.png: `mnistlab site` of the runs serve picks, served by `python -m http.server`, a 7 drawn
+with the mouse, the inside view of all three computed in the browser, a first-layer CNN map clicked.
+`--only` takes one of the three sets.
 
 RUNS_ROOT (default: a temporary directory) holds the runs and their store; where it has no
 finished runs on digits, the three book listings are trained there first on the built-in
@@ -153,6 +155,64 @@ def serve_screenshot(browser, url, out):
     page.screenshot(path=str(out), full_page=True)
     watch.check(page, "the page as it was taken")
     page.close()
+
+
+# The shared site's page state (src/mnistlab/web/static/site.js), or an error on screen. Function-form: the site's
+# Content-Security-Policy refuses Playwright's evaluation of a bare expression.
+SITE_READY = f"() => ({ERROR_SHOWN}) || (window.mnistlab && window.mnistlab.ready)"
+SITE_INSIDE_SHOWN = f"() => ({ERROR_SHOWN}) || (window.mnistlab.sent > 0 && !window.mnistlab.busy && window.mnistlab.insideFor === window.mnistlab.shown && document.querySelectorAll('.inside').length === 3)"
+
+
+def site_screenshot(browser, url, out):
+    page = browser.new_page(viewport={"width": 1050, "height": 720})
+    watch = Watch(page)
+    page.goto(url)
+    page.wait_for_function(SITE_READY, timeout=60000)
+    watch.check(page, "the site on loading")
+    box = page.locator("#pad").bounding_box()
+    x, y = box["x"], box["y"]
+    page.mouse.move(x + 70, y + 60)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x + 70 + 14 * i, y + 60)
+    for i in range(1, 16):
+        page.mouse.move(x + 210 - 6 * i, y + 60 + 13 * i)
+    page.mouse.up()
+    page.wait_for_function(SITE_INSIDE_SHOWN, timeout=60000)
+    watch.check(page, "the site after drawing a 7")
+    page.locator('.inside[data-family="cnn"] .fmap').nth(5).click()
+    page.mouse.move(0, 0)
+    watch.check(page, "the site after clicking a CNN map")
+    page.screenshot(path=str(out), full_page=True)
+    watch.check(page, "the site as it was taken")
+    page.close()
+
+
+def site_shots(runs, env, work, chromium, shots):
+    chosen = ensure_runs(runs, env)
+    site = work / "site"
+    mnistlab("site", chosen["mlp"], chosen["cnn"], chosen["rnn"], "--out", site, env=env, check=True)
+    port, log = free_port(), work / "site-server.log"
+    with open(log, "w") as log_file:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        time.sleep(1)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            site_screenshot(browser, f"http://127.0.0.1:{port}/", shots["site-screenshot.png"])
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def report_screenshot(browser, cnn_run, env, work, out):
@@ -338,7 +398,7 @@ def serve_shots(runs, env, work, chromium, shots):
 
 def main(argv):
     only = None
-    if argv[:1] == ["--only"] and len(argv) >= 2 and argv[1] in ("serve", "lab"):
+    if argv[:1] == ["--only"] and len(argv) >= 2 and argv[1] in ("serve", "lab", "site"):
         only, argv = argv[1], argv[2:]
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
         sys.exit(__doc__)
@@ -351,20 +411,24 @@ def main(argv):
     if chromium is None:
         sys.exit("take_screenshots: Chromium is not installed (apt-get install chromium)")
     shots = {}
-    if only != "lab":
+    if only in (None, "site"):
+        shots["site-screenshot.png"] = work / "site-screenshot.png"
+    if only in (None, "serve"):
         shots.update(
             {
                 "serve-screenshot.png": work / "serve-screenshot.png",
                 "report-screenshot.png": work / "report-screenshot.png",
             }
         )
-    if only != "serve":
+    if only in (None, "lab"):
         shots.update({name: work / name for name in LAB_SHOTS})
     try:
-        if only != "serve":
+        if only in (None, "lab"):
             lab_shots(runs, env, work, chromium, shots)
-        if only != "lab":
+        if only in (None, "serve"):
             serve_shots(runs, env, work, chromium, shots)
+        if only in (None, "site"):
+            site_shots(runs, env, work, chromium, shots)
     except (Failed, subprocess.CalledProcessError) as error:
         sys.exit(f"take_screenshots: {error}\n(no screenshot in docs/ was replaced; the work is in {work})")
     for name, taken in shots.items():

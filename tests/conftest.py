@@ -467,3 +467,34 @@ def reproduced_table(mini, backends=("jax",), seeds=3, table="table-1.4.1"):
     return tables.write_outputs(
         paths.tables_dir(), stem, table, rows, context, {"dataset": mini.name, "seeds": seeds, "epochs": 2}
     ), rows
+
+
+# --------------------------------------------------------------------------
+# The shared site's browser runtime (onnxruntime-web), where scripts/setup.sh cached it: read when this file is
+# imported, before any test points MNISTLAB_DATA at its own folder. The tests never fetch it.
+
+
+def site_runtime_dir():
+    from mnistlab.core import paths
+    from mnistlab.web import site_runtime
+
+    return site_runtime.runtime_dir(paths.data_cache())
+
+
+SITE_RUNTIME_DIR = site_runtime_dir()
+
+
+def runtime_or_skip():
+    """Skip a test that needs the cached runtime where it is missing; in CI (setup.sh fetched it) fail instead."""
+    if not (SITE_RUNTIME_DIR / "LICENSE").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser runtime is not cached at {SITE_RUNTIME_DIR}; scripts/setup.sh all fetches it")
+        pytest.skip(f"the browser runtime is not cached at {SITE_RUNTIME_DIR} (bash scripts/setup.sh all fetches it)")
+
+
+def cache_with_runtime(folder):
+    """FOLDER made a data cache holding the cached runtime (linked): a site build that never reaches the network."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / SITE_RUNTIME_DIR.name).symlink_to(SITE_RUNTIME_DIR, target_is_directory=True)
+    return folder

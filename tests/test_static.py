@@ -5,6 +5,7 @@ page loads, and the package ships them all."""
 import fnmatch
 import html.parser
 import pathlib
+import re
 import tomllib
 
 import pytest
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from conftest import REPO
 from mnistlab.web import lab as lab_lib
-from mnistlab.web import pages, serve
+from mnistlab.web import pages, serve, site
 
 MAX_INLINE_LINES = 30
 TOKEN = "a-token-of-the-static-test-0123"
@@ -50,7 +51,7 @@ def parts(page):
     return parser
 
 
-@pytest.mark.parametrize("page", [pages.DRAW_PAGE, pages.LAB_PAGE], ids=["draw page", "lab"])
+@pytest.mark.parametrize("page", [pages.DRAW_PAGE, pages.LAB_PAGE, site.PAGE], ids=["draw page", "lab", "shared site"])
 def test_a_page_keeps_its_code_and_styles_in_static_files(page):
     found = parts(page)
     long = [script for script in found.inline_scripts if len(script.strip().splitlines()) > MAX_INLINE_LINES]
@@ -87,8 +88,17 @@ def test_serve_serves_every_file_the_draw_page_loads(client):
 
 def test_every_static_file_is_loaded_by_a_page():
     loaded = {
-        pathlib.PurePosixPath(name).name for page in (pages.DRAW_PAGE, pages.LAB_PAGE) for name in parts(page).files
+        pathlib.PurePosixPath(name).name
+        for page in (pages.DRAW_PAGE, pages.LAB_PAGE, site.PAGE)
+        for name in parts(page).files
     }
+    # The shared site's model worker, started by its page's script, and what the worker loads beside the runtime.
+    assert 'new Worker("static/site-worker.js")' in (pages.STATIC / "site.js").read_text()
+    worker = (pages.STATIC / "site-worker.js").read_text()
+    loaded |= {"site-worker.js"} | set(
+        re.search(r"importScripts\(([^)]*)\)", worker).group(1).replace('"', "").split(", ")
+    )
+    loaded.discard("../ort/ort.wasm.min.js")
     present = {path.name for path in pages.STATIC.rglob("*") if path.is_file()}
     assert present == loaded, f"not loaded by any page: {sorted(present - loaded)}; missing: {sorted(loaded - present)}"
 
@@ -113,7 +123,7 @@ def test_no_two_scripts_of_a_page_declare_the_same_global_name():
     page breaks where the first was meant (it did: the lab's dynamics table and the inside view's colour scale)."""
     import re
 
-    for page in ("index.html", "lab.html"):
+    for page in ("index.html", "lab.html", "site.html"):
         parts = PageParts()
         parts.feed((REPO / "src" / "mnistlab" / "web" / page).read_text())
         declared = {}

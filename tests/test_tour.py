@@ -8,6 +8,8 @@ asked /healthz, and stopped).
 
 import http.client
 import json
+import os
+import pathlib
 import shlex
 import shutil
 import subprocess
@@ -16,10 +18,10 @@ import time
 
 import pytest
 
-from conftest import REPO, env_without_backend, free_port, run_cli, run_main
+from conftest import REPO, cache_with_runtime, env_without_backend, free_port, run_cli, run_main, runtime_or_skip
 from mnistlab.record.store import Store
 
-OWN_PROCESS = ("--backend", "serve", "lab")
+OWN_PROCESS = ("--backend", "serve", "lab", "site")  # site exports on TensorFlow; this process runs JAX
 SERVERS = ("serve", "lab")
 
 
@@ -97,6 +99,10 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, 
     with Store(tmp_path / "runs" / "runs.db") as store:
         assert store.count("done") == 6
     commands = tour_commands()
+    # `mnistlab site` takes the browser runtime from the data cache, where setup.sh put it: the tour's own data cache
+    # links to it (the tests never fetch it).
+    runtime_or_skip()
+    cache_with_runtime(pathlib.Path(os.environ["MNISTLAB_DATA"]))
     assert len(commands) >= 15 and {"train", "reproduce", "serve", "predict", "explain"} <= {
         args[0] for args in commands
     }
@@ -133,6 +139,12 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, 
             )
         if args[0] == "report" and "latex" in args:
             assert "\\toprule" in (tmp_path / args[args.index("--out") + 1]).read_text()
+        if args[0] == "site":
+            site = tmp_path / args[args.index("--out") + 1]
+            assert (site / "index.html").is_file() and (site / "ort" / "LICENSE").is_file(), result.stdout
+            assert [
+                model["family"] for model in json.loads((site / "models" / "models.json").read_text())["models"]
+            ] == ["mlp"]
         if args[:2] == ["runs", "disagree"]:
             assert "disagree on" in result.stdout and "all wrong on" in result.stdout, result.stdout
     # After the main job twice and the tour: each seed counts once, and its repeat is told apart, with whether it agreed.

@@ -1,4 +1,4 @@
-"""Commands that use finished runs: report, figures, predict, explain, serve, lab, export."""
+"""Commands that use finished runs: report, figures, predict, explain, serve, lab, export, site."""
 
 import pathlib
 import sys
@@ -125,6 +125,17 @@ def cmd_export(args):
     print(message)
 
 
+def cmd_site(args):
+    from mnistlab.web import site
+
+    result = site.build_site(args.runs, args.out, store_path=args.store, log=lambda line: print(line, flush=True))
+    print(
+        f"Wrote {result['out']}: {len(result['models'])} model{'s' if len(result['models']) != 1 else ''}, "
+        f"{result['bytes'] / 1e6:.1f} MB ({result['gzip_bytes'] / 1e6:.1f} MB gzip-compressed over the wire)"
+    )
+    print(f"Try it: python -m http.server --directory {result['out']} 8000, then open http://localhost:8000/")
+
+
 # --------------------------------------------------------------------------
 # The command line of these commands
 
@@ -164,6 +175,7 @@ def add_parsers(commands):
     _add_serve(commands)
     _add_lab(commands)
     _add_export(commands)
+    _add_site(commands)
 
 
 def _add_report(commands):
@@ -328,3 +340,14 @@ def _add_export(commands):
         "--out", help="default: RUN_DIR/model.onnx, RUN_DIR/inside.onnx, RUN_DIR/exported.keras or RUN_DIR/saved_model"
     )
     sub.set_defaults(func=cmd_export)
+
+
+def _add_site(commands):
+    sub = commands.add_parser(
+        "site",
+        help="a static web page of trained runs: draw a digit, see each model's answer and inside, in the browser (no server)",
+    )
+    sub.add_argument("runs", nargs="+", metavar="RUN", help="run directories (or store ids), up to 6: one card each")
+    sub.add_argument("--out", required=True, help="the folder to write (new or empty): serve it from any static host")
+    options.store_option(sub)
+    sub.set_defaults(func=cmd_site)

@@ -3,6 +3,7 @@
     runs root   $MNISTLAB_RUNS, else ./runs        run directories
     store       $MNISTLAB_STORE, else <runs>/runs.db   the index of runs
     data cache  $MNISTLAB_DATA, else the user cache   downloaded datasets
+    compiled    <data cache>/jax-compiled               JAX's compiled programs, kept between runs
     tables      <store's directory>/tables          reproduced tables
 
 Functions, not constants: the environment is read when asked, so tests and
@@ -32,6 +33,11 @@ def data_cache() -> pathlib.Path:
         return pathlib.Path(os.environ["MNISTLAB_DATA"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
     return pathlib.Path(base) / "mnistlab"
+
+
+def compiled_cache() -> pathlib.Path:
+    """Where JAX keeps the programs it compiled, for the next process that runs the same network."""
+    return data_cache() / "jax-compiled"
 
 
 def tables_dir(store=None) -> pathlib.Path:

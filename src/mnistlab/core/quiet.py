@@ -60,6 +60,10 @@ BENIGN = (
         r"(WARNING:tf2onnx[^ ]*:)?.*TF freezing failed\. Attempting to fix freezing errors\.$",
         "tf2onnx's first freezing attempt of a Keras 3 graph fails and its own second attempt succeeds; export then checks the ONNX model against Keras",
     ),
+    Benign(
+        r"(WARNING:tf2onnx[^ ]*:)?Removed MatMul \S+/AssignVariableOp$",
+        "tf2onnx drops the variable assignments that a recurrent layer's graph carries (the state it would write back), which inference never runs; export then checks every output against Keras",
+    ),
 )
 
 

@@ -75,6 +75,49 @@ class Explainer:
         self._lock = threading.Lock()  # one explanation at a time per model: a server calls from many threads
 
     # ------------------------------------------------------------------
+    def layout(self) -> dict:
+        """What `probe` gives, output by output, and what a page needs beside it to show the inside view
+        without Keras (the shared site, `web.site`): each view's name, kind and shape, whether the RNN's
+        beliefs follow, the first layer's weights (the MLP's templates, the CNN's kernels), the words."""
+        import keras
+        from keras import layers as keras_layers
+
+        views = [
+            {"name": name, "kind": kind, "shape": [int(side) for side in tensor.shape[1:]]}
+            for name, kind, tensor in self.views
+        ]
+        layout = {"family": self.family, "views": views, "beliefs": self._has_beliefs, "templates": None}
+        layout["kernels"] = self._first_kernels()["weights"] if self.family == "cnn" else None
+        if self.family == "mlp":
+            dense = next(layer for layer in self.model.layers if isinstance(layer, keras_layers.Dense))
+            # (units, 28, 28): every first-layer unit's incoming weights; the page picks the most active.
+            kernel = np.asarray(keras.ops.convert_to_numpy(dense.kernel), dtype=np.float32)
+            layout["templates"] = {
+                "layer": dense.name,
+                "count": TEMPLATE_UNITS,
+                "weights": kernel.T.reshape(-1, 28, 28),
+            }
+        labels = data.class_names(self.config.dataset)
+        reading_note = self.reading_note
+        # The words under the view: its note, and the attribution's for each class the model may predict.
+        said = [
+            explain_views.notes(
+                self,
+                {
+                    "layers": views,
+                    "labels": labels,
+                    "prediction": digit,
+                    "attributions": {"method": "occlusion"},
+                    "reading": {"note": reading_note},
+                },
+            )
+            for digit in range(len(labels))
+        ]
+        layout["notes"] = {"inside": said[0]["inside"], "attribution": [words["attribution"] for words in said]}
+        layout["labels"] = list(labels)
+        layout["occlusion_patch"] = OCCLUSION_PATCH
+        return layout
+
     def explain(self, image, method="auto", classes=None) -> dict:
         """The inside of the model for one (28, 28) image in [0, 1]; arrays are NumPy float32.
 

@@ -48,18 +48,14 @@ def export(run_dir, export_format="onnx", out=None):
             shutil.copyfile(model_path, temp_path)
         return {"format": "keras", "path": str(out)}
     if export_format in ("onnx", "onnx-inside"):
-        for module in ("onnx", "onnxruntime", "tf2onnx"):
-            if not backend_lib.installed(module):
-                raise MissingExtra("mnistlab export --format onnx", "onnx")
-    backend_lib.activate("tensorflow")
-    import keras
-
-    model = keras.saving.load_model(model_path)
-    model(np.zeros((1,) + tuple(config.input_shape), dtype=np.float32))  # exporters need a called model
+        _need_onnx("mnistlab export --format onnx")
+    model = _loaded(model_path, config)
     if export_format == "saved_model":
         return _export_saved_model(model, out)
     if export_format == "onnx-inside":
-        return _export_inside(model, config, out)
+        from mnistlab.ml import explain
+
+        return _export_inside(explain.Explainer(model, config), config, out)
     with fileio.atomic_path(out) as temp_path:
         model.export(str(temp_path), format="onnx", verbose=False)
         parity = onnx_parity(model, temp_path, config)
@@ -68,6 +64,33 @@ def export(run_dir, export_format="onnx", out=None):
                 f"ONNX export differs from Keras by {parity['max_abs_difference']:.2e} (> {PARITY_TOLERANCE:g}) on {parity['samples']} test digits; not written"
             )
     return {"format": "onnx", "path": str(out), **parity}
+
+
+def export_for_page(run_dir, out):
+    """(the `onnx-inside` export of RUN_DIR at OUT, checked as that is, and `Explainer.layout()`): a page's model
+    and what the page needs beside it to show the inside view (`web.site`)."""
+    from mnistlab.ml import explain
+
+    _need_onnx("mnistlab site")
+    config, _ = rundir.read_config(run_dir)
+    explainer = explain.Explainer(_loaded(rundir.model_path(run_dir), config), config)
+    return _export_inside(explainer, config, out), explainer.layout()
+
+
+def _need_onnx(what):
+    for module in ("onnx", "onnxruntime", "tf2onnx"):
+        if not backend_lib.installed(module):
+            raise MissingExtra(what, "onnx")
+
+
+def _loaded(model_path, config):
+    """The run's model on TensorFlow (tf2onnx and SavedModel need it), called once: exporters need a called model."""
+    backend_lib.activate("tensorflow")
+    import keras
+
+    model = keras.saving.load_model(model_path)
+    model(np.zeros((1,) + tuple(config.input_shape), dtype=np.float32))
+    return model
 
 
 def onnx_parity(model, onnx_path, config, samples=PARITY_SAMPLES):
@@ -94,11 +117,10 @@ def onnx_parity(model, onnx_path, config, samples=PARITY_SAMPLES):
     }
 
 
-def _export_inside(model, config, out):
-    """The inside view's graph as ONNX, each output checked against Keras on INSIDE_PARITY_SAMPLES test digits."""
-    from mnistlab.ml import explain
-
-    probe = explain.Explainer(model, config).probe
+def _export_inside(explainer, config, out):
+    """The inside view's graph (EXPLAINER's probe) as ONNX, each output checked against Keras on
+    INSIDE_PARITY_SAMPLES test digits."""
+    probe = explainer.probe
     probe(np.zeros((1,) + tuple(config.input_shape), dtype=np.float32))  # exporters need a called model
     with fileio.atomic_path(out) as temp_path:
         probe.export(str(temp_path), format="onnx", verbose=False)

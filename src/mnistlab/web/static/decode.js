@@ -1,7 +1,9 @@
 "use strict";
 // Answers' arrays, for both pages: nested lists, or (large ones) {shape, min, max, uint8: base64 bytes scaled from
-// min to max}, as mnistlab.ml.explain.to_json writes them. decode(array) -> {shape, data: Float32Array}.
+// min to max}, as mnistlab.ml.explain.to_json writes them; or (the shared site's, computed in the browser) already
+// {shape, data: Float32Array}. decode(array) -> {shape, data: Float32Array}.
 function decode(array) {
+  if (array.data instanceof Float32Array) return array;
   if (Array.isArray(array)) {
     const shape = [];
     for (let level = array; Array.isArray(level); level = level[0]) shape.push(level.length);

@@ -201,58 +201,9 @@ function showCards() {
 }
 
 function card(model, prediction) {
-  const element = document.createElement("div");
-  element.className = "model" + (prediction ? " answered" : "");
-  element.dataset.family = model.family;
-  element.dataset.model = model.id;
-  const title = document.createElement("h2");
-  title.textContent = model.family.toUpperCase();
-  const about = document.createElement("p");
-  about.className = "about";
-  about.append(model.description || "");
-  if (model.test_accuracy != null) about.append(" · test " + (100 * model.test_accuracy).toFixed(1) + "% on ", datasetName(model.dataset));
-  const guess = document.createElement("p");
-  const labels = prediction ? prediction.labels : null;
-  guess.className = "guess" + (prediction ? "" : " waiting");
-  guess.textContent = prediction ? (labels ? labels[prediction.prediction] : prediction.prediction) : "–";
-  guess.title = prediction ? "" : "draw to see what this model reads";
-  element.append(title, about, guess);
-  for (let digit = 0; digit < 10; digit++) {
-    const p = prediction ? prediction.probabilities[digit] : 0;
-    const bar = document.createElement("div");
-    bar.className = "bar" + (prediction && digit === prediction.prediction ? " best" : "");
-    const fill = document.createElement("span");
-    fill.className = "fill";
-    fill.style.width = (prediction ? Math.max(1, Math.round(p * 120)) : 0) + "px";
-    const label = document.createElement("span");
-    label.textContent = (labels ? labels[digit] : digit) + " " + (prediction ? (100 * p).toFixed(1).padStart(5) + "%" : "    – ");
-    bar.append(label, fill);
-    element.append(bar);
-  }
   const keep = prediction && insideViews[model.id];
-  if (keep) element.append(keep);
-  else {
-    const waiting = document.createElement("p");
-    waiting.className = "waiting-inside";
-    waiting.textContent = prediction ? (insideFailed ? "Inside: not shown (the message under the pad says why)." : "Inside: on its way…") : "Inside: what the layers compute and which pixels decided it, once you draw.";
-    element.append(waiting);
-  }
-  return element;
-}
-
-// What a dataset's name means, said where the page first names it (the line over the cards) and on hover on a card.
-const DATASETS = {
-  "mnist-mini": "the built-in 2,400-digit sample of MNIST; its 600 test digits give the test accuracy",
-  "mnist": "the MNIST digits: 60,000 for training, 10,000 for the test accuracy",
-  "fashion-mnist": "Zalando's Fashion-MNIST clothes: 60,000 for training, 10,000 for the test accuracy",
-};
-
-function datasetName(name) {
-  const span = document.createElement("span");
-  span.className = "dataset";
-  span.textContent = name;
-  if (DATASETS[name]) span.title = name + ": " + DATASETS[name];
-  return span;
+  const waiting = prediction ? (insideFailed ? "Inside: not shown (the message under the pad says why)." : "Inside: on its way…") : "Inside: what the layers compute and which pixels decided it, once you draw.";
+  return modelCard(model, prediction, keep || waiting);
 }
 
 function forgetInside() { for (const key of Object.keys(insideViews)) delete insideViews[key]; }

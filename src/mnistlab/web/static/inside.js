@@ -88,11 +88,11 @@ function renderCnn(view, explanation, selection) {
       const tile = paint(width, height, valueAt, hot, "fmap");
       tile.dataset.layer = layerIndex; tile.dataset.index = channel;
       tile.title = layer.name + " map " + channel;
-      tile.addEventListener("click", () => {
+      tile.onclick = () => {   // a property, not a listener: paint() clears it when the canvas is used again
         selection.layer = layerIndex; selection.index = channel;
         enlarge();
         enlarged.scrollIntoView({ block: "nearest" });
-      });
+      };
       row.append(tile);
       tiles.push({ tile, layer, layerIndex, channel, width, height, valueAt });
     }

@@ -9,6 +9,7 @@ runtime comes from the user's data cache, where scripts/setup.sh puts it; the te
 import base64
 import contextlib
 import json
+import os
 import pathlib
 import socket
 import subprocess
@@ -364,3 +365,108 @@ def test_the_site_files_exist_and_the_page_loads_only_them():
     }
     local = {path for path in loaded if path.startswith("static/")}
     assert local == {f"static/{name}" for name in site.STATIC_FILES if name != "site-worker.js"}
+
+
+# -- the lab's "Share as a web page": the same site, as a zip ------------------------------------------------
+
+
+@pytest.fixture
+def lab_client(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from mnistlab.web import lab as lab_lib
+
+    lab = lab_lib.Lab(tmp_path / "runs" / "runs.db", workers=0)
+    with TestClient(lab_lib.create_app(lab), base_url="http://127.0.0.1:8100") as client:
+        yield lab, client
+
+
+def test_the_labs_site_request_is_bounded_and_named_before_any_work(lab_client):
+    lab, client = lab_client
+    for body, field in (
+        ({}, "runs"),
+        ({"runs": []}, "runs"),
+        ({"runs": list(range(1, 8))}, "runs"),
+        ({"runs": ["1"]}, "runs"),
+        ({"runs": [1, 1]}, "runs"),
+        ({"runs": [0]}, "runs"),
+    ):
+        answer = client.post("/api/site", json=body)
+        assert answer.status_code == 400 and answer.json()["field"] == field, (body, answer.text)
+    assert client.post("/api/site", json={"runs": [12345]}).status_code == 404
+    assert client.post("/api/site", content=b"{", headers={"Content-Type": "application/json"}).status_code == 400
+    oversized = client.post(
+        "/api/site", content=b"[" + b"1," * 4000 + b"1]", headers={"Content-Type": "application/json"}
+    )
+    assert oversized.status_code == 413
+
+
+@pytest.mark.slow
+def test_the_lab_zips_the_site_of_a_finished_run_and_one_build_at_a_time(lab_client, trained_runs):
+    import io
+    import zipfile
+
+    from mnistlab.record.store import Store
+
+    lab, client = lab_client
+    runtime_or_skip()
+    cache_with_runtime(pathlib.Path(os.environ["MNISTLAB_DATA"]))
+    with Store(lab.store_path) as store:
+        store.reindex(trained_runs["mlp"].parent)
+        ids = {row["family"]: row["id"] for row in store.runs()}
+    groups = client.get("/api/runs").json()["groups"]
+    assert sorted(group["site_run"] for group in groups) == sorted(ids.values())
+    # Another build under way: told to come back, not queued behind it.
+    lab.sites._building.acquire()
+    try:
+        busy = client.post("/api/site", json={"runs": [ids["cnn"]]})
+    finally:
+        lab.sites._building.release()
+    assert busy.status_code == 429 and int(busy.headers["Retry-After"]) > 0
+    answer = client.post("/api/site", json={"runs": [ids["cnn"], ids["mlp"]]})
+    assert answer.status_code == 200, answer.text
+    assert (
+        answer.headers["content-type"] == "application/zip"
+        and "mnistlab-site.zip" in answer.headers["content-disposition"]
+    )
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+        names = set(archive.namelist())
+        manifest = json.loads(archive.read("mnistlab-site/models/models.json"))
+    assert {
+        "mnistlab-site/index.html",
+        "mnistlab-site/ort/LICENSE",
+        "mnistlab-site/models/1-cnn.onnx",
+        "mnistlab-site/models/2-mlp.onnx",
+    } <= names
+    assert [model["family"] for model in manifest["models"]] == ["cnn", "mlp"]
+
+
+@pytest.mark.slow
+def test_the_labs_runs_view_downloads_the_ticked_setups_as_a_site(tmp_path, trained_runs, browser_page):
+    import zipfile
+
+    from conftest import serving_in_thread
+    from mnistlab.record.store import Store
+    from mnistlab.web import lab as lab_lib
+
+    runtime_or_skip()
+    cache_with_runtime(pathlib.Path(os.environ["MNISTLAB_DATA"]))
+    lab = lab_lib.Lab(tmp_path / "runs.db", workers=0)
+    with Store(lab.store_path) as store:
+        store.reindex(trained_runs["mlp"].parent)
+    page = browser_page
+    for url in serving_in_thread(lab_lib.create_app(lab)):
+        page.goto(url + "/")
+        page.wait_for_function("window.lab.listShown >= 1")
+        assert page.is_disabled("#site-picked")
+        page.locator("#runs tbody tr", has_text="rnn").first.locator("input.pick").check()
+        assert page.is_enabled("#site-picked")
+        with page.expect_download(timeout=300000) as download:
+            page.click("#site-picked")
+        path = tmp_path / "site.zip"
+        download.value.save_as(path)
+        page.wait_for_function("window.lab.sitesAnswered === 1")
+        assert "saved mnistlab-site.zip" in page.inner_text("#site-status")
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read("mnistlab-site/models/models.json"))
+    assert [model["family"] for model in manifest["models"]] == ["rnn"]

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from mnistlab.core import addresses
 from mnistlab.core.errors import ConfigError
 from mnistlab.web import errors, guard, pages, server
-from mnistlab.web.lab import api_chapter, api_models, api_runs
+from mnistlab.web.lab import api_chapter, api_models, api_runs, api_site
 from mnistlab.web.lab.datasets import parse_datasets
 from mnistlab.web.lab.draw import DrawPages
 from mnistlab.web.lab.service import Lab
@@ -51,7 +51,7 @@ def create_app(lab, token=None, loopback_only=True, allowed_hosts=None):
     def healthz():
         return {"status": "ok", "workers": lab.workers, "store": str(lab.store_path)}
 
-    for router in (api_runs.router, api_models.router, api_chapter.router):
+    for router in (api_runs.router, api_models.router, api_chapter.router, api_site.router):
         app.include_router(router)
     app.mount("/draw", DrawPages(lab.models))
     pages.add_site(app, PAGE)

@@ -1,4 +1,5 @@
-"""`Lab`: the run store seen from the lab, made of its parts: datasets, hub, queue, views, models; its routes call them."""
+"""`Lab`: the run store seen from the lab, made of its parts: datasets, hub, queue, views, models, sites; its routes
+call them."""
 
 from mnistlab.core.errors import ConfigError
 from mnistlab.jobs import sweep
@@ -9,6 +10,7 @@ from mnistlab.web.lab.datasets import Datasets
 from mnistlab.web.lab.hub import Hub
 from mnistlab.web.lab.models import ModelCache
 from mnistlab.web.lab.queue import TrainingQueue
+from mnistlab.web.lab.sites import SiteBuilder
 from mnistlab.web.lab.views import RunViews
 
 
@@ -32,6 +34,7 @@ class Lab:
         self.queue = TrainingQueue(self.store_path, self.hub, workers=workers, log=self.log, ray_address=ray_address)
         self.views = RunViews(self.store_path, self.hub)
         self.models = ModelCache(self.store_path, self.datasets, self.keras_backend)
+        self.sites = SiteBuilder(self.store_path, self.models.run_dir)
 
     def start(self):
         """Mark the runs of a lab that died as interrupted, then start the workers on what is queued."""

@@ -123,6 +123,8 @@ class RunViews:
             "book_comparable": against["comparable"],
             "book_reason": against["reason"],
             "book_in_interval": against["inside"],
+            # The seed a shared site shows for this setup (`POST /api/site`): the best on validation, as serve chooses.
+            "site_run": max(done, key=lambda member: member["val_accuracy"] or 0.0)["id"] if done else None,
             "started_at": max(member["started_at"] for member in members),
             "members": self._members(members, {repeat["id"]: repeat["repeat_of"] for repeat in repeats}),
         }

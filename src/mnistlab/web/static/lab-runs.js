@@ -62,7 +62,7 @@ function renderList(answer) {
     pick.checked = state.picked.has(group.key);
     pick.addEventListener("change", () => {
       if (pick.checked) state.picked.set(group.key, group); else state.picked.delete(group.key);
-      $("#compare-picked").disabled = state.picked.size < 2;
+      pickedChanged();
     });
     row.append(element("td", {}, pick), element("td", { class: "setup", title: group.setup, text: group.setup }));
     const members = element("td", { class: "members" });
@@ -102,8 +102,41 @@ function buildFilters(schema) {
   const generation = state.generation;
   for (const id of ["filter-status", "filter-family", "filter-dataset", "sort", "order"]) document.getElementById(id).addEventListener("change", () => refreshList(generation));
   $("#filter-q").addEventListener("input", () => scheduleList(generation));
-  $("#compare-picked").disabled = state.picked.size < 2;
+  pickedChanged();
   $("#compare-picked").addEventListener("click", () => { location.hash = compareHash(pickedRequest([...state.picked.values()])); });
+  $("#site-picked").addEventListener("click", downloadSite);
+}
+
+// Compare needs two ticked setups; a shared site one to six, each with a finished seed (its `site_run`).
+function pickedChanged() {
+  const picked = [...state.picked.values()];
+  $("#compare-picked").disabled = picked.length < 2;
+  $("#site-picked").disabled = picked.length < 1 || picked.length > 6 || picked.some((group) => group.site_run === null);
+}
+
+// POST /api/site with each ticked setup's best seed, and the zip it answers saved as a download.
+async function downloadSite() {
+  const runs = [...state.picked.values()].map((group) => group.site_run);
+  $("#site-picked").disabled = true;
+  $("#site-status").textContent = `building a web page of ${runs.length} run(s): some seconds each…`;
+  window.lab.sitesAsked += 1;
+  try {
+    const response = await fetch("api/site", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ runs }) });
+    if (!response.ok) {
+      const answer = await response.json().catch(() => null);
+      throw new Error((answer && answer.error) || `the lab answered ${response.status}`);
+    }
+    const link = element("a", { href: URL.createObjectURL(await response.blob()), download: "mnistlab-site.zip" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    $("#site-status").textContent = "saved mnistlab-site.zip: unzip it and publish the folder (docs/site.md)";
+  } catch (error) {
+    $("#site-status").textContent = `no web page: ${error.message}`;
+  } finally {
+    window.lab.sitesAnswered += 1;
+    pickedChanged();
+  }
 }
 
 // The runs view's ticked rows as a compare request: each by its config hash; the dataset and backend where they

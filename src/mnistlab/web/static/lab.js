@@ -18,7 +18,7 @@ function postJson(path, body, signal) {
 
 const state = { generation: 0, controller: null, streams: [], schema: null, listSeq: 0, listTimer: null, picked: new Map() };
 // For tests and the screenshot script: what the page has shown (never read by the page itself).
-window.lab = { listShown: 0, runShown: null, points: 0, livePoints: 0, pointDelays: [], insideShown: null, reportShown: null, dynamicsShown: null, dynamicsLive: 0, launched: [], compareShown: null, tablesShown: null, drawLinks: null };
+window.lab = { listShown: 0, runShown: null, points: 0, livePoints: 0, pointDelays: [], insideShown: null, reportShown: null, dynamicsShown: null, dynamicsLive: 0, launched: [], compareShown: null, tablesShown: null, drawLinks: null, sitesAsked: 0, sitesAnswered: 0 };
 
 function newGeneration() {
   state.generation += 1;

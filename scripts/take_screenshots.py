@@ -130,12 +130,8 @@ class Watch:
             raise Failed(f"{what}:\n  " + "\n  ".join(problems))
 
 
-def serve_screenshot(browser, url, out):
-    page = browser.new_page(viewport={"width": 1050, "height": 720})
-    watch = Watch(page)
-    page.goto(url)
-    page.wait_for_function(f"({ERROR_SHOWN}) || document.getElementById('chosen').textContent.length > 0")
-    watch.check(page, "the page on loading")
+def draw_seven(page):
+    """A 7 drawn on the page's pad with the mouse: the top bar, then the diagonal."""
     box = page.locator("#pad").bounding_box()
     x, y = box["x"], box["y"]
     page.mouse.move(x + 70, y + 60)
@@ -145,6 +141,15 @@ def serve_screenshot(browser, url, out):
     for i in range(1, 16):
         page.mouse.move(x + 210 - 6 * i, y + 60 + 13 * i)
     page.mouse.up()
+
+
+def serve_screenshot(browser, url, out):
+    page = browser.new_page(viewport={"width": 1050, "height": 720})
+    watch = Watch(page)
+    page.goto(url)
+    page.wait_for_function(f"({ERROR_SHOWN}) || document.getElementById('chosen').textContent.length > 0")
+    watch.check(page, "the page on loading")
+    draw_seven(page)
     page.wait_for_function(PREDICTED, timeout=60000)
     watch.check(page, "the page after drawing a 7")
     page.wait_for_function(INSIDE_SHOWN, timeout=120000)
@@ -169,15 +174,7 @@ def site_screenshot(browser, url, out):
     page.goto(url)
     page.wait_for_function(SITE_READY, timeout=60000)
     watch.check(page, "the site on loading")
-    box = page.locator("#pad").bounding_box()
-    x, y = box["x"], box["y"]
-    page.mouse.move(x + 70, y + 60)
-    page.mouse.down()
-    for i in range(1, 11):
-        page.mouse.move(x + 70 + 14 * i, y + 60)
-    for i in range(1, 16):
-        page.mouse.move(x + 210 - 6 * i, y + 60 + 13 * i)
-    page.mouse.up()
+    draw_seven(page)
     page.wait_for_function(SITE_INSIDE_SHOWN, timeout=60000)
     watch.check(page, "the site after drawing a 7")
     page.locator('.inside[data-family="cnn"] .fmap').nth(5).click()

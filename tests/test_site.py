@@ -20,6 +20,7 @@ import urllib.parse
 import numpy as np
 import pytest
 from PIL import Image
+from test_page import SEVEN_DIAGONAL, SEVEN_TOP, draw_stroke
 
 from conftest import REPO, assert_one_line_error, cache_with_runtime, free_port, run_cli, runtime_or_skip
 from mnistlab.ml import preprocess
@@ -89,16 +90,7 @@ def open_site(page, url):
     return asked, errors
 
 
-def draw(page, points):
-    pad = page.locator("#pad").bounding_box()
-    page.mouse.move(pad["x"] + points[0][0], pad["y"] + points[0][1])
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(pad["x"] + x, pad["y"] + y)
-    page.mouse.up()
-
-
-SEVEN = [(70 + 14 * step, 70) for step in range(11)] + [(210 - 6 * step, 70 + 12 * step) for step in range(15)]
+SEVEN = SEVEN_TOP + SEVEN_DIAGONAL
 ZERO = [(140 + 60 * np.sin(a), 140 - 90 * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 40)]
 # A one that runs off the pad's bottom edge: the border then holds ink, and the preprocessing's median filter runs.
 ONE_TO_THE_EDGE = [(150, 60 + 12 * step) for step in range(20)]
@@ -133,7 +125,7 @@ def test_a_digit_drawn_with_the_mouse_is_answered_offline_from_a_static_server(
     nothing is asked of any other address, and the page's own policy is never broken."""
     page = browser_page
     asked, errors = open_site(page, site_url)
-    draw(page, SEVEN)
+    draw_stroke(page, SEVEN)
     settled(page)
     assert page.eval_on_selector_all(".model", "cards => cards.map(c => c.dataset.family)") == list(FAMILIES)
     assert page.locator(".model.answered").count() == 3 and page.locator(".model .inside").count() == 3
@@ -201,11 +193,11 @@ def test_the_same_strokes_on_the_site_and_on_serve_give_the_same_answers(drawing
     served = []
     page.on("response", lambda response: served.append(response) if response.url.endswith("/api/predict") else None)
     page.goto(live_server + "/")
-    draw(page, DRAWINGS[drawing])
+    draw_stroke(page, DRAWINGS[drawing])
     page.wait_for_function("() => window.mnistlab && window.mnistlab.sent > 0 && !window.mnistlab.busy", timeout=60000)
     serve_answer = served[-1].json()
     open_site(page, site_url)
-    draw(page, DRAWINGS[drawing])
+    draw_stroke(page, DRAWINGS[drawing])
     settled(page)
     site_input = np.asarray(page.evaluate("() => Array.from(padInput())")).reshape(28, 28)
     # serve sends its input rounded to 4 decimals (serving.engine): equal to that rounding.

@@ -40,35 +40,24 @@ function newEpoch() { epoch += 1; queued = false; insidePending = null; forgetIn
 const padCanvas = document.getElementById("pad");
 const pad = new DrawingPad(padCanvas, { start: newEpoch, move: requestPrediction, end: requestPrediction });
 
-document.getElementById("clear").addEventListener("click", () => {
-  newEpoch();
-  pad.clear();
-  showEmpty();
-});
-document.getElementById("undo").addEventListener("click", () => {
-  newEpoch();
-  if (pad.strokes.length) pad.strokes.pop(); else pad.picture = null;   // right after a drop, Undo takes the image away
-  pad.redraw();
-  if (pad.strokes.length) requestPrediction(); else showEmpty();
-});
-
-padCanvas.addEventListener("dragover", (event) => { event.preventDefault(); padCanvas.classList.add("dragover"); });
-padCanvas.addEventListener("dragleave", () => padCanvas.classList.remove("dragover"));
-padCanvas.addEventListener("drop", async (event) => {
-  event.preventDefault();
-  padCanvas.classList.remove("dragover");
-  const file = event.dataTransfer.files[0];
-  if (!file) return;
-  newEpoch();
-  const droppedInEpoch = epoch;
-  pad.clear();   // the pad now stands for the dropped file, not the old drawing
-  decoding += 1;
-  const picture = await pictureOf(file);
-  decoding -= 1;
-  if (droppedInEpoch !== epoch) return;   // drawn on, cleared or dropped on again while it was read
-  pad.picture = picture;
-  pad.redraw();
-  send(file, droppedInEpoch, true);
+pad.wire({
+  clearButton: document.getElementById("clear"),
+  undoButton: document.getElementById("undo"),
+  changed: newEpoch,
+  drawn: requestPrediction,
+  empty: showEmpty,
+  dropped: async (file) => {
+    newEpoch();
+    const droppedInEpoch = epoch;
+    pad.clear();   // the pad now stands for the dropped file, not the old drawing
+    decoding += 1;
+    const picture = await pictureOf(file);
+    decoding -= 1;
+    if (droppedInEpoch !== epoch) return;   // drawn on, cleared or dropped on again while it was read
+    pad.picture = picture;
+    pad.redraw();
+    send(file, droppedInEpoch, true);
+  },
 });
 
 // The dropped file as the browser draws it, or null for one it cannot draw (a .npy array, a

@@ -35,6 +35,27 @@ class DrawingPad {
     canvas.addEventListener("pointercancel", release);
   }
 
+  // The draw pages' Clear and Undo buttons and drops on the pad. `changed()` is told first of each (the page's new
+  // epoch); then `drawn()` after an Undo that leaves strokes, `empty()` after Clear or an Undo that leaves none,
+  // `dropped(file)` with a file dropped on the pad.
+  wire({ clearButton, undoButton, changed, drawn, empty, dropped }) {
+    clearButton.addEventListener("click", () => { changed(); this.clear(); empty(); });
+    undoButton.addEventListener("click", () => {
+      changed();
+      if (this.strokes.length) this.strokes.pop(); else this.picture = null;   // right after a drop, Undo takes the image away
+      this.redraw();
+      if (this.strokes.length) drawn(); else empty();
+    });
+    this.canvas.addEventListener("dragover", (event) => { event.preventDefault(); this.canvas.classList.add("dragover"); });
+    this.canvas.addEventListener("dragleave", () => this.canvas.classList.remove("dragover"));
+    this.canvas.addEventListener("drop", (event) => {
+      event.preventDefault();
+      this.canvas.classList.remove("dragover");
+      const file = event.dataTransfer.files[0];
+      if (file) dropped(file);
+    });
+  }
+
   point(event) {   // the pointer on the canvas' own pixels, whatever its size on screen
     const box = this.canvas.getBoundingClientRect();
     return [(event.clientX - box.left) * this.canvas.width / box.width, (event.clientY - box.top) * this.canvas.height / box.height];

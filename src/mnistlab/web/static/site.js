@@ -39,33 +39,27 @@ const pad = new DrawingPad(padCanvas, {
   end: () => { window.mnistlab.released = { at: performance.now(), version: drawingVersion }; requestAnswer(); },
 });
 
-document.getElementById("clear").addEventListener("click", () => { newEpoch(); pad.clear(); showEmpty(); });
-document.getElementById("undo").addEventListener("click", () => {
-  newEpoch();
-  if (pad.strokes.length) pad.strokes.pop(); else pad.picture = null;
-  pad.redraw();
-  if (pad.strokes.length) requestAnswer(); else showEmpty();
-});
-padCanvas.addEventListener("dragover", (event) => { event.preventDefault(); padCanvas.classList.add("dragover"); });
-padCanvas.addEventListener("dragleave", () => padCanvas.classList.remove("dragover"));
-padCanvas.addEventListener("drop", async (event) => {
-  event.preventDefault();
-  padCanvas.classList.remove("dragover");
-  const file = event.dataTransfer.files[0];
-  if (!file) return;
-  newEpoch();
-  const droppedInEpoch = epoch;
-  pad.clear();
-  decoding += 1;
-  // The browser decodes the file (PNG, JPEG, GIF, WebP...) and the pad shows it, scaled to fit: what is answered
-  // is what the pad shows.
-  const picture = await createImageBitmap(file).catch(() => null);
-  decoding -= 1;
-  if (droppedInEpoch !== epoch) return;
-  if (!picture) { showError(file.name + ": not an image this browser reads; drop a PNG or JPEG"); return; }
-  pad.picture = picture;
-  pad.redraw();
-  requestAnswer();
+pad.wire({
+  clearButton: document.getElementById("clear"),
+  undoButton: document.getElementById("undo"),
+  changed: newEpoch,
+  drawn: requestAnswer,
+  empty: showEmpty,
+  dropped: async (file) => {
+    newEpoch();
+    const droppedInEpoch = epoch;
+    pad.clear();
+    decoding += 1;
+    // The browser decodes the file (PNG, JPEG, GIF, WebP...) and the pad shows it, scaled to fit: what is answered
+    // is what the pad shows.
+    const picture = await createImageBitmap(file).catch(() => null);
+    decoding -= 1;
+    if (droppedInEpoch !== epoch) return;
+    if (!picture) { showError(file.name + ": not an image this browser reads; drop a PNG or JPEG"); return; }
+    pad.picture = picture;
+    pad.redraw();
+    requestAnswer();
+  },
 });
 
 // The pad's pixels as the models' 28x28 input (preprocess.js), or a NoDigit error.

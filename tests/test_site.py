@@ -161,7 +161,7 @@ def test_a_digit_drawn_with_the_mouse_is_answered_offline_from_a_static_server(
         ".svg",
         ".json",
         ".onnx",
-        "",
+        ".txt",
     }
     content_security = page.get_attribute("meta[http-equiv='Content-Security-Policy']", "content")
     assert "default-src 'none'" in content_security and "script-src 'self' 'wasm-unsafe-eval'" in content_security
@@ -258,7 +258,21 @@ def odd_images():
     lopsided = np.zeros((60, 60))
     lopsided[5:55, 2:6] = 1.0
     lopsided[50:55, 2:58] = 1.0
-    return {"canvas": canvas, "paper": paper, "photo": photo, "small": small, "lopsided": lopsided}
+    # Mirror-symmetric shapes: the centre of mass falls on a half pixel, where the centring's rounding turns on the
+    # last bit of NumPy's sums (a bar 30 x 21, scaled to 20 x 14; a ring).
+    bar = np.zeros((40, 40))
+    bar[5:35, 9:30] = 1.0
+    yy, xx = np.mgrid[0:64, 0:64]
+    ring = ((np.hypot(yy - 31.5, xx - 31.5) < 24) & (np.hypot(yy - 31.5, xx - 31.5) > 15)).astype(float)
+    return {
+        "canvas": canvas,
+        "paper": paper,
+        "photo": photo,
+        "small": small,
+        "lopsided": lopsided,
+        "bar": bar,
+        "ring": ring,
+    }
 
 
 def test_the_pages_preprocessing_is_to_mnist(browser_page):
@@ -312,6 +326,19 @@ def test_site_refuses_what_it_cannot_build_in_one_line_and_writes_nothing(traine
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.building-*"))
     result = run_cli("site", *([trained_runs["mlp"]] * 7), "--out", tmp_path / "out")
     assert_one_line_error(result, "at most 6")
+    # --out where nothing can be written (under a file), a run id the store has queued, one past SQLite's integers.
+    (tmp_path / "a-file").write_text("")
+    result = run_cli("site", trained_runs["mlp"], "--out", tmp_path / "a-file" / "site")
+    assert_one_line_error(result, "cannot write there", "--out")
+    from mnistlab.core.config import Config
+    from mnistlab.record.store import Store
+
+    with Store(tmp_path / "store.db") as store:
+        queued = store.queue_run(Config(family="mlp", epochs=1), "0" * 16)["run_id"]
+    result = run_cli("site", queued, "--out", tmp_path / "out", "--store", tmp_path / "store.db")
+    assert_one_line_error(result, f"run {queued} is queued and has no run directory")
+    result = run_cli("site", str(2**64), "--out", tmp_path / "out", "--store", tmp_path / "store.db")
+    assert_one_line_error(result, f"no run {2**64}")
 
 
 def test_a_run_of_a_setup_with_seeds_shows_its_interval(mini):
@@ -426,7 +453,7 @@ def test_the_lab_zips_the_site_of_a_finished_run_and_one_build_at_a_time(lab_cli
         manifest = json.loads(archive.read("mnistlab-site/models/models.json"))
     assert {
         "mnistlab-site/index.html",
-        "mnistlab-site/ort/LICENSE",
+        "mnistlab-site/ort/LICENSE.txt",
         "mnistlab-site/models/1-cnn.onnx",
         "mnistlab-site/models/2-mlp.onnx",
     } <= names

@@ -141,7 +141,7 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, 
             assert "\\toprule" in (tmp_path / args[args.index("--out") + 1]).read_text()
         if args[0] == "site":
             site = tmp_path / args[args.index("--out") + 1]
-            assert (site / "index.html").is_file() and (site / "ort" / "LICENSE").is_file(), result.stdout
+            assert (site / "index.html").is_file() and (site / "ort" / "LICENSE.txt").is_file(), result.stdout
             assert [
                 model["family"] for model in json.loads((site / "models" / "models.json").read_text())["models"]
             ] == ["mlp"]

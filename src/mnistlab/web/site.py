@@ -51,7 +51,14 @@ STATIC_FILES = (
     "favicon.svg",
 )
 # The runtime files the page loads (the loader, its glue module, its WebAssembly) and the licence.
-RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "LICENSE")
+# The runtime files the page loads (the loader, its glue module, its WebAssembly), and the licence, as a text file
+# (a file without an extension reaches a browser as a download from some hosts).
+RUNTIME_FILES = {
+    "ort.wasm.min.js": "ort.wasm.min.js",
+    "ort-wasm-simd-threaded.mjs": "ort-wasm-simd-threaded.mjs",
+    "ort-wasm-simd-threaded.wasm": "ort-wasm-simd-threaded.wasm",
+    "LICENSE": "LICENSE.txt",
+}
 MANIFEST = "models.json"
 MANIFEST_FORMAT = 1
 
@@ -69,8 +76,11 @@ def build_site(runs, out, store_path=None, cache=None, fetch=None, log=None):
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out} exists and is not an empty folder; choose another --out or delete it")
     runtime = site_runtime.runtime_files(cache, fetch)  # first: offline, say so before minutes of export
-    out.parent.mkdir(parents=True, exist_ok=True)
-    building = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        building = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    except OSError as error:
+        raise ConfigError(f"{out}: cannot write there ({error.strerror}); choose another --out") from None
     building.chmod(0o755)  # mkdtemp's is 0700: a web server running as another user must read the folder
     try:
         (building / "models").mkdir()
@@ -90,8 +100,8 @@ def build_site(runs, out, store_path=None, cache=None, fetch=None, log=None):
         }
         fileio.write_text(building / "models" / MANIFEST, json.dumps(manifest, separators=(",", ":")))
         (building / "ort").mkdir()
-        for name in RUNTIME_FILES:
-            shutil.copyfile(runtime[name], building / "ort" / name)
+        for name, copied in RUNTIME_FILES.items():
+            shutil.copyfile(runtime[name], building / "ort" / copied)
         (building / "static").mkdir()
         for name in STATIC_FILES:
             shutil.copyfile(STATIC / name, building / "static" / name)
@@ -114,15 +124,25 @@ def resolve_runs(runs, store_path=None):
     for given in runs:
         run_dir = pathlib.Path(given)
         if not run_dir.is_dir() and str(given).isascii() and str(given).isdigit():
-            from mnistlab.record.store import Store
-
-            with Store(store_path) as store:
-                run_dir = pathlib.Path(store.show(int(given))["run_dir"])
+            run_dir = _run_dir_of_id(int(given), store_path)
         rundir.read_config(run_dir)  # a run directory, or one line saying what it is not
         if not rundir.model_path(run_dir).is_file():
             raise RunDirError(f"{run_dir}: no trained model in it (did its training finish?); choose a finished run")
         run_dirs.append(run_dir)
     return run_dirs
+
+
+def _run_dir_of_id(run_id, store_path):
+    """The run directory of store id RUN_ID, or one line saying why there is none."""
+    from mnistlab.record.store import Store
+
+    if run_id > 2**63 - 1:  # SQLite's integers
+        raise RunDirError(f"no run {run_id} in the store; `mnistlab runs list` shows the ids")
+    with Store(store_path) as store:
+        row = store.show(run_id)
+    if not row.get("run_dir"):
+        raise RunDirError(f"run {run_id} is {row.get('status')} and has no run directory yet; choose a finished run")
+    return pathlib.Path(row["run_dir"])
 
 
 def _model_entry(run_dir, file_name, export_result, layout, store_path):
@@ -136,7 +156,9 @@ def _model_entry(run_dir, file_name, export_result, layout, store_path):
         roles.append({"role": "beliefs", "shape": [28, len(layout["labels"])]})
     roles.append({"role": "probabilities", "shape": [len(layout["labels"])]})
     entry = {
-        "id": run_dir.name,
+        # The page's key for the model (its card, its views): unique in the site, as two runs' names need not be.
+        "id": file_name.removesuffix(".onnx"),
+        "run": run_dir.name,
         "file": file_name,
         "family": config.family,
         "preset": preset,

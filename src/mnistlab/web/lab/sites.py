@@ -69,8 +69,10 @@ class SiteBuilder:
                 raise RequestError(f"building the site took over {BUILD_TIMEOUT_S} s; try fewer runs", 503) from None
             if result.returncode != 0:
                 said = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+                if not said:  # no one line of its own: a bug, answered 500 with the child's last words in the lab's log
+                    raise RuntimeError(f"mnistlab site ended with {result.returncode}: {result.stderr[-2000:]}")
                 # The command's own one line (a run it cannot export, the runtime missing offline): the lab says it.
-                raise RequestError(said[-1][len("error: ") :] if said else "the site could not be built", 409)
+                raise RequestError(said[-1][len("error: ") :], 409)
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
                 for path in sorted(out.rglob("*")):

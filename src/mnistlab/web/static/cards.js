@@ -1,5 +1,6 @@
 "use strict";
-// The models' cards, for the draw page (draw.js) and the shared site (site.js): one per model, shown before the
+// The models' cards and the status line under the pad, for the draw page (draw.js) and the shared site (site.js).
+// The cards: one per model, shown before the
 // first answer with the size they keep (a grey "–" for the guess, ten empty bars, a line where the inside view
 // will be), so that an answer or an inside view fills them in place and nothing moves under the pen.
 
@@ -66,4 +67,11 @@ function modelCard(model, prediction, inside) {
     element.append(waiting);
   }
   return element;
+}
+
+// The line under the pad: what went wrong (red), what is under way, or nothing.
+function setStatus(text, isError = false) {
+  const status = document.getElementById("status");
+  status.textContent = text;
+  status.classList.toggle("error", isError && text !== "");
 }

@@ -157,12 +157,6 @@ function renderInside(explanation, input) {
 }
 
 // What is on screen besides the pad: the status line, the 28x28 input, the cards and their inside views.
-function setStatus(text, isError = false) {
-  const status = document.getElementById("status");
-  status.textContent = text;
-  status.classList.toggle("error", isError && text !== "");
-}
-
 function showInput(pixels) {
   const small = document.getElementById("input28").getContext("2d");
   small.clearRect(0, 0, 28, 28);

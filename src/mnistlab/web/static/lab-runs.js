@@ -60,6 +60,7 @@ function renderList(answer) {
     const row = element("tr", { "data-key": group.key });
     const pick = element("input", { type: "checkbox", class: "pick", title: "compare this setup" });
     pick.checked = state.picked.has(group.key);
+    if (pick.checked) state.picked.set(group.key, group);   // as it is now: its seeds, and the one a site shows
     pick.addEventListener("change", () => {
       if (pick.checked) state.picked.set(group.key, group); else state.picked.delete(group.key);
       pickedChanged();
@@ -78,6 +79,7 @@ function renderList(answer) {
     return row;
   });
   body.replaceChildren(...rows);
+  pickedChanged();
   $("#runs-summary").textContent = `${answer.groups.length} setup(s), ${answer.shown_runs} of ${answer.total_runs} run(s). Runs that differ only by seed share a row: n seeds (a seed trained again counts once, its newest run; the others are repeats), mean and 95% t-interval of their test accuracy (as mnistlab runs compare and reproduce compute it); the book's figure with a verdict only for runs on full MNIST with the book's epochs and settings, 3 seeds or more.`;
   window.lab.listShown += 1;
 }
@@ -111,12 +113,15 @@ function buildFilters(schema) {
 function pickedChanged() {
   const picked = [...state.picked.values()];
   $("#compare-picked").disabled = picked.length < 2;
-  $("#site-picked").disabled = picked.length < 1 || picked.length > 6 || picked.some((group) => group.site_run === null);
+  $("#site-picked").disabled = siteBuilding || picked.length < 1 || picked.length > 6 || picked.some((group) => group.site_run === null);
 }
+
+let siteBuilding = false;   // one site at a time from this page (the lab builds one at a time for everyone)
 
 // POST /api/site with each ticked setup's best seed, and the zip it answers saved as a download.
 async function downloadSite() {
   const runs = [...state.picked.values()].map((group) => group.site_run);
+  siteBuilding = true;
   $("#site-picked").disabled = true;
   $("#site-status").textContent = `building a web page of ${runs.length} run(s): some seconds each…`;
   window.lab.sitesAsked += 1;
@@ -134,6 +139,7 @@ async function downloadSite() {
   } catch (error) {
     $("#site-status").textContent = `no web page: ${error.message}`;
   } finally {
+    siteBuilding = false;
     window.lab.sitesAnswered += 1;
     pickedChanged();
   }

@@ -72,8 +72,9 @@ function coefficients(inSize, outSize, filter) {
     const last = Math.min(inSize, Math.trunc(centre + support + 0.5));
     const weights = [];
     let total = 0;
+    const ss = 1 / filterScale;   // multiplied, as Resample.c does: a division can differ in the last bit
     for (let x = first; x < last; x++) {
-      const w = filter.weight((x - centre + 0.5) / filterScale);
+      const w = filter.weight((x - centre + 0.5) * ss);
       weights.push(w);
       total += w;
     }
@@ -166,21 +167,40 @@ function toMnist(gray, width, height) {
   return { image: centred(patch, newWidth, newHeight), inverted, box: [top, left, bottom, right] };
 }
 
+// NumPy's sum of a contiguous run of float64s (pairwise_sum in its loops_utils.h): eight running sums by blocks of
+// up to 128 values, halves above that. The centring rounds the centre of mass half to even, and a symmetric drawing
+// puts it exactly on a half: summing in NumPy's order keeps the last bit, and the pixel, the same as Python's.
+function pairwiseSum(values, start = 0, count = values.length - start) {
+  if (count < 8) {
+    let sum = 0;
+    for (let i = start; i < start + count; i++) sum += values[i];
+    return sum;
+  }
+  if (count <= 128) {
+    const r = Array.from(values.subarray ? values.subarray(start, start + 8) : values.slice(start, start + 8));
+    let i = 8;
+    for (; i < count - (count % 8); i += 8) for (let j = 0; j < 8; j++) r[j] += values[start + i + j];
+    let sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < count; i++) sum += values[start + i];
+    return sum;
+  }
+  let half = Math.floor(count / 2);
+  half -= half % 8;
+  return pairwiseSum(values, start, half) + pairwiseSum(values, start + half, count - half);
+}
+
 // _centred: the patch in a 28x28 frame with its centre of mass at pixel (14, 14), clipped where it does not fit.
+// Its sums as NumPy makes them: each row's pairwise (sum(axis=1)); each column's row after row (sum(axis=0) over
+// a 2-D array), pairwise where the patch is one column wide; the weighted sums and the total pairwise.
 function centred(patch, width, height) {
-  let total = 0, rowMoment = 0, columnMoment = 0;
-  for (let y = 0; y < height; y++) {
-    let rowSum = 0;
-    for (let x = 0; x < width; x++) rowSum += patch[y * width + x];
-    total += rowSum;
-    rowMoment += rowSum * y;
-  }
-  for (let x = 0; x < width; x++) {
-    let columnSum = 0;
-    for (let y = 0; y < height; y++) columnSum += patch[y * width + x];
-    columnMoment += columnSum * x;
-  }
-  const offsetRow = roundHalfEven(FRAME / 2 - rowMoment / total), offsetColumn = roundHalfEven(FRAME / 2 - columnMoment / total);
+  const total = pairwiseSum(patch);
+  const rowWeighted = new Float64Array(height), columnSums = new Float64Array(width);
+  for (let y = 0; y < height; y++) rowWeighted[y] = pairwiseSum(patch, y * width, width) * y;
+  if (width === 1) columnSums[0] = pairwiseSum(patch);
+  else for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) columnSums[x] += patch[y * width + x];
+  const columnWeighted = columnSums.map((sum, x) => sum * x);
+  const offsetRow = roundHalfEven(FRAME / 2 - pairwiseSum(rowWeighted) / total);
+  const offsetColumn = roundHalfEven(FRAME / 2 - pairwiseSum(columnWeighted) / total);
   const frame = new Float32Array(FRAME * FRAME);
   for (let y = Math.max(0, offsetRow); y < Math.min(FRAME, offsetRow + height); y++) {
     for (let x = Math.max(0, offsetColumn); x < Math.min(FRAME, offsetColumn + width); x++) {

@@ -12,6 +12,7 @@ let epoch = 0, requestsSent = 0, newestShown = 0, inFlight = false, queued = fal
 // What the pad shows changes with every pen move, stroke, Undo, Clear and drop: each change is a new version, and a
 // version is answered once. Lifting the pen changes nothing: the answer of the last move is the stroke's.
 let drawingVersion = 0, sentVersion = -1;
+const MAX_TIMINGS = 1000;     // window.mnistlab.timings keeps the newest
 const models = [];            // models.json's entries, each with its worker
 const insideViews = {};       // model id -> its inside element for the drawing on screen
 const selectedMap = {};       // model id -> {layer, index} of the enlarged CNN map
@@ -116,7 +117,9 @@ async function answer(sentInEpoch) {
     showInput(image);
     window.mnistlab.shown = id;
     window.mnistlab.insideFor = id;
-    window.mnistlab.timings.push({ version, sent: started, answered: firstShownAt, shown: performance.now() });
+    const timings = window.mnistlab.timings;
+    timings.push({ version, sent: started, answered: firstShownAt, shown: performance.now() });
+    if (timings.length > MAX_TIMINGS) timings.shift();
   });
 }
 
@@ -192,16 +195,15 @@ function startWorker(model) {
 // ---------------------------------------------------------------------------
 // What is on screen besides the pad.
 
-function setStatus(text, isError = false) {
-  const status = document.getElementById("status");
-  status.textContent = text;
-  status.classList.toggle("error", isError && text !== "");
-}
-
+// Written straight into the input's canvas: paint() could take a spare canvas that a card still shows.
 function showInput(pixels) {
-  const small = document.getElementById("input28").getContext("2d");
-  small.clearRect(0, 0, 28, 28);
-  small.drawImage(paint(28, 28, (i) => pixels[i], gray), 0, 0);
+  const small = document.getElementById("input28").getContext("2d"), picture = small.createImageData(28, 28);
+  for (let i = 0; i < 784; i++) {
+    const value = 255 * pixels[i];
+    picture.data[4 * i] = picture.data[4 * i + 1] = picture.data[4 * i + 2] = value;
+    picture.data[4 * i + 3] = 255;
+  }
+  small.putImageData(picture, 0, 0);
 }
 
 function cardOf(model) {

@@ -303,42 +303,50 @@ def test_the_pages_preprocessing_is_to_mnist(browser_page):
 # -- the command ---------------------------------------------------------------------------------------------
 
 
-def test_site_refuses_what_it_cannot_build_in_one_line_and_writes_nothing(trained_runs, tmp_path):
+def test_site_refuses_what_it_cannot_build_in_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, mini):
+    """Each refusal of the command, in this process (each comes before any export): one line, a non-zero exit."""
+    from conftest import made_up_history, record_run, run_main
+    from mnistlab.core.config import Config
+    from mnistlab.record import rundir
+    from mnistlab.record.store import Store
+
+    with Store() as store:  # a finished run (its model file stands in: every refusal comes before it is read)
+        run = pathlib.Path(
+            record_run(
+                store,
+                Config(family="mlp", epochs=1),
+                None,
+                mini,
+                0.9,
+                made_up_history(np.random.default_rng(0), 1, 0.9),
+            )["run_dir"]
+        )
+        queued = store.queue_run(Config(family="mlp", epochs=2), "0" * 16)["run_id"]
+    (run / rundir.MODEL_FILE).write_bytes(b"")
     not_a_run = tmp_path / "not-a-run"
     not_a_run.mkdir()
-    result = run_cli("site", not_a_run, "--out", tmp_path / "out")
-    assert_one_line_error(result, str(not_a_run))
+    assert_one_line_error(run_main(capsys, "site", not_a_run, "--out", tmp_path / "out"), str(not_a_run))
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "keep.txt").write_text("mine")
-    result = run_cli("site", trained_runs["mlp"], "--out", taken)
-    assert_one_line_error(result, "exists and is not an empty folder", "--out")
+    assert_one_line_error(run_main(capsys, "site", run, "--out", taken), "exists and is not an empty folder", "--out")
     assert [path.name for path in taken.iterdir()] == ["keep.txt"]
-    # Offline without the runtime cached (and no npm): one line naming the file to place by hand.
-    result = run_cli(
-        "site",
-        trained_runs["mlp"],
-        "--out",
-        tmp_path / "out",
-        env={"MNISTLAB_DATA": str(tmp_path / "empty"), "PATH": "/nonexistent"},
+    assert_one_line_error(run_main(capsys, "site", *([run] * 7), "--out", tmp_path / "out"), "at most 6")
+    # --out where nothing can be written (under a file); a run id the store has queued; one past SQLite's integers.
+    (tmp_path / "a-file").write_text("")
+    assert_one_line_error(
+        run_main(capsys, "site", run, "--out", tmp_path / "a-file" / "site"), "cannot write there", "--out"
     )
+    assert_one_line_error(
+        run_main(capsys, "site", queued, "--out", tmp_path / "out"), f"run {queued} is queued and has no run directory"
+    )
+    assert_one_line_error(run_main(capsys, "site", str(2**64), "--out", tmp_path / "out"), f"no run {2**64}")
+    # Offline without the runtime cached (this test's data cache is empty) and without npm: one line naming the
+    # file to place by hand, and nothing left behind.
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = run_main(capsys, "site", run, "--out", tmp_path / "out")
     assert_one_line_error(result, f"{site_runtime.PACKAGE}-{site_runtime.VERSION}.tgz")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.building-*"))
-    result = run_cli("site", *([trained_runs["mlp"]] * 7), "--out", tmp_path / "out")
-    assert_one_line_error(result, "at most 6")
-    # --out where nothing can be written (under a file), a run id the store has queued, one past SQLite's integers.
-    (tmp_path / "a-file").write_text("")
-    result = run_cli("site", trained_runs["mlp"], "--out", tmp_path / "a-file" / "site")
-    assert_one_line_error(result, "cannot write there", "--out")
-    from mnistlab.core.config import Config
-    from mnistlab.record.store import Store
-
-    with Store(tmp_path / "store.db") as store:
-        queued = store.queue_run(Config(family="mlp", epochs=1), "0" * 16)["run_id"]
-    result = run_cli("site", queued, "--out", tmp_path / "out", "--store", tmp_path / "store.db")
-    assert_one_line_error(result, f"run {queued} is queued and has no run directory")
-    result = run_cli("site", str(2**64), "--out", tmp_path / "out", "--store", tmp_path / "store.db")
-    assert_one_line_error(result, f"no run {2**64}")
 
 
 def test_a_run_of_a_setup_with_seeds_shows_its_interval(mini):

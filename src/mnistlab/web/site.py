@@ -75,7 +75,6 @@ def build_site(runs, out, store_path=None, cache=None, fetch=None, log=None):
     out = pathlib.Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out} exists and is not an empty folder; choose another --out or delete it")
-    runtime = site_runtime.runtime_files(cache, fetch)  # first: offline, say so before minutes of export
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         building = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
@@ -83,6 +82,7 @@ def build_site(runs, out, store_path=None, cache=None, fetch=None, log=None):
         raise ConfigError(f"{out}: cannot write there ({error.strerror}); choose another --out") from None
     building.chmod(0o755)  # mkdtemp's is 0700: a web server running as another user must read the folder
     try:
+        runtime = site_runtime.runtime_files(cache, fetch)  # before the exports: offline, say so at once
         (building / "models").mkdir()
         models = []
         for number, run_dir in enumerate(run_dirs, start=1):

@@ -1,5 +1,6 @@
 """Choosing the backend (Keras' conventions), the bf16 detector, and the TensorFlow probe around saving."""
 
+import os
 import sys
 
 import pytest
@@ -46,3 +47,27 @@ def test_saving_probe_is_answered_only_during_the_block():
     with backend.saving_without_tensorflow_probe():
         assert module_utils.tensorflow.available is False
     assert module_utils.tensorflow._available is None, "the override must not outlive the save"
+
+
+def test_jax_keeps_its_compiled_programs_in_the_data_cache_unless_told_otherwise(tmp_path):
+    """Choosing JAX turns on its persistent compilation cache in the data cache (bounded, so file-locked); a user's
+    own JAX settings win. Asked of JAX itself, in a fresh process (this one's JAX is configured by conftest)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from mnistlab.ml import backend; backend.activate('jax'); import jax; "
+        "print(jax.config.jax_compilation_cache_dir, jax.config.jax_compilation_cache_max_size, "
+        "jax.config.jax_persistent_cache_min_compile_time_secs)"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("JAX_", "KERAS_BACKEND"))}
+    env["MNISTLAB_DATA"] = str(tmp_path / "data")
+    said = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert said == [str(tmp_path / "data" / "jax-compiled"), str(512 * 2**20), "0.2"]
+    env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / "mine")
+    said = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert said[0] == str(tmp_path / "mine")

@@ -89,3 +89,10 @@ def test_run_report_opens_in_chromium(tmp_path, capsys, browser_page, mini):
     assert len(loaded) == 5 and all(loaded)
     text = browser_page.inner_text("body")
     assert "Per-class accuracy" in text and "Confusion matrix" in text and "Inside training" in text
+    # No header row without a name: the run's own table is name and value rows (docs/report-screenshot.png had one).
+    assert (
+        browser_page.evaluate(
+            "() => [...document.querySelectorAll('th')].filter((th) => !th.textContent.trim()).length"
+        )
+        == 0
+    )

@@ -16,11 +16,14 @@ class Markup(str):
 
 
 def html_table(header, rows):
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    """A table of ROWS under HEADER's column names; HEADER None: a table of name and value rows, with no header row."""
     body = "".join(
         "<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else html.escape(str(c))}</td>" for c in row) + "</tr>"
         for row in rows
     )
+    if header is None:
+        return f"<table><tbody>{body}</tbody></table>"
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

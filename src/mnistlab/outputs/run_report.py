@@ -230,7 +230,7 @@ def run_report(run_dir, out):
     ]
     inside = dynamics_report.run_section(rundir.read_dynamics(run_dir), figures, label)
     sections = [
-        ("Run", html_table(["", ""], summary_rows)),
+        ("Run", html_table(None, summary_rows)),
         ("Learning curves", image(curves_path, "learning curves")),
         *([inside] if inside else []),
         *digits,

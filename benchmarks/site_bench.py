@@ -3,6 +3,8 @@
   build    the book's three listings trained by `mnistlab train` (one epoch of mnist-mini: a network's size
            does not depend on its data or epochs), then `mnistlab site` of the three;
            target: at most 20 MB on disk, 6 MB gzip-compressed (each file, as a static host sends it)
+  parity   the page's probabilities for 1,000 digits (mnist-mini's 600 test digits and 400 training ones)
+           against Keras' in a process of its own: the largest difference, the share of equal classes
   first    the site served by `python -m http.server`, opened in a fresh headless Chromium context (an empty
            cache) each time; a stroke is drawn as soon as the pad is on the page; the time from navigation
            start to the first answer shown, on the page's clock; target: 2 s
@@ -107,6 +109,55 @@ def first_answers(browser, url, loads):
     return times
 
 
+KERAS_PROBABILITIES = """
+import sys, numpy as np
+from mnistlab.ml import predict
+images = np.load(sys.argv[1])["images"]
+predict.activate_for([], "keras")
+np.savez(sys.argv[2], **{run: predict.Predictor(run).predict(images) for run in sys.argv[3:]})
+"""
+
+
+def page_parity(browser, url, run_dirs, scratch, env):
+    """The page's probabilities for 1,000 digits (mnist-mini's 600 test digits and 400 of its training digits) against
+    Keras' (`predict.Predictor`, in a process of its own): the largest difference and the share of equal classes."""
+    import base64
+
+    from mnistlab.ml import data
+
+    mini = data.load_mnist_mini()
+    images = (np.concatenate([mini.x_test, mini.x_train[:400]]).astype(np.float32) / 255.0)[:1000]
+    np.savez(scratch / "images.npz", images=images)
+    subprocess.run(
+        [sys.executable, "-c", KERAS_PROBABILITIES, scratch / "images.npz", scratch / "keras.npz", *map(str, run_dirs)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    expected = np.load(scratch / "keras.npz")
+    page = browser.new_page()
+    page.goto(url)
+    page.wait_for_function("() => window.mnistlab.ready", timeout=60000)
+    answers = page.evaluate(
+        "async (text) => (await window.mnistlabSite.classify(new Float32Array(Uint8Array.from(atob(text), (c) => c.charCodeAt(0)).buffer), 1000)).map((p) => Array.from(p))",
+        base64.b64encode(images.tobytes()).decode("ascii"),
+    )
+    page.close()
+    rows = []
+    for run_dir, probabilities in zip(run_dirs, answers):
+        keras = expected[str(run_dir)]
+        actual = np.asarray(probabilities).reshape(len(images), 10)
+        rows.append(
+            {
+                "run": run_dir.name,
+                "digits": len(images),
+                "max_abs_difference": float(np.abs(actual - keras).max()),
+                "same_class": float((actual.argmax(axis=1) == keras.argmax(axis=1)).mean()),
+            }
+        )
+    return rows
+
+
 def strokes(browser, url, count):
     """Per stroke: ms from the pen's release to the finished drawing's answers and inside views shown; and per
     drawing answered while drawing: ms from sending to the answers, and to the inside views, shown."""
@@ -184,6 +235,7 @@ def main():
                     headless=True,
                     args=["--no-sandbox", "--disable-gpu"],
                 )
+                parity_in_page = page_parity(browser, url, run_dirs, scratch, env)
                 first = first_answers(browser, url, args.loads)
                 per_stroke, answered, shown, errors = strokes(browser, url, args.strokes)
                 browser_version = browser.version
@@ -200,6 +252,7 @@ def main():
         "build_seconds": round(build_seconds, 1),
         "size": {**size, "files_by_kind": _by_kind(models)},
         "parity": [{"family": m["family"], **m["parity"]} for m in models],
+        "page_parity": [{"family": m["family"], **row} for m, row in zip(models, parity_in_page)],
         "first_answer_ms": [round(value, 1) for value in first],
         "per_stroke": percentiles(per_stroke),
         "while_drawing": {"answer": percentiles(answered), "answer_and_inside": percentiles(shown)},

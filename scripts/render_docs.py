@@ -118,7 +118,13 @@ def site_section(results):
         "",
         f"Measured by `python benchmarks/site_bench.py` on {results['date']} at commit `{results['commit'][:10]}` ({machine}); "
         f"raw results in `benchmarks/site-results.json`. What: {results['what']}. "
-        f"Built by `mnistlab site` in {results['build_seconds']} s (each graph checked against Keras on 256 digits: largest difference {parity}).",
+        f"Built by `mnistlab site` in {results['build_seconds']} s (each graph checked against Keras on 256 digits: largest difference {parity}). "
+        + "In the page, 1,000 digits (mnist-mini's 600 test digits and 400 of its training digits) against Keras: "
+        + ", ".join(
+            f"{row['family']} largest difference {row['max_abs_difference']:.1e}, the same class for {100 * row['same_class']:.1f}%"
+            for row in results.get("page_parity", [])
+        )
+        + ".",
         "",
         "| measure | value | target | |",
         "|---|---|---|---|",

@@ -34,19 +34,21 @@ self.onmessage = async (event) => {
   }
 };
 
-// Every output of the graph for COUNT 28x28 inputs laid end to end in IMAGES (Float32Array).
-async function run(images, count) {
+// Every output of the graph for COUNT 28x28 inputs laid end to end in IMAGES (Float32Array); with `onlyLast`, the
+// probabilities alone (the runtime then copies none of the layers' outputs out of its memory).
+async function run(images, count, onlyLast = false) {
   const feeds = { [inputName]: new ort.Tensor("float32", images, [count, ...inputShape]) };
-  const results = await session.run(feeds);
-  return session.outputNames.map((name) => results[name].data);
+  const names = onlyLast ? session.outputNames.slice(-1) : session.outputNames;
+  const results = await session.run(feeds, names);
+  return names.map((name) => results[name].data);
 }
 
 async function classify(images, count) {
   const probabilities = new Float32Array(count * 10);
   for (let start = 0; start < count; start += CLASSIFY_BATCH) {
     const size = Math.min(CLASSIFY_BATCH, count - start);
-    const all = await run(images.subarray(784 * start, 784 * (start + size)), size);
-    probabilities.set(all[all.length - 1], 10 * start);
+    const [last] = await run(images.subarray(784 * start, 784 * (start + size)), size, true);
+    probabilities.set(last, 10 * start);
   }
   return probabilities;
 }
@@ -85,8 +87,7 @@ async function inside(message) {
       copy.set(image);
       for (let y = row; y < Math.min(28, row + size); y++) copy.fill(0, 28 * y + column, 28 * y + Math.min(28, column + size));
     });
-    const scoresAll = await run(occluded, corners.length);
-    const scores = scoresAll[scoresAll.length - 1];
+    const [scores] = await run(occluded, corners.length, true);
     corners.forEach(([row, column], index) => {
       [prediction, runnerUp].forEach((target, position) => {
         const drop = (probabilities[target] - scores[10 * index + target]) / (size * size);

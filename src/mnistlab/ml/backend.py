@@ -92,9 +92,9 @@ def activate(name):
 def _keep_compiled_programs():
     """Turn on JAX's persistent compilation cache, in the data cache, before JAX is imported.
 
-    Every training runs in a fresh process (jobs.runner), and JAX compiles its train step anew in each: on
-    mnist-mini an epoch of the book's CNN costs 19 s of CPU of which 12 s is compiling. Kept, the next seed,
-    repeat or reproduction of the same network loads the program instead (7.6 s). A program depends only on
+    Every training runs in a fresh process (jobs.runner), and JAX compiles its train step anew in each; on
+    mnist-mini's short epochs compiling is most of a run's CPU. Kept, the next seed, repeat or reproduction
+    of the same network loads the program instead. A program depends only on
     the network, its shapes and JAX's version, which are the cache's key, so a run is the same either way.
     The user's own JAX_* settings win (JAX_ENABLE_COMPILATION_CACHE=false turns it off). The size limit makes
     JAX lock the cache while it reads or writes (filelock), so parallel runs share it safely.

@@ -10,8 +10,7 @@ function signed(v, out = [0, 0, 0]) {
 function gray(v, out = [0, 0, 0]) { out[0] = out[1] = out[2] = 255 * v; return out; }
 
 // Canvases of views the page has dropped, by size, for the next view to paint on (recycle(element) gives them):
-// making a canvas costs ten times what painting a small one does, and a CNN's inside view has 320 of them
-// (measured in headless Chromium: 320 tiles made anew 22-60 ms, repainted 3-5 ms).
+// making a canvas costs far more than painting a small one does, and a CNN's inside view has 320 of them.
 const spareCanvases = new Map();
 function recycle(element) {
   for (const canvas of element.querySelectorAll("canvas")) {

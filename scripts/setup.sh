@@ -36,22 +36,37 @@ if ! "$python" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] <= 
   echo "setup: mnistlab needs Python 3.11, 3.12 or 3.13 ($python is $("$python" --version 2>&1)); set PYTHON=/path/to/python3.12" >&2
   exit 1
 fi
-[ -x .venv/bin/python ] || "$python" -m venv .venv
+# A fresh clone on a machine that set up the same environment before (the same Python, profile, dependencies
+# and lock) copies the one the machine keeps, as hard links, instead of installing it again (scripts/environments.py).
+took=""
+if [ ! -x .venv/bin/python ]; then
+  if [ -z "${MNISTLAB_FRESH_ENVIRONMENT:-}" ] && "$python" scripts/environments.py take "$profile"; then
+    took=1
+    echo "setup: .venv copied from the environment this machine keeps for this set-up (MNISTLAB_FRESH_ENVIRONMENT=1 installs afresh)" >&2
+  else
+    "$python" -m venv .venv
+  fi
+fi
 
 constraints=()
 lock=requirements/ci-lock.txt
 if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] && .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   constraints=(-c "$lock")
 fi
+modules="'mnistlab', 'keras', 'jax', 'tensorflow'"
+[ "$profile" = all ] && modules="$modules, 'torch', 'ray', 'fastapi', 'onnxruntime', 'tensorboard', 'pytest', 'playwright', 'hypothesis', 'schemathesis'"
+installed() { .venv/bin/python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ($modules)))"; }
 # The stamp skips the install when nothing it depends on changed.
 stamp=.venv/.mnistlab-$profile
+[ -z "$took" ] || ! installed || touch "$stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
   echo "setup: installing mnistlab ($profile) into .venv (first time: a few minutes)" >&2
   [ ${#constraints[@]} -gt 0 ] || echo "setup: no lock for this platform and Python; taking the newest versions pyproject.toml allows" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "${constraints[@]}" -e ".$extras" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-  modules="'mnistlab', 'keras', 'jax', 'tensorflow'"
-  [ "$profile" = all ] && modules="$modules, 'torch', 'ray', 'fastapi', 'onnxruntime', 'tensorboard', 'pytest', 'playwright', 'hypothesis', 'schemathesis'"
-  .venv/bin/python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ($modules)))" && touch "$stamp"
+  if installed; then
+    touch "$stamp"
+    [ -n "${MNISTLAB_FRESH_ENVIRONMENT:-}" ] || "$python" scripts/environments.py keep "$profile" || true
+  fi
 fi
 # The shared site's browser runtime (onnxruntime-web, pinned and verified; `mnistlab site` fetches it the first
 # time too): the site tests use the cached copy and never fetch it themselves.

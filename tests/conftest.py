@@ -46,9 +46,13 @@ os.environ.setdefault("RAY_worker_niceness", "0")
 # running them (listing 1.4.1, one epoch of mnist-mini: 12 s of CPU cold, 5 s from the cache). A
 # compiled step is the same program either way, so results do not change. A size limit turns on
 # JAX's file lock (jax/_src/lru_cache.py), which makes the cache safe for processes sharing it.
+# The cache lives in the machine's cache folder, not the clone, so that a fresh clone on a machine that has
+# run the suite starts warm, as pip's wheel cache does: JAX keys each entry by the program, the compile options
+# and the JAX and jaxlib versions, so an entry from another clone or version is never taken for this one.
 # A developer's own JAX_COMPILATION_CACHE_DIR wins.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(REPO / ".cache" / "jax-compilation-tests")
+    _machine_cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(_machine_cache / "mnistlab" / "jax-compilation-tests")
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
     os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(2 * 1024**3)
@@ -213,9 +217,10 @@ def chromium_path():
     return path
 
 
-@pytest.fixture
-def browser_page():
-    """A headless Chromium page, driven by Playwright with the system browser."""
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium per test process, driven by Playwright with the system browser: a launch costs about
+    a second of CPU, and each test gets a context of its own (browser_page), as pytest-playwright does it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -232,9 +237,16 @@ def browser_page():
                 "--no-first-run",
             ],
         )
-        page = browser.new_page()
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    """A page in a fresh browser context: no cookies, storage, cache or permissions from another test."""
+    context = chromium.new_context()
+    yield context.new_page()
+    context.close()
 
 
 # --------------------------------------------------------------------------

@@ -221,6 +221,7 @@ def test_corrupt_dataset_file_is_one_line_and_writes_nothing(tmp_path, capsys, m
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # TensorBoard's writer imports TensorFlow
 def test_version_keys_and_tensorboard(tmp_path, capsys):
     from mnistlab import __version__
 

@@ -79,6 +79,7 @@ def test_saving_a_jax_model_imports_no_tensorflow(tmp_path):
     assert _in_fresh_jax_process(body) == "False"
 
 
+@pytest.mark.slow  # a fresh JAX process; the quick loop's saving test is another
 def test_saving_still_works_when_the_probe_moves(tmp_path):
     # The fallback: Keras imports TensorFlow to look, and the model still saves and loads.
     body = f"""
@@ -94,6 +95,7 @@ def test_saving_still_works_when_the_probe_moves(tmp_path):
     assert _in_fresh_jax_process(body) == "True"
 
 
+@pytest.mark.slow  # a TensorFlow process
 def test_the_tensorflow_pipeline_falls_back_to_arrays_with_a_warning():
     # On TensorFlow without the adapter, fit gets the arrays (Keras' own path), and a warning says why epochs may stall.
     body = """

@@ -196,6 +196,7 @@ TENSORFLOW_RUNS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a TensorFlow process; the JAX runs' inside is checked in the quick loop
 def test_tensorflow_run_inside_matches_numpy(tmp_path, mini):
     image_path = tmp_path / "digit.npy"
     np.save(image_path, mini.x_test[1])
@@ -451,6 +452,7 @@ OTHER_BACKEND = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a process per backend; JAX's is the quick loop's
 @pytest.mark.parametrize("backend", ["torch", "tensorflow"])
 def test_other_backends_explain_without_warnings_and_double_their_steps(backend):
     """No warning per explanation (Keras warned on torch that the probe got an array where it expected a list)."""

@@ -50,6 +50,7 @@ def test_keras_export_is_the_runs_model_file(tmp_path, trained_runs, capsys):
     assert_one_line_error(run_main(capsys, "export", tmp_path, "--format", "onnx"), "not a run directory")
 
 
+@pytest.mark.slow  # a TensorFlow process; the quick loop exports the MLP to ONNX
 def test_saved_model_export_is_written_once(tmp_path, trained_runs):
     result = run_cli("export", trained_runs["cnn"], "--format", "saved_model", "--out", tmp_path / "sm")
     assert result.returncode == 0, result.stderr
@@ -59,9 +60,8 @@ def test_saved_model_export_is_written_once(tmp_path, trained_runs):
     )
 
 
-@pytest.mark.parametrize(
-    "family", ["rnn", pytest.param("mlp", marks=pytest.mark.slow), pytest.param("cnn", marks=pytest.mark.slow)]
-)
+@pytest.mark.slow  # a TensorFlow process and tf2onnx per family; the quick loop exports the MLP to ONNX
+@pytest.mark.parametrize("family", ["rnn", "mlp", "cnn"])
 def test_the_inside_views_onnx_graph_gives_what_keras_shows(trained_runs, mini, tmp_path, family):
     """`export --format onnx-inside`: one graph with every tensor the inside view shows (the RNN's belief after each
     row included) and the probabilities, made in a TensorFlow process; here each output equals the same probe

@@ -126,6 +126,7 @@ def test_export_onnx_without_the_onnx_extra(tmp_path, without, trained_runs):
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.slow  # fresh processes on other backends
 def test_keras_backend_environment_is_honoured(tmp_path):
     """KERAS_BACKEND=torch picks torch (Keras' convention), and the first line says why."""
     pytest.importorskip("torch")

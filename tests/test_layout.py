@@ -6,6 +6,8 @@ The layers, and so the absence of import cycles, are tests/test_architecture.py'
 import subprocess
 import sys
 
+import pytest
+
 from conftest import env_without_backend
 from mnistlab.cli import arguments
 
@@ -56,6 +58,7 @@ def test_every_command_has_its_handler():
     assert len(handlers) >= 20 and all(callable(handler) for handler in handlers.values()), handlers
 
 
+@pytest.mark.slow  # two TensorFlow processes
 def test_verbose_shows_what_the_filter_hides():
     """The stderr filter drops TensorFlow's native lines, and --verbose brings them back; the command's own output is the same."""
     args = ["summary", "listing-1.4.1"]  # the CNN: auto chooses TensorFlow

@@ -15,6 +15,7 @@ def test_result_comes_back_and_the_run_directory_is_written(tmp_path):
     assert (tmp_path / "run" / "metrics.json").exists() and (tmp_path / "run" / "model.keras").exists()
 
 
+@pytest.mark.slow  # a training process; the quick loop runs two
 def test_a_user_error_is_one_line_without_traceback(tmp_path):
     with pytest.raises(RunFailed, match="no-such-dataset") as caught:
         runner.run_isolated(
@@ -38,6 +39,7 @@ def test_a_run_directory_that_cannot_be_made_is_one_line(tmp_path):
         runner.run_isolated(Config(**TINY), blocker, quiet=True)
 
 
+@pytest.mark.slow  # a training process; the quick loop runs two
 def test_the_workers_stderr_is_kept_in_its_run_directory(tmp_path):
     runner.run_isolated(Config(**TINY), tmp_path / "run", quiet=False)
     log = (tmp_path / "run" / "worker.log").read_text()

@@ -166,6 +166,7 @@ def test_the_readme_tour_runs_offline_as_printed(tmp_path, capsys, monkeypatch, 
     assert all(group["book_comparable"] is False and group["book_in_interval"] is None for group in groups)
 
 
+@pytest.mark.slow  # a fresh process training five epochs
 def test_the_readme_python_example_runs_as_printed(tmp_path):
     text = (REPO / "README.md").read_text()
     example = text.split("Everything the CLI does is a library call:", 1)[1].split("```python", 1)[1].split("```", 1)[0]

@@ -195,6 +195,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # a TensorFlow process
 def test_tensorflow_input_pipeline_learns_the_same_model(tmp_path):
     # Runs in its own process: this test process is on JAX, and Keras fixes its backend per process.
     script = tmp_path / "check.py"
@@ -218,7 +219,9 @@ def _store_row(store_path, run_id):
         return store.get(run_id)
 
 
-@pytest.mark.parametrize("case", ["done", "diverged", "repeat"])
+@pytest.mark.parametrize(
+    "case", ["done", "diverged", pytest.param("repeat", marks=pytest.mark.slow)]
+)  # repeat: two trainings
 def test_metrics_file_json_output_and_store_agree(tmp_path, case):
     """One writer: metrics.json, `train --json` and the store say the same, whatever the run's end."""
     from conftest import run_cli

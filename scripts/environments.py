@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -51,7 +52,7 @@ def key(profile):
 
 def _files_naming_the_clone(venv):
     """The files of VENV that name the clone it was made in."""
-    yield from (path for path in (venv / "bin").iterdir() if path.is_file() and not path.is_symlink())
+    yield from (venv / "bin").iterdir()
     yield venv / "pyvenv.cfg"
     for site_packages in venv.glob("lib/python3.*/site-packages"):
         yield from site_packages.glob("*.pth")
@@ -60,13 +61,19 @@ def _files_naming_the_clone(venv):
 
 
 def _repoint(venv, origin, clone):
-    """Rewrite ORIGIN as CLONE in VENV's files that name it, each as a new file (its link to the kept one broken)."""
+    """Rewrite ORIGIN as CLONE in VENV's files that name it, each as a new file (its link to the kept one broken).
+
+    Only where the path ends there (a slash, quote, white space or the end follows): /a/clone2 is not /a/clone's.
+    """
+    pattern = re.compile(re.escape(origin.encode()) + rb"(?=[/\"'\s]|\Z)")
     for path in _files_naming_the_clone(venv):
+        if not path.is_file() or path.is_symlink():
+            continue
         data = path.read_bytes()
         if origin.encode() not in data:
             continue
         fresh = path.with_name(path.name + ".repointed")
-        fresh.write_bytes(data.replace(origin.encode(), clone.encode()))
+        fresh.write_bytes(pattern.sub(lambda match: clone.encode(), data))
         shutil.copymode(path, fresh)
         os.replace(fresh, path)
 
@@ -81,9 +88,13 @@ def take(profile):
     if subprocess.run(["cp", "-al", str(kept / "venv"), str(partial)], stderr=subprocess.DEVNULL).returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
         return 1  # another filesystem, most likely: install instead
-    # With the slash: a path that merely begins like the origin's (/a/clone2 for /a/clone) is left alone.
-    _repoint(partial, (kept / "origin").read_text() + "/", f"{pathlib.Path.cwd()}/")
-    partial.rename(VENV)
+    try:
+        _repoint(partial, (kept / "origin").read_text(), str(pathlib.Path.cwd()))
+        partial.rename(VENV)
+    except OSError as error:
+        print(f"setup: the kept environment could not be copied ({error}); installing instead", file=sys.stderr)
+        shutil.rmtree(partial, ignore_errors=True)
+        return 1
     return 0
 
 

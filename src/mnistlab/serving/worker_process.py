@@ -53,10 +53,6 @@ def worker_main(connection, run_dirs, runtime, threads, inside_views, role="both
     explain worker: lower priority, no batched warm-up) or "both".
     """
     limit_native_threads(threads)
-    if role == "explain":
-        # os.nice: not on Windows, where it runs at the same priority
-        with contextlib.suppress(AttributeError, OSError):
-            os.nice(EXPLAIN_NICENESS)
     from mnistlab.ml import predict
 
     pipe = _Pipe(connection)
@@ -65,6 +61,12 @@ def worker_main(connection, run_dirs, runtime, threads, inside_views, role="both
     engine = engine_lib.Engine(predictors, warm=role != "explain")
     if inside_views:
         engine.warm_inside_views(log=pipe.log)
+    if role == "explain":
+        # Below the predictions from here on, not while loading: at nice 10 on a busy machine, loading Keras and the
+        # models (seconds of CPU) would take ten times as long, and the server would wait that long to say it is ready.
+        # os.nice: not on Windows, where it runs at the same priority.
+        with contextlib.suppress(AttributeError, OSError):
+            os.nice(EXPLAIN_NICENESS)
     pipe.send(messages.Ready(engine.describe()))
     pipe.serve(engine)
     engine.close()

@@ -16,7 +16,7 @@ worker is started in its place.
 
 Predictions go to the model worker with the fewest requests in flight.
 Explanations go to a process of their own, the explain worker, which runs at
-a lower scheduling priority (nice 10): an explanation costs tens of
+a lower scheduling priority once loaded (nice 10): an explanation costs tens of
 predictions (the CNN's integrated gradients), and on a machine whose cores
 the predictions fill, a queue inside each worker is not enough; the kernel
 has to give the predictions the cores first. The explain worker takes what

@@ -61,3 +61,38 @@ def test_a_child_stopped_as_it_starts_is_a_run_that_ended_not_a_broken_pipe(tmp_
             tmp_path / "run",
             on_start=stop_at_once,
         )
+
+
+def test_a_kept_child_trains_the_next_run_as_a_fresh_one_would(tmp_path):
+    """Trainers keep a child for the next run of its backend: that run's numbers and layer names are a fresh
+    process's, each run's log holds its own lines only, and a child whose run failed is not kept."""
+    import json
+    import zipfile
+
+    def layer_names(run_dir):
+        with zipfile.ZipFile(run_dir / "model.keras") as archive:
+            return [layer["config"]["name"] for layer in json.loads(archive.read("config.json"))["config"]["layers"]]
+
+    fresh = runner.run_isolated(Config(**TINY, seed=1), tmp_path / "fresh", quiet=False)
+    pids = []
+    keep_pid = lambda child: pids.append(child.pid)  # noqa: E731
+    with runner.Trainers() as trainers:
+        runner.run_isolated(Config(**TINY, seed=2), tmp_path / "a", quiet=False, on_start=keep_pid, trainers=trainers)
+        again = runner.run_isolated(
+            Config(**TINY, seed=1), tmp_path / "b", quiet=False, on_start=keep_pid, trainers=trainers
+        )
+        with pytest.raises(RunFailed, match="no-such-dataset"):
+            runner.run_isolated(
+                Config(**{**TINY, "dataset": str(tmp_path / "no-such-dataset.npz")}),
+                tmp_path / "c",
+                quiet=True,
+                on_start=keep_pid,
+                trainers=trainers,
+            )
+        runner.run_isolated(Config(**TINY, seed=3), tmp_path / "d", quiet=True, on_start=keep_pid, trainers=trainers)
+    assert pids[0] == pids[1] == pids[2] != pids[3]  # kept for b and c; c failed, so d got a fresh child
+    for key in ("train_loss", "val_loss", "test_loss", "test_accuracy"):
+        assert again[key] == fresh[key], key
+    assert layer_names(tmp_path / "b") == layer_names(tmp_path / "fresh")
+    for run in ("a", "b"):
+        assert (tmp_path / run / "worker.log").read_text().count("val_accuracy: ") == 1, run

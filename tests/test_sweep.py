@@ -266,6 +266,11 @@ def test_runs_list_show_compare(tmp_path):
     show = json.loads(run_cli("runs", "show", "1", "--store", store_path, "--json").stdout)
     assert show["status"] == "done" and len(show["epochs"]) == 1 and show["config"]["optimizer"] in ("adam", "sgd")
     with Store(store_path) as store:
+        # Each of the two workers kept its training process for its next run: four runs, at most two processes.
+        pids = {
+            json.loads((store_path.parent / r["run_dir"] / "metrics.json").read_text())["pid"] for r in store.runs()
+        }
+        assert 1 <= len(pids) <= 2, pids
         hashes = {
             r["config"]: r["hash"]
             for r in (

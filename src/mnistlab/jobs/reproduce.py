@@ -165,7 +165,7 @@ LISTINGS = ("listing-1.3.2", "listing-1.4.1", "listing-1.5.1")
 
 
 def listings(dataset="auto", epochs=None, limit=None, seed=0, store_path=None, log=None):
-    """The main job: train the book's three listings, each in its own process; (dataset name, outcomes).
+    """The main job: train the book's three listings, in processes apart (jobs.runner); (dataset name, outcomes).
 
     Always trains (a repeat is recorded as a second finished run), with each
     run's progress shown.

@@ -30,6 +30,7 @@ import concurrent.futures
 import dataclasses
 import itertools
 import pathlib
+import queue
 import sys
 import threading
 import tomllib
@@ -95,6 +96,7 @@ def run(
     on_start=None,
     on_progress=None,
     cancelled=None,
+    trainers=None,
 ):
     """Run every job not already done in the store (every job, if `force`); one Outcome per job, in order.
 
@@ -102,7 +104,8 @@ def run(
     run as it starts with a function that stops it; `on_progress(run_id, event)`
     each progress event of a run's training (local or on Ray); `cancelled(run_id)` says
     why a run that ended without its result was stopped on purpose, or None (a
-    stopped run is recorded `interrupted`, with that reason).
+    stopped run is recorded `interrupted`, with that reason); `trainers`: the
+    `runner.Trainers` of the caller's worker (one local worker), kept after the runs.
 
     Each finished run's "[i/N]" line goes to `log` when one is given, else to stderr on a terminal only: piped
     (`2>&1 | tee`), it would land between the lines of the results table. Failures are said either way.
@@ -132,6 +135,7 @@ def run(
             on_progress=on_progress,
             cancelled=cancelled,
             every_run_told=every_run_told,
+            trainers=trainers,
         )
         for index, outcome in execute(todo, driver, workers, address, quiet):
             outcomes[index] = outcome
@@ -161,9 +165,18 @@ class _Driver:
     """The one writer: opens a run's row and directory, then records how it ended."""
 
     def __init__(
-        self, store_path, log, attempts=None, on_start=None, on_progress=None, cancelled=None, every_run_told=True
+        self,
+        store_path,
+        log,
+        attempts=None,
+        on_start=None,
+        on_progress=None,
+        cancelled=None,
+        every_run_told=True,
+        trainers=None,
     ):
         self.store_path = store_path
+        self.trainers = trainers  # the caller's runner.Trainers for a local run, or None: each worker its own
         self.log = log
         self.every_run_told = every_run_told
         self.attempts = (
@@ -242,25 +255,45 @@ class _Driver:
 
 
 def _run_local(todo, driver, workers, address, quiet):
+    # Each worker keeps its training processes for its next run of the same backend (runner.Trainers): its own
+    # for this sweep, or the caller's (one worker), which outlive it.
+    trainers = driver.trainers
+    if trainers is not None and workers != 1:
+        raise ValueError("a caller's trainers serve one worker")
+    idle = queue.SimpleQueue()
+    for _ in range(workers):
+        idle.put(trainers if trainers is not None else runner.Trainers())
+
     def work(item):
         index, job = item
-        for attempt in range(1, driver.attempts + 1):
-            run_dir, run_id = driver.open(job)
-            try:
-                on_start = lambda child, run_id=run_id: driver.on_start(run_id, child.kill)  # noqa: E731
-                progress = driver.progress_of(run_id)
-                metrics = runner.run_job(job, run_dir, run_id, quiet=quiet, on_start=on_start, on_progress=progress)
-                outcome = driver.finished(job, run_id, run_dir, metrics)
-                break
-            except RunFailed as error:
-                outcome = driver.failed(job, run_id, run_dir, error)
-                if not driver.retries(job, outcome, attempt, error):
+        trainers = idle.get()
+        try:
+            for attempt in range(1, driver.attempts + 1):
+                run_dir, run_id = driver.open(job)
+                try:
+                    on_start = lambda child, run_id=run_id: driver.on_start(run_id, child.kill)  # noqa: E731
+                    progress = driver.progress_of(run_id)
+                    metrics = runner.run_job(
+                        job, run_dir, run_id, quiet=quiet, on_start=on_start, on_progress=progress, trainers=trainers
+                    )
+                    outcome = driver.finished(job, run_id, run_dir, metrics)
                     break
+                except RunFailed as error:
+                    outcome = driver.failed(job, run_id, run_dir, error)
+                    if not driver.retries(job, outcome, attempt, error):
+                        break
+        finally:
+            idle.put(trainers)
         driver.progress(len(todo), outcome)
         return index, outcome
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(work, todo)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            yield from pool.map(work, todo)
+    finally:
+        if trainers is None:
+            for _ in range(workers):
+                idle.get().close()
 
 
 def _progress_line(position, total, outcome):

@@ -92,7 +92,7 @@ def activate(name):
 def _keep_compiled_programs():
     """Turn on JAX's persistent compilation cache, in the data cache, before JAX is imported.
 
-    Every training runs in a fresh process (jobs.runner), and JAX compiles its train step anew in each; on
+    Every training runs in a process apart (jobs.runner), and JAX compiles each new network's train step; on
     mnist-mini's short epochs compiling is most of a run's CPU. Kept, the next seed, repeat or reproduction
     of the same network loads the program instead. A program depends only on
     the network, its shapes and JAX's version, which are the cache's key, so a run is the same either way.

@@ -16,7 +16,7 @@ from mnistlab.core import events, presets
 from mnistlab.core.config import Config
 from mnistlab.core.errors import MnistlabError, QueueFull, RequestError
 from mnistlab.core.events import RunStatus
-from mnistlab.jobs import sweep
+from mnistlab.jobs import runner, sweep
 from mnistlab.record.store import Store
 
 MAX_QUEUED = 1000  # runs waiting at once; past it a launch is answered 429
@@ -151,6 +151,12 @@ class TrainingQueue:
     # -- the workers ---------------------------------------------------
 
     def _work(self):
+        # The worker keeps its training process for its next run of the same backend: a launch after the first
+        # starts training without starting Python and Keras again.
+        with runner.Trainers() as trainers:
+            self._take_and_train(trainers)
+
+    def _take_and_train(self, trainers):
         while True:
             with self._lock:
                 row = None
@@ -163,7 +169,7 @@ class TrainingQueue:
                     return
                 self._taken.add(row["id"])
             try:
-                self._train(row)
+                self._train(row, trainers)
             except Exception as error:  # noqa: BLE001 - said in the log and on the run; the worker goes on with the queue
                 self._failed(row["id"], error)
             finally:
@@ -184,7 +190,7 @@ class TrainingQueue:
         with Store(self.store_path) as store:
             return next((row for row in store.queued() if row["id"] not in self._taken), None)
 
-    def _train(self, row):
+    def _train(self, row, trainers):
         run_id = row["id"]
         config = Config.from_dict(json.loads(row["config_json"]))
         # The cluster is the one given at start, whatever an older row's launch says.
@@ -214,6 +220,7 @@ class TrainingQueue:
             on_start=self._started,
             on_progress=self.hub.publish,
             cancelled=self._cancelled.get,
+            trainers=trainers,
         )[0]
         self._finished(run_id, outcome)
 

@@ -1,9 +1,9 @@
 """A machine's set-up environments, kept so that a fresh clone copies one instead of installing it again.
 
-`bash scripts/setup.sh` installs about 3.8 GB of packages into .venv: about 100 s of CPU even from pip's
-wheel cache, most of it unpacking. A machine that has set up the same environment before (the same Python,
+`bash scripts/setup.sh` installs gigabytes of packages into .venv: unpacking them costs CPU even from pip's
+wheel cache. A machine that has set up the same environment before (the same Python,
 profile, dependencies in pyproject.toml and lock) keeps it in its cache folder, and a fresh clone takes it
-as hard links: seconds, and no new disk. The copy then points at its own clone: the scripts in .venv/bin,
+as hard links: no unpacking, and no new disk. The copy then points at its own clone: the scripts in .venv/bin,
 pyvenv.cfg and the editable install of mnistlab name the clone they were made in, and are rewritten. Those
 files are written anew (a new file, then a rename), so the kept environment is never changed through its
 links; nor is it by pip later (pip removes and writes files, it does not write into them).

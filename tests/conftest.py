@@ -220,7 +220,7 @@ def chromium_path():
 @pytest.fixture(scope="module")
 def chromium():
     """One headless Chromium per test file, driven by Playwright with the system browser: a launch costs about a
-    second of CPU, and each test gets a context of its own (browser_page), as pytest-playwright does it. Per file,
+    second of CPU here, and each test gets a context of its own (browser_page), as pytest-playwright does it. Per file,
     not per session: Playwright's sync API keeps an asyncio loop running in this thread while it is open, and the
     tests of other files that call asyncio.run (test_workers.py) cannot run under it."""
     from playwright.sync_api import sync_playwright

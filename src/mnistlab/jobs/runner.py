@@ -147,8 +147,8 @@ class _Child:
 class Trainers:
     """Training processes kept for the next run, one per backend: a sweep's worker holds a set.
 
-    Starting a Python with Keras and its backend is seconds of CPU (TensorFlow's about five), as much as a short
-    run on mnist-mini; a child kept for the next run of its backend pays it once per worker, not once per run.
+    Starting a Python with Keras and its backend costs about as much CPU as a short run on mnist-mini; a child
+    kept for the next run of its backend pays it once per worker, not once per run.
     Only a child whose run succeeded is kept: one that failed or was stopped is let go.
     """
 

@@ -63,7 +63,7 @@ def worker_main(connection, run_dirs, runtime, threads, inside_views, role="both
         engine.warm_inside_views(log=pipe.log)
     if role == "explain":
         # Below the predictions from here on, not while loading: at nice 10 on a busy machine, loading Keras and the
-        # models (seconds of CPU) would take ten times as long, and the server would wait that long to say it is ready.
+        # models would get a tenth of a model worker's share of a busy core, and the server would wait as long to be ready.
         # os.nice: not on Windows, where it runs at the same priority.
         with contextlib.suppress(AttributeError, OSError):
             os.nice(EXPLAIN_NICENESS)

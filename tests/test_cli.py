@@ -44,9 +44,9 @@ def test_summary_from_set_only(capsys):
     assert "Bidirectional" in result.stdout
 
 
-def test_data_prints_book_format_and_writes_grid(tmp_path):
+def test_data_prints_book_format_and_writes_grid(tmp_path, capsys):
     out = tmp_path / "grid.png"
-    result = run_cli("data", "--dataset", "mnist-mini", "--out", out)
+    result = run_main(capsys, "data", "--dataset", "mnist-mini", "--out", out)
     assert result.returncode == 0, result.stderr
     assert "Train labels:  {0: 240, 1: 240" in result.stdout
     assert "Test labels:  {0: 60" in result.stdout

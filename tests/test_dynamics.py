@@ -108,29 +108,43 @@ print(json.dumps({
 """
 
 
-def _gradient_parity(backend):
-    result = subprocess.run(
-        [sys.executable, "-c", GRADIENT_SCRIPT, backend],
-        capture_output=True,
-        text=True,
-        env=env_without_backend({"KERAS_BACKEND": backend}),
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
+def _script_answer(script, backend, capsys, monkeypatch):
+    """What SCRIPT prints last, run for BACKEND: in this process for JAX (the tests' own backend: a fresh one would
+    prove nothing more), in a fresh process with KERAS_BACKEND set for the others."""
+    if backend == "jax":
+        monkeypatch.setattr(sys, "argv", ["-c", backend])
+        monkeypatch.setenv("KERAS_BACKEND", backend)
+        capsys.readouterr()
+        exec(compile(script, "<script>", "exec"), {"__name__": "__main__"})
+        printed = capsys.readouterr().out
+    else:
+        result = subprocess.run(
+            [sys.executable, "-c", script, backend],
+            capture_output=True,
+            text=True,
+            env=env_without_backend({"KERAS_BACKEND": backend}),
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        printed = result.stdout
+    return json.loads(printed.strip().splitlines()[-1])
+
+
+def _gradient_parity(backend, capsys, monkeypatch):
+    answer = _script_answer(GRADIENT_SCRIPT, backend, capsys, monkeypatch)
     weights = [np.asarray(w, dtype=np.float64) for w in answer["weights"]]
     expected = _numpy_gradient_norms(weights, np.asarray(answer["x"]), np.asarray(answer["y"]))
     assert answer["norms"] == pytest.approx(expected, rel=1e-4), backend
 
 
-def test_the_gradient_norm_equals_a_numpy_backward_pass_on_jax():
-    _gradient_parity("jax")
+def test_the_gradient_norm_equals_a_numpy_backward_pass_on_jax(capsys, monkeypatch):
+    _gradient_parity("jax", capsys, monkeypatch)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
-def test_the_gradient_norm_equals_a_numpy_backward_pass_on_other_backends(backend):
-    _gradient_parity(backend)
+def test_the_gradient_norm_equals_a_numpy_backward_pass_on_other_backends(backend, capsys, monkeypatch):
+    _gradient_parity(backend, capsys, monkeypatch)
 
 
 def test_never_firing_and_saturated_shares_are_exact_on_layers_built_to_have_them():
@@ -177,14 +191,10 @@ print(json.dumps({"measured": measured, "outputs": [np.asarray(o, np.float32).to
 """
 
 
-def _layer_figures_parity(backend):
+def _layer_figures_parity(backend, capsys, monkeypatch):
     """Each layer's mean, std, never-firing and saturated shares and histogram, reduced inside the backend's
     compiled forward pass, equal NumPy's on the layer outputs Keras' predict gives."""
-    result = subprocess.run(
-        [sys.executable, "-c", LAYER_FIGURES, backend], capture_output=True, text=True, env=env_without_backend()
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    answer = _script_answer(LAYER_FIGURES, backend, capsys, monkeypatch)
     for name, output in zip(("wide", "squashed", "probabilities"), answer["outputs"]):
         output = np.asarray(output, dtype=np.float32)
         figures = answer["measured"][name]
@@ -211,14 +221,14 @@ def _layer_figures_parity(backend):
         assert np.abs(np.subtract(figures["histogram"]["counts"], counts)).sum() <= 4, name
 
 
-def test_layer_figures_reduced_where_computed_equal_numpy_on_jax():
-    _layer_figures_parity("jax")
+def test_layer_figures_reduced_where_computed_equal_numpy_on_jax(capsys, monkeypatch):
+    _layer_figures_parity("jax", capsys, monkeypatch)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
-def test_layer_figures_reduced_where_computed_equal_numpy_on_other_backends(backend):
-    _layer_figures_parity(backend)
+def test_layer_figures_reduced_where_computed_equal_numpy_on_other_backends(backend, capsys, monkeypatch):
+    _layer_figures_parity(backend, capsys, monkeypatch)
 
 
 def test_recording_changes_nothing_of_the_run_and_can_be_switched_off(tmp_path, mini, capsys):

@@ -1,17 +1,22 @@
-"""`mnistlab predict` on people's image files."""
+"""`mnistlab predict` on people's image files.
+
+In this process (JAX): a fresh process adds nothing the CLI tests do not check (test_cli: errors in a fresh
+process; the tour: `predict` as printed).
+"""
 
 import json
 
 import numpy as np
 from PIL import Image
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_main
 
 
-def test_predict_cli_json_and_show_input(tmp_path, trained_runs, mini):
+def test_predict_cli_json_and_show_input(tmp_path, trained_runs, mini, capsys):
     Image.fromarray(255 - mini.x_test[0]).resize((140, 140)).save(tmp_path / "dark-on-light.png")
     np.save(tmp_path / "clean.npy", mini.x_test[0])
-    result = run_cli(
+    result = run_main(
+        capsys,
         "predict",
         trained_runs["mlp"],
         tmp_path / "dark-on-light.png",
@@ -36,12 +41,14 @@ def test_predict_cli_json_and_show_input(tmp_path, trained_runs, mini):
     assert predictions[1]["label"] == str(int(mini.y_test[0]))
 
 
-def test_predict_cli_errors(tmp_path, trained_runs):
+def test_predict_cli_errors(tmp_path, trained_runs, capsys):
     (tmp_path / "notes.txt").write_text("not an image")
-    assert_one_line_error(run_cli("predict", trained_runs["mlp"], tmp_path / "notes.txt"), "notes.txt", "not an image")
-    assert_one_line_error(run_cli("predict", trained_runs["mlp"], tmp_path / "missing.png"), "file not found")
     assert_one_line_error(
-        run_cli("predict", trained_runs["mlp"], tmp_path / "notes.txt", "--runtime", "onnx"), "not an image"
+        run_main(capsys, "predict", trained_runs["mlp"], tmp_path / "notes.txt"), "notes.txt", "not an image"
+    )
+    assert_one_line_error(run_main(capsys, "predict", trained_runs["mlp"], tmp_path / "missing.png"), "file not found")
+    assert_one_line_error(
+        run_main(capsys, "predict", trained_runs["mlp"], tmp_path / "notes.txt", "--runtime", "onnx"), "not an image"
     )
 
 

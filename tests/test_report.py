@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_main
 from mnistlab.core import presets
 from mnistlab.outputs import figures, report
 
@@ -44,8 +44,8 @@ def test_activations_match_their_formulas():
     np.testing.assert_allclose(figures.activation("softplus", np.array([0.0])), [np.log(2)])
 
 
-def test_figures_command_writes_four_pngs(tmp_path):
-    result = run_cli("figures", "--out", tmp_path)
+def test_figures_command_writes_four_pngs(tmp_path, capsys):
+    result = run_main(capsys, "figures", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     for name in figures.FIGURES:
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
@@ -71,7 +71,6 @@ def test_run_report_opens_in_chromium(tmp_path, capsys, browser_page, mini):
 
     (A table's report, from a real reproduction, is opened in Chromium by the README tour's test.)
     """
-    from conftest import run_main
     from mnistlab.ml import run_model
 
     run_dir = tmp_path / "run"

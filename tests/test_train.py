@@ -222,9 +222,14 @@ def _store_row(store_path, run_id):
 @pytest.mark.parametrize(
     "case", ["done", "diverged", pytest.param("repeat", marks=pytest.mark.slow)]
 )  # repeat: two trainings
-def test_metrics_file_json_output_and_store_agree(tmp_path, case):
-    """One writer: metrics.json, `train --json` and the store say the same, whatever the run's end."""
-    from conftest import run_cli
+def test_metrics_file_json_output_and_store_agree(tmp_path, case, capsys):
+    """One writer: metrics.json, `train --json` and the store say the same, whatever the run's end.
+
+    In this process, but for the repeat: three fresh processes, as a user types them one after the other."""
+    from conftest import run_cli, run_main
+
+    def run(*args):
+        return run_cli(*args) if case == "repeat" else run_main(capsys, *args)
 
     store = tmp_path / "runs.db"
     args = [
@@ -270,7 +275,7 @@ def test_metrics_file_json_output_and_store_agree(tmp_path, case):
         refused = run_cli(*args)
         assert refused.returncode == 2 and "already done as run 1" in refused.stderr and "--force" in refused.stderr
         args.append("--force")
-    result = run_cli(*args, "--out", tmp_path / "run")
+    result = run(*args, "--out", tmp_path / "run")
     assert result.returncode == (3 if case == "diverged" else 0), result.stderr
     printed = json.loads(result.stdout)
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())

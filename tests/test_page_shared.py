@@ -12,7 +12,7 @@ from mnistlab.core.config import Config
 from mnistlab.record import rundir
 from mnistlab.record.store import Store
 from mnistlab.web import lab as lab_lib
-from mnistlab.web import serve
+from mnistlab.web import serve, templating
 
 
 def test_both_pages_load_the_one_inside_view_from_static_files():
@@ -20,7 +20,7 @@ def test_both_pages_load_the_one_inside_view_from_static_files():
     both apps (the lab's draw pages through serve's), and neither page carries a copy of it."""
     from fastapi.testclient import TestClient
 
-    draw, lab = serve.PAGE.read_text(), lab_lib.PAGE.read_text()
+    draw, lab = templating.page_html(serve.PAGE), templating.page_html(lab_lib.PAGE)
     for page in (draw, lab):
         assert (
             '<script src="static/inside.js"></script>' in page

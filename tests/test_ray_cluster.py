@@ -55,7 +55,7 @@ dataset = data.load_dataset("mnist-mini")
 jobs = sweep.plan([("listing-1.4.1", presets.configure("listing-1.4.1", ["filters=16,16,16"], seed=0, epochs=3, limit=2000, batch_size=32))], dataset, group="progress")
 received = []
 outcome = sweep.run(jobs, store_path=sys.argv[2], executor="ray", address=sys.argv[1], log=lambda line: None,
-                    on_progress=lambda run_id, event: received.append({"run_id": run_id, "received": time.time(), **event}))[0]
+                    watch=sweep.Watch(on_progress=lambda run_id, event: received.append({"run_id": run_id, "received": time.time(), **event})))[0]
 print(json.dumps({"status": outcome.status, "ended": time.time(), "events": received}))
 """
 

@@ -382,11 +382,11 @@ def test_a_run_of_a_setup_with_seeds_shows_its_interval(mini):
 
 def test_the_site_files_exist_and_the_page_loads_only_them():
     """Every file site.py copies is in the package, and site.html loads exactly the page's scripts and styles."""
-    from mnistlab.web import site
+    from mnistlab.web import site, templating
 
     for name in site.STATIC_FILES:
         assert (site.STATIC / name).is_file(), name
-    page = site.PAGE.read_text()
+    page = templating.page_html(site.PAGE)
     loaded = {
         urllib.parse.urlsplit(part.split('"', 1)[0]).path for part in page.split('src="')[1:] + page.split('href="')[1:]
     }

@@ -1,6 +1,6 @@
 """The pages load their code and styles from web/static/: no long inline script in either page, every file a page
 names is served by its app (the lab's behind its token, as the page itself gets it), every static file is one a
-page loads, and the package ships them all."""
+page loads, and the package ships them all. The pages as browsers get them: written from web/templates/."""
 
 import fnmatch
 import html.parser
@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from conftest import REPO
 from mnistlab.web import lab as lab_lib
-from mnistlab.web import pages, serve, site
+from mnistlab.web import pages, serve, templating
 
 MAX_INLINE_LINES = 30
 TOKEN = "a-token-of-the-static-test-0123"
@@ -46,19 +46,20 @@ class PageParts(html.parser.HTMLParser):
 
 
 def parts(page):
+    """The parts of PAGE: a page's template name, or a file."""
     parser = PageParts()
-    parser.feed(page.read_text())
+    parser.feed(page.read_text() if isinstance(page, pathlib.Path) else templating.page_html(page))
     return parser
 
 
-@pytest.mark.parametrize("page", [pages.DRAW_PAGE, pages.LAB_PAGE, site.PAGE], ids=["draw page", "lab", "shared site"])
+@pytest.mark.parametrize(
+    "page", [templating.DRAW_PAGE, templating.LAB_PAGE, templating.SITE_PAGE], ids=["draw page", "lab", "shared site"]
+)
 def test_a_page_keeps_its_code_and_styles_in_static_files(page):
     found = parts(page)
     long = [script for script in found.inline_scripts if len(script.strip().splitlines()) > MAX_INLINE_LINES]
-    assert not long, (
-        f"{page.name}: an inline script of {len(long[0].strip().splitlines())} lines; move it to web/static/"
-    )
-    assert not found.styles, f"{page.name}: an inline <style>; its rules belong in web/static/"
+    assert not long, f"{page}: an inline script of {len(long[0].strip().splitlines())} lines; move it to web/static/"
+    assert not found.styles, f"{page}: an inline <style>; its rules belong in web/static/"
     assert found.files and all(name.startswith("static/") for name in found.files), found.files
 
 
@@ -74,13 +75,13 @@ def test_the_lab_serves_every_file_its_page_loads_behind_its_token(tmp_path):
         assert client.get("/static/lab.js").status_code == 401  # the token guards the page's files too
         page = client.get("/", params={"token": TOKEN})  # as the address printed at start opens it: then a cookie
         assert page.status_code == 200
-        for name in parts(pages.LAB_PAGE).files:
+        for name in parts(templating.LAB_PAGE).files:
             answer = client.get("/" + name)
             assert answer.status_code == 200 and answer.text == (pages.WEB / name).read_text(), name
 
 
 def test_serve_serves_every_file_the_draw_page_loads(client):
-    for name in parts(pages.DRAW_PAGE).files:
+    for name in parts(templating.DRAW_PAGE).files:
         answer = client.get("/" + name)
         assert answer.status_code == 200 and answer.text == (serve.STATIC.parent / name).read_text(), name
     assert client.get("/static/../index.html").status_code == 404
@@ -89,7 +90,7 @@ def test_serve_serves_every_file_the_draw_page_loads(client):
 def test_every_static_file_is_loaded_by_a_page():
     loaded = {
         pathlib.PurePosixPath(name).name
-        for page in (pages.DRAW_PAGE, pages.LAB_PAGE, site.PAGE)
+        for page in (templating.DRAW_PAGE, templating.LAB_PAGE, templating.SITE_PAGE)
         for name in parts(page).files
     }
     # The shared site's model worker, started by its page's script, and what the worker loads beside the runtime.
@@ -123,9 +124,9 @@ def test_no_two_scripts_of_a_page_declare_the_same_global_name():
     page breaks where the first was meant (it did: the lab's dynamics table and the inside view's colour scale)."""
     import re
 
-    for page in ("index.html", "lab.html", "site.html"):
+    for page in (templating.DRAW_PAGE, templating.LAB_PAGE, templating.SITE_PAGE):
         parts = PageParts()
-        parts.feed((REPO / "src" / "mnistlab" / "web" / page).read_text())
+        parts.feed(templating.page_html(page))
         declared = {}
         for name in parts.files:
             if not name.endswith(".js"):

@@ -360,7 +360,9 @@ def test_a_worker_killed_with_sigkill_is_named_with_its_log(tmp_path, mini, monk
     watcher.start()
     try:
         # No retry: the 200-epoch run would only be trained again.
-        (outcome,) = sweep.run(jobs, store_path=tmp_path / "runs.db", log=lambda message: None, quiet=True, attempts=1)
+        (outcome,) = sweep.run(
+            jobs, store_path=tmp_path / "runs.db", log=lambda message: None, quiet=True, watch=sweep.Watch(attempts=1)
+        )
     finally:
         watcher.join()
     assert killed, "the worker was never seen running"

@@ -1,8 +1,8 @@
 """The README's tour runs exactly as printed, offline, from a directory laid out like a clone's top.
 
 Commands run in this process where a fresh one proves nothing more (they are
-JAX here); those that need their own process (another backend, a server) run
-in one. The one change to the README's lines: `serve` and `lab` get a free port (each is started,
+JAX here); those that need their own process (another backend, a server, workers
+that choose their backend) run in one. The one change to the README's lines: `serve` and `lab` get a free port (each is started,
 asked /healthz, and stopped).
 """
 
@@ -21,7 +21,10 @@ import pytest
 from conftest import REPO, cache_with_runtime, env_without_backend, free_port, run_cli, run_main, runtime_or_skip
 from mnistlab.record.store import Store
 
-OWN_PROCESS = ("--backend", "serve", "lab", "site")  # site exports on TensorFlow; this process runs JAX
+# site exports on TensorFlow, and this process runs JAX. reproduce's workers choose their backend as a user's do
+# (the CNN's "auto" is TensorFlow): under this process' KERAS_BACKEND=jax they would train on JAX, at twice the cost;
+# the report then reloads those TensorFlow runs.
+OWN_PROCESS = ("--backend", "serve", "lab", "site", "reproduce", "report")
 SERVERS = ("serve", "lab")
 
 

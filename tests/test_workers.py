@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import drawn_png, env_without_backend, free_port
+from conftest import drawn_png, env_without_backend, free_port, run_apart
 
 pytest.importorskip("fastapi")
 
@@ -34,7 +34,7 @@ def _answers(pool, bodies):
     async def everything():
         return await asyncio.gather(*(pool.answer("predict", None, body, "image/png") for body in bodies))
 
-    return asyncio.run(everything())
+    return run_apart(everything())
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_a_killed_worker_has_its_requests_answered_503_and_is_replaced(trained_r
             # None may be left hanging: each is answered within seconds.
             return await asyncio.wait_for(asyncio.gather(*asked), timeout=30)
 
-        replies = asyncio.run(kill_while_answering())
+        replies = run_apart(kill_while_answering())
         statuses = {reply.status for reply in replies}
         assert statuses <= {200, 503} and 503 in statuses, statuses
         refused = next(reply for reply in replies if reply.status == 503)
@@ -155,7 +155,7 @@ def test_explanations_run_in_a_process_of_their_own_below_the_predictions(traine
                 os.kill(explaining, signal.SIGCONT)
             return predictions, shed, await asyncio.wait_for(asyncio.gather(*asked), timeout=120)
 
-        predictions, shed, explained = asyncio.run(with_the_explainer_frozen())
+        predictions, shed, explained = run_apart(with_the_explainer_frozen())
         assert {reply.status for reply in predictions} == {200}
         # At most EXPLAIN_IN_FLIGHT reach the worker (a request being handed over can count twice for a moment).
         assert 48 - EXPLAIN_IN_FLIGHT <= len(shed) < 48 and {reply.status for reply in shed} == {503}
@@ -173,7 +173,7 @@ def test_explanations_run_in_a_process_of_their_own_below_the_predictions(traine
             os.kill(explaining, signal.SIGKILL)
             return await asyncio.wait_for(asyncio.gather(*asked), timeout=30)
 
-        refused = asyncio.run(kill_while_explaining())
+        refused = run_apart(kill_while_explaining())
         assert {reply.status for reply in refused} == {503} and all(reply.retry_after for reply in refused)
         assert {reply.status for reply in _answers(pool, bodies)} == {200}  # the model worker never noticed
         deadline = time.time() + 120

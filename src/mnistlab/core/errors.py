@@ -69,14 +69,18 @@ class ImageError(MnistlabError):
 
 
 class NotAnImage(ImageError):
+    """A file of no image format mnistlab reads (a text file, a PDF): 415, Unsupported Media Type."""
+
     http_status = 415
 
 
 class CorruptImage(ImageError):
-    http_status = 400
+    """A file that begins as an image of a known format but cannot be decoded (truncated, damaged)."""
 
 
 class ImageTooLarge(ImageError):
+    """An image over a reader's limit on pixels or bytes: 413, named with the limit."""
+
     http_status = 413
 
 

@@ -20,7 +20,7 @@ A failed run is retried once, then left recorded as failed; the sweep goes on.
 
 The lab (`mnistlab.web.lab`) runs its launches through here too, one job per
 call: a job may name a row the lab queued (`queued_run_id`), which the driver
-then starts instead of opening a new one; `on_start` hands the lab a way to
+then starts instead of opening a new one; its `Watch`: `on_start` hands the lab a way to
 stop each run, `on_progress` the run's live progress (from a local worker's
 pipe, or from a Ray task through a queue actor), and a run stopped so ends
 `interrupted`, not failed.
@@ -34,6 +34,7 @@ import queue
 import sys
 import threading
 import tomllib
+from collections.abc import Callable
 
 from mnistlab.analysis import seeds as seeds_lib  # "seeds" is also what a sweep is run with
 from mnistlab.core import fileio, presets, stats
@@ -83,29 +84,30 @@ class Outcome:
     error: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Watch:
+    """How a caller that watches its runs (the lab) steers them, and what it is told.
+
+    `attempts`: tries per run (1: no retry; None: MAX_ATTEMPTS, read when the runs start). `on_start(run_id, stop)`:
+    told each run as it starts, with a function that stops it. `on_progress(run_id, event)`: each progress event of
+    a run's training (local or on Ray). `cancelled(run_id)`: why a run that ended without its result was stopped on
+    purpose, or None (a stopped run is recorded `interrupted`, with that reason). `trainers`: the `runner.Trainers`
+    of the caller's worker (one local worker), kept after the runs.
+    """
+
+    attempts: int | None = None
+    on_start: Callable[[int, Callable[[], None]], None] | None = None
+    on_progress: Callable[[int, dict], None] | None = None
+    cancelled: Callable[[int], str | None] | None = None
+    trainers: runner.Trainers | None = None
+
+
 def run(
-    jobs,
-    store_path=None,
-    workers=1,
-    executor="local",
-    address=None,
-    log=None,
-    force=False,
-    quiet=True,
-    attempts=None,
-    on_start=None,
-    on_progress=None,
-    cancelled=None,
-    trainers=None,
+    jobs, store_path=None, workers=1, executor="local", address=None, log=None, force=False, quiet=True, watch=None
 ):
     """Run every job not already done in the store (every job, if `force`); one Outcome per job, in order.
 
-    For the lab: `attempts` (1: no retry); `on_start(run_id, stop)` is told each
-    run as it starts with a function that stops it; `on_progress(run_id, event)`
-    each progress event of a run's training (local or on Ray); `cancelled(run_id)` says
-    why a run that ended without its result was stopped on purpose, or None (a
-    stopped run is recorded `interrupted`, with that reason); `trainers`: the
-    `runner.Trainers` of the caller's worker (one local worker), kept after the runs.
+    `watch`: a `Watch`, for a caller that steers and follows its runs (the lab).
 
     Each finished run's "[i/N]" line goes to `log` when one is given, else to stderr on a terminal only: piped
     (`2>&1 | tee`), it would land between the lines of the results table. Failures are said either way.
@@ -127,16 +129,7 @@ def run(
     )
     if todo:
         execute = ray_executor.run_ray if executor == "ray" else _run_local
-        driver = _Driver(
-            store_path,
-            log,
-            attempts=attempts,
-            on_start=on_start,
-            on_progress=on_progress,
-            cancelled=cancelled,
-            every_run_told=every_run_told,
-            trainers=trainers,
-        )
+        driver = _Driver(store_path, log, every_run_told, watch or Watch())
         for index, outcome in execute(todo, driver, workers, address, quiet):
             outcomes[index] = outcome
     return [outcomes[index] for index in range(len(jobs))]
@@ -164,27 +157,15 @@ def _skipped_and_todo(store, jobs, force):
 class _Driver:
     """The one writer: opens a run's row and directory, then records how it ended."""
 
-    def __init__(
-        self,
-        store_path,
-        log,
-        attempts=None,
-        on_start=None,
-        on_progress=None,
-        cancelled=None,
-        every_run_told=True,
-        trainers=None,
-    ):
+    def __init__(self, store_path, log, every_run_told, watch):
         self.store_path = store_path
-        self.trainers = trainers  # the caller's runner.Trainers for a local run, or None: each worker its own
         self.log = log
         self.every_run_told = every_run_told
-        self.attempts = (
-            MAX_ATTEMPTS if attempts is None else attempts
-        )  # read at the call: MAX_ATTEMPTS is the one setting
-        self.on_start = on_start or (lambda run_id, stop: None)
-        self.on_progress = on_progress
-        self.cancelled = cancelled or (lambda run_id: None)
+        self.trainers = watch.trainers  # the caller's runner.Trainers for a local run, or None: each worker its own
+        self.attempts = MAX_ATTEMPTS if watch.attempts is None else watch.attempts  # MAX_ATTEMPTS: the one setting
+        self.on_start = watch.on_start or (lambda run_id, stop: None)
+        self.on_progress = watch.on_progress
+        self.cancelled = watch.cancelled or (lambda run_id: None)
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
 

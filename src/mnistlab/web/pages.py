@@ -1,7 +1,8 @@
 """What both apps serve besides their API: their page, the static files the pages load, and the API page.
 
-The pages are web/index.html (the draw page) and web/lab.html (the lab); their code and styles are the files
-of web/static/, served by both apps at static/ (the lab's draw pages through serve's app). The API page
+The pages are written from web/templates/ (`templating`): index.html (the draw page) and lab.html (the lab);
+their code and styles are the files of web/static/, served by both apps at static/ (the lab's draw pages through
+serve's app). The API page
 (/docs) is written from the app's own OpenAPI schema, on the server, so that it needs nothing from
 elsewhere (FastAPI's Swagger UI loads from a CDN, blank offline): the API is described once, by its routes.
 """
@@ -13,19 +14,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from mnistlab.web import templating
+
 WEB = pathlib.Path(__file__).parent
 STATIC = WEB / "static"
-DRAW_PAGE = WEB / "index.html"
-LAB_PAGE = WEB / "lab.html"
 METHODS = ("get", "post", "put", "delete", "patch")
 
 
-def add_site(app: FastAPI, page: pathlib.Path):
-    """GET / (PAGE), GET /docs (the API page) and /static/ (web/static/) on APP."""
+def add_site(app: FastAPI, page: str):
+    """GET / (PAGE, a template of web/templates/), GET /docs (the API page) and /static/ (web/static/) on APP."""
+    page_html = templating.page_html(page)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page_route():
-        return HTMLResponse(page.read_text())
+        return HTMLResponse(page_html)
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def api_page_route(request: Request):

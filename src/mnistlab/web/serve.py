@@ -1,6 +1,6 @@
 """The draw-a-digit page and its JSON API (FastAPI): `mnistlab serve`, and the lab's draw pages (/draw/RUN_ID/).
 
-The page is web/index.html, its code web/static/; the API is described by its routes (/openapi.json, and the
+The page is web/templates/index.html, its code web/static/; the API is described by its routes (/openapi.json, and the
 page /docs written from it). The page and the CLI preprocess alike (`mnistlab.ml.preprocess.to_mnist`), within
 the server's bounds per request (`mnistlab.ml.image_limits.SERVER`); every error is the one shape of
 `mnistlab.web.errors`; a server on a loopback address answers its loopback names only (`mnistlab.web.guard`).
@@ -21,7 +21,7 @@ from mnistlab.core.errors import ConfigError, MnistlabError, RequestError
 from mnistlab.ml import image_formats, image_limits
 from mnistlab.serving import batching
 from mnistlab.serving.engine import Engine, load_predictors
-from mnistlab.web import errors, guard, pages, server
+from mnistlab.web import errors, guard, pages, server, templating
 from mnistlab.web.bodies import read_body
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -30,7 +30,7 @@ DEFAULT_WORKERS = 2
 # A refused upload too large to read is answered after this pause: it costs the server nothing (the event loop
 # serves the others meanwhile), and a client that sends such uploads again and again is slowed to its pace.
 REFUSAL_PAUSE_SECONDS = 0.05
-PAGE = pages.DRAW_PAGE
+PAGE = templating.DRAW_PAGE
 STATIC = pages.STATIC  # what the draw page and the lab load alike
 allowed_hosts_for = guard.allowed_hosts_for
 

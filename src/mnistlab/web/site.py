@@ -27,11 +27,11 @@ from mnistlab.analysis import seeds
 from mnistlab.core import fileio, paths, presets, stats
 from mnistlab.core.errors import ConfigError, RunDirError
 from mnistlab.record import rundir
-from mnistlab.web import site_runtime
+from mnistlab.web import site_runtime, templating
 
 MAX_MODELS = 6  # cards side by side on one page; each model is a worker and a download
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
-PAGE = pathlib.Path(__file__).resolve().parent / "site.html"
+PAGE = templating.SITE_PAGE
 # The page's own files, from the draw page's static folder: the pad, the inside view and its colours are
 # the ones `serve`'s page loads; site.js, site-worker.js and preprocess.js are the site's own.
 STATIC_FILES = (
@@ -105,7 +105,7 @@ def build_site(runs, out, store_path=None, cache=None, fetch=None, log=None):
         (building / "static").mkdir()
         for name in STATIC_FILES:
             shutil.copyfile(STATIC / name, building / "static" / name)
-        shutil.copyfile(PAGE, building / "index.html")
+        fileio.write_text(building / "index.html", templating.page_html(PAGE))
         if out.exists():
             out.rmdir()  # empty, checked above
         building.rename(out)

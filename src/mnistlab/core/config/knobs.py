@@ -100,26 +100,15 @@ class Knob:
 
     def bounds_text(self):
         """'in [0, 1)', '>= 1', '> 0'... or '' when unbounded."""
-        low = (
-            f"[{number_text(self.minimum)}"
-            if self.minimum is not None
-            else f"({number_text(self.exclusive_minimum)}"
-            if self.exclusive_minimum is not None
-            else None
-        )
-        high = (
-            f"{number_text(self.maximum)}]"
-            if self.maximum is not None
-            else f"{number_text(self.exclusive_maximum)})"
-            if self.exclusive_maximum is not None
-            else None
-        )
+        # Each end: (its number, whether it is included), or None where the knob has none.
+        low = _end(self.minimum, self.exclusive_minimum)
+        high = _end(self.maximum, self.exclusive_maximum)
         if low and high:
-            return f"in {low}, {high}"
+            return f"in {'[' if low[1] else '('}{low[0]}, {high[0]}{']' if high[1] else ')'}"
         if low:
-            return (">= " if low[0] == "[" else "> ") + low[1:]
+            return f"{'>=' if low[1] else '>'} {low[0]}"
         if high:
-            return ("<= " if high[-1] == "]" else "< ") + high[:-1]
+            return f"{'<=' if high[1] else '<'} {high[0]}"
         return ""
 
     def within_bounds(self, value):
@@ -138,6 +127,15 @@ def knob(default, help, **declaration):
 
 def number_text(value):
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _end(inclusive, exclusive):
+    """One end of a knob's range, as (its number written, whether the number is included), or None."""
+    if inclusive is not None:
+        return number_text(inclusive), True
+    if exclusive is not None:
+        return number_text(exclusive), False
+    return None
 
 
 def base_type(annotation):

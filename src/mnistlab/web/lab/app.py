@@ -7,13 +7,13 @@ from fastapi import FastAPI
 
 from mnistlab.core import addresses
 from mnistlab.core.errors import ConfigError
-from mnistlab.web import errors, guard, pages, server
+from mnistlab.web import errors, guard, pages, server, templating
 from mnistlab.web.lab import api_chapter, api_models, api_runs, api_site
 from mnistlab.web.lab.datasets import parse_datasets
 from mnistlab.web.lab.draw import DrawPages
 from mnistlab.web.lab.service import Lab
 
-PAGE = pages.LAB_PAGE
+PAGE = templating.LAB_PAGE
 DEFAULT_PORT = addresses.LAB_PORT
 DESCRIPTION = (
     "Launch, watch and open mnistlab runs. Every request needs the lab's token (?token=, then a cookie, or"

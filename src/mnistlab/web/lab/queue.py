@@ -216,11 +216,13 @@ class TrainingQueue:
             executor=executor,
             address=self.ray_address,
             log=self.log,
-            attempts=1,
-            on_start=self._started,
-            on_progress=self.hub.publish,
-            cancelled=self._cancelled.get,
-            trainers=trainers,
+            watch=sweep.Watch(
+                attempts=1,
+                on_start=self._started,
+                on_progress=self.hub.publish,
+                cancelled=self._cancelled.get,
+                trainers=trainers,
+            ),
         )[0]
         self._finished(run_id, outcome)
 

@@ -19,6 +19,34 @@ function datasetName(name) {
   return span;
 }
 
+// The datasets of MODELS, each named once (with what it is) and joined as a sentence's words: "a, b and c".
+function datasetsSaid(models) {
+  const datasets = [...new Set(models.map((model) => model.dataset))], parts = [];
+  datasets.forEach((name, k) => {
+    if (k) parts.push(k === datasets.length - 1 ? " and " : ", ");
+    parts.push(datasetName(name));
+    if (DATASETS[name]) parts.push(" (" + DATASETS[name] + ")");
+  });
+  return parts;
+}
+
+// The page's heading and the window's title follow the models' data (one page never mixes datasets): digits, or
+// clothes.
+function titleFor(models) {
+  const datasets = [...new Set(models.map((model) => model.dataset))];
+  const what = datasets.every((d) => d === "mnist" || d === "mnist-mini") ? "a digit"
+    : datasets.every((d) => d === "fashion-mnist") ? "a piece of clothing" : "an image like those of " + datasets.join(", ");
+  document.querySelector("h1").textContent = "Draw " + what;
+  document.title = "mnistlab: draw " + what + " (" + models.map((model) => model.family.toUpperCase()).join(", ") + ")";
+}
+
+// What a card says where its inside view will be, until it is there: before any answer, while it comes, or that it
+// failed (the status line says why).
+function insideWaiting(answered, failed) {
+  if (!answered) return "Inside: what the layers compute and which pixels decided it, once you draw.";
+  return failed ? "Inside: not shown (the message under the pad says why)." : "Inside: on its way…";
+}
+
 // One model's card. MODEL: {id, family, description, test_accuracy, dataset, over_seeds (its setup's test
 // accuracy over seeds, {n, mean, ci_low, ci_high} in %, or absent)}; PREDICTION: {prediction, probabilities,
 // labels} or null; INSIDE: its inside view's element, or the words of the line that waits for it.
@@ -74,4 +102,14 @@ function setStatus(text, isError = false) {
   const status = document.getElementById("status");
   status.textContent = text;
   status.classList.toggle("error", isError && text !== "");
+}
+
+// How a page shows that nothing of an earlier drawing stands: FORGET drops its answers and inside views and redraws
+// empty cards; the 28x28 input is emptied; the status line then says nothing (showEmpty) or an error (showError).
+function emptying(forget) {
+  const emptied = () => {
+    forget();
+    document.getElementById("input28").getContext("2d").clearRect(0, 0, 28, 28);
+  };
+  return { showEmpty: () => { emptied(); setStatus(""); }, showError: (text) => { emptied(); setStatus(text, true); } };
 }

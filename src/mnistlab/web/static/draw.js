@@ -10,11 +10,10 @@
 let epoch = 0;
 let requestsSent = 0, newestShown = 0;
 let inFlight = false, queued = false;
-let decoding = 0;            // dropped files being read by the browser before they are sent
 // Read by the browser tests to wait for the state they assert instead of racing it.
 window.mnistlab = {
   answered: 0, dropped: 0, sent: 0,
-  get busy() { return inFlight || queued || decoding > 0 || this.answered < this.sent; },
+  get busy() { return inFlight || queued || pad.decoding > 0 || this.answered < this.sent; },
   shown: 0,          // the request whose prediction is on screen
   insideFor: 0,      // the request whose inside view is on screen
   get insideBusy() { return insideInFlight || insidePending !== null || insideRetry !== null; },
@@ -39,30 +38,9 @@ function newEpoch() { epoch += 1; queued = false; insidePending = null; forgetIn
 // photo's light paper it would not even show), and Undo or Clear takes the image away.
 const padCanvas = document.getElementById("pad");
 const pad = new DrawingPad(padCanvas, { start: newEpoch, move: requestPrediction, end: requestPrediction });
+const { showEmpty, showError } = emptying(() => { forgetInside(); predictionsShown = null; showCards(); });
 
-pad.wire({
-  clearButton: document.getElementById("clear"),
-  undoButton: document.getElementById("undo"),
-  changed: newEpoch,
-  drawn: requestPrediction,
-  empty: showEmpty,
-  dropped: async (file) => {
-    newEpoch();
-    const droppedInEpoch = epoch;
-    pad.clear();   // the pad now stands for the dropped file, not the old drawing
-    decoding += 1;
-    const picture = await pictureOf(file);
-    decoding -= 1;
-    if (droppedInEpoch !== epoch) return;   // drawn on, cleared or dropped on again while it was read
-    pad.picture = picture;
-    pad.redraw();
-    send(file, droppedInEpoch, true);
-  },
-});
-
-// The dropped file as the browser draws it, or null for one it cannot draw (a .npy array, a
-// text file): the server may still read it, and then the pad shows the models' input instead.
-function pictureOf(file) { return createImageBitmap(file).catch(() => null); }
+pad.wire({ changed: newEpoch, drawn: requestPrediction, empty: showEmpty, dropped: (file) => send(file, epoch, true) });
 
 // At most one drawing request in flight; the latest drawing is sent when it returns.
 function requestPrediction() {
@@ -185,22 +163,10 @@ function showCards() {
 
 function card(model, prediction) {
   const keep = prediction && insideViews[model.id];
-  const waiting = prediction ? (insideFailed ? "Inside: not shown (the message under the pad says why)." : "Inside: on its way…") : "Inside: what the layers compute and which pixels decided it, once you draw.";
-  return modelCard(model, prediction, keep || waiting);
+  return modelCard(model, prediction, keep || insideWaiting(prediction, insideFailed));
 }
 
 function forgetInside() { for (const key of Object.keys(insideViews)) delete insideViews[key]; }
-
-function clearResults() {
-  forgetInside();
-  predictionsShown = null;
-  showCards();
-  document.getElementById("input28").getContext("2d").clearRect(0, 0, 28, 28);
-}
-
-function showEmpty() { clearResults(); setStatus(""); }
-
-function showError(text) { clearResults(); setStatus(text, true); }
 
 function showInsideError(text) {
   forgetInside();
@@ -215,20 +181,13 @@ let modelOrder = [];   // the ids, in /api/models' order
 // The line over the cards: which runs these are, and what their dataset is. chosen_by is the server's
 // "best validation accuracy in the run store" (serve chose, per family) or "run 13, opened from the lab".
 function describeModels(models, chosenBy) {
-  const line = document.getElementById("chosen");
+  const line = document.getElementById("chosen"), trained = datasetsSaid(models);
   const parts = [];
   if (chosenBy && /^run \d+/.test(chosenBy)) parts.push((models.length === 1 ? "Model: " : "Models: ") + chosenBy);
   else if (chosenBy) parts.push("Models: per family, the run with the " + chosenBy);
-  const datasets = [...new Set(models.map((m) => m.dataset))];
-  const trained = [];
-  datasets.forEach((name, k) => {
-    if (k) trained.push(k === datasets.length - 1 ? " and " : ", ");
-    trained.push(datasetName(name));
-    if (DATASETS[name]) trained.push(" (" + DATASETS[name] + ")");
-  });
   line.replaceChildren();
-  if (parts.length) line.append(parts[0] + (datasets.length ? "; trained on " : "."), ...trained, datasets.length ? "." : "");
-  else if (datasets.length) line.append("Trained on ", ...trained, ".");
+  if (parts.length) line.append(parts[0] + (trained.length ? "; trained on " : "."), ...trained, trained.length ? "." : "");
+  else if (trained.length) line.append("Trained on ", ...trained, ".");
 }
 
 async function listModels() {
@@ -238,12 +197,7 @@ async function listModels() {
     modelOrder = models.map((model) => model.id);
     if (!models.length) setStatus("no models loaded", true);
     describeModels(models, chosen_by);
-    // The page's words follow the models' data (one page never mixes datasets): digits, or clothes.
-    const datasets = [...new Set(models.map((m) => m.dataset))];
-    const what = datasets.every((d) => d === "mnist" || d === "mnist-mini") ? "a digit"
-      : datasets.every((d) => d === "fashion-mnist") ? "a piece of clothing" : "an image like those of " + datasets.join(", ");
-    document.querySelector("h1").textContent = "Draw " + what;
-    document.title = "mnistlab: draw " + what + " (" + models.map((m) => m.family.toUpperCase()).join(", ") + ")";
+    titleFor(models);
     showCards();
   } catch (error) {
     showError(error.message);

@@ -12,8 +12,11 @@ class DrawingPad {
     this.strokes = [];   // each stroke: a list of [x, y] points; redrawn for undo
     this.current = null;
     this.picture = null;
+    this.version = 0;    // one more with each stroke, Clear, Undo and drop: a drop read after another of them is stale
+    this.decoding = 0;   // dropped files the browser is still reading
     canvas.addEventListener("pointerdown", (event) => {
       canvas.setPointerCapture(event.pointerId);
+      this.version += 1;
       if (handlers.start) handlers.start();
       this.picture = null;
       this.current = [this.point(event)];
@@ -35,12 +38,15 @@ class DrawingPad {
     canvas.addEventListener("pointercancel", release);
   }
 
-  // The draw pages' Clear and Undo buttons and drops on the pad. `changed()` is told first of each (the page's new
-  // epoch); then `drawn()` after an Undo that leaves strokes, `empty()` after Clear or an Undo that leaves none,
-  // `dropped(file)` with a file dropped on the pad.
-  wire({ clearButton, undoButton, changed, drawn, empty, dropped }) {
-    clearButton.addEventListener("click", () => { changed(); this.clear(); empty(); });
-    undoButton.addEventListener("click", () => {
+  // The draw pages' Clear and Undo buttons (#clear and #undo) and drops on the pad. `changed()` is told first of each
+  // (the page's new epoch); then `drawn()` after an Undo that leaves strokes, `empty()` after Clear or an Undo that
+  // leaves none, and `dropped(file, picture)` once the browser has read a dropped file: PICTURE is what the pad now
+  // shows, scaled to fit, or null for a file the browser cannot draw (a .npy array: the draw page's server may still
+  // read it). A drop drawn on, cleared, undone or dropped on again while it was read is never told.
+  wire({ changed, drawn, empty, dropped }) {
+    document.getElementById("clear").addEventListener("click", () => { this.version += 1; changed(); this.clear(); empty(); });
+    document.getElementById("undo").addEventListener("click", () => {
+      this.version += 1;
       changed();
       if (this.strokes.length) this.strokes.pop(); else this.picture = null;   // right after a drop, Undo takes the image away
       this.redraw();
@@ -48,11 +54,21 @@ class DrawingPad {
     });
     this.canvas.addEventListener("dragover", (event) => { event.preventDefault(); this.canvas.classList.add("dragover"); });
     this.canvas.addEventListener("dragleave", () => this.canvas.classList.remove("dragover"));
-    this.canvas.addEventListener("drop", (event) => {
+    this.canvas.addEventListener("drop", async (event) => {
       event.preventDefault();
       this.canvas.classList.remove("dragover");
       const file = event.dataTransfer.files[0];
-      if (file) dropped(file);
+      if (!file) return;
+      const version = ++this.version;
+      changed();
+      this.clear();   // the pad now stands for the dropped file, not the old drawing
+      this.decoding += 1;
+      const picture = await createImageBitmap(file).catch(() => null);
+      this.decoding -= 1;
+      if (version !== this.version) return;
+      this.picture = picture;
+      this.redraw();
+      dropped(file, picture);
     });
   }
 

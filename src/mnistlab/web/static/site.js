@@ -8,7 +8,7 @@
 // older epoch, or older than the one on screen, is dropped. At most one drawing is being answered at a time, and
 // only the newest waits behind it.
 
-let epoch = 0, requestsSent = 0, newestShown = 0, inFlight = false, queued = false, decoding = 0;
+let epoch = 0, requestsSent = 0, newestShown = 0, inFlight = false, queued = false;
 // What the pad shows changes with every pen move, stroke, Undo, Clear and drop: each change is a new version, and a
 // version is answered once. Lifting the pen changes nothing: the answer of the last move is the stroke's.
 let drawingVersion = 0, sentVersion = -1;
@@ -21,7 +21,7 @@ let insideFailed = false;
 // Read by the browser tests and the benchmark, to wait for the state they assert instead of racing it.
 window.mnistlab = {
   ready: false, sent: 0, answered: 0, dropped: 0, shown: 0, insideFor: 0,
-  get busy() { return inFlight || queued || decoding > 0 || this.answered < this.sent; },
+  get busy() { return inFlight || queued || pad.decoding > 0 || this.answered < this.sent; },
   // Per drawing whose inside views were shown: its version, and when (ms on the page's clock, from navigation
   // start) it was sent, its first answer shown and its inside views shown; and the version and time of the last
   // release of the pen.
@@ -40,26 +40,15 @@ const pad = new DrawingPad(padCanvas, {
   end: () => { window.mnistlab.released = { at: performance.now(), version: drawingVersion }; requestAnswer(); },
 });
 
+const { showEmpty, showError } = emptying(() => { forget(); answersShown = null; showCards(); });
+
 pad.wire({
-  clearButton: document.getElementById("clear"),
-  undoButton: document.getElementById("undo"),
   changed: newEpoch,
   drawn: requestAnswer,
   empty: showEmpty,
-  dropped: async (file) => {
-    newEpoch();
-    const droppedInEpoch = epoch;
-    pad.clear();
-    decoding += 1;
-    // The browser decodes the file (PNG, JPEG, GIF, WebP...) and the pad shows it, scaled to fit: what is answered
-    // is what the pad shows.
-    const picture = await createImageBitmap(file).catch(() => null);
-    decoding -= 1;
-    if (droppedInEpoch !== epoch) return;
-    if (!picture) { showError(file.name + ": not an image this browser reads; drop a PNG or JPEG"); return; }
-    pad.picture = picture;
-    pad.redraw();
-    requestAnswer();
+  // What is answered is what the pad shows: the file as the browser decodes it (PNG, JPEG, GIF, WebP...).
+  dropped: (file, picture) => {
+    if (picture) requestAnswer(); else showError(file.name + ": not an image this browser reads; drop a PNG or JPEG");
   },
 });
 
@@ -208,9 +197,7 @@ function showInput(pixels) {
 
 function cardOf(model) {
   const shown = answersShown ? answersShown[model.id] : null;
-  const waiting = shown ? (insideFailed ? "Inside: not shown (the message under the pad says why)." : "Inside: on its way…")
-    : "Inside: what the layers compute and which pixels decided it, once you draw.";
-  return modelCard(model, shown || null, (shown && insideViews[model.id]) || waiting);
+  return modelCard(model, shown || null, (shown && insideViews[model.id]) || insideWaiting(shown, insideFailed));
 }
 
 function showCards() { document.getElementById("models").replaceChildren(...models.map(cardOf)); }
@@ -221,28 +208,11 @@ function showCard(model) {
   if (old) old.replaceWith(cardOf(model)); else showCards();
 }
 
-function clearResults() {
-  forget();
-  answersShown = null;
-  showCards();
-  document.getElementById("input28").getContext("2d").clearRect(0, 0, 28, 28);
-}
-function showEmpty() { clearResults(); setStatus(""); }
-function showError(text) { clearResults(); setStatus(text, true); }
-
 // The line over the cards: the models' data, said once.
 function describeModels() {
-  const line = document.getElementById("chosen"), datasets = [...new Set(models.map((m) => m.dataset))], parts = [];
-  datasets.forEach((name, k) => {
-    if (k) parts.push(k === datasets.length - 1 ? " and " : ", ");
-    parts.push(datasetName(name));
-    if (DATASETS[name]) parts.push(" (" + DATASETS[name] + ")");
-  });
-  line.replaceChildren(models.length === 1 ? "One model, trained on " : models.length + " models, trained on ", ...parts, ".");
-  const what = datasets.every((d) => d === "mnist" || d === "mnist-mini") ? "a digit"
-    : datasets.every((d) => d === "fashion-mnist") ? "a piece of clothing" : "an image like those of " + datasets.join(", ");
-  document.querySelector("h1").textContent = "Draw " + what;
-  document.title = "mnistlab: draw " + what + " (" + models.map((m) => m.family.toUpperCase()).join(", ") + ")";
+  const line = document.getElementById("chosen");
+  line.replaceChildren(models.length === 1 ? "One model, trained on " : models.length + " models, trained on ", ...datasetsSaid(models), ".");
+  titleFor(models);
 }
 
 async function start() {

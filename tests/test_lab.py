@@ -343,9 +343,11 @@ def wait_for(predicate, timeout=240, every=0.2):
 def test_a_launch_trains_with_live_progress_and_a_running_run_is_cancelled(tmp_path):
     lab = lab_lib.Lab(tmp_path / "runs.db", workers=1)
     with TestClient(lab_lib.create_app(lab), base_url=LOOPBACK) as client:
-        first, second = (
-            run["run_id"] for run in client.post("/api/runs", json={**SMALL, "seeds": [0, 1]}).json()["runs"]
-        )
+        # The second waits behind the first, and is long: a run as short as the first may start and end between two
+        # looks at it (its worker's process is kept from the first), and it is to be cancelled while it runs.
+        [first] = [run["run_id"] for run in client.post("/api/runs", json={**SMALL, "seeds": [0]}).json()["runs"]]
+        long_run = {**SMALL, "epochs": 300, "seeds": [1]}
+        [second] = [run["run_id"] for run in client.post("/api/runs", json=long_run).json()["runs"]]
         events = []
         with client.stream("GET", f"/api/runs/{first}/events") as stream:
             for line in stream.iter_lines():

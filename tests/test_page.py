@@ -191,3 +191,23 @@ def test_page_shows_the_inside_of_each_network(live_server, browser_page):
     # Clear takes the inside away with the predictions.
     page.click("#clear")
     assert page.locator(".inside").count() == 0
+
+
+def test_a_drop_cleared_while_the_browser_reads_it_is_never_shown_or_sent(live_server, browser_page, mini):
+    """Clear in the same moment as a drop: the browser is still decoding the file (createImageBitmap answers later)
+    when Clear runs; the pad must stay empty and nothing be sent for the file (pad.js: a stale drop is never told)."""
+    page = browser_page
+    page.goto(live_server + "/")
+    page.wait_for_function("document.querySelectorAll('.model').length === 3")
+    file_bytes = list(drawn_png(mini))
+    act(
+        page,
+        f"""const file = new File([new Uint8Array({file_bytes})], "digit.png", {{type: "image/png"}});
+        const transfer = new DataTransfer();
+        transfer.items.add(file);
+        document.getElementById("pad").dispatchEvent(new DragEvent("drop", {{dataTransfer: transfer, bubbles: true, cancelable: true}}));
+        document.getElementById("clear").click()""",
+    )
+    page.wait_for_function("!window.mnistlab.busy && pad.decoding === 0")
+    assert page.evaluate("pad.picture === null && window.mnistlab.sent === 0")
+    assert page.inner_text("#status") == ""

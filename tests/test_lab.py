@@ -367,7 +367,7 @@ def test_a_launch_trains_with_live_progress_and_a_running_run_is_cancelled(tmp_p
         stopped = wait_for(
             lambda: (lambda run: run if run["status"] != "running" else None)(client.get(f"/api/runs/{second}").json())
         )
-        assert stopped["status"] == "interrupted" and stopped["error"] == "cancelled"
+        assert (stopped["status"], stopped["error"]) == ("interrupted", "cancelled")
         assert (
             json.loads((tmp_path / "runs.db").parent.joinpath(stopped["run_dir"], "metrics.json").read_text())["status"]
             == "interrupted"

@@ -1,5 +1,6 @@
 """Sweeps and reproductions: planning, skipping, resuming after kill -9, retries, and Ray."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -146,7 +147,26 @@ REPRODUCE = (
 )
 
 
+def _children_of(pid):
+    """The processes whose parent is PID, from Linux's /proc."""
+    children = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
+
+
+def _alive(pid):
+    """Whether PID runs: a zombie (dead, not yet reaped by whoever adopted it) does not."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the training processes are found in Linux's /proc")
 def test_reproduce_resumes_after_kill_9(tmp_path):
     store_path = tmp_path / "runs.db"
     env = {**os.environ, "MNISTLAB_STORE": str(store_path)}
@@ -157,9 +177,15 @@ def test_reproduce_resumes_after_kill_9(tmp_path):
     deadline = time.time() + 300
     while _done_count(store_path) < 1 and time.time() < deadline:
         time.sleep(0.2)
+    trainings = _children_of(driver.pid)
+    assert trainings, "the sweep's training processes"
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
-    time.sleep(1)  # the workers die with their parent (PR_SET_PDEATHSIG)
+    # The training processes die with their parent, so that no orphan finishes a run nobody records.
+    deadline = time.time() + 60
+    while any(_alive(pid) for pid in trainings) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in trainings), trainings
     done_before = _done_count(store_path)
     assert 1 <= done_before < 4
 

@@ -17,10 +17,11 @@ import gc
 import json
 import os
 import pathlib
-import signal
+import select
 import subprocess
 import sys
 import threading
+import time
 import traceback
 
 from mnistlab.core import fileio, processes
@@ -35,28 +36,37 @@ PROGRESS_PREFIX = "MNISTLAB_PROGRESS "
 
 
 def _die_with_parent(parent_pid):
-    """Ask Linux to SIGKILL this process when its parent dies.
+    """Exit as soon as the parent process dies.
 
-    So a sweep killed with `kill -9` takes its trainings with it, and their
-    store rows (still `running`, with a dead pid) are reaped as interrupted,
-    instead of orphans finishing unseen. The child asks for it itself, first
-    thing, rather than through subprocess' preexec_fn, which would make the
-    parent fork a process full of JAX or TensorFlow threads (unsafe, and
-    Python warns) instead of spawning. If the parent died before the call,
-    nobody is left to collect the result: stop now.
+    So a sweep or lab killed with `kill -9` takes its trainings with it, and their store rows (still `running`,
+    with a dead pid) are reaped as interrupted, instead of orphans finishing unseen. Not Linux's PR_SET_PDEATHSIG:
+    it fires when the parent *thread* that started the child exits, and a kept child outlives the thread of the run
+    that started it (a sweep's pool thread, each lab run's); it would be killed between runs, or as its next one
+    starts. A thread of the child waits on a pidfd of the parent process instead (Linux 5.3 and later), or looks
+    at its parent once a second elsewhere. If the parent died before this call, nobody is left to collect the
+    result: stop now.
     """
-    if not sys.platform.startswith("linux"):
-        return  # elsewhere orphans finish on their own
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
+    if not parent_pid:
         return
-    PR_SET_PDEATHSIG = 1
-    prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
-    if parent_pid and os.getppid() != parent_pid:
+    try:
+        handle = os.pidfd_open(parent_pid)
+    except (AttributeError, OSError):  # not Linux 5.3+, or the parent is gone already
+        handle = None
+    # Checked after the pidfd is open: a parent still ours now is the process the pidfd refers to.
+    if os.getppid() != parent_pid:
         os._exit(1)
+    threading.Thread(
+        target=_exit_when_gone, args=(parent_pid, handle), name="mnistlab-parent-watch", daemon=True
+    ).start()
+
+
+def _exit_when_gone(parent_pid, handle):
+    if handle is not None:
+        select.select([handle], [], [])  # a pidfd reads ready once its process has ended
+    else:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+    os._exit(1)
 
 
 LOG_TAIL_LINES = 12  # of the worker's log, quoted in the message of a run that died

@@ -11,10 +11,20 @@ library's ValueError must not swallow ours, nor ours theirs.
 
 
 class MnistlabError(Exception):
-    """A user-facing error: the message names the problem and the fix."""
+    """A user-facing error: the message names the problem and the fix.
+
+    A kind that answers otherwise says so in its class line: `class NotFound(MnistlabError, http_status=404)`.
+    """
 
     exit_code = 2
     http_status = 400
+
+    def __init_subclass__(cls, http_status=None, exit_code=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if http_status is not None:
+            cls.http_status = http_status
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
 
 class DataError(MnistlabError):
@@ -41,16 +51,12 @@ class StoreError(MnistlabError):
     """The run store cannot be used, or holds no such run."""
 
 
-class UnknownRun(StoreError):
+class UnknownRun(StoreError, http_status=404):
     """No run has that id (the web APIs answer 404)."""
 
-    http_status = 404
 
-
-class NotFound(MnistlabError):
+class NotFound(MnistlabError, http_status=404):
     """A named thing that is not there: a table with no reproduction, a name that is no table (the web APIs answer 404)."""
-
-    http_status = 404
 
 
 class MissingExtra(MnistlabError):
@@ -68,32 +74,24 @@ class ImageError(MnistlabError):
     """An image that cannot be read."""
 
 
-class NotAnImage(ImageError):
+class NotAnImage(ImageError, http_status=415):
     """A file of no image format mnistlab reads (a text file, a PDF): 415, Unsupported Media Type."""
-
-    http_status = 415
 
 
 class CorruptImage(ImageError):
     """A file that begins as an image of a known format but cannot be decoded (truncated, damaged)."""
 
 
-class ImageTooLarge(ImageError):
+class ImageTooLarge(ImageError, http_status=413):
     """An image over a reader's limit on pixels or bytes: 413, named with the limit."""
 
-    http_status = 413
 
-
-class ImageTooComplex(ImageError):
+class ImageTooComplex(ImageError, http_status=422):
     """An image whose structure (its PNG chunks, its JPEG's segments or scans) would cost more to read than its reader allows."""
 
-    http_status = 422
 
-
-class NoDigit(ImageError):
+class NoDigit(ImageError, http_status=422):
     """A readable image with nothing to classify."""
-
-    http_status = 422
 
 
 class RequestError(MnistlabError):
@@ -104,20 +102,16 @@ class RequestError(MnistlabError):
         self.http_status = http_status
 
 
-class QueueFull(MnistlabError):
+class QueueFull(MnistlabError, http_status=429):
     """The lab's queue holds as many runs as it may: try again later (429, with Retry-After)."""
-
-    http_status = 429
 
     def __init__(self, message, retry_after=60):
         super().__init__(message)
         self.headers = {"Retry-After": str(retry_after)}
 
 
-class RunFailed(MnistlabError):
+class RunFailed(MnistlabError, exit_code=1):
     """A training in a worker process failed; `traceback` holds the worker's when it was a bug."""
-
-    exit_code = 1
 
     def __init__(self, message, traceback=None):
         super().__init__(message)
@@ -131,10 +125,9 @@ class AlreadyDone(MnistlabError):
 # The servers' refusals (serving/batching.py, serving/workers.py): busy now, or replaced by a newer ask.
 
 
-class ServerBusy(MnistlabError):
+class ServerBusy(MnistlabError, http_status=503):
     """More requests are waiting than the server holds: try again shortly."""
 
-    http_status = 503
     retry_after_seconds = 1
 
 
@@ -144,7 +137,5 @@ class ExplainBusy(ServerBusy):
     retry_after_seconds = 2
 
 
-class Superseded(MnistlabError):
+class Superseded(MnistlabError, http_status=409):
     """A waiting explanation replaced by the same client's newer one."""
-
-    http_status = 409

@@ -210,24 +210,35 @@ def _jpeg_within(payload, name, limits):
             f"{name}: a lossless, hierarchical or arithmetic-coded JPEG; {limits.reader} reads baseline and progressive JPEG (what cameras and browsers write)"
         )
     height, width = int.from_bytes(segment[1:3], "big"), int.from_bytes(segment[3:5], "big")
-    if limits.jpeg_pixels is not None and width * height > limits.jpeg_pixels:
-        raise ImageTooLarge(
-            f"{name}: a JPEG of {width} x {height} pixels is too large: {limits.reader} reads JPEG of at most {limits.jpeg_pixels:,} pixels (decoded at 1/8 scale); scale it down or crop it to the digit"
-        )
-    if limits.jpeg_scans is not None and scans > limits.jpeg_scans:
-        raise ImageTooComplex(
-            f"{name}: a JPEG of {scans:,} scans; {limits.reader} reads at most {limits.jpeg_scans} (save it again as baseline JPEG)"
-        )
-    if marker == 0xC2 or scans > 1:
-        if limits.multi_scan_jpeg_pixels is not None and width * height > limits.multi_scan_jpeg_pixels:
-            raise ImageTooLarge(
-                f"{name}: a progressive JPEG of {width} x {height} pixels is too large: {limits.reader} reads progressive JPEG of at most {limits.multi_scan_jpeg_pixels:,} pixels; save it as baseline JPEG or scale it down"
-            )
-        if limits.multi_scan_jpeg_bytes is not None and end > limits.multi_scan_jpeg_bytes:
-            raise ImageTooLarge(
-                f"{name}: a progressive JPEG of {end:,} bytes is too large: {limits.reader} reads progressive JPEG of at most {limits.multi_scan_jpeg_bytes // 1024:,} KiB; save it as baseline JPEG or scale it down"
-            )
+    _refuse_beyond_bounds(name, limits, width, height, scans, end, progressive=marker == 0xC2 or scans > 1)
     return b"".join([*kept, payload[copied:]]) if kept else payload
+
+
+# A JPEG's bounds (fields of image_limits.Limits) in the order they are checked: what of the JPEG each bounds,
+# its refusal, and whether it bounds a progressive (multi-scan) JPEG only; then their words (`limit`: the bound).
+JPEG_BOUNDS = {
+    "jpeg_pixels": ("pixels", ImageTooLarge, False),
+    "jpeg_scans": ("scans", ImageTooComplex, False),
+    "multi_scan_jpeg_pixels": ("pixels", ImageTooLarge, True),
+    "multi_scan_jpeg_bytes": ("size", ImageTooLarge, True),
+}
+JPEG_REFUSALS = {
+    "jpeg_pixels": "a JPEG of {width} x {height} pixels is too large: {reader} reads JPEG of at most {limit:,} pixels (decoded at 1/8 scale); scale it down or crop it to the digit",
+    "jpeg_scans": "a JPEG of {scans:,} scans; {reader} reads at most {limit} (save it again as baseline JPEG)",
+    "multi_scan_jpeg_pixels": "a progressive JPEG of {width} x {height} pixels is too large: {reader} reads progressive JPEG of at most {limit:,} pixels; save it as baseline JPEG or scale it down",
+    "multi_scan_jpeg_bytes": "a progressive JPEG of {size:,} bytes is too large: {reader} reads progressive JPEG of at most {kib:,} KiB; save it as baseline JPEG or scale it down",
+}
+
+
+def _refuse_beyond_bounds(name, limits, width, height, scans, size, progressive):
+    """Raise the refusal of the first of LIMITS' JPEG bounds that the JPEG's markers (its WIDTH, HEIGHT, SCANS, SIZE in bytes) pass."""
+    said = {"width": width, "height": height, "pixels": width * height, "scans": scans, "size": size}
+    for field, (measure, refusal, progressive_only) in JPEG_BOUNDS.items():
+        limit = getattr(limits, field)
+        if limit is None or (progressive_only and not progressive) or said[measure] <= limit:
+            continue
+        words = JPEG_REFUSALS[field].format(**said, reader=limits.reader, limit=limit, kib=limit // 1024)
+        raise refusal(f"{name}: {words}")
 
 
 def _jpeg_scale(width, height):

@@ -25,7 +25,7 @@ from mnistlab.core.events import STORED_STATUSES
 from mnistlab.record.migrations import SCHEMA_VERSION
 from mnistlab.record.store import connection, queries, queue, reindex, writes
 from mnistlab.record.store.display import describe_run, format_run, run_seconds, seconds_in_words
-from mnistlab.record.store.queries import RUN_COLUMNS, SUMMARY_COLUMNS, RunFilter
+from mnistlab.record.store.queries import RUN_COLUMNS, SUMMARY_COLUMNS, RunFacets, RunFilter
 from mnistlab.record.store.writes import FINAL_STATUSES
 
 STATUSES = STORED_STATUSES
@@ -36,6 +36,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STATUSES",
     "SUMMARY_COLUMNS",
+    "RunFacets",
     "RunFilter",
     "Store",
     "describe_run",

@@ -52,18 +52,24 @@ JSON_COLUMNS = ("config_json", "metrics_json", "machine_json", "versions_json", 
 
 
 @dataclasses.dataclass(frozen=True)
-class RunFilter:
-    """Which runs: each field given must hold (None: any); rows come in id order, the first LIMIT of them."""
+class RunFacets:
+    """What people pick runs by in lists and pages (the lab's runs view too): each field given must hold (None: any)."""
 
     status: str | None = None
     preset: str | None = None
     family: str | None = None
+    dataset: str | None = None
+    backend: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFilter(RunFacets):
+    """Which runs: each field given must hold (None: any); rows come in id order, the first LIMIT of them."""
+
     group: str | None = None
     config_hash: str | None = None
     config_hash_prefix: str | None = None  # `runs compare 3fa2`: the setups whose hash starts so
-    dataset: str | None = None
     dataset_hash: str | None = None
-    backend: str | None = None
     seed: int | None = None
     run_key: str | None = None
     host: str | None = None

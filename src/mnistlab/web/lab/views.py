@@ -19,7 +19,7 @@ from mnistlab.core.errors import ConfigError, MnistlabError, NotFound, RequestEr
 from mnistlab.core.events import RunStatus
 from mnistlab.ml import data
 from mnistlab.record import rundir
-from mnistlab.record.store import RunFilter, Store
+from mnistlab.record.store import RunFacets, RunFilter, Store
 
 SORTS = ("started", "test", "n", "setup")
 SORT_KEYS = {
@@ -31,15 +31,10 @@ SORT_KEYS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class RunsQuery:
+class RunsQuery(RunFacets):
     """What the runs view shows: runs of this status, preset, family, dataset and backend (empty: any), whose
     setup's words hold Q, in this order, folded by setup or one row a run. /api/runs's query parameters."""
 
-    status: str | None = None
-    preset: str | None = None
-    family: str | None = None
-    dataset: str | None = None
-    backend: str | None = None
     q: str | None = None
     sort: str = "started"
     order: str = "desc"
@@ -68,7 +63,9 @@ class RunViews:
             raise ConfigError(f"sort must be one of {', '.join(SORTS)}, got {query.sort!r}", field="sort")
         if query.order not in ("asc", "desc"):
             raise ConfigError(f"order must be asc or desc, got {query.order!r}", field="order")
-        where = RunFilter(**{name: getattr(query, name) or None for name in ("preset", "family", "dataset", "backend")})
+        # The status picks setups with a run of it, below: not the runs read.
+        facets = [field.name for field in dataclasses.fields(RunFacets) if field.name != "status"]
+        where = RunFilter(**{name: getattr(query, name) or None for name in facets})
         with Store(self.store_path) as store:
             sequence = self.hub.sequence  # events after this one are news to the page
             rows = store.summaries(where)

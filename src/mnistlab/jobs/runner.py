@@ -62,7 +62,9 @@ def _die_with_parent(parent_pid):
 
 def _exit_when_gone(parent_pid, handle):
     if handle is not None:
-        select.select([handle], [], [])  # a pidfd reads ready once its process has ended
+        watch = select.poll()  # not select.select: it cannot take a descriptor numbered past 1023
+        watch.register(handle, select.POLLIN)
+        watch.poll()  # a pidfd reads ready once its process has ended
     else:
         while os.getppid() == parent_pid:
             time.sleep(1)

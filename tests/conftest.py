@@ -175,6 +175,22 @@ def load_script(relative_path):
     return module
 
 
+def process_stat(pid):
+    """The fields of Linux's /proc/PID/stat after the command name (the state first; the start time at 19), or
+    None where PID is gone."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def still_running(pid, started):
+    """Whether PID still runs the process that started at STARTED (field 19 of `process_stat`): not gone, not a
+    zombie (dead, not yet reaped by whoever adopted it), and not a new process that took its pid."""
+    fields = process_stat(pid)
+    return fields is not None and fields[0] != "Z" and fields[19] == started
+
+
 def run_cli(*args, env=None, timeout=600, keep_backend=False):
     """Run `python -m mnistlab ARGS` in a fresh process (a fresh Keras backend).
 

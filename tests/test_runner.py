@@ -1,7 +1,14 @@
 """A training in its own process: the result comes back; a user's error as one line, a bug with its traceback."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
+from conftest import process_stat, still_running
 from mnistlab.core.config import Config
 from mnistlab.core.errors import RunDirError, RunFailed
 from mnistlab.jobs import runner
@@ -106,3 +113,39 @@ def test_a_kept_child_trains_the_next_run_as_a_fresh_one_would(tmp_path):
     assert layer_names(tmp_path / "b") == layer_names(tmp_path / "fresh")
     for run in ("a", "b"):
         assert (tmp_path / run / "worker.log").read_text().count("val_accuracy: ") == 1, run
+
+
+# A process that watches its parent as a training process does, then would sleep for ten minutes.
+WATCHING_CHILD = """
+import os, time
+from mnistlab.jobs import runner
+runner._die_with_parent(os.getppid())
+print("watching", flush=True)
+time.sleep(600)
+"""
+# Its parent: says the child's pid once the child watches, then waits for it.
+PARENT = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE, text=True)
+assert child.stdout.readline() == "watching\\n"
+print(child.pid, flush=True)
+child.wait()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child is looked for in Linux's /proc")
+def test_a_training_process_ends_when_its_parent_is_killed():
+    """A sweep or lab killed with kill -9 takes its trainings with it, so no orphan finishes a run nobody records;
+    and it is the parent process that counts, not the thread that started the child (see the kept-child test)."""
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, WATCHING_CHILD], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    started = process_stat(child)[19]
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 60  # a wait for the state, not a bound on how fast: the child would sleep 10 minutes
+    while still_running(child, started) and time.time() < deadline:
+        time.sleep(0.05)
+    orphan = still_running(child, started)
+    if orphan:
+        os.kill(child, signal.SIGKILL)
+    assert not orphan, "the child outlived its parent"

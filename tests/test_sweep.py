@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import assert_one_line_error, run_cli, write_npz
+from conftest import assert_one_line_error, process_stat, run_cli, still_running, write_npz
 from mnistlab.analysis import tables
 from mnistlab.core.config import Config
 from mnistlab.core.errors import ConfigError
@@ -147,22 +147,16 @@ REPRODUCE = (
 )
 
 
-def _children_of(pid):
-    """The processes whose parent is PID, from Linux's /proc."""
-    children = []
+def _trainings_of(pid):
+    """{pid: start time} of PID's training processes (`python -m mnistlab.jobs.runner`), from Linux's /proc."""
+    trainings = {}
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        child = int(stat.parent.name)
+        fields = process_stat(child)
         with contextlib.suppress(OSError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(stat.parent.name))
-    return children
-
-
-def _alive(pid):
-    """Whether PID runs: a zombie (dead, not yet reaped by whoever adopted it) does not."""
-    try:
-        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+            if fields and int(fields[1]) == pid and b"mnistlab.jobs.runner" in (stat.parent / "cmdline").read_bytes():
+                trainings[child] = fields[19]
+    return trainings
 
 
 @pytest.mark.slow
@@ -177,15 +171,15 @@ def test_reproduce_resumes_after_kill_9(tmp_path):
     deadline = time.time() + 300
     while _done_count(store_path) < 1 and time.time() < deadline:
         time.sleep(0.2)
-    trainings = _children_of(driver.pid)
+    trainings = _trainings_of(driver.pid)
     assert trainings, "the sweep's training processes"
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
     # The training processes die with their parent, so that no orphan finishes a run nobody records.
     deadline = time.time() + 60
-    while any(_alive(pid) for pid in trainings) and time.time() < deadline:
+    while any(still_running(*training) for training in trainings.items()) and time.time() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(pid) for pid in trainings), trainings
+    assert not any(still_running(*training) for training in trainings.items()), trainings
     done_before = _done_count(store_path)
     assert 1 <= done_before < 4
 

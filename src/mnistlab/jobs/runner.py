@@ -43,10 +43,12 @@ def _die_with_parent(parent_pid):
     it fires when the parent *thread* that started the child exits, and a kept child outlives the thread of the run
     that started it (a sweep's pool thread, each lab run's); it would be killed between runs, or as its next one
     starts. A thread of the child waits on a pidfd of the parent process instead (Linux 5.3 and later), or looks
-    at its parent once a second elsewhere. If the parent died before this call, nobody is left to collect the
-    result: stop now.
+    at its parent once a second elsewhere (macOS). If the parent died before this call, nobody is left to collect
+    the result: stop now. Not on Windows, where orphans finish on their own: a virtual environment's python.exe
+    is a launcher that starts the real interpreter as its child, so the child's parent is the launcher, and a
+    dead parent's pid stays the child's `getppid()`.
     """
-    if not parent_pid:
+    if not parent_pid or sys.platform == "win32":
         return
     try:
         handle = os.pidfd_open(parent_pid)

@@ -215,30 +215,45 @@ def _jpeg_within(payload, name, limits):
 
 
 # A JPEG's bounds (fields of image_limits.Limits) in the order they are checked: what of the JPEG each bounds,
-# its refusal, and whether it bounds a progressive (multi-scan) JPEG only; then their words (`limit`: the bound).
+# whether it bounds a progressive (multi-scan) JPEG only, its refusal and its words (`limit`: the bound).
+JpegBound = collections.namedtuple("JpegBound", "measure progressive_only refusal words")
 JPEG_BOUNDS = {
-    "jpeg_pixels": ("pixels", ImageTooLarge, False),
-    "jpeg_scans": ("scans", ImageTooComplex, False),
-    "multi_scan_jpeg_pixels": ("pixels", ImageTooLarge, True),
-    "multi_scan_jpeg_bytes": ("size", ImageTooLarge, True),
-}
-JPEG_REFUSALS = {
-    "jpeg_pixels": "a JPEG of {width} x {height} pixels is too large: {reader} reads JPEG of at most {limit:,} pixels (decoded at 1/8 scale); scale it down or crop it to the digit",
-    "jpeg_scans": "a JPEG of {scans:,} scans; {reader} reads at most {limit} (save it again as baseline JPEG)",
-    "multi_scan_jpeg_pixels": "a progressive JPEG of {width} x {height} pixels is too large: {reader} reads progressive JPEG of at most {limit:,} pixels; save it as baseline JPEG or scale it down",
-    "multi_scan_jpeg_bytes": "a progressive JPEG of {size:,} bytes is too large: {reader} reads progressive JPEG of at most {kib:,} KiB; save it as baseline JPEG or scale it down",
+    "jpeg_pixels": JpegBound(
+        "pixels",
+        False,
+        ImageTooLarge,
+        "a JPEG of {width} x {height} pixels is too large: {reader} reads JPEG of at most {limit:,} pixels (decoded at 1/8 scale); scale it down or crop it to the digit",
+    ),
+    "jpeg_scans": JpegBound(
+        "scans",
+        False,
+        ImageTooComplex,
+        "a JPEG of {scans:,} scans; {reader} reads at most {limit} (save it again as baseline JPEG)",
+    ),
+    "multi_scan_jpeg_pixels": JpegBound(
+        "pixels",
+        True,
+        ImageTooLarge,
+        "a progressive JPEG of {width} x {height} pixels is too large: {reader} reads progressive JPEG of at most {limit:,} pixels; save it as baseline JPEG or scale it down",
+    ),
+    "multi_scan_jpeg_bytes": JpegBound(
+        "size",
+        True,
+        ImageTooLarge,
+        "a progressive JPEG of {size:,} bytes is too large: {reader} reads progressive JPEG of at most {kib:,} KiB; save it as baseline JPEG or scale it down",
+    ),
 }
 
 
 def _refuse_beyond_bounds(name, limits, width, height, scans, size, progressive):
     """Raise the refusal of the first of LIMITS' JPEG bounds that the JPEG's markers (its WIDTH, HEIGHT, SCANS, SIZE in bytes) pass."""
     said = {"width": width, "height": height, "pixels": width * height, "scans": scans, "size": size}
-    for field, (measure, refusal, progressive_only) in JPEG_BOUNDS.items():
+    for field, bound in JPEG_BOUNDS.items():
         limit = getattr(limits, field)
-        if limit is None or (progressive_only and not progressive) or said[measure] <= limit:
+        if limit is None or (bound.progressive_only and not progressive) or said[bound.measure] <= limit:
             continue
-        words = JPEG_REFUSALS[field].format(**said, reader=limits.reader, limit=limit, kib=limit // 1024)
-        raise refusal(f"{name}: {words}")
+        words = bound.words.format(**said, reader=limits.reader, limit=limit, kib=limit // 1024)
+        raise bound.refusal(f"{name}: {words}")
 
 
 def _jpeg_scale(width, height):

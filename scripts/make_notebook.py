@@ -170,7 +170,7 @@ from mnistlab.jobs import reproduce, sweep
 TABLE, SEEDS, ROW_EPOCHS = "table-1.3.2", 3, 5
 # The row of Listing 1.3.2's settings: Dropout(0.45), Adam (its hidden widths read as the listing's two layers).
 row_preset = next(p.name for p in presets.table_rows(TABLE) if p.settings["regularizer"] == "dropout(0.45)" and p.settings["optimizer"] == "adam")
-jobs = [job for job in reproduce.plan_table(TABLE, dataset, SEEDS, epochs=ROW_EPOCHS) if job.preset == row_preset]
+jobs = [job for job in reproduce.plan_table(TABLE, dataset, SEEDS, choice=reproduce.TableChoice(epochs=ROW_EPOCHS)) if job.preset == row_preset]
 sweep.run(jobs, log=lambda line: None)
 with Store() as store:
     row = next(r for r in tables.summarize_rows(TABLE, jobs, store) if r["preset"] == row_preset)

@@ -492,7 +492,9 @@ def reproduced_table(mini, backends=("jax",), seeds=3, table="table-1.4.1"):
     from mnistlab.record.store import Store
 
     rng = np.random.default_rng(3)
-    jobs = reproduce.plan_table(table, mini, seeds=seeds, epochs=2, backends=list(backends))
+    jobs = reproduce.plan_table(
+        table, mini, seeds=seeds, choice=reproduce.TableChoice(epochs=2, backends=list(backends))
+    )
     with Store() as index:
         for number, job in enumerate(jobs):
             value = 0.7 + 0.01 * job.config.seed + 0.002 * number

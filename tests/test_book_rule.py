@@ -59,7 +59,7 @@ def reproduced(mini):
     found = {}
     for name, which, epochs, level in CASES:
         dataset = datasets(mini)[which]
-        jobs = reproduce.plan_table(TABLE, dataset, seeds=3, epochs=epochs, backend="jax")
+        jobs = reproduce.plan_table(TABLE, dataset, seeds=3, choice=reproduce.TableChoice(epochs=epochs, backend="jax"))
         with Store() as index:
             for job in jobs:
                 value = level + 0.001 * (job.config.seed - 1)  # 3 seeds, 0.1 points apart

@@ -103,6 +103,7 @@ def test_ctrl_c_says_what_it_left_and_how_to_go_on(tmp_path, capsys, monkeypatch
     from mnistlab.record.store import Store
 
     def pressed_ctrl_c(*args, **kwargs):
+        """Ctrl+C in the middle (it stands for a command, whose docstring is its help, and for training)."""
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train, "_fit_and_evaluate", pressed_ctrl_c)

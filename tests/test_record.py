@@ -18,7 +18,7 @@ TABLE = "table-1.4.1"
 
 def _record_runs(dataset, store_path):
     """Runs written by the real writer (rundir.Recorder with the store as its index), with made-up figures."""
-    jobs = reproduce.plan_table(TABLE, dataset, seeds=3, epochs=2)
+    jobs = reproduce.plan_table(TABLE, dataset, seeds=3, choice=reproduce.TableChoice(epochs=2))
     with Store(store_path) as index:
         for number, job in enumerate(jobs):
             recorder = rundir.Recorder(rundir.new_path(job.config, job.preset), index=index, group=TABLE)
@@ -132,7 +132,7 @@ def test_a_run_directory_is_complete_before_the_index_hears_of_it(mini, tmp_path
         def done_run(self, key):
             return None
 
-    jobs = reproduce.plan_table(TABLE, mini, seeds=1, epochs=1)
+    jobs = reproduce.plan_table(TABLE, mini, seeds=1, choice=reproduce.TableChoice(epochs=1))
     recorder = rundir.Recorder(tmp_path / "runs" / "one", index=BrokenIndex())
     recorder.start(jobs[0].config, jobs[0].preset, mini.name, jobs[0].dataset_hash)
     recorder.epoch({"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5, "seconds": 0.1})
@@ -159,7 +159,7 @@ def test_a_metric_of_an_unknown_type_is_refused_by_its_key(tmp_path, mini):
     )
     with pytest.raises(TypeError, match=r"metrics\.params is a builtins\.object"):
         fileio.dumps({"status": "done", "params": object()}, "metrics")
-    jobs = reproduce.plan_table(TABLE, mini, seeds=1, epochs=1)
+    jobs = reproduce.plan_table(TABLE, mini, seeds=1, choice=reproduce.TableChoice(epochs=1))
     recorder = rundir.Recorder(tmp_path / "run")
     recorder.start(jobs[0].config, jobs[0].preset, mini.name, jobs[0].dataset_hash)
     with pytest.raises(TypeError, match=r"metrics\.timings\[0\]"):

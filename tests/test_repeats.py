@@ -44,7 +44,9 @@ COUNTED_B = [80.0, 82.0, 81.0]
 def store_with_repeats(mini):
     """RUNS recorded as `mnistlab train` (--force for a repeat) records them; the jobs of a reproduction of both rows."""
     rng = np.random.default_rng(4)
-    jobs = reproduce.plan_table(TABLE, mini, seeds=3, epochs=2, backend="jax", rows=[3, 4])
+    jobs = reproduce.plan_table(
+        TABLE, mini, seeds=3, choice=reproduce.TableChoice(epochs=2, backend="jax", rows=[3, 4])
+    )
     by_setup = {(job.preset, job.config.seed): job for job in jobs}
     with Store() as index:
         for preset, seed, value in RUNS:

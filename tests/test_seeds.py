@@ -483,7 +483,9 @@ def test_predictions_are_backfilled_from_the_model(trained_runs, capsys):
 
 
 def test_reproduce_plans_each_row_on_each_backend(mini):
-    jobs = reproduce.plan_table(TABLE, mini, seeds=3, rows=[3, 4], backends=["jax", "tensorflow", "torch"])
+    jobs = reproduce.plan_table(
+        TABLE, mini, seeds=3, choice=reproduce.TableChoice(rows=[3, 4], backends=["jax", "tensorflow", "torch"])
+    )
     assert len(jobs) == 18 and len({job.key for job in jobs}) == 18
     assert {(job.preset, job.config.backend) for job in jobs} == {
         (f"{TABLE}-row{row}", backend) for row in (3, 4) for backend in ("jax", "tensorflow", "torch")
@@ -496,7 +498,7 @@ def test_reproduce_plans_each_row_on_each_backend(mini):
     )
     assert stem.endswith("-r3+4-jax+tensorflow+torch") and "rows 3, 4, on jax, tensorflow, torch" in context
     with pytest.raises(ConfigError, match="--backends takes distinct names"):
-        reproduce.reproduce(TABLE, backends=["jax", "mxnet"], dataset="mnist-mini")
+        reproduce.reproduce(TABLE, dataset="mnist-mini", choice=reproduce.TableChoice(backends=["jax", "mxnet"]))
 
 
 def _row_on(backend, values, row=3):

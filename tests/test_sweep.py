@@ -58,7 +58,7 @@ def test_bad_sweep_files(tmp_path, body, message):
 
 def test_plan_keys_and_backends(mini, monkeypatch):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
-    jobs = reproduce.plan_table("table-1.4.1", mini, seeds=2, epochs=1, limit=100)
+    jobs = reproduce.plan_table("table-1.4.1", mini, seeds=2, choice=reproduce.TableChoice(epochs=1, limit=100))
     assert len(jobs) == 8 and len({job.key for job in jobs}) == 8
     # Each run gets a fresh worker process: auto is the CNN's fastest, whatever this process runs...
     assert {job.config.backend for job in jobs} == {"tensorflow"}

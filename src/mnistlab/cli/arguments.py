@@ -1,6 +1,7 @@
 """The command line's arguments: one small function per command group, help on every option.
 
-Each command sets the function that runs it (`set_defaults(func=training_commands.cmd_train)`).
+Each command is declared with the function that runs it (`options.command(commands, "train", cmd_train)`), whose
+docstring is the command's help.
 Choice lists come from the library (config, presets), never copied.
 """
 

@@ -1,6 +1,6 @@
 """The `mnistlab` command: parse, call one library function, print.
 
-Each command's function is set on its parser (`arguments.build_parser`, `set_defaults(func=...)`) and lives in
+Each command's function is set on its parser (`arguments.build_parser`, `options.command`) and lives in
 one of the *_commands modules. Keras is imported only inside commands, after the backend has been chosen from
 the config, because Keras fixes its backend at import.
 """

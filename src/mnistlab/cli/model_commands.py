@@ -7,6 +7,7 @@ from mnistlab.core import presets
 
 
 def cmd_presets(args):
+    """list the book's listings and table rows"""
     rows = list(presets.all_presets().values())
     if args.json:
         return print_json(
@@ -35,6 +36,7 @@ def cmd_presets(args):
 
 
 def cmd_keys(args):
+    """every config key with its type, default, choices and meaning"""
     keys = config_lib.describe_keys(args.family)
     # Columns as wide as their longest entry, and a space between: no two ever run together.
     widths = {column: max(len(str(key[column])) for key in keys) for column in ("name", "type", "default")}
@@ -49,6 +51,7 @@ def cmd_keys(args):
 
 
 def cmd_data(args):
+    """print label counts and write a 5x5 sample grid"""
     from mnistlab.ml import data
     from mnistlab.outputs import plots
 
@@ -62,12 +65,14 @@ def cmd_data(args):
 
 
 def cmd_summary(args):
+    """print the Keras model summary"""
     from mnistlab.outputs import diagram
 
     print(diagram.summary(config_from_args(args)))
 
 
 def cmd_plot(args):
+    """write the model diagram (PNG or SVG; needs Graphviz)"""
     from mnistlab.outputs import diagram
 
     diagram.plot(config_from_args(args), args.out)
@@ -80,21 +85,16 @@ def cmd_plot(args):
 
 def add_parsers(commands):
     """This module's commands, each with its options and the function that runs it."""
-    sub = commands.add_parser("presets", help="list the book's listings and table rows")
+    sub = options.command(commands, "presets", cmd_presets)
     options.json_option(sub)
-    sub.set_defaults(func=cmd_presets)
-    sub = commands.add_parser("keys", help="every config key with its type, default, choices and meaning")
+    sub = options.command(commands, "keys", cmd_keys)
     sub.add_argument("family", nargs="?", choices=config_lib.FAMILIES, help="only the keys that apply to this family")
-    sub.set_defaults(func=cmd_keys)
-    sub = commands.add_parser("data", help="print label counts and write a 5x5 sample grid")
+    sub = options.command(commands, "data", cmd_data)
     options.dataset_option(sub)
     sub.add_argument("--out", default="mnist-samples.png", help="PNG to write (default mnist-samples.png)")
     sub.add_argument("--seed", type=int, default=0, help="which samples to show (default 0)")
-    sub.set_defaults(func=cmd_data)
-    sub = commands.add_parser("summary", help="print the Keras model summary")
+    sub = options.command(commands, "summary", cmd_summary)
     options.config_options(sub)
-    sub.set_defaults(func=cmd_summary)
-    sub = commands.add_parser("plot", help="write the model diagram (PNG or SVG; needs Graphviz)")
+    sub = options.command(commands, "plot", cmd_plot)
     options.config_options(sub)
     sub.add_argument("--out", required=True, help="diagram file, .png or .svg")
-    sub.set_defaults(func=cmd_plot)

@@ -1,6 +1,16 @@
 """Options several commands share (config knobs, dataset, store, sizes, executors); choices come from the library."""
 
+import inspect
+
 from mnistlab.core import config as config_lib
+
+
+def command(parent, name, run, **defaults):
+    """The parser of command NAME, run by the function RUN: the command's help is RUN's docstring (one place says
+    what a command does), and DEFAULTS go with it (`when_interrupted`: how to go on after Ctrl+C)."""
+    sub = parent.add_parser(name, help=" ".join(inspect.getdoc(run).split()))
+    sub.set_defaults(func=run, **defaults)
+    return sub
 
 
 def names(text):
@@ -52,13 +62,25 @@ def size_options(sub, seeds=False):
 
 def executor_options(sub):
     sub.add_argument("--workers", type=int, default=1, help="runs at once (default 1)")
-    sub.add_argument(
-        "--executor",
-        choices=config_lib.EXECUTORS,
-        default="local",
-        help="local processes (default) or Ray tasks (needs the 'ray' extra)",
-    )
+    one_of(sub, "--executor", config_lib.EXECUTORS, "local processes (default) or Ray tasks (needs the 'ray' extra)")
     sub.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
+    store_option(sub)
+
+
+def one_of(sub, flag, choices, help):
+    """FLAG takes one of CHOICES, a tuple of the library's that lists its default first: the default is said once,
+    where the choices are declared."""
+    sub.add_argument(flag, choices=choices, default=choices[0], help=help)
+
+
+def one_or_more(sub, dest, metavar, help):
+    """A positional argument given once or more, shown as METAVAR and read as the list args.DEST."""
+    sub.add_argument(dest, nargs="+", metavar=metavar, help=help)
+
+
+def runs_or_ids(sub, help):
+    """Runs named by directory or by id in the store, and the --store that the ids are read from."""
+    one_or_more(sub, "runs", "RUN", help)
     store_option(sub)
 
 
@@ -76,4 +98,4 @@ def backend_option(sub, help, any_backend=True):
 
 
 def runs_then_images(sub, help):
-    sub.add_argument("paths", nargs="+", metavar="RUN_DIR_OR_IMAGE", help=help)
+    one_or_more(sub, "paths", "RUN_DIR_OR_IMAGE", help)

@@ -6,6 +6,7 @@ from mnistlab.core import events
 
 
 def cmd_runs_list(args):
+    """list runs with their settings"""
     from mnistlab.core import paths
     from mnistlab.record import store
 
@@ -44,6 +45,7 @@ def cmd_runs_list(args):
 
 
 def cmd_runs_show(args):
+    """everything stored about one run"""
     from mnistlab.record import store
 
     with store.Store(args.store) as index:
@@ -66,6 +68,7 @@ def _book_words(figure, where, held, reason, inside):
 
 
 def cmd_runs_compare(args):
+    """is A's test accuracy over seeds different from B's?"""
     from mnistlab.analysis import bands, compare
 
     if len(args.b) == 1 and not args.by:
@@ -120,6 +123,7 @@ def cmd_runs_compare(args):
 
 
 def cmd_runs_disagree(args):
+    """the disagreement atlas: the test digits a group of runs answer differently, and those every run gets wrong"""
     from mnistlab.analysis import atlas, compare, seeds
     from mnistlab.record import rundir, store
 
@@ -169,6 +173,7 @@ def cmd_runs_disagree(args):
 
 
 def cmd_runs_predictions(args):
+    """write predictions.npz (per-example test predictions) for runs trained before runs kept them"""
     from mnistlab.ml import run_model
     from mnistlab.record import rundir
 
@@ -183,6 +188,7 @@ def cmd_runs_predictions(args):
 
 
 def cmd_runs_reindex(args):
+    """rebuild the store from the run directories (nothing is lost with runs.db)"""
     from mnistlab.record import store
 
     with store.Store(args.store) as index:
@@ -199,33 +205,27 @@ def add_parsers(commands):
     runs = commands.add_parser("runs", help="list, show, compare, disagree on and re-index stored runs").add_subparsers(
         dest="runs_command", required=True, metavar="list|show|compare|disagree|predictions|reindex"
     )
-    _add_list(runs)
-    _add_show(runs)
-    _add_compare(runs)
-    _add_disagree(runs)
-    _add_predictions(runs)
-    _add_reindex(runs)
+    for add in (_add_list, _add_show, _add_compare, _add_disagree, _add_predictions, _add_reindex):
+        add(runs)
 
 
 def _add_list(runs):
-    sub = runs.add_parser("list", help="list runs with their settings")
+    sub = options.command(runs, "list", cmd_runs_list)
     sub.add_argument("--status", choices=events.STORED_STATUSES, help="only runs with this status")
     sub.add_argument("--preset", help="only runs of this preset")
     sub.add_argument("--group", help="only runs of this sweep or table")
     sub.add_argument("--last", type=int, help="only the last N")
     options.json_option(sub, "print the raw records as JSON")
-    sub.set_defaults(func=cmd_runs_list)
 
 
 def _add_show(runs):
-    sub = runs.add_parser("show", help="everything stored about one run")
+    sub = options.command(runs, "show", cmd_runs_show)
     sub.add_argument("run_id", type=int, help="the run's id (see `mnistlab runs list`)")
     options.json_option(sub, "print the raw record as JSON")
-    sub.set_defaults(func=cmd_runs_show)
 
 
 def _add_compare(runs):
-    sub = runs.add_parser("compare", help="is A's test accuracy over seeds different from B's?")
+    sub = options.command(runs, "compare", cmd_runs_compare)
     sub.add_argument("a", help="preset name, config hash (prefix) or group=NAME")
     sub.add_argument("b", nargs="*", help="the same kinds of name as A (more than one: every pair is compared)")
     sub.add_argument("--dataset", help="only runs on this dataset name")
@@ -236,19 +236,15 @@ def _add_compare(runs):
         help="split each setup by backend and compare every pair (with A alone: do A's backends agree?)",
     )
     options.json_option(sub)
-    sub.set_defaults(func=cmd_runs_compare)
 
 
 def _add_disagree(runs):
-    sub = runs.add_parser(
-        "disagree",
-        help="the disagreement atlas: the test digits a group of runs answer differently, and those every run gets wrong",
-    )
-    sub.add_argument(
+    sub = options.command(runs, "disagree", cmd_runs_disagree)
+    options.one_or_more(
+        sub,
         "selectors",
-        nargs="+",
-        metavar="SELECTOR",
-        help="preset name, config hash (prefix), group=NAME or a run directory; several are taken together",
+        "SELECTOR",
+        "preset name, config hash (prefix), group=NAME or a run directory; several are taken together",
     )
     sub.add_argument("--dataset", help="only runs on this dataset name")
     sub.add_argument(
@@ -260,22 +256,16 @@ def _add_disagree(runs):
         "--examples", type=int, default=20, help="how many digits to list of each kind (default 20; --json lists all)"
     )
     options.json_option(sub, "print the whole atlas as JSON")
-    sub.set_defaults(func=cmd_runs_disagree)
 
 
 def _add_predictions(runs):
-    sub = runs.add_parser(
-        "predictions",
-        help="write predictions.npz (per-example test predictions) for runs trained before runs kept them",
-    )
-    sub.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories with a model.keras")
+    sub = options.command(runs, "predictions", cmd_runs_predictions)
+    options.one_or_more(sub, "run_dirs", "RUN_DIR", "run directories with a model.keras")
     sub.add_argument("--force", action="store_true", help="write it again where it exists")
-    sub.set_defaults(func=cmd_runs_predictions)
 
 
 def _add_reindex(runs):
-    sub = runs.add_parser("reindex", help="rebuild the store from the run directories (nothing is lost with runs.db)")
+    sub = options.command(runs, "reindex", cmd_runs_reindex)
     sub.add_argument("root", nargs="?", help="directory of run directories (default: $MNISTLAB_RUNS or runs/)")
-    sub.set_defaults(func=cmd_runs_reindex)
     for sub in runs.choices.values():
         options.store_option(sub)

@@ -13,6 +13,7 @@ RUNS_THE_REST = "the runs already done are kept; {command} runs the rest"
 
 
 def cmd_train(args):
+    """train a preset or config and save the run"""
     from mnistlab.ml import run_model
     from mnistlab.record import store
 
@@ -48,6 +49,7 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
+    """reload a run and evaluate it on a test set"""
     from mnistlab.ml import run_model
 
     result = run_model.evaluate(args.run_dir, dataset=args.dataset)
@@ -59,6 +61,7 @@ def cmd_evaluate(args):
 
 
 def cmd_listings(args):
+    """the main job: train the three book listings and print their test accuracies"""
     from mnistlab.jobs import reproduce
 
     dataset_name, outcomes = reproduce.listings(
@@ -78,17 +81,20 @@ def cmd_listings(args):
 
 
 def cmd_reproduce(args):
+    """reproduce a table of the chapter across seeds and compare with the book"""
     from mnistlab.jobs import reproduce
 
+    choice = reproduce.TableChoice(
+        **given(args, "epochs", "limit", "mlp_reading", "backends"),
+        backend=args.backend or "auto",
+        rows=reproduce.parse_rows(args.rows, args.table) if args.rows else None,
+    )
     results = reproduce.reproduce(
         args.table,
-        **given(args, "seeds", "dataset", "epochs", "limit", "workers", "executor", "address"),
+        **given(args, "seeds", "dataset", "workers", "executor", "address"),
+        choice=choice,
         store_path=args.store,
         out_dir=args.out,
-        backend=args.backend or "auto",
-        mlp_reading=args.mlp_reading,
-        rows=reproduce.parse_rows(args.rows, args.table) if args.rows else None,
-        backends=args.backends,
     )
     for result in results.values():
         print(result["markdown"])
@@ -103,6 +109,7 @@ def cmd_reproduce(args):
 
 
 def cmd_sweep(args):
+    """run a grid of configs x seeds from a TOML file"""
     from mnistlab.jobs import sweep
 
     changes = {key: getattr(args, key) for key in ("epochs", "limit") if getattr(args, key) is not None}
@@ -131,15 +138,17 @@ def cmd_sweep(args):
 
 def add_parsers(commands):
     """This module's commands, each with its options and the function that runs it."""
-    _add_train(commands)
-    _add_evaluate(commands)
-    _add_listings(commands)
-    _add_reproduce(commands)
-    _add_sweep(commands)
+    for add in (_add_train, _add_evaluate, _add_listings, _add_reproduce, _add_sweep):
+        add(commands)
 
 
 def _add_train(commands):
-    sub = commands.add_parser("train", help="train a preset or config and save the run")
+    sub = options.command(
+        commands,
+        "train",
+        cmd_train,
+        when_interrupted="the run is kept as interrupted (`mnistlab runs list` shows it); {command} trains it again from the start",
+    )
     options.config_options(sub)
     options.dataset_option(sub)
     options.size_options(sub)
@@ -154,35 +163,27 @@ def _add_train(commands):
     sub.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
     options.json_option(sub, "print the metrics as JSON instead of progress")
     options.store_option(sub)
-    sub.set_defaults(
-        func=cmd_train,
-        when_interrupted="the run is kept as interrupted (`mnistlab runs list` shows it); {command} trains it again from the start",
-    )
 
 
 def _add_evaluate(commands):
-    sub = commands.add_parser("evaluate", help="reload a run and evaluate it on a test set")
+    sub = options.command(commands, "evaluate", cmd_evaluate)
     sub.add_argument("run_dir", help="a run directory written by `mnistlab train`")
     options.dataset_option(sub)
     options.json_option(sub)
-    sub.set_defaults(func=cmd_evaluate)
 
 
 def _add_listings(commands):
-    sub = commands.add_parser(
-        "listings", help="the main job: train the three book listings and print their test accuracies"
+    sub = options.command(
+        commands, "listings", cmd_listings, when_interrupted="{command} trains the three listings again"
     )
     options.dataset_option(sub)
     options.size_options(sub)
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     options.store_option(sub)
-    sub.set_defaults(func=cmd_listings, when_interrupted="{command} trains the three listings again")
 
 
 def _add_reproduce(commands):
-    sub = commands.add_parser(
-        "reproduce", help="reproduce a table of the chapter across seeds and compare with the book"
-    )
+    sub = options.command(commands, "reproduce", cmd_reproduce, when_interrupted=RUNS_THE_REST)
     sub.add_argument("table", choices=(*presets.TABLES, "all"), help="which table, or all three")
     sub.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
     options.dataset_option(sub)
@@ -195,21 +196,14 @@ def _add_reproduce(commands):
         help="run every row on each of these backends, e.g. jax,tensorflow,torch; the table says whether they differ beyond seed noise",
     )
     sub.add_argument("--rows", help="only these rows of the table, e.g. 3,4 or 2-4 (default: every row)")
-    sub.add_argument(
-        "--mlp-reading",
-        choices=presets.MLP_READINGS,
-        default=presets.LISTING_READING,
-        help="how Table 1.3.2's three widths are read (see README)",
-    )
+    options.one_of(sub, "--mlp-reading", presets.MLP_READINGS, "how Table 1.3.2's three widths are read (see README)")
     sub.add_argument("--out", help="directory for the .md/.csv/.json table (default: tables/ beside the store)")
     options.executor_options(sub)
-    sub.set_defaults(func=cmd_reproduce, when_interrupted=RUNS_THE_REST)
 
 
 def _add_sweep(commands):
-    sub = commands.add_parser("sweep", help="run a grid of configs x seeds from a TOML file")
+    sub = options.command(commands, "sweep", cmd_sweep, when_interrupted=RUNS_THE_REST)
     sub.add_argument("file", help="sweep file (see sweeps/)")
     options.dataset_option(sub)
     options.size_options(sub, seeds=True)
     options.executor_options(sub)
-    sub.set_defaults(func=cmd_sweep, when_interrupted=RUNS_THE_REST)

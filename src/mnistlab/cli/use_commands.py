@@ -12,6 +12,8 @@ from mnistlab.core.errors import ConfigError
 
 
 def cmd_report(args):
+    """HTML report (with PNGs) of a run directory, a reproduced table, or several setups compared over seeds; a
+    table also as CSV, LaTeX or JSON"""
     from mnistlab.outputs import report
 
     if args.format != "html":
@@ -42,6 +44,7 @@ def cmd_report(args):
 
 
 def cmd_figures(args):
+    """the chapter's teaching figures: activations, gradient descent, reshaping"""
     from mnistlab.outputs import figures
 
     for path in figures.write_all(args.out):
@@ -49,6 +52,7 @@ def cmd_figures(args):
 
 
 def cmd_predict(args):
+    """classify your own digit images with a trained run"""
     from mnistlab.ml import predict
 
     results = predict.predict_runs(
@@ -68,6 +72,7 @@ def cmd_predict(args):
 
 
 def cmd_explain(args):
+    """see inside the networks: per-layer views and attribution maps for your images, as PNG sheets and JSON"""
     from mnistlab.outputs import sheets
 
     run_dirs, images = sheets.split_paths(args.paths)
@@ -88,6 +93,7 @@ def cmd_explain(args):
 
 
 def cmd_serve(args):
+    """the draw-a-digit web page and JSON API (needs the 'serve' extra)"""
     need("fastapi", "mnistlab serve", "serve")
     need("uvicorn", "mnistlab serve", "serve")
     from mnistlab.web import serve
@@ -101,6 +107,7 @@ def cmd_serve(args):
 
 
 def cmd_lab(args):
+    """launch, watch and open runs in the browser (needs the 'serve' extra)"""
     need("fastapi", "mnistlab lab", "serve")
     need("uvicorn", "mnistlab lab", "serve")
     from mnistlab.web import lab
@@ -114,6 +121,7 @@ def cmd_lab(args):
 
 
 def cmd_export(args):
+    """export a run to ONNX, Keras or a TensorFlow SavedModel"""
     from mnistlab.ml import export
 
     result = export.export(args.run_dir, args.format, args.out)
@@ -126,6 +134,8 @@ def cmd_export(args):
 
 
 def cmd_site(args):
+    """a static web page of trained runs: draw a digit, see each model's answer and inside, in the browser (no
+    server)"""
     from mnistlab.web import site
 
     result = site.build_site(args.runs, args.out, store_path=args.store, log=lambda line: print(line, flush=True))
@@ -141,6 +151,7 @@ def cmd_site(args):
 
 
 def cmd_dynamics(args):
+    """inside training: each weight's norm, update and gradient and each layer's units, first and last epoch"""
     from mnistlab.analysis import dynamics
     from mnistlab.record import rundir, store
 
@@ -167,88 +178,80 @@ def cmd_dynamics(args):
 
 def add_parsers(commands):
     """This module's commands, each with its options and the function that runs it."""
-    _add_report(commands)
-    _add_figures(commands)
-    _add_predict(commands)
-    _add_explain(commands)
-    _add_dynamics(commands)
-    _add_serve(commands)
-    _add_lab(commands)
-    _add_export(commands)
-    _add_site(commands)
+    for add in (
+        _add_report,
+        _add_figures,
+        _add_predict,
+        _add_explain,
+        _add_dynamics,
+        _add_serve,
+        _add_lab,
+        _add_export,
+        _add_site,
+    ):
+        add(commands)
 
 
 def _add_report(commands):
-    sub = commands.add_parser(
-        "report",
-        help="HTML report (with PNGs) of a run directory, a reproduced table, or several setups compared over seeds; a table also as CSV, LaTeX or JSON",
-    )
-    sub.add_argument(
+    sub = options.command(commands, "report", cmd_report)
+    options.one_or_more(
+        sub,
         "targets",
-        nargs="+",
-        metavar="TARGET",
-        help="a run directory; table-1.3.2 / table-1.4.1 / table-1.5.1; or setups to compare (presets, config hashes, group=NAME)",
+        "TARGET",
+        "a run directory; table-1.3.2 / table-1.4.1 / table-1.5.1; or setups to compare (presets, config hashes, group=NAME)",
     )
     sub.add_argument(
         "--out",
         help="the file to write (HTML: PNGs go to <name>_files/ beside it); other formats default to standard output",
     )
-    sub.add_argument(
+    options.one_of(
+        sub,
         "--format",
-        choices=tables.FORMATS,
-        default="html",
-        help="a table's format (default html, the full report); csv, latex (booktabs) and json export the table alone",
+        tables.FORMATS,
+        "a table's format (default html, the full report); csv, latex (booktabs) and json export the table alone",
     )
     sub.add_argument("--by", choices=("backend",), help="compare each setup per backend")
     sub.add_argument("--dataset", help="only runs on this dataset name (comparisons)")
     options.backend_option(sub, "only runs on this backend (comparisons)", any_backend=False)
     sub.add_argument("--table-json", help="which reproduction of the table (default: the latest)")
     options.store_option(sub)
-    sub.set_defaults(func=cmd_report)
 
 
 def _add_figures(commands):
-    sub = commands.add_parser(
-        "figures", help="the chapter's teaching figures: activations, gradient descent, reshaping"
-    )
+    sub = options.command(commands, "figures", cmd_figures)
     sub.add_argument("--out", default="figures", help="directory (default figures/)")
-    sub.set_defaults(func=cmd_figures)
 
 
 def _add_predict(commands):
-    sub = commands.add_parser("predict", help="classify your own digit images with a trained run")
+    sub = options.command(commands, "predict", cmd_predict)
     options.runs_then_images(
         sub,
         "one or more run directories written by `mnistlab train`, then image files (PNG, JPEG, BMP, GIF, TIFF, WebP or .npy)",
     )
     sub.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
-    sub.add_argument(
+    options.one_of(
+        sub,
         "--runtime",
-        choices=config_lib.RUNTIMES,
-        default="keras",
-        help="keras (default) or onnx (needs `mnistlab export` first and the 'onnx' extra)",
+        config_lib.RUNTIMES,
+        "keras (default) or onnx (needs `mnistlab export` first and the 'onnx' extra)",
     )
     options.backend_option(sub, "Keras backend for the keras runtime")
     sub.add_argument("--show-input", metavar="DIR", help="write the 28x28 input each model saw as PNGs here")
     options.json_option(sub)
-    sub.set_defaults(func=cmd_predict)
 
 
 def _add_explain(commands):
-    sub = commands.add_parser(
-        "explain",
-        help="see inside the networks: per-layer views and attribution maps for your images, as PNG sheets and JSON",
-    )
+    sub = options.command(commands, "explain", cmd_explain)
     options.runs_then_images(
         sub,
         "run directories, then image files (PNG, JPEG, BMP, GIF, TIFF, WebP or .npy); with no run directory, per family the run with the best validation accuracy in the store",
     )
     sub.add_argument("--out", required=True, help="directory for the sheets (IMAGE-FAMILY-RUN.png) and numbers (.json)")
-    sub.add_argument(
+    options.one_of(
+        sub,
         "--method",
-        choices=config_lib.ATTRIBUTION_METHODS,
-        default="auto",
-        help="attribution: integrated gradients from a blank image (auto, where the backend has gradients) or occlusion",
+        config_lib.ATTRIBUTION_METHODS,
+        "attribution: integrated gradients from a blank image (auto, where the backend has gradients) or occlusion",
     )
     options.backend_option(sub, "Keras backend to run the models on")
     sub.add_argument(
@@ -257,22 +260,16 @@ def _add_explain(commands):
     )
     options.store_option(sub)
     options.json_option(sub)
-    sub.set_defaults(func=cmd_explain)
 
 
 def _add_dynamics(commands):
-    sub = commands.add_parser(
-        "dynamics",
-        help="inside training: each weight's norm, update and gradient and each layer's units, first and last epoch",
-    )
-    sub.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or run ids of the store")
-    options.store_option(sub)
+    sub = options.command(commands, "dynamics", cmd_dynamics)
+    options.runs_or_ids(sub, "run directories, or run ids of the store")
     options.json_option(sub, "print every epoch's figures and histograms as JSON")
-    sub.set_defaults(func=cmd_dynamics)
 
 
 def _add_serve(commands):
-    sub = commands.add_parser("serve", help="the draw-a-digit web page and JSON API (needs the 'serve' extra)")
+    sub = options.command(commands, "serve", cmd_serve)
     sub.add_argument(
         "run_dirs",
         nargs="*",
@@ -282,7 +279,7 @@ def _add_serve(commands):
         "--host", default=addresses.DEFAULT_HOST, help=f"default {addresses.DEFAULT_HOST} (this machine only)"
     )
     sub.add_argument("--port", type=int, default=addresses.SERVE_PORT, help=f"default {addresses.SERVE_PORT}")
-    sub.add_argument("--runtime", choices=config_lib.RUNTIMES, default="keras", help="keras (default) or onnx")
+    options.one_of(sub, "--runtime", config_lib.RUNTIMES, "keras (default) or onnx")
     sub.add_argument(
         "--dataset",
         help="with no runs named, serve the best runs on this page's data: digits (default: mnist or mnist-mini), fashion-mnist, or another dataset name",
@@ -295,11 +292,10 @@ def _add_serve(commands):
         metavar="N",
         help="model worker processes, each with its share of the cores, plus one explain worker at a lower priority (default: 2, or 1 on one core; 0: the models and explanations in the server's own process)",
     )
-    sub.set_defaults(func=cmd_serve)
 
 
 def _add_lab(commands):
-    sub = commands.add_parser("lab", help="launch, watch and open runs in the browser (needs the 'serve' extra)")
+    sub = options.command(commands, "lab", cmd_lab)
     sub.add_argument(
         "--host",
         default=addresses.DEFAULT_HOST,
@@ -324,30 +320,23 @@ def _add_lab(commands):
         help="a dataset launches may name besides the built-in ones: an idx directory or .npz file (repeatable)",
     )
     options.store_option(sub)
-    sub.set_defaults(func=cmd_lab)
 
 
 def _add_export(commands):
-    sub = commands.add_parser("export", help="export a run to ONNX, Keras or a TensorFlow SavedModel")
+    sub = options.command(commands, "export", cmd_export)
     sub.add_argument("run_dir", help="a run directory written by `mnistlab train`")
-    sub.add_argument(
+    options.one_of(
+        sub,
         "--format",
-        choices=config_lib.EXPORT_FORMATS,
-        default="onnx",
-        help="default onnx (needs the 'onnx' extra); onnx-inside: the inside view's graph, each layer shown and the probabilities",
+        config_lib.EXPORT_FORMATS,
+        "default onnx (needs the 'onnx' extra); onnx-inside: the inside view's graph, each layer shown and the probabilities",
     )
     sub.add_argument(
         "--out", help="default: RUN_DIR/model.onnx, RUN_DIR/inside.onnx, RUN_DIR/exported.keras or RUN_DIR/saved_model"
     )
-    sub.set_defaults(func=cmd_export)
 
 
 def _add_site(commands):
-    sub = commands.add_parser(
-        "site",
-        help="a static web page of trained runs: draw a digit, see each model's answer and inside, in the browser (no server)",
-    )
-    sub.add_argument("runs", nargs="+", metavar="RUN", help="run directories (or store ids), up to 6: one card each")
+    sub = options.command(commands, "site", cmd_site)
+    options.runs_or_ids(sub, "run directories (or store ids), up to 6: one card each")
     sub.add_argument("--out", required=True, help="the folder to write (new or empty): serve it from any static host")
-    options.store_option(sub)
-    sub.set_defaults(func=cmd_site)

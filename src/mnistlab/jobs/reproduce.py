@@ -6,6 +6,7 @@ planned runs: so an interrupted reproduction, started again, ends with the
 same table as an uninterrupted one.
 """
 
+import dataclasses
 import datetime
 import json
 import pathlib
@@ -49,76 +50,69 @@ def parse_rows(text, table):
     return sorted(set(numbers))
 
 
-def plan_table(
-    table,
-    dataset,
-    seeds,
-    epochs=None,
-    limit=None,
-    backend="auto",
-    mlp_reading=presets.LISTING_READING,
-    rows=None,
-    backends=None,
-):
-    """Jobs for every row of `table` (or the row numbers in `rows`), every seed in `seeds` (an int N means
-    0..N-1) and every backend in `backends` (default: the one `backend`; each run trains in its own process,
-    so one reproduction can hold every backend)."""
+@dataclasses.dataclass(frozen=True)
+class TableChoice:
+    """Which runs of a table a reproduction holds, besides its seeds: each field None (or its default) is the book's.
+
+    `epochs`, `limit`: how long and on how many training images (None: each row's own, every image); `backend`:
+    the Keras backend of every run, or `backends`: every row on each of these (each run trains in its own process,
+    so one reproduction can hold every backend); `mlp_reading`: how Table 1.3.2's widths are read; `rows`: row
+    numbers of one table (None: every row).
+    """
+
+    epochs: int | None = None
+    limit: int | None = None
+    backend: str = "auto"
+    mlp_reading: str = presets.LISTING_READING
+    rows: list[int] | None = None
+    backends: list[str] | None = None
+
+    def check(self, tables):
+        if self.rows and len(tables) > 1:
+            raise ConfigError("--rows names rows of one table; give the table instead of all")
+        if self.backends:
+            unknown = [name for name in self.backends if name not in BACKEND_NAMES]
+            if unknown or len(set(self.backends)) != len(self.backends):
+                raise ConfigError(
+                    f"--backends takes distinct names among {', '.join(BACKEND_NAMES)}, got {','.join(self.backends)}"
+                )
+
+
+def plan_table(table, dataset, seeds, choice=TableChoice()):
+    """Jobs for every row of `table` that CHOICE holds, every seed in `seeds` (an int N means 0..N-1)."""
     seeds = sweep.seed_list(seeds)
+    changes = {"epochs": choice.epochs, "limit": choice.limit}
+    changes = {key: value for key, value in changes.items() if value}
     configs = []
-    for preset in presets.table_rows(table, mlp_reading):
-        if rows and preset.row not in rows:
+    for preset in presets.table_rows(table, choice.mlp_reading):
+        if choice.rows and preset.row not in choice.rows:
             continue
-        for chosen in backends or [backend]:
-            changes = {"backend": chosen}
-            if epochs:
-                changes["epochs"] = epochs
-            if limit:
-                changes["limit"] = limit
+        for backend in choice.backends or [choice.backend]:
             for seed in seeds:
-                configs.append((preset.name, preset.build_config(seed=seed, **changes)))
+                configs.append((preset.name, preset.build_config(seed=seed, backend=backend, **changes)))
     return sweep.plan(configs, dataset, group=table)
-
-
-def _check_choice(tables, rows, backends):
-    if rows and len(tables) > 1:
-        raise ConfigError("--rows names rows of one table; give the table instead of all")
-    if backends:
-        unknown = [name for name in backends if name not in BACKEND_NAMES]
-        if unknown or len(set(backends)) != len(backends):
-            raise ConfigError(
-                f"--backends takes distinct names among {', '.join(BACKEND_NAMES)}, got {','.join(backends)}"
-            )
 
 
 def reproduce(
     table,
     seeds=3,
     dataset="auto",
-    epochs=None,
-    limit=None,
+    choice=TableChoice(),
     workers=1,
     executor="local",
     address=None,
     store_path=None,
     out_dir=None,
-    backend="auto",
-    mlp_reading=presets.LISTING_READING,
     log=None,
-    rows=None,
-    backends=None,
 ):
-    """Run (or resume) the reproduction of one table or `all`; return {table: {"rows", "paths", "markdown"}}.
-
-    `rows`: row numbers (one table only); `backends`: run each row on each of these backends (each run in
-    its own process), and the tables say whether the backends differ beyond seed noise.
+    """Run (or resume) the reproduction of one table or `all`, the runs CHOICE holds; return
+    {table: {"rows", "paths", "markdown"}}. With `backends` chosen, the tables say whether the backends differ
+    beyond seed noise.
     """
     tables = expand_tables(table)
-    _check_choice(tables, rows, backends)
+    choice.check(tables)
     loaded = data.load_dataset(dataset or "auto")
-    plans = {
-        name: plan_table(name, loaded, seeds, epochs, limit, backend, mlp_reading, rows=rows, backends=backends)
-        for name in tables
-    }
+    plans = {name: plan_table(name, loaded, seeds, choice) for name in tables}
     jobs = [job for name in tables for job in plans[name]]
     sweep.run(jobs, store_path=store_path, workers=workers, executor=executor, address=address, log=log)
     results = {}
@@ -126,20 +120,27 @@ def reproduce(
         out_dir = pathlib.Path(out_dir) if out_dir else paths.tables_dir(store.path)
         seed_count = len(sweep.seed_list(seeds))
         for name in tables:
-            summary = summarize_rows(name, plans[name], store, mlp_reading)
+            summary = summarize_rows(name, plans[name], store, choice.mlp_reading)
             first = plans[name][0].config
             stem, context = table_naming(
-                name, loaded.name, seed_count, first.epochs, limit, mlp_reading, rows=rows, backends=backends
+                name,
+                loaded.name,
+                seed_count,
+                first.epochs,
+                choice.limit,
+                choice.mlp_reading,
+                choice.rows,
+                choice.backends,
             )
             meta = {
                 "dataset": loaded.name,
                 "dataset_hash": loaded.content_hash(),
                 "seeds": seed_count,
                 "epochs": first.epochs,
-                "limit": limit,
-                "mlp_reading": mlp_reading,
-                "rows_chosen": rows,
-                "backends": backends,
+                "limit": choice.limit,
+                "mlp_reading": choice.mlp_reading,
+                "rows_chosen": choice.rows,
+                "backends": choice.backends,
                 # Where the numbers come from: when the table was written, and the machines and versions its runs recorded.
                 "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 **_provenance_of(store, summary),

@@ -17,6 +17,7 @@ longer lives on its host: `reap()` marks it `interrupted`. Reaping writes, so re
 do (a sweep's driver as it starts, the lab as it starts its workers).
 """
 
+import functools
 import os
 
 from mnistlab.core import paths
@@ -46,6 +47,17 @@ __all__ = [
 ]
 
 
+def _with_connection(function):
+    """A Store method that calls FUNCTION with the store's connection as its first argument; `help()`, editors
+    and `inspect.signature` show FUNCTION's own signature and docstring."""
+
+    @functools.wraps(function)
+    def method(store, *args, **kwargs):
+        return function(store._connection, *args, **kwargs)
+
+    return method
+
+
 class Store:
     """The index of runs in the SQLite file at PATH (default: `paths.store_path()`), opened and migrated."""
 
@@ -68,33 +80,12 @@ class Store:
         return queries.schema_version(self._connection)
 
     # -- writing (`writes`) -------------------------------------------
+    # The methods that take a run's setup (config, dataset hash, preset, group) are the functions of `writes` and
+    # `queue` themselves, bound to the connection: their parameters are declared once, there.
 
-    def start_run(
-        self,
-        config: Config,
-        dataset_hash: str,
-        preset: str | None = None,
-        group: str | None = None,
-        run_dir=None,
-        machine: dict | None = None,
-        pid: int | None = None,
-        started_at: float | None = None,
-    ) -> int:
-        """Record a run as `running`; its id."""
-        return writes.start_run(
-            self._connection, config, dataset_hash, preset, group, run_dir, machine, pid, started_at
-        )
+    start_run = _with_connection(writes.start_run)
 
-    def finish_run(
-        self,
-        run_id: int,
-        status: str,
-        metrics: dict | None = None,
-        history: list[dict] | None = None,
-        error: str | None = None,
-    ) -> str:
-        """Close a run with its final status, metrics and per-epoch history; the status."""
-        return writes.finish_run(self._connection, run_id, status, metrics, history, error)
+    finish_run = _with_connection(writes.finish_run)
 
     def reap(self, starting_pid: int | None = None) -> int:
         """Mark `running` rows of dead processes on this host `interrupted`; how many (`writes.reap`)."""
@@ -102,16 +93,7 @@ class Store:
 
     # -- the lab's queue (`queue`) --------------------------------------
 
-    def queue_run(
-        self,
-        config: Config,
-        dataset_hash: str,
-        preset: str | None = None,
-        group: str | None = None,
-        launch: dict | None = None,
-    ) -> dict:
-        """Queue a run, or find the run that already answers for its key: {"run_id", "status", "repeat"}."""
-        return queue.queue_run(self._connection, config, dataset_hash, preset, group, launch)
+    queue_run = _with_connection(queue.queue_run)
 
     def start_queued(self, run_id: int, run_dir=None, machine: dict | None = None, pid: int | None = None) -> int:
         """A queued run taken by a worker of this process: now `running`, with its directory; its id."""

@@ -103,6 +103,7 @@ def find(db, where: RunFilter = RunFilter(), columns=RUN_COLUMNS) -> list[dict]:
 
 
 def count(db, status: str | None = None) -> int:
+    """How many runs (of STATUS, if given)."""
     if status is None:
         return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     return db.execute("SELECT COUNT(*) FROM runs WHERE status = ?", (status,)).fetchone()[0]
@@ -116,6 +117,7 @@ def get(db, run_id: int, path) -> dict:
 
 
 def epochs(db, run_id: int) -> list[dict]:
+    """Run RUN_ID's per-epoch rows, first epoch first."""
     return [dict(row) for row in db.execute("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))]
 
 
@@ -143,8 +145,10 @@ def live_runs(db) -> list[dict]:
 
 
 def schema_version(db) -> int:
+    """The schema version the file is at (`mnistlab.record.migrations`)."""
     return int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()["value"])
 
 
 def integrity_check(db) -> str:
+    """SQLite's own check of the file: "ok", or what is wrong."""
     return db.execute("PRAGMA integrity_check").fetchone()[0]

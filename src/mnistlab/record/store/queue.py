@@ -7,13 +7,14 @@ when a worker takes it (`start_queued`), so queued runs outlive the lab process.
 import json
 import time
 
+from mnistlab.core.config import Config
 from mnistlab.core.errors import StoreError
 from mnistlab.record.store import connection
 from mnistlab.record.store.queries import RunFilter, find
 from mnistlab.record.store.writes import insert, next_attempt, setup_values, update
 
 
-def queue_run(db, config, dataset_hash, preset=None, group=None, launch=None) -> dict:
+def queue_run(db, config: Config, dataset_hash: str, preset=None, group=None, launch: dict | None = None) -> dict:
     """Queue a run, or find the run that already answers for its key: {"run_id", "status", "repeat"}.
 
     The repeat rule at launch: a key with a done run is that run; a key queued or running is that run (two

@@ -9,6 +9,7 @@ import json
 import time
 
 from mnistlab.core import fileio
+from mnistlab.core.config import Config
 from mnistlab.core.events import FINISHED, STORED_STATUSES, RunStatus
 from mnistlab.record import rundir
 from mnistlab.record.store import connection
@@ -60,8 +61,10 @@ def next_attempt(db, key: str) -> int:
     return db.execute("SELECT COUNT(*) FROM runs WHERE run_key = ?", (key,)).fetchone()[0] + 1
 
 
-def start_run(db, config, dataset_hash, preset=None, group=None, run_dir=None, machine=None, pid=None, started_at=None):
-    """Record a run as `running`; its id."""
+def start_run(
+    db, config: Config, dataset_hash: str, preset=None, group=None, run_dir=None, machine=None, pid=None, started_at=0.0
+) -> int:
+    """Record a run as `running` (since STARTED_AT, 0: now); its id."""
     now = time.time()
     values = setup_values(config, dataset_hash, preset, group)
     with connection.write(db):
@@ -81,7 +84,9 @@ def start_run(db, config, dataset_hash, preset=None, group=None, run_dir=None, m
         )
 
 
-def finish_run(db, run_id, status, metrics=None, history=None, error=None) -> str:
+def finish_run(
+    db, run_id: int, status: str, metrics: dict | None = None, history=None, error: str | None = None
+) -> str:
     """Close a run with its final status, metrics and per-epoch history; the status."""
     if status not in FINAL_STATUSES:
         raise ValueError(f"final status must be one of {FINAL_STATUSES}, got {status!r}")

@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import importlib.util
 import io
+import json
 import os
 import pathlib
 import socket
@@ -207,6 +208,53 @@ def run_cli(*args, env=None, timeout=600, keep_backend=False):
         env=full_env,
         timeout=timeout,
     )
+
+
+# Runs the mnistlab commands given on stdin (a JSON list of argument lists) one after the other in this one process,
+# each with standard output and error of its own (descriptors 1 and 2 sent to files), and prints what each gave.
+EACH_COMMAND = """
+import json, os, sys, tempfile, traceback
+from mnistlab.cli import main as cli
+answers = []
+kept = os.dup(1), os.dup(2)
+for argv in json.loads(sys.stdin.read()):
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(out.fileno(), 1), os.dup2(err.fileno(), 2)
+        try:
+            code = cli.main(argv)
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(kept[0], 1), os.dup2(kept[1], 2)
+        answers.append([code] + [stream.seek(0) or stream.read().decode(errors="replace") for stream in (out, err)])
+print(json.dumps(answers))
+"""
+
+
+def run_cli_in_one_process(commands, env=None, timeout=900):
+    """What `mnistlab ARGS` gives for each ARGS of COMMANDS, as `run_cli` does, but all run by one fresh process, one
+    after the other: for commands whose check is their output, where the process' start and the backend's import
+    cost more than the command (an export on TensorFlow)."""
+    commands = [[str(arg) for arg in args] for args in commands]
+    full_env = env_without_backend(env)
+    full_env.pop("KERAS_BACKEND", None)
+    result = subprocess.run(
+        [sys.executable, "-c", EACH_COMMAND],
+        input=json.dumps(commands),
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [
+        subprocess.CompletedProcess(["mnistlab", *args], code, out, err)
+        for args, (code, out, err) in zip(commands, json.loads(result.stdout.strip().splitlines()[-1]))
+    ]
 
 
 def run_main(capsys, *args):

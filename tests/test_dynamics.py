@@ -108,43 +108,68 @@ print(json.dumps({
 """
 
 
-def _script_answer(script, backend, capsys, monkeypatch):
-    """What SCRIPT prints last, run for BACKEND: in this process for JAX (the tests' own backend: a fresh one would
-    prove nothing more), in a fresh process with KERAS_BACKEND set for the others."""
-    if backend == "jax":
-        monkeypatch.setattr(sys, "argv", ["-c", backend])
-        monkeypatch.setenv("KERAS_BACKEND", backend)
-        capsys.readouterr()
+def _script_answer(script, capsys, monkeypatch):
+    """What SCRIPT prints last, run on JAX in this process (the tests' own backend: a fresh one would prove nothing
+    more)."""
+    monkeypatch.setattr(sys, "argv", ["-c", "jax"])
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    capsys.readouterr()
+    exec(compile(script, "<script>", "exec"), {"__name__": "__main__"})
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+# Runs the scripts given as a JSON list on stdin, one after the other, and prints what each printed last.
+EACH_SCRIPT = """
+import contextlib, io, json, sys
+answers = []
+for script in json.loads(sys.stdin.read()):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
         exec(compile(script, "<script>", "exec"), {"__name__": "__main__"})
-        printed = capsys.readouterr().out
-    else:
-        result = subprocess.run(
-            [sys.executable, "-c", script, backend],
-            capture_output=True,
-            text=True,
-            env=env_without_backend({"KERAS_BACKEND": backend}),
-            timeout=600,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        printed = result.stdout
-    return json.loads(printed.strip().splitlines()[-1])
+    answers.append(json.loads(printed.getvalue().strip().splitlines()[-1]))
+print(json.dumps(answers))
+"""
 
 
-def _gradient_parity(backend, capsys, monkeypatch):
-    answer = _script_answer(GRADIENT_SCRIPT, backend, capsys, monkeypatch)
+@pytest.fixture(scope="module")
+def other_backend_answer():
+    """answer(SCRIPT, BACKEND): what SCRIPT prints last on a backend other than JAX, in a fresh process with
+    KERAS_BACKEND set. The first test that asks for a backend runs every script of this file in one process for it:
+    the process' start and the backend's import cost more than the scripts."""
+    found = {}
+
+    def answer(script, backend):
+        if backend not in found:
+            scripts = [GRADIENT_SCRIPT, LAYER_FIGURES]
+            result = subprocess.run(
+                [sys.executable, "-c", EACH_SCRIPT, backend],
+                input=json.dumps(scripts),
+                capture_output=True,
+                text=True,
+                env=env_without_backend({"KERAS_BACKEND": backend}),
+                timeout=600,
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            found[backend] = dict(zip(scripts, json.loads(result.stdout.strip().splitlines()[-1])))
+        return found[backend][script]
+
+    return answer
+
+
+def _gradient_parity(answer, backend):
     weights = [np.asarray(w, dtype=np.float64) for w in answer["weights"]]
     expected = _numpy_gradient_norms(weights, np.asarray(answer["x"]), np.asarray(answer["y"]))
     assert answer["norms"] == pytest.approx(expected, rel=1e-4), backend
 
 
 def test_the_gradient_norm_equals_a_numpy_backward_pass_on_jax(capsys, monkeypatch):
-    _gradient_parity("jax", capsys, monkeypatch)
+    _gradient_parity(_script_answer(GRADIENT_SCRIPT, capsys, monkeypatch), "jax")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
-def test_the_gradient_norm_equals_a_numpy_backward_pass_on_other_backends(backend, capsys, monkeypatch):
-    _gradient_parity(backend, capsys, monkeypatch)
+def test_the_gradient_norm_equals_a_numpy_backward_pass_on_other_backends(backend, other_backend_answer):
+    _gradient_parity(other_backend_answer(GRADIENT_SCRIPT, backend), backend)
 
 
 def test_never_firing_and_saturated_shares_are_exact_on_layers_built_to_have_them():
@@ -191,10 +216,10 @@ print(json.dumps({"measured": measured, "outputs": [np.asarray(o, np.float32).to
 """
 
 
-def _layer_figures_parity(backend, capsys, monkeypatch):
+def _layer_figures_parity(answer):
     """Each layer's mean, std, never-firing and saturated shares and histogram, reduced inside the backend's
-    compiled forward pass, equal NumPy's on the layer outputs Keras' predict gives."""
-    answer = _script_answer(LAYER_FIGURES, backend, capsys, monkeypatch)
+    compiled forward pass (ANSWER: what LAYER_FIGURES printed), equal NumPy's on the layer outputs Keras' predict
+    gives."""
     for name, output in zip(("wide", "squashed", "probabilities"), answer["outputs"]):
         output = np.asarray(output, dtype=np.float32)
         figures = answer["measured"][name]
@@ -222,13 +247,13 @@ def _layer_figures_parity(backend, capsys, monkeypatch):
 
 
 def test_layer_figures_reduced_where_computed_equal_numpy_on_jax(capsys, monkeypatch):
-    _layer_figures_parity("jax", capsys, monkeypatch)
+    _layer_figures_parity(_script_answer(LAYER_FIGURES, capsys, monkeypatch))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
-def test_layer_figures_reduced_where_computed_equal_numpy_on_other_backends(backend, capsys, monkeypatch):
-    _layer_figures_parity(backend, capsys, monkeypatch)
+def test_layer_figures_reduced_where_computed_equal_numpy_on_other_backends(backend, other_backend_answer):
+    _layer_figures_parity(other_backend_answer(LAYER_FIGURES, backend))
 
 
 def test_recording_changes_nothing_of_the_run_and_can_be_switched_off(tmp_path, mini, capsys):

@@ -3,15 +3,41 @@
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, drawn_png, run_cli, run_main
+from conftest import assert_one_line_error, drawn_png, run_cli, run_cli_in_one_process, run_main
+
+# The export each parity test checks, by the test's name.
+EXPORT_OF = {
+    "test_onnx_export_matches_keras": "onnx",
+    "test_the_inside_views_onnx_graph_gives_what_keras_shows": "onnx-inside",
+}
 
 
-# One export (a TensorFlow process and tf2onnx) is seconds: the MLP's in the quick loop, all three in the full run.
+@pytest.fixture(scope="module")
+def exported(request, trained_runs, tmp_path_factory):
+    """{(family, format): (what `mnistlab export` gave, the file it wrote)} for each export that this module's chosen
+    tests check, all made by one TensorFlow process: each alone is a process, TensorFlow's import and tf2onnx's, for
+    seconds of exporting."""
+    folder = tmp_path_factory.mktemp("exported")
+    wanted = [
+        (item.callspec.params["family"], EXPORT_OF[item.originalname])
+        for item in request.session.items
+        if item.module is request.module and item.originalname in EXPORT_OF
+    ]
+    commands, outs = [], []
+    for family, export_format in wanted:
+        out = trained_runs[family] / "model.onnx" if export_format == "onnx" else folder / f"{family}-inside.onnx"
+        commands.append(["export", trained_runs[family], "--format", export_format, "--out", out])
+        outs.append(out)
+    return dict(zip(wanted, zip(run_cli_in_one_process(commands), outs)))
+
+
+# An export is seconds, and a TensorFlow process with tf2onnx more: the MLP's in the quick loop, all three in the full
+# run, every export of the module in one process (`exported`).
 @pytest.mark.parametrize(
     "family", ["mlp", pytest.param("cnn", marks=pytest.mark.slow), pytest.param("rnn", marks=pytest.mark.slow)]
 )
-def test_onnx_export_matches_keras(trained_runs, mini, family):
-    result = run_cli("export", trained_runs[family], "--format", "onnx")
+def test_onnx_export_matches_keras(trained_runs, mini, family, exported):
+    result, _ = exported[family, "onnx"]
     assert result.returncode == 0, result.stderr
     assert "max |difference|" in result.stdout
     assert "on 600 mnist-mini test digits" in result.stdout  # what it checked, exactly (mnist-mini has 600)
@@ -51,23 +77,24 @@ def test_keras_export_is_the_runs_model_file(tmp_path, trained_runs, capsys):
 
 
 @pytest.mark.slow  # a TensorFlow process; the quick loop exports the MLP to ONNX
-def test_saved_model_export_is_written_once(tmp_path, trained_runs):
+def test_saved_model_export_is_written_once(tmp_path, trained_runs, capsys):
     result = run_cli("export", trained_runs["cnn"], "--format", "saved_model", "--out", tmp_path / "sm")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "sm" / "saved_model.pb").exists()
+    # Refused before TensorFlow loads the model: so here, in this JAX process, at once.
     assert_one_line_error(
-        run_cli("export", trained_runs["cnn"], "--format", "saved_model", "--out", tmp_path / "sm"), "already exists"
+        run_main(capsys, "export", trained_runs["cnn"], "--format", "saved_model", "--out", tmp_path / "sm"),
+        "already exists",
     )
 
 
-@pytest.mark.slow  # a TensorFlow process and tf2onnx per family; the quick loop exports the MLP to ONNX
+@pytest.mark.slow  # exports on TensorFlow with tf2onnx; the quick loop exports the MLP to ONNX
 @pytest.mark.parametrize("family", ["rnn", "mlp", "cnn"])
-def test_the_inside_views_onnx_graph_gives_what_keras_shows(trained_runs, mini, tmp_path, family):
+def test_the_inside_views_onnx_graph_gives_what_keras_shows(trained_runs, mini, family, exported):
     """`export --format onnx-inside`: one graph with every tensor the inside view shows (the RNN's belief after each
     row included) and the probabilities, made in a TensorFlow process; here each output equals the same probe
     model's on JAX (this process), and the last the run's predictions."""
-    out = tmp_path / "inside.onnx"
-    result = run_cli("export", trained_runs[family], "--format", "onnx-inside", "--out", out)
+    result, out = exported[family, "onnx-inside"]
     assert result.returncode == 0, result.stderr
     assert "outputs)" in result.stdout and "max |difference|" in result.stdout, result.stdout
     from mnistlab.ml import explain, predict

@@ -10,6 +10,7 @@ and its live progress (the lab's curves) must reach the driver as it trains.
 import json
 import os
 import pathlib
+import secrets
 import shutil
 import subprocess
 import sys
@@ -67,7 +68,12 @@ def two_node_cluster(tmp_path_factory):
     driver_dir = tmp_path_factory.mktemp("cluster") / "driver"
     driver_dir.mkdir()
     port = free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # The cluster's authentication said outright, for the nodes and for every process that joins them (the tests
+    # pass `access` on). Left unsaid, each Ray command decides for itself: since Ray 2.5x, `ray start` turns token
+    # authentication on when ~/.ray/auth_token exists (any local ray.init writes one) while `ray status` does
+    # not, so on a machine that has used Ray the worker node was never seen to join.
+    access = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **access}
     common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats", "--block"]
     # --block: each node lives as long as its process, which the fixture stops.
     head = subprocess.Popen(
@@ -97,7 +103,7 @@ def two_node_cluster(tmp_path_factory):
             time.sleep(1)
         else:
             pytest.fail("the worker node never joined: " + status.stdout[-1000:] + status.stderr[-1000:])
-        yield address, driver_dir
+        yield address, driver_dir, access
     finally:
         for node in (worker, head):
             if node is not None:
@@ -109,10 +115,14 @@ def two_node_cluster(tmp_path_factory):
 
 
 def test_reproduction_on_two_nodes_lands_in_the_drivers_store_and_run_root(two_node_cluster):
-    address, driver_dir = two_node_cluster
+    address, driver_dir, access = two_node_cluster
     # The worker node really cannot write here.
     probe = subprocess.run(
-        [sys.executable, "-c", PROBE, address, str(driver_dir / "probe")], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE, address, str(driver_dir / "probe")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **access},
     )
     assert probe.stdout.strip() == "refused: Read-only file system", probe.stdout + probe.stderr[-2000:]
 
@@ -137,7 +147,7 @@ def test_reproduction_on_two_nodes_lands_in_the_drivers_store_and_run_root(two_n
         "--store",
         store_path,
     )
-    result = run_cli(*args, env={"MNISTLAB_RUNS": str(driver_dir / "runs")})
+    result = run_cli(*args, env={"MNISTLAB_RUNS": str(driver_dir / "runs"), **access})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 runs planned: 0 already done, 2 to run" in result.stderr
     with Store(store_path) as store:
@@ -163,14 +173,14 @@ def test_reproduction_on_two_nodes_lands_in_the_drivers_store_and_run_root(two_n
 
 def test_a_run_on_another_node_sends_its_progress_to_the_driver_as_it_trains(two_node_cluster):
     """The lab's live curves for Ray runs: each epoch's event reaches the driver while the run goes on, in order."""
-    address, driver_dir = two_node_cluster
+    address, driver_dir, access = two_node_cluster
     result = subprocess.run(
         [sys.executable, "-c", PROGRESS, address, str(driver_dir / "progress.db")],
         capture_output=True,
         text=True,
         # A guard against a hang, not a bound on speed: beside two CPU-bound processes this takes minutes.
         timeout=900,
-        env={**os.environ, "MNISTLAB_RUNS": str(driver_dir / "runs")},
+        env={**os.environ, "MNISTLAB_RUNS": str(driver_dir / "runs"), **access},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.strip().splitlines()[-1])

@@ -49,6 +49,9 @@ def export(run_dir, export_format="onnx", out=None):
         return {"format": "keras", "path": str(out)}
     if export_format in ("onnx", "onnx-inside"):
         _need_onnx("mnistlab export --format onnx")
+    if export_format == "saved_model" and out.exists():
+        # Refused before TensorFlow loads (seconds): a directory is not replaced, unlike a file.
+        raise MnistlabError(f"{out} already exists; choose another --out")
     model = _loaded(model_path, config)
     if export_format == "saved_model":
         return _export_saved_model(model, out)
@@ -133,9 +136,6 @@ def _export_inside(explainer, config, out):
 
 
 def _export_saved_model(model, out):
-    out = pathlib.Path(out)
-    if out.exists():
-        raise MnistlabError(f"{out} already exists; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     # A directory: build it beside the target and rename it into place.
     temp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

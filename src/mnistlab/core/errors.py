@@ -26,6 +26,18 @@ class MnistlabError(Exception):
         if exit_code is not None:
             cls.exit_code = exit_code
 
+    def __reduce__(self):
+        # Pickled as what it is, rebuilt without its __init__: a kind's own parameters (MissingExtra's what and
+        # extra) are not its message, and an error crosses processes (a Ray task's, the serving pipe's) whole.
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(kind, args, attributes):
+    error = kind.__new__(kind, *args)
+    error.args = args
+    error.__dict__.update(attributes)
+    return error
+
 
 class DataError(MnistlabError):
     """A dataset file is missing, corrupt or of the wrong shape."""

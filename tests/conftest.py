@@ -223,8 +223,10 @@ for argv in json.loads(sys.stdin.read()):
         os.dup2(out.fileno(), 1), os.dup2(err.fileno(), 2)
         try:
             code = cli.main(argv)
-        except SystemExit as exit:
-            code = exit.code if isinstance(exit.code, int) else 1
+        except SystemExit as exit:  # as a process ends by it: None is 0, a message goes to stderr and is 1
+            code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
+            if not isinstance(exit.code, (int, type(None))):
+                print(exit.code, file=sys.stderr)
         except BaseException:
             traceback.print_exc()
             code = 1

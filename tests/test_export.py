@@ -25,10 +25,16 @@ def exported(request, trained_runs, tmp_path_factory):
     ]
     commands, outs = [], []
     for family, export_format in wanted:
-        out = trained_runs[family] / "model.onnx" if export_format == "onnx" else folder / f"{family}-inside.onnx"
-        commands.append(["export", trained_runs[family], "--format", export_format, "--out", out])
-        outs.append(out)
-    return dict(zip(wanted, zip(run_cli_in_one_process(commands), outs)))
+        if export_format == "onnx":  # where it goes by default: the run's model.onnx, which serve --runtime onnx reads
+            commands.append(["export", trained_runs[family], "--format", export_format])
+            outs.append(trained_runs[family] / "model.onnx")
+        else:
+            outs.append(folder / f"{family}-inside.onnx")
+            commands.append(["export", trained_runs[family], "--format", export_format, "--out", outs[-1]])
+    # The process' own home, data cache and runs root, as a test's (module fixtures come before `isolated_dirs`).
+    places = {name: str(folder / name) for name in ("home", "cache", "runs")}
+    env = {"HOME": places["home"], "MNISTLAB_DATA": places["cache"], "MNISTLAB_RUNS": places["runs"]}
+    return dict(zip(wanted, zip(run_cli_in_one_process(commands, env=env), outs)))
 
 
 # An export is seconds, and a TensorFlow process with tf2onnx more: the MLP's in the quick loop, all three in the full

@@ -8,7 +8,8 @@ from mnistlab.core import config as config_lib
 def command(parent, name, run, **defaults):
     """The parser of command NAME, run by the function RUN: the command's help is RUN's docstring (one place says
     what a command does), and DEFAULTS go with it (`when_interrupted`: how to go on after Ctrl+C)."""
-    sub = parent.add_parser(name, help=" ".join(inspect.getdoc(run).split()))
+    # No help under python -OO, which strips docstrings: the command still runs.
+    sub = parent.add_parser(name, help=" ".join((inspect.getdoc(run) or "").split()) or None)
     sub.set_defaults(func=run, **defaults)
     return sub
 

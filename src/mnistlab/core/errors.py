@@ -28,7 +28,7 @@ class MnistlabError(Exception):
 
     def __reduce__(self):
         # Pickled as what it is, rebuilt without its __init__: a kind's own parameters (MissingExtra's what and
-        # extra) are not its message, and an error crosses processes (a Ray task's, the serving pipe's) whole.
+        # extra) are not its message, and an error crosses processes whole (a Ray task's comes back pickled).
         return _rebuilt, (type(self), self.args, self.__dict__)
 
 

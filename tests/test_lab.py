@@ -26,6 +26,7 @@ from conftest import drawn_png, env_without_backend, free_port, made_up_history,
 from mnistlab.analysis import bands, tables
 from mnistlab.core import config as config_lib
 from mnistlab.core import presets, stats
+from mnistlab.core.config import knobs
 from mnistlab.record.store import Store
 from mnistlab.web import lab as lab_lib
 
@@ -435,7 +436,9 @@ def answering(port, server):
 def mid_run_with_a_queue(port, server, queued_seeds):
     """A lab answering, with a long run launched and mid-run (an epoch written, more to come), and runs of QUEUED_SEEDS queued behind it."""
     answering(port, server)
-    running = call(port, "POST", "/api/runs", {**SMALL, "epochs": 40})[1]["runs"][0]["run_id"]
+    # As many epochs as a run may have: on a fast machine 40 small epochs ended between two polls (the kill then
+    # found metrics.json written), while 1,000 take seconds on any machine.
+    running = call(port, "POST", "/api/runs", {**SMALL, "epochs": knobs.MAX_EPOCHS})[1]["runs"][0]["run_id"]
     queued = [run["run_id"] for run in call(port, "POST", "/api/runs", {**SMALL, "seeds": queued_seeds})[1]["runs"]]
     wait_for(lambda: call(port, "GET", f"/api/runs/{running}")[1]["history"])
     return running, queued

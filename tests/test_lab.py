@@ -190,20 +190,20 @@ def test_events_are_streamed_as_published_then_the_stream_ends(client, lab):
     run_id = client.post("/api/runs", json=SMALL).json()["runs"][0]["run_id"]
 
     def worker_reports():
-        time.sleep(0.5)
         lab.hub.publish(run_id, {"kind": "status", "status": "running"})
         for step in (2, 4):
             lab.hub.publish(run_id, {"kind": "step", "epoch": 1, "step": step, "steps": 5, "loss": 2.0})
         lab.hub.publish(run_id, {"kind": "epoch", "epoch": 1, "loss": 1.5, "time": time.time()})
         lab.hub.publish(run_id, {"kind": "status", "status": "done"})
 
-    threading.Thread(target=worker_reports, daemon=True).start()
     kinds = []
     with client.stream("GET", f"/api/runs/{run_id}/events") as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
         for line in stream.iter_lines():
             if line.startswith("data: "):
                 kinds.append(json.loads(line[6:])["kind"])
+                if kinds == ["snapshot"]:  # subscribed (the stream follows what comes after its snapshot): publish now
+                    threading.Thread(target=worker_reports, daemon=True).start()
     # A follower that lags gets the latest step of an epoch, not every one: one or two steps, the rest in order.
     assert [kind for index, kind in enumerate(kinds) if kind != "step" or kinds[index - 1] != "step"] == [
         "snapshot",
@@ -347,7 +347,7 @@ def test_a_launch_trains_with_live_progress_and_a_running_run_is_cancelled(tmp_p
         # The second waits behind the first, and is long: a run as short as the first may start and end between two
         # looks at it (its worker's process is kept from the first), and it is to be cancelled while it runs.
         [first] = [run["run_id"] for run in client.post("/api/runs", json={**SMALL, "seeds": [0]}).json()["runs"]]
-        long_run = {**SMALL, "epochs": 300, "seeds": [1]}
+        long_run = {**SMALL, "epochs": knobs.MAX_EPOCHS, "seeds": [1]}
         [second] = [run["run_id"] for run in client.post("/api/runs", json=long_run).json()["runs"]]
         events = []
         with client.stream("GET", f"/api/runs/{first}/events") as stream:

@@ -202,12 +202,14 @@ def test_a_two_seed_launch_is_watched_live_and_folds_into_one_row(tmp_path, brow
         # Inside training, live: the epoch's measurements shown as its event arrived, a row per kernel (the listing's
         # two hidden layers and logits), its norm, update and gradient at epochs 0 and 1 (no update before epoch 1),
         # the ReLUs' never-firing share.
+        from playwright.sync_api import expect
+
         browser_page.wait_for_function("window.lab.dynamicsLive >= 1", timeout=240_000)
-        assert browser_page.locator("#dynamics-weights tr[data-weight]").count() == 3
-        assert browser_page.locator("#dynamics-weights tr[data-weight] svg.sparkline").count() == 9
-        assert browser_page.locator("#dynamics-weights svg.sparkline circle.point").count() == 3 * (2 + 1 + 2)
-        assert browser_page.inner_text("#dynamics-layers").count("never firing") == 2
-        assert "never firing" in browser_page.inner_text("#dynamics-layers")
+        # Waited for, not read once: the run may end just then, and the finished run's view is drawn anew.
+        expect(browser_page.locator("#dynamics-weights tr[data-weight]")).to_have_count(3)
+        expect(browser_page.locator("#dynamics-weights tr[data-weight] svg.sparkline")).to_have_count(9)
+        expect(browser_page.locator("#dynamics-weights svg.sparkline circle.point")).to_have_count(3 * (2 + 1 + 2))
+        expect(browser_page.locator("#dynamics-layers td", has_text="never firing")).to_have_count(2)
         browser_page.wait_for_function(
             f"window.lab.reportShown === {first} && window.lab.insideShown && window.lab.insideShown.run === {first}",
             timeout=240_000,

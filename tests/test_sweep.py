@@ -13,7 +13,7 @@ import pytest
 
 from conftest import assert_one_line_error, process_stat, run_cli, still_running, write_npz
 from mnistlab.analysis import tables
-from mnistlab.core.config import Config
+from mnistlab.core.config import Config, knobs
 from mnistlab.core.errors import ConfigError
 from mnistlab.jobs import reproduce, sweep
 from mnistlab.record.store import Store
@@ -362,7 +362,8 @@ def test_a_worker_killed_with_sigkill_is_named_with_its_log(tmp_path, mini, monk
     """kill -9 of a training worker: the message names the signal and the worker's log, which its run directory holds."""
     import threading
 
-    config = Config(hidden_units=(16,), epochs=200, limit=300, dataset="mnist-mini", backend="jax")
+    # As many epochs as a run may have, so that it is still training when the watcher sees it on any machine.
+    config = Config(hidden_units=(16,), epochs=knobs.MAX_EPOCHS, limit=300, dataset="mnist-mini", backend="jax")
     jobs = sweep.plan([(None, config)], mini)
     killed = []
 
@@ -379,7 +380,7 @@ def test_a_worker_killed_with_sigkill_is_named_with_its_log(tmp_path, mini, monk
     watcher = threading.Thread(target=kill_first_worker)
     watcher.start()
     try:
-        # No retry: the 200-epoch run would only be trained again.
+        # No retry: the long run would only be trained again.
         (outcome,) = sweep.run(
             jobs, store_path=tmp_path / "runs.db", log=lambda message: None, quiet=True, watch=sweep.Watch(attempts=1)
         )

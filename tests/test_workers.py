@@ -6,6 +6,7 @@ left hanging) and is replaced; SIGTERM lets the requests in flight finish.
 """
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -87,14 +89,33 @@ def test_a_killed_worker_has_its_requests_answered_503_and_is_replaced(trained_r
         first_pid = pool.status()["workers"][0]["pid"]
         bodies = _pngs(mini, 8) * 40
 
-        async def kill_while_answering():
-            asked = [asyncio.ensure_future(pool.answer("predict", None, body, "image/png")) for body in bodies]
-            await asyncio.sleep(0.05)  # requests in flight
-            os.kill(first_pid, signal.SIGKILL)
-            # None may be left hanging: each is answered within seconds.
-            return await asyncio.wait_for(asyncio.gather(*asked), timeout=30)
+        # Should the event loop block (as it did when it wrote to a full pipe itself), this kills the worker in its
+        # place, and the test fails rather than hangs.
+        fired = []
+        watchdog = threading.Timer(120, lambda: fired.append(os.kill(first_pid, signal.SIGKILL)))
 
-        replies = run_apart(kill_while_answering())
+        async def kill_while_answering():
+            # Stopped first, so that requests are still in flight when it dies however fast the machine answers
+            # (about 1 ms each: a fast one answered all 320 within a fixed pause). 320 drawings are more than its
+            # pipe's buffer holds: the writes past it wait in the worker's sending thread, not in the event loop.
+            os.kill(first_pid, signal.SIGSTOP)
+            watchdog.start()
+            asked = [asyncio.ensure_future(pool.answer("predict", None, body, "image/png")) for body in bodies]
+            await asyncio.sleep(0.2)
+            health = await pool.health()  # the loop still answers, and says which worker does not
+            waiting = pool._workers[0].sends_waiting
+            with contextlib.suppress(ProcessLookupError):  # the watchdog's kill came first
+                os.kill(first_pid, signal.SIGKILL)
+            watchdog.cancel()
+            # None may be left hanging: each is answered within seconds.
+            return health, waiting, await asyncio.wait_for(asyncio.gather(*asked), timeout=30)
+
+        health, waiting, replies = run_apart(kill_while_answering())
+        assert not fired, "the event loop blocked while the worker was stopped"
+        assert waiting > 0  # its pipe had no room left: the rest waited in its sending thread
+        assert [(worker["ok"], worker.get("error")) for worker in health["workers"]] == [
+            (False, "no answer within 1 s")
+        ]
         statuses = {reply.status for reply in replies}
         assert statuses <= {200, 503} and 503 in statuses, statuses
         refused = next(reply for reply in replies if reply.status == 503)
@@ -247,6 +268,7 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(trained_runs, mini):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    stopped = []
     try:
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -264,8 +286,17 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(trained_runs, mini):
         assert refused.status == 403 and json.loads(refused.read())["error"].startswith(
             "this server answers to 127.0.0.1"
         )
-        # Explanations: one at a time, tens of ms each, so eight of them are still being worked
-        # through when the signal comes (each from its own client: none replaces another).
+
+        # Eight explanations (each from its own client: none replaces another) held in flight when the signal comes:
+        # the explain worker is stopped until every one has reached it, however fast or slow the machine.
+        def health():
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", "/healthz")
+            return json.loads(connection.getresponse().read())
+
+        explainer = next(worker for worker in health()["workers"] if worker["role"] == "explain")
+        os.kill(explainer["pid"], signal.SIGSTOP)
+        stopped.append(explainer["pid"])
         body = drawn_png(mini, 0)
         sockets = []
         for number in range(8):
@@ -276,24 +307,30 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(trained_runs, mini):
                 + body
             )
             sockets.append(sock)
-        time.sleep(0.1)  # accepted by the server (sent in full, the answers pending)
-        signalled = time.perf_counter()
+        # Its in-flight count holds the eight and the one health question that waits on it (asked once, not again).
+        deadline = time.time() + 60
+        while time.time() < deadline and health()["workers"][explainer["number"]]["in_flight"] < 8 + 1:
+            time.sleep(0.1)
         server.send_signal(signal.SIGTERM)
-        answers = []
+        time.sleep(0.5)  # uvicorn has begun to drain: it no longer accepts, and waits for what it holds
+        os.kill(explainer["pid"], signal.SIGCONT)
+        answers = []  # none can have been worked out before the signal: the worker was stopped until after it
         for sock in sockets:
             chunks = []
             while chunk := sock.recv(1 << 16):
                 chunks.append(chunk)
-            answers.append((time.perf_counter(), b"".join(chunks)))
+            answers.append(b"".join(chunks))
             sock.close()
         # uvicorn ends the process by the signal it drained for (-15), as a supervisor expects.
         assert server.wait(timeout=60) in (0, -signal.SIGTERM)
-        assert [answer.split(b" ", 2)[1] for _, answer in answers] == [b"200"] * 8
-        assert all(json.loads(answer.split(b"\r\n\r\n", 1)[1])["explanations"] for _, answer in answers)
-        assert max(when for when, _ in answers) > signalled  # some were answered after the signal: it drained them
+        assert [answer.split(b" ", 2)[1] for answer in answers] == [b"200"] * 8
+        assert all(json.loads(answer.split(b"\r\n\r\n", 1)[1])["explanations"] for answer in answers)
     finally:
         if server.poll() is None:
             server.kill()
+        for pid in stopped:  # a stopped worker would outlive a failed test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         output = server.communicate()[0]
     assert "Traceback" not in output, output
     assert "model worker" in output and "ended" not in output  # the worker was stopped, not found dead

@@ -12,7 +12,9 @@ Why not uvicorn's own `--workers`: when one of its processes dies, the
 requests it held die with their connections. Here the front holds every
 connection, so a worker that dies (a crash, the kernel's OOM killer) has each
 of its requests in flight answered 503 with Retry-After at once, and a new
-worker is started in its place.
+worker is started in its place. A worker that stops reading (stopped, swapped
+out, starved) fills its pipe: writes that might then block go through that
+worker's own sending thread, so that the event loop, and /healthz, go on.
 
 Predictions go to the model worker with the fewest requests in flight.
 Explanations go to a process of their own, the explain worker, which runs at
@@ -31,6 +33,9 @@ import contextlib
 import itertools
 import json
 import multiprocessing
+import os
+import socket
+import sys
 import threading
 import time
 import zlib
@@ -39,6 +44,12 @@ from mnistlab.core import processes
 from mnistlab.core.errors import ExplainBusy, ServerBusy
 from mnistlab.serving import engine as engine_lib
 from mnistlab.serving import messages, worker_process
+
+try:  # POSIX: how much of a pipe its reader has not read yet (_fits)
+    import fcntl
+    import termios
+except ImportError:  # Windows: every write to a worker goes through its sending thread
+    fcntl = termios = None
 
 # Explanations the front lets reach the explain worker at once: its queue holds 8 pages and
 # explains one, so more would only wait to be refused there. Past it, 503 at the front.
@@ -59,7 +70,14 @@ class _Worker:
         self.connection = None
         self.sending = threading.Lock()
         self.in_flight = {}  # request id -> (event loop, future)
-        self.sends_waiting = 0  # requests handed to the sending thread, not yet written to the pipe
+        # Requests handed to the sending thread, not yet written to the pipe (the event loop's thread alone
+        # touches it).
+        self.sends_waiting = 0
+        self.pipe_bytes = 0  # the pipe's send buffer: a write blocks when what the worker has not read fills it
+        # Writes that might block happen in this worker's own thread, never in the event loop.
+        self.sender = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"mnistlab-send-{self.name.replace(' ', '-')}"
+        )
         self.ready = threading.Event()
         self.models = None
         self.pid = None
@@ -95,15 +113,8 @@ class WorkerPool:
         if explain_worker is None:
             explain_worker = runtime == "keras"
         self._explainer = _Worker(workers, explains=True) if explain_worker else None
-        self._explain_sends = None
         if self._explainer is not None:
             self._workers.append(self._explainer)
-            # Writes to the explain worker's pipe happen in this thread, never in the event loop:
-            # a starved (or stopped) explain worker stops reading, its pipe fills, and a write
-            # blocks; in the loop it would stop every prediction with it.
-            self._explain_sends = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="mnistlab-explain-send"
-            )
         self._ids = itertools.count()
         self._closing = False
         self._starting = False
@@ -155,6 +166,7 @@ class WorkerPool:
         process.start()
         child.close()
         worker.process, worker.connection, worker.pid = process, parent, process.pid
+        worker.pipe_bytes = _buffer_bytes(parent)
         threading.Thread(
             target=self._read,
             args=(worker, parent, process),
@@ -167,17 +179,23 @@ class WorkerPool:
         if self._closing:
             return
         self._closing = True
-        for worker in self._workers:
+
+        def stop(worker):
             with contextlib.suppress(OSError, ValueError), worker.sending:
                 worker.connection.send_bytes(messages.encode(messages.Stop()))
+
+        # From each worker's sending thread: the write to a worker that stopped reading blocks until it is
+        # killed below, and must not block closing.
+        for worker in self._workers:
+            worker.sender.submit(stop, worker)
         for worker in self._workers:
             if worker.process is None:
                 continue
             worker.process.join(timeout=10)
             if worker.process.is_alive():
                 worker.process.kill()
-        if self._explain_sends is not None:
-            self._explain_sends.shutdown(wait=False, cancel_futures=True)
+        for worker in self._workers:
+            worker.sender.shutdown(wait=False, cancel_futures=True)
 
     # -- what the front asks --------------------------------------------------
 
@@ -282,16 +300,19 @@ class WorkerPool:
                 worker.connection.send_bytes(message)
 
         try:
-            if worker.explains:
-                worker.sends_waiting += (
-                    1  # counted at once against EXPLAIN_IN_FLIGHT (the loop's thread alone touches it)
-                )
+            if not worker.explains and worker.sends_waiting == 0 and _fits(worker, len(message)):
+                # A model worker reads its pipe all the time: while what it has not read leaves room for this
+                # request, the write cannot block, and a thread hop would cost more than it saves.
+                send()
+            else:
+                # A starved explain worker, or a stopped one (SIGSTOP, swapped out), stops reading, its pipe fills
+                # and a write blocks: in the event loop it would stop every other request and /healthz with it.
+                # An explanation is counted at once against EXPLAIN_IN_FLIGHT.
+                worker.sends_waiting += 1
                 try:
-                    await loop.run_in_executor(self._explain_sends, send)
+                    await loop.run_in_executor(worker.sender, send)
                 finally:
                     worker.sends_waiting -= 1
-            else:
-                send()  # a model worker reads its pipe all the time; a thread hop would cost more than it saves
         except (OSError, ValueError):  # the worker died between choosing and sending
             worker.in_flight.pop(request_id, None)
             return engine_lib.error_reply(ServerBusy(f"the {worker.name} stopped; try again in a moment"))
@@ -347,3 +368,22 @@ def _resolve(loop, future, reply):
 
     with contextlib.suppress(RuntimeError):  # the loop closed: the server is gone, nobody waits
         loop.call_soon_threadsafe(settle)
+
+
+def _fits(worker, size):
+    """Whether SIZE bytes more fit in WORKER's pipe with room to spare: what it has not read yet (Linux's TIOCOUTQ on
+    a Unix socket counts each write's bookkeeping too, about 1 KiB) and twice SIZE within half its buffer. False
+    where that cannot be read (other systems): every write then goes through the worker's sending thread."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: no fcntl, no connection
+        unread = fcntl.ioctl(worker.connection.fileno(), termios.TIOCOUTQ, bytes(4))
+        return int.from_bytes(unread, sys.byteorder, signed=True) + 2 * size + 4096 <= worker.pipe_bytes // 2
+    return False
+
+
+def _buffer_bytes(connection):
+    """The send buffer of CONNECTION's socket (a duplex Pipe is a socketpair): about 208 KiB on Linux, 8 KiB on
+    macOS. 0 when it cannot be read, so that every write goes through the worker's sending thread."""
+    with contextlib.suppress(OSError, ValueError):
+        with socket.socket(fileno=os.dup(connection.fileno())) as duplicate:
+            return duplicate.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    return 0

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import process_stat, still_running
-from mnistlab.core.config import Config
+from mnistlab.core.config import Config, knobs
 from mnistlab.core.errors import RunDirError, RunFailed
 from mnistlab.jobs import runner
 
@@ -149,3 +149,40 @@ def test_a_training_process_ends_when_its_parent_is_killed():
     if orphan:
         os.kill(child, signal.SIGKILL)
     assert not orphan, "the child outlived its parent"
+
+
+@pytest.mark.slow  # a training process
+@pytest.mark.skipif(sys.platform == "win32", reason="no SIGPIPE on Windows")
+def test_a_training_process_whose_parent_is_gone_records_no_failure(tmp_path):
+    """The parent's pipe broken as the child writes its progress (the parent died, and the child's watcher has not
+    ended it yet): the child ends there, leaving its run unfinished for the store to reap as interrupted, not a
+    failure of its own ("failed: BrokenPipeError") in its run directory."""
+    import json
+
+    config = Config(hidden_units=(16,), epochs=knobs.MAX_EPOCHS, limit=300, dataset="mnist-mini", backend="jax")
+    request = {
+        "config": config.to_dict(),
+        "preset": None,
+        "run_dir": str(tmp_path / "run"),
+        "run_id": None,
+        "group": None,
+        "verbose": 0,
+        "parent_pid": os.getpid(),  # alive: only the broken pipe can end the child
+        "progress": True,
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "mnistlab.jobs.runner"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        child.stdin.write(json.dumps(request).encode() + b"\n")
+        child.stdin.flush()
+        assert child.stdout.readline().startswith(runner.PROGRESS_PREFIX.encode())  # training, and saying so
+        child.stdout.close()  # as a dead parent's end of the pipe
+        assert child.wait(timeout=120) == -signal.SIGPIPE
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert (tmp_path / "run" / "config.json").exists() and not (tmp_path / "run" / "metrics.json").exists()

@@ -18,6 +18,7 @@ import json
 import os
 import pathlib
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -50,6 +51,11 @@ def _die_with_parent(parent_pid):
     """
     if not parent_pid or sys.platform == "win32":
         return
+    # A write to the parent's pipes (progress on stdout, the log on stderr) after it died ends this process too,
+    # as the watcher below would: as a BrokenPipeError it became the run's failure, and a lab killed with kill -9
+    # left "failed: BrokenPipeError" in a run directory that should read unfinished (its row is reaped as
+    # interrupted). The parent reads both pipes to their end, so only its death breaks them.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         handle = os.pidfd_open(parent_pid)
     except (AttributeError, OSError):  # not Linux 5.3+, or the parent is gone already

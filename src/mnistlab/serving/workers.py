@@ -33,9 +33,6 @@ import contextlib
 import itertools
 import json
 import multiprocessing
-import os
-import socket
-import sys
 import threading
 import time
 import zlib
@@ -43,13 +40,7 @@ import zlib
 from mnistlab.core import processes
 from mnistlab.core.errors import ExplainBusy, ServerBusy
 from mnistlab.serving import engine as engine_lib
-from mnistlab.serving import messages, worker_process
-
-try:  # POSIX: how much of a pipe its reader has not read yet (_fits)
-    import fcntl
-    import termios
-except ImportError:  # Windows: every write to a worker goes through its sending thread
-    fcntl = termios = None
+from mnistlab.serving import messages, pipes, worker_process
 
 # Explanations the front lets reach the explain worker at once: its queue holds 8 pages and
 # explains one, so more would only wait to be refused there. Past it, 503 at the front.
@@ -82,6 +73,11 @@ class _Worker:
         self.models = None
         self.pid = None
         self.probe = None  # the health request still waiting for this worker's answer, if any
+
+    @property
+    def load(self):
+        """The requests it holds and those still waiting to be written to it (a stopped worker's pile up there)."""
+        return len(self.in_flight) + self.sends_waiting
 
 
 class WorkerPool:
@@ -166,7 +162,7 @@ class WorkerPool:
         process.start()
         child.close()
         worker.process, worker.connection, worker.pid = process, parent, process.pid
-        worker.pipe_bytes = _buffer_bytes(parent)
+        worker.pipe_bytes = pipes.buffer_bytes(parent)
         threading.Thread(
             target=self._read,
             args=(worker, parent, process),
@@ -267,7 +263,7 @@ class WorkerPool:
         if kind == "explain" and self._explainer is not None:
             if self._explainer not in ready:
                 return engine_lib.error_reply(ExplainBusy("the inside view is restarting; it will try again"))
-            if len(self._explainer.in_flight) + self._explainer.sends_waiting >= EXPLAIN_IN_FLIGHT:
+            if self._explainer.load >= EXPLAIN_IN_FLIGHT:
                 return engine_lib.error_reply(
                     ExplainBusy("the inside view is busy (other drawings are being explained); it will try again")
                 )
@@ -277,33 +273,49 @@ class WorkerPool:
             return engine_lib.error_reply(
                 ServerBusy("no model worker is ready (one is restarting); try again in a moment")
             )
-        if sum(len(worker.in_flight) for worker in self._workers) >= self.max_in_flight:
+        if sum(worker.load for worker in self._workers) >= self.max_in_flight:
             return engine_lib.error_reply(
                 ServerBusy("the server has more drawings waiting than it holds; try again in a moment")
             )
         if kind == "explain":  # no explain worker: a client's explanations always to the same model worker
             worker = ready[zlib.crc32(client.encode()) % len(ready)]
         else:
-            worker = min(ready, key=lambda candidate: len(candidate.in_flight))
+            worker = min(ready, key=lambda candidate: candidate.load)
         return await self._send(worker, ask)
 
     async def _send(self, worker, message_for):
         """MESSAGE_FOR(request_id) (an `Ask` or `AskCounts`) sent to WORKER; its `Answer` as a Reply."""
+        if self._closing:
+            return engine_lib.error_reply(ServerBusy("the server is stopping; try again in a moment"))
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         request_id = next(self._ids)
         message = messages.encode(message_for(request_id))
+        # This worker process's pipe, as chosen: a write still waiting when it dies fails (503) rather than reach
+        # its replacement, which is still loading.
+        connection = worker.connection
+
+        def write():
+            worker.in_flight[request_id] = (loop, future)
+            connection.send_bytes(message)
 
         def send():
             with worker.sending:
-                worker.in_flight[request_id] = (loop, future)
-                worker.connection.send_bytes(message)
+                write()
 
         try:
-            if not worker.explains and worker.sends_waiting == 0 and _fits(worker, len(message)):
-                # A model worker reads its pipe all the time: while what it has not read leaves room for this
-                # request, the write cannot block, and a thread hop would cost more than it saves.
-                send()
+            # A model worker reads its pipe all the time: while what it has not read leaves room for this request
+            # and no other write is under way, the write cannot block, and a thread hop would cost more than it saves.
+            if (
+                not worker.explains
+                and worker.sends_waiting == 0
+                and pipes.fits(worker.connection, len(message), worker.pipe_bytes)
+                and worker.sending.acquire(blocking=False)
+            ):
+                try:
+                    write()
+                finally:
+                    worker.sending.release()
             else:
                 # A starved explain worker, or a stopped one (SIGSTOP, swapped out), stops reading, its pipe fills
                 # and a write blocks: in the event loop it would stop every other request and /healthz with it.
@@ -368,22 +380,3 @@ def _resolve(loop, future, reply):
 
     with contextlib.suppress(RuntimeError):  # the loop closed: the server is gone, nobody waits
         loop.call_soon_threadsafe(settle)
-
-
-def _fits(worker, size):
-    """Whether SIZE bytes more fit in WORKER's pipe with room to spare: what it has not read yet (Linux's TIOCOUTQ on
-    a Unix socket counts each write's bookkeeping too, about 1 KiB) and twice SIZE within half its buffer. False
-    where that cannot be read (other systems): every write then goes through the worker's sending thread."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: no fcntl, no connection
-        unread = fcntl.ioctl(worker.connection.fileno(), termios.TIOCOUTQ, bytes(4))
-        return int.from_bytes(unread, sys.byteorder, signed=True) + 2 * size + 4096 <= worker.pipe_bytes // 2
-    return False
-
-
-def _buffer_bytes(connection):
-    """The send buffer of CONNECTION's socket (a duplex Pipe is a socketpair): about 208 KiB on Linux, 8 KiB on
-    macOS. 0 when it cannot be read, so that every write goes through the worker's sending thread."""
-    with contextlib.suppress(OSError, ValueError):
-        with socket.socket(fileno=os.dup(connection.fileno())) as duplicate:
-            return duplicate.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
-    return 0

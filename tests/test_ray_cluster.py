@@ -12,14 +12,13 @@ import os
 import pathlib
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import free_port, run_cli
+from conftest import free_port, run_cli, wait_until_listening
 from mnistlab.record.store import Store
 
 pytestmark = [
@@ -62,15 +61,6 @@ print(json.dumps({"status": outcome.status, "ended": time.time(), "events": rece
 """
 
 
-def _accepts(port):
-    """Whether something listens on 127.0.0.1:PORT."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def two_node_cluster(tmp_path_factory):
     pytest.importorskip("ray")
@@ -95,11 +85,7 @@ def two_node_cluster(tmp_path_factory):
     worker = None
     try:
         # The head's GCS port open before the worker node looks for it (a fixed pause was a guess at a machine's speed).
-        deadline = time.time() + 90
-        while not _accepts(port) and time.time() < deadline:
-            if head.poll() is not None:
-                pytest.fail(f"the head node ended ({head.returncode}) before it listened")
-            time.sleep(0.2)
+        wait_until_listening(port, head)
         readonly = f"mount --bind {driver_dir} {driver_dir} && mount -o remount,ro,bind {driver_dir} {driver_dir} && exec {ray_cli} start --address=127.0.0.1:{port} --num-cpus=2 {' '.join(common)}"
         worker = subprocess.Popen(
             ["unshare", "-m", "--propagation", "private", "sh", "-c", readonly],

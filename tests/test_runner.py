@@ -160,16 +160,8 @@ def test_a_training_process_whose_parent_is_gone_records_no_failure(tmp_path):
     import json
 
     config = Config(hidden_units=(16,), epochs=knobs.MAX_EPOCHS, limit=300, dataset="mnist-mini", backend="jax")
-    request = {
-        "config": config.to_dict(),
-        "preset": None,
-        "run_dir": str(tmp_path / "run"),
-        "run_id": None,
-        "group": None,
-        "verbose": 0,
-        "parent_pid": os.getpid(),  # alive: only the broken pipe can end the child
-        "progress": True,
-    }
+    # Its parent is this process, alive: only the broken pipe can end the child.
+    request = runner.request_for(config, tmp_path / "run", quiet=True, progress=True)
     child = subprocess.Popen(
         [sys.executable, "-m", "mnistlab.jobs.runner"],
         stdin=subprocess.PIPE,

@@ -11,10 +11,8 @@ import contextlib
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 
 import numpy as np
@@ -22,7 +20,15 @@ import pytest
 from PIL import Image
 from test_page import SEVEN_DIAGONAL, SEVEN_TOP, draw_stroke
 
-from conftest import REPO, assert_one_line_error, cache_with_runtime, free_port, run_cli, runtime_or_skip
+from conftest import (
+    REPO,
+    assert_one_line_error,
+    cache_with_runtime,
+    free_port,
+    run_cli,
+    runtime_or_skip,
+    wait_until_listening,
+)
 from mnistlab.ml import preprocess
 from mnistlab.web import site_runtime
 
@@ -59,11 +65,7 @@ def static_server(folder):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-                break
-            time.sleep(0.1)
+        wait_until_listening(port, server)
         yield f"http://127.0.0.1:{port}/"
     finally:
         server.terminate()

@@ -229,16 +229,9 @@ def run_isolated(
         backend = backend_lib.resolve(config.backend, config.family, in_this_process=False)
     except MnistlabError as error:
         raise RunFailed(str(error)) from None
-    request = {
-        "config": config.replace(backend=backend).to_dict(),
-        "preset": preset,
-        "run_dir": str(run_dir),
-        "run_id": run_id,
-        "group": group,
-        "verbose": 0 if quiet else 2,
-        "parent_pid": os.getpid(),
-        "progress": on_progress is not None,
-    }
+    request = request_for(
+        config.replace(backend=backend), run_dir, preset, run_id, group, quiet, progress=on_progress is not None
+    )
     kills_before = processes.oom_kills()
     child = (trainers.take(backend) if trainers is not None else None) or _Child()
     result = _exchange(child, request, log_path, quiet, on_start, on_progress, last=trainers is None)
@@ -255,6 +248,21 @@ def run_isolated(
     if "error" in result:
         raise RunFailed(result["error"], traceback=result.get("traceback"))
     return result
+
+
+def request_for(config, run_dir, preset=None, run_id=None, group=None, quiet=False, progress=False):
+    """What a training process is asked, a JSON object on one line of its stdin: CONFIG (its backend resolved) to
+    train into RUN_DIR, with this process as the parent it dies with, and PROGRESS lines on its stdout if asked."""
+    return {
+        "config": config.to_dict(),
+        "preset": preset,
+        "run_dir": str(run_dir),
+        "run_id": run_id,
+        "group": group,
+        "verbose": 0 if quiet else 2,
+        "parent_pid": os.getpid(),
+        "progress": progress,
+    }
 
 
 def _exchange(child, request, log_path, quiet, on_start, on_progress, last):

@@ -309,7 +309,7 @@ class WorkerPool:
             if (
                 not worker.explains
                 and worker.sends_waiting == 0
-                and pipes.fits(worker.connection, len(message), worker.pipe_bytes)
+                and pipes.fits(connection, len(message), worker.pipe_bytes)
                 and worker.sending.acquire(blocking=False)
             ):
                 try:
